@@ -1,0 +1,188 @@
+"""Database tables (SQLModel) and the engine; SQLite by default, PostgreSQL too.
+
+All times are stored in UTC and come back timezone-aware, whatever the
+database does with time zones (SQLite has none).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, SQLModel, create_engine
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware datetime, stored as naive UTC, returned as aware UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass an aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _utc(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class CustomerRow(SQLModel, table=True):
+    __tablename__ = "customer"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+
+
+class ContractRow(SQLModel, table=True):
+    __tablename__ = "contract"
+    id: str = Field(primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    tier: str
+    valid_from: date
+    valid_until: date | None = None
+    language: str = "pl"
+
+
+class ContractAddressRow(SQLModel, table=True):
+    """An e-mail address (``is_domain`` False) or a whole domain that belongs to a contract."""
+
+    __tablename__ = "contract_address"
+    __table_args__ = (sa.UniqueConstraint("contract_id", "value", "is_domain"),)
+    id: int | None = Field(default=None, primary_key=True)
+    contract_id: str = Field(foreign_key="contract.id", index=True)
+    value: str = Field(index=True)
+    is_domain: bool = False
+
+
+class CounterRow(SQLModel, table=True):
+    """Monotonic counters (ticket numbers): incremented in the ticket's transaction."""
+
+    __tablename__ = "counter"
+    name: str = Field(primary_key=True)
+    value: int = 0
+
+
+class TicketRow(SQLModel, table=True):
+    __tablename__ = "ticket"
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True)
+    seq: int = Field(unique=True)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    contract_id: str | None = Field(default=None, foreign_key="contract.id", index=True)
+    tier: str
+    status: str = Field(index=True)
+    subject: str
+    customer_address: str = Field(index=True)
+    customer_name: str = ""
+    language: str = "pl"
+    received_at: datetime = _utc()
+    reaction_due: datetime = _utc()
+    resolution_due: datetime = _utc()
+    first_response_at: datetime | None = _utc(default=None)
+    updated_at: datetime = _utc()
+
+
+class MessageRow(SQLModel, table=True):
+    """One mail of a ticket, incoming (``in``) or outgoing (``out``)."""
+
+    __tablename__ = "message"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    direction: str
+    message_id: str | None = Field(default=None, index=True)
+    in_reply_to: str | None = None
+    references: str = ""  # space-separated Message-IDs
+    sender: str
+    recipients: str = ""  # comma-separated addresses
+    subject: str = ""
+    body_text: str = Field(default="", sa_type=sa.Text)
+    body_html: str | None = Field(default=None, sa_type=sa.Text)
+    received_at: datetime = _utc()
+    note: str = ""
+
+
+class AttachmentRow(SQLModel, table=True):
+    """An attachment's metadata; the bytes live on disk under the state dir by SHA-256."""
+
+    __tablename__ = "attachment"
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    filename: str
+    content_type: str
+    size: int
+    sha256: str = Field(index=True)
+    inline: bool = False
+
+
+class OutboxRow(SQLModel, table=True):
+    """A rendered mail waiting to be sent. ``status``: queued, sent or failed."""
+
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    kind: str  # "ack", ... (what produced it, for the log)
+    message_id: str = Field(unique=True)
+    mail_from: str
+    recipients: str  # comma-separated envelope recipients
+    raw: bytes = Field(sa_type=sa.LargeBinary)
+    status: str = Field(default="queued", index=True)
+    attempts: int = 0
+    last_error: str = ""
+    created_at: datetime = _utc()
+    next_attempt_at: datetime = _utc(index=True)
+    sent_at: datetime | None = _utc(default=None)
+
+
+class LedgerRow(SQLModel, table=True):
+    """Every mail taken from a mailbox and what became of it; the guard against doing it twice."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (sa.UniqueConstraint("mailbox", "uidvalidity", "uid"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    uidvalidity: int
+    uid: str
+    message_id: str | None = Field(default=None, index=True)
+    outcome: str  # ticket, followup, ignored, duplicate, quarantined
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
+    reason: str = ""
+    processed_at: datetime = _utc()
+
+
+class MailboxStateRow(SQLModel, table=True):
+    """The highest UID handled per mailbox and UIDVALIDITY (RFC 3501 section 2.3.1.1)."""
+
+    __tablename__ = "mailbox_state"
+    mailbox: str = Field(primary_key=True)
+    uidvalidity: int = Field(primary_key=True)
+    last_uid: int = 0
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the CLI read while the daemon writes; busy_timeout waits for a
+    # writer instead of failing with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``, with the tables created if absent."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    SQLModel.metadata.create_all(engine)
+    return engine

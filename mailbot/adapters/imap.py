@@ -1,0 +1,224 @@
+"""The support inbox on an IMAP server, through imapclient.
+
+Rules this adapter keeps:
+
+- TLS is never silently dropped: with ``tls = "starttls"`` a failed or
+  missing STARTTLS stops before LOGIN, so the password never crosses the
+  wire in clear text.
+- Mails are read with ``BODY.PEEK[]``, so reading does not set ``\\Seen``
+  (RFC 3501 section 6.4.5); a human looking at the mailbox still sees what
+  is new.
+- Mails leave the inbox with ``UID MOVE`` (RFC 6851) when the server offers
+  it, else with ``UID COPY``, ``\\Deleted`` and ``UID EXPUNGE`` (RFC 4315), or
+  plain ``EXPUNGE`` as the last resort.
+- Every library error (imapclient, socket, ssl) becomes a ``MailboxError``
+  that names the server and the step that failed.
+
+The calls block: run them off the event loop.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
+
+from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
+from mailbot.config import ImapSettings
+from mailbot.errors import MailboxError
+
+DEFAULT_TIMEOUT = 30.0  # seconds, for connecting and for every read
+
+# UIDs are 32-bit unsigned numbers (RFC 3501 section 2.3.1.1).
+_MAX_UID = 2**32 - 1
+
+# How many mails one UID FETCH asks for: bounds the memory a burst of big mails takes.
+_FETCH_BATCH = 20
+
+
+class ImapSource(MailSource):
+    """The inbox folder of one IMAP account, as ``ImapSettings`` describe it."""
+
+    def __init__(self, settings: ImapSettings, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._settings = settings
+        self._timeout = timeout
+        self._client: Any = None  # an IMAPClient while open
+        self._capabilities: frozenset[bytes] = frozenset()
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        self._server = f"IMAP server {host}:{settings.port}"
+        self.name = f"imap://{settings.username}@{host}:{settings.port}/{settings.folder}"
+
+    def open(self) -> int:
+        self.close()
+        client = self._connect_translated()
+        try:
+            self._secure(client)
+            self._login(client)
+            uidvalidity = self._prepare_folders(client)
+        except BaseException:
+            _logout_quietly(client)
+            raise
+        self._client = client
+        return uidvalidity
+
+    def list_new(self, after_uid: int) -> list[str]:
+        client = self._open_client()
+        if after_uid >= _MAX_UID:
+            return []
+        with self._translated(f"searching {self._settings.folder!r} for new mail"):
+            # Mails delivered since the last command show up only after the
+            # server's next mailbox sync: NOOP is the poll (RFC 3501 section 6.1.2).
+            client.noop()
+            found = client.search(["UID", f"{after_uid + 1}:*"])
+        # "n:*" always matches the highest UID, even when it is below n
+        # (RFC 3501 section 6.4.8: "*" is the largest number in use): filter.
+        return [str(uid) for uid in sorted(int(uid) for uid in found) if uid > after_uid]
+
+    def fetch(self, uids: Sequence[str]) -> Iterator[FetchedMail]:
+        client = self._open_client()
+        for start in range(0, len(uids), _FETCH_BATCH):
+            batch = [_uid_number(uid) for uid in uids[start : start + _FETCH_BATCH]]
+            with self._translated(f"fetching mail from {self._settings.folder!r}"):
+                response = client.fetch(batch, ["BODY.PEEK[]"])
+            for uid in batch:
+                raw = response.get(uid, {}).get(b"BODY[]")
+                if isinstance(raw, bytes):  # absent: expunged since list_new
+                    yield FetchedMail(uid=str(uid), raw=raw)
+
+    def move(self, uid: str, *, to: Destination) -> None:
+        client = self._open_client()
+        number = _uid_number(uid)
+        folder = self._destination(to)
+        with self._translated(f"moving UID {uid} to {folder!r}"):
+            if b"MOVE" in self._capabilities:
+                client.move([number], folder)
+                return
+            client.copy([number], folder)
+            client.delete_messages([number], silent=True)
+            if b"UIDPLUS" in self._capabilities:
+                client.uid_expunge([number])
+            else:
+                # Without UIDPLUS, EXPUNGE also removes mails others marked \Deleted.
+                client.expunge()
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        self._capabilities = frozenset()
+        if client is not None:
+            _logout_quietly(client)
+
+    def _connect(self) -> Any:
+        """Open the TCP (and, for ``tls = "ssl"``, TLS) connection: the one seam for a double."""
+        implicit_tls = self._settings.tls == "ssl"
+        client = IMAPClient(
+            self._settings.host,
+            port=self._settings.port,
+            use_uid=True,
+            ssl=implicit_tls,
+            ssl_context=self._ssl_context() if implicit_tls else None,
+            timeout=self._timeout,
+        )
+        client.normalise_times = False  # keep the server's zone: no naive local datetimes
+        return client
+
+    def _connect_translated(self) -> Any:
+        with self._translated("connecting"):
+            return self._connect()
+
+    def _secure(self, client: Any) -> None:
+        if self._settings.tls != "starttls":
+            return
+        try:
+            client.starttls(self._ssl_context())
+        except CapabilityError as exc:
+            raise MailboxError(
+                f"{self._server} does not offer STARTTLS; refusing to log in without TLS"
+            ) from exc
+        except (IMAPClientError, OSError) as exc:
+            raise MailboxError(
+                f"{self._server}: STARTTLS failed, refusing to log in without TLS: {exc}"
+            ) from exc
+
+    def _login(self, client: Any) -> None:
+        user = self._settings.username
+        try:
+            client.login(user, self._settings.password)
+        except LoginError as exc:
+            raise MailboxError(f"{self._server}: login as {user!r} failed: {exc}") from exc
+        with self._translated(f"reading capabilities after login as {user!r}"):
+            self._capabilities = self._read_capabilities(client)
+
+    def _read_capabilities(self, client: Any) -> frozenset[bytes]:
+        # Asked after LOGIN: servers (Dovecot among them) announce MOVE and
+        # UIDPLUS only to authenticated clients.
+        return frozenset(bytes(cap).upper() for cap in client.capabilities())
+
+    def _prepare_folders(self, client: Any) -> int:
+        for folder in (self._settings.processed_folder, self._settings.quarantine_folder):
+            self._ensure_folder(client, folder)
+        inbox = self._settings.folder
+        with self._translated(f"selecting folder {inbox!r}"):
+            response = client.select_folder(inbox)
+        return int(response[b"UIDVALIDITY"])
+
+    def _ensure_folder(self, client: Any, folder: str) -> None:
+        with self._translated(f"creating folder {folder!r}"):
+            if client.folder_exists(folder):
+                return
+            try:
+                client.create_folder(folder)
+            except IMAPClientError:
+                # Another process may have created it meanwhile; only then is this fine.
+                if not client.folder_exists(folder):
+                    raise
+
+    def _destination(self, to: Destination) -> str:
+        if to == "processed":
+            return self._settings.processed_folder
+        return self._settings.quarantine_folder
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self._settings.verify_tls:
+            # For self-signed test and lab servers only; the config says so explicitly.
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _open_client(self) -> Any:
+        if self._client is None:
+            raise MailboxError(f"{self._server}: the mailbox is not open (call open() first)")
+        return self._client
+
+    @contextmanager
+    def _translated(self, step: str) -> Iterator[None]:
+        """Turn a library error raised while doing ``step`` into a ``MailboxError``."""
+        try:
+            yield
+        except ssl.SSLError as exc:
+            raise MailboxError(f"{self._server}: TLS failed while {step}: {exc}") from exc
+        except ConnectionRefusedError as exc:
+            raise MailboxError(f"{self._server}: connection refused while {step}") from exc
+        except TimeoutError as exc:
+            raise MailboxError(f"{self._server}: timed out while {step}") from exc
+        except (IMAPClientError, OSError) as exc:
+            raise MailboxError(f"{self._server}: failed while {step}: {exc}") from exc
+
+
+def _uid_number(uid: str) -> int:
+    if not uid.isdecimal():
+        raise ValueError(f"not an IMAP UID: {uid!r}")
+    return int(uid)
+
+
+def _logout_quietly(client: Any) -> None:
+    # The connection may be dead already (that is often why we close): release what is left.
+    try:
+        client.logout()
+    except Exception:
+        with suppress(Exception):
+            client.shutdown()

@@ -1,0 +1,217 @@
+"""Queries and writes over the tables, mapping rows to core values.
+
+Every function takes the session as a keyword argument and never commits:
+the use case that calls it owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from mailbot.adapters.db import (
+    ContractAddressRow,
+    ContractRow,
+    CounterRow,
+    CustomerRow,
+    LedgerRow,
+    MailboxStateRow,
+    MessageRow,
+    OutboxRow,
+    TicketRow,
+)
+from mailbot.core.contracts import Contract
+from mailbot.core.decide import TicketRef
+from mailbot.core.tiers import Tier
+
+TICKET_COUNTER = "ticket"
+
+
+# --- contracts -------------------------------------------------------------
+
+
+def load_contracts(*, session: Session) -> list[Contract]:
+    rows = session.exec(select(ContractRow, CustomerRow).join(CustomerRow)).all()
+    addresses = session.exec(select(ContractAddressRow)).all()
+    return [_contract(row, customer.name, addresses) for row, customer in rows]
+
+
+def _contract(row: ContractRow, customer: str, addresses: Sequence[ContractAddressRow]) -> Contract:
+    own = [a for a in addresses if a.contract_id == row.id]
+    return Contract(
+        id=row.id,
+        customer=customer,
+        tier=Tier(row.tier),
+        addresses=frozenset(a.value for a in own if not a.is_domain),
+        domains=frozenset(a.value for a in own if a.is_domain),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        language=row.language,
+    )
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: tuple[str, ...]
+    updated: tuple[str, ...]
+    unchanged: tuple[str, ...]
+
+
+def import_contracts(contracts: Iterable[Contract], *, session: Session) -> ImportReport:
+    """Insert or update contracts by id; the same input twice changes nothing."""
+    current = {c.id: c for c in load_contracts(session=session)}
+    added, updated, unchanged = [], [], []
+    for contract in contracts:
+        before = current.get(contract.id)
+        if before == contract:
+            unchanged.append(contract.id)
+            continue
+        _write_contract(contract, session=session)
+        (updated if before else added).append(contract.id)
+    return ImportReport(tuple(added), tuple(updated), tuple(unchanged))
+
+
+def _customer_id(name: str, *, session: Session) -> int:
+    customer = session.exec(select(CustomerRow).where(CustomerRow.name == name)).first()
+    if customer is None:
+        customer = CustomerRow(name=name)
+        session.add(customer)
+        session.flush()
+    assert customer.id is not None
+    return customer.id
+
+
+def _write_contract(contract: Contract, *, session: Session) -> None:
+    row = session.get(ContractRow, contract.id) or ContractRow(
+        id=contract.id, customer_id=0, tier="", valid_from=contract.valid_from
+    )
+    row.customer_id = _customer_id(contract.customer, session=session)
+    row.tier = contract.tier.value
+    row.valid_from = contract.valid_from
+    row.valid_until = contract.valid_until
+    row.language = contract.language
+    session.add(row)
+    session.flush()
+    session.execute(sa.delete(ContractAddressRow).where(col(ContractAddressRow.contract_id) == contract.id))
+    for value in sorted(contract.addresses):
+        session.add(ContractAddressRow(contract_id=contract.id, value=value, is_domain=False))
+    for value in sorted(contract.domains):
+        session.add(ContractAddressRow(contract_id=contract.id, value=value, is_domain=True))
+    session.flush()
+
+
+# --- tickets ---------------------------------------------------------------
+
+
+def next_ticket_seq(*, session: Session) -> int:
+    """The next ticket sequence number; never reused, even after a rollback elsewhere commits."""
+    bumped = session.execute(
+        sa.update(CounterRow)
+        .where(col(CounterRow.name) == TICKET_COUNTER)
+        .values(value=CounterRow.value + 1)
+        .returning(col(CounterRow.value))
+    ).scalar()
+    if bumped is not None:
+        return int(bumped)
+    session.add(CounterRow(name=TICKET_COUNTER, value=1))
+    session.flush()
+    return 1
+
+
+def _ref(row: TicketRow) -> TicketRef:
+    return TicketRef(row.number, row.customer_address, row.contract_id)
+
+
+def ticket_by_number(number: str, *, session: Session) -> TicketRow | None:
+    return session.exec(select(TicketRow).where(TicketRow.number == number)).first()
+
+
+def ticket_ref(number: str | None, *, session: Session) -> TicketRef | None:
+    row = ticket_by_number(number, session=session) if number else None
+    return _ref(row) if row else None
+
+
+def tickets_by_message_ids(ids: Iterable[str], *, session: Session) -> dict[str, TicketRef]:
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(MessageRow.message_id, TicketRow)
+        .join(TicketRow, col(TicketRow.id) == col(MessageRow.ticket_id))
+        .where(col(MessageRow.message_id).in_(wanted))
+    ).all()
+    return {mid: _ref(ticket) for mid, ticket in rows if mid}
+
+
+def list_tickets(*, session: Session, limit: int = 100) -> Sequence[TicketRow]:
+    return session.exec(select(TicketRow).order_by(col(TicketRow.seq).desc()).limit(limit)).all()
+
+
+def ticket_messages(ticket_id: int, *, session: Session) -> Sequence[MessageRow]:
+    return session.exec(
+        select(MessageRow).where(MessageRow.ticket_id == ticket_id).order_by(col(MessageRow.id))
+    ).all()
+
+
+def contract_customer(contract_id: str | None, *, session: Session) -> str:
+    if contract_id is None:
+        return ""
+    row = session.exec(
+        select(CustomerRow.name).join(ContractRow).where(ContractRow.id == contract_id)
+    ).first()
+    return row or ""
+
+
+# --- mailbox ledger --------------------------------------------------------
+
+
+def ledger_entry(mailbox: str, uidvalidity: int, uid: str, *, session: Session) -> LedgerRow | None:
+    return session.exec(
+        select(LedgerRow).where(
+            LedgerRow.mailbox == mailbox, LedgerRow.uidvalidity == uidvalidity, LedgerRow.uid == uid
+        )
+    ).first()
+
+
+def ledger_by_message_id(mailbox: str, message_id: str, *, session: Session) -> LedgerRow | None:
+    return session.exec(
+        select(LedgerRow).where(
+            LedgerRow.mailbox == mailbox,
+            LedgerRow.message_id == message_id,
+            col(LedgerRow.outcome).in_(["ticket", "followup"]),
+        )
+    ).first()
+
+
+def last_uid(mailbox: str, uidvalidity: int, *, session: Session) -> int:
+    row = session.get(MailboxStateRow, (mailbox, uidvalidity))
+    return row.last_uid if row else 0
+
+
+def set_last_uid(mailbox: str, uidvalidity: int, uid: int, *, session: Session) -> None:
+    row = session.get(MailboxStateRow, (mailbox, uidvalidity)) or MailboxStateRow(
+        mailbox=mailbox, uidvalidity=uidvalidity
+    )
+    row.last_uid = max(row.last_uid, uid)
+    session.add(row)
+
+
+# --- outbox ----------------------------------------------------------------
+
+
+def due_outbox(now: datetime, *, session: Session, limit: int = 100) -> Sequence[OutboxRow]:
+    return session.exec(
+        select(OutboxRow)
+        .where(OutboxRow.status == "queued", col(OutboxRow.next_attempt_at) <= now)
+        .order_by(col(OutboxRow.id))
+        .limit(limit)
+    ).all()
+
+
+def outbox_counts(*, session: Session) -> dict[str, int]:
+    rows = session.exec(select(OutboxRow.status, sa.func.count()).group_by(OutboxRow.status)).all()
+    return {status: int(n) for status, n in rows}

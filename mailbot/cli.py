@@ -1,0 +1,234 @@
+"""The ``mailbot`` command: argument parsing and exit codes.
+
+Exit codes: 0 success, 1 a runtime failure (mailbox or database unreachable,
+unknown ticket), 2 a configuration or usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from mailbot import __version__
+from mailbot.adapters import repository as repo
+from mailbot.config import Settings, load_settings
+from mailbot.contracts_file import load_contracts_file
+from mailbot.errors import ConfigError, MailbotError
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+log = logging.getLogger("mailbot")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mailbot.daemon import Daemon
+    from mailbot.wiring import build_desk, import_configured_contracts
+
+    settings = _settings(args)
+    _set_log_level(settings.log_level)
+    desk = build_desk(settings)
+    import_configured_contracts(desk)
+    daemon = Daemon(desk)
+    asyncio.run(daemon.cycle() if args.once else daemon.run_forever())
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mailbot.demo import run_demo
+
+    return run_demo(Path(args.dir), out=sys.stdout)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.support.contracts_file is not None:
+        contracts = load_contracts_file(settings.support.contracts_file)
+        print(f"{settings.support.contracts_file}: {len(contracts)} contract(s)")
+    print(f"{settings.source or 'configuration'}: OK")
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from mailbot.inspect import inspect_mail
+
+    raw = Path(args.file).read_bytes()
+    settings = _settings(args) if (args.config or os.environ.get("MAILBOT_CONFIG")) else None
+    summary = inspect_mail(raw, settings)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        for key, value in summary.items():
+            if key not in ("body_text", "body_html"):
+                print(f"{key}: {value}")
+        print()
+        print(summary["body_text"])
+    return EXIT_OK
+
+
+def cmd_contracts_import(args: argparse.Namespace) -> int:
+    from mailbot.adapters.db import make_engine
+
+    settings = _settings(args)
+    contracts = load_contracts_file(Path(args.file))
+    with Session(make_engine(settings.database.url)) as session:
+        report = repo.import_contracts(contracts, session=session)
+        session.commit()
+    for label, ids in (("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged)):
+        print(f"{label}: {len(ids)}" + (f" ({', '.join(ids)})" if ids and label != "unchanged" else ""))
+    return EXIT_OK
+
+
+def cmd_contracts_list(args: argparse.Namespace) -> int:
+    from mailbot.adapters.db import make_engine
+
+    with Session(make_engine(_settings(args).database.url)) as session:
+        contracts = repo.load_contracts(session=session)
+    rows = [
+        {
+            "id": c.id,
+            "customer": c.customer,
+            "tier": c.tier.value,
+            "addresses": sorted(c.addresses),
+            "domains": sorted(c.domains),
+            "valid_from": c.valid_from.isoformat(),
+            "valid_until": c.valid_until.isoformat() if c.valid_until else None,
+            "language": c.language,
+        }
+        for c in sorted(contracts, key=lambda c: c.id)
+    ]
+    _print_rows(rows, args.json, ("id", "tier", "customer", "valid_from", "valid_until"))
+    return EXIT_OK
+
+
+def cmd_tickets_list(args: argparse.Namespace) -> int:
+    from mailbot.views import ticket_summaries
+
+    rows = ticket_summaries(_settings(args), limit=args.limit)
+    _print_rows(rows, args.json, ("number", "tier", "status", "customer", "reaction_due", "subject"))
+    return EXIT_OK
+
+
+def cmd_tickets_show(args: argparse.Namespace) -> int:
+    from mailbot.views import ticket_detail
+
+    detail = ticket_detail(_settings(args), args.number)
+    if detail is None:
+        print(f"mailbot: no ticket {args.number}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps(detail, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for key, value in detail.items():
+        if key != "messages":
+            print(f"{key}: {value}")
+    for message in detail["messages"]:
+        print(f"\n--- {message['direction']} {message['received_at']} {message['sender']}: {message['subject']}")
+        print(message["body_text"].rstrip())
+    return EXIT_OK
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str]) -> None:
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        print("(none)")
+        return
+    widths = [max(len(c), *(len(str(r[c] or "")) for r in rows)) for c in columns]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in rows:
+        print("  ".join(str(row[c] or "").ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailbot",
+        description="E-mail support desk: turns mails in a support mailbox into tickets with SLA "
+        "deadlines and acknowledges them.",
+        epilog="Exit codes: 0 success, 1 runtime failure, 2 configuration or usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"mailbot {__version__}")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="configuration file (default: $MAILBOT_CONFIG, else /etc/mailbot/config.toml); "
+        "secrets may come from a .env file beside it or MAILBOT_<SECTION>__<KEY> variables",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_commands(sub)
+    _add_contract_commands(sub)
+    _add_ticket_commands(sub)
+    return parser
+
+
+
+def _command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> Any:
+    command = sub.add_parser(name, help=help_text, description=help_text)
+    command.set_defaults(handler=handler)
+    return command
+
+
+def _add_run_commands(sub: Any) -> None:
+    run = _command(sub, "run", cmd_run, "run the daemon: poll the mailbox and send the outbox")
+    run.add_argument("--once", action="store_true", help="one poll and one outbox flush, then exit (cron, tests)")
+    demo = _command(sub, "demo", cmd_demo, "run the whole pipeline on a built-in demo (no servers needed)")
+    demo.add_argument("--dir", default="var/demo", help="folder for the demo's mailbox, database and mail "
+                      "(default: var/demo; emptied first)")
+    _command(sub, "check-config", cmd_check_config, "validate the configuration (and contracts file) and exit")
+    inspect = _command(sub, "inspect", cmd_inspect, "parse a mail file without storing it and show what "
+                       "mailbot reads from it (tier and contract too, given --config)")
+    inspect.add_argument("file", metavar="FILE.eml", help="the mail, as RFC 5322 bytes")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_contract_commands(sub: Any) -> None:
+    contracts = sub.add_parser("contracts", help="manage customer contracts", description="manage customer contracts")
+    csub = contracts.add_subparsers(dest="contracts_command", required=True, metavar="ACTION")
+    imp = _command(csub, "import", cmd_contracts_import, "import contracts from a TOML or CSV file (by id; "
+                   "importing the same file twice changes nothing)")
+    imp.add_argument("file", metavar="FILE", help="contracts file (.toml, or .csv with the same columns)")
+    lst = _command(csub, "list", cmd_contracts_list, "list contracts")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _add_ticket_commands(sub: Any) -> None:
+    tickets = sub.add_parser("tickets", help="look at tickets", description="look at tickets")
+    tsub = tickets.add_subparsers(dest="tickets_command", required=True, metavar="ACTION")
+    lst = _command(tsub, "list", cmd_tickets_list, "list the newest tickets")
+    lst.add_argument("--json", action="store_true", help="print JSON")
+    lst.add_argument("--limit", type=int, default=100, help="how many tickets, newest first (default 100)")
+    show = _command(tsub, "show", cmd_tickets_show, "show one ticket with its messages")
+    show.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
+    show.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _set_log_level(level: str) -> None:
+    logging.getLogger().setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"mailbot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except MailbotError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return EXIT_FAILURE

@@ -1,0 +1,753 @@
+"""Settings: a TOML file, a ``.env`` beside it, and ``MAILBOT_*`` overrides, validated once.
+
+The loader (``load_settings``) is the only code that reads the configuration;
+everything else receives the frozen ``Settings`` built here.
+
+The rules:
+
+1. Each key is looked up in the environment (``MAILBOT_<SECTION>__<KEY>``,
+   e.g. ``MAILBOT_TIERS__VIP__REACTION``), then in the ``.env`` beside the
+   file, then in the file, then it gets its default. The environment is read,
+   never changed.
+2. An empty value counts as not set: an empty variable leaves the file's value
+   in force, an empty string in the file leaves the default.
+3. Relative paths (state_dir, templates_dir, contracts_file, ``maildir:``
+   and ``dir:`` URLs) are relative to the directory of the config file.
+4. Unknown sections, keys and ``MAILBOT_X__Y`` variables are errors, so a typo
+   never silently falls back to a default. Every error is one ConfigError
+   naming the file, the dotted key (and the variable, if it came from one),
+   what is wrong and what was expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+from mailbot.core.tiers import Tier
+from mailbot.errors import ConfigError
+
+TlsMode = Literal["ssl", "starttls", "none"]
+
+DEFAULT_CONFIG_PATH = Path("/etc/mailbot/config.toml")
+DEFAULT_STATE_DIR = Path("/var/lib/mailbot")
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int
+    username: str
+    password: str
+    tls: TlsMode
+    verify_tls: bool
+    folder: str
+    processed_folder: str
+    quarantine_folder: str
+    poll_interval: timedelta
+    # "" for the IMAP server above, or "maildir:PATH" for a local Maildir.
+    url: str
+
+    @property
+    def maildir_path(self) -> Path | None:
+        return Path(self.url.removeprefix("maildir:")) if self.url.startswith("maildir:") else None
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    username: str
+    password: str
+    tls: TlsMode
+    verify_tls: bool
+    from_address: str
+    timeout: timedelta
+    # "" for the SMTP server above, or "dir:PATH" to write each mail as a .eml file there.
+    url: str
+
+    @property
+    def pickup_dir(self) -> Path | None:
+        return Path(self.url.removeprefix("dir:")) if self.url.startswith("dir:") else None
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+
+
+@dataclass(frozen=True)
+class SupportSettings:
+    address: str
+    name: str
+    staff_addresses: tuple[str, ...]
+    staff_domains: tuple[str, ...]
+    ticket_prefix: str
+    contracts_file: Path | None
+    timezone: str
+
+
+@dataclass(frozen=True)
+class TierSettings:
+    reaction: timedelta
+    resolution: timedelta
+
+
+@dataclass(frozen=True)
+class Settings:
+    imap: ImapSettings
+    smtp: SmtpSettings
+    database: DatabaseSettings
+    support: SupportSettings
+    tiers: dict[Tier, TierSettings]
+    state_dir: Path
+    templates_dir: Path | None
+    log_level: str
+    # The file the settings came from, for messages; None when built in code (demo, tests).
+    source: Path | None = None
+
+
+# The loader. Everything below the dataclasses is private except
+# ``load_settings``, ``parse_duration``, ``known_keys`` and the two small value
+# helpers that ``mailbot.contracts_file`` shares.
+
+T = TypeVar("T")
+
+_ENV_PREFIX = "MAILBOT_"
+
+# A deliberately loose shape check (RFC 5322 allows far more): something@domain,
+# no spaces, no second "@". Its job is to catch a pasted name or a typo.
+_EMAIL_ADDRESS = re.compile(r'[^@\s<>,;"]+@[^@\s<>,;".][^@\s<>,;"]*')
+
+_DURATION = re.compile(
+    r"""
+    (?:(?P<d>\d+)\s*d)?\s*   # days
+    (?:(?P<h>\d+)\s*h)?\s*   # hours
+    (?:(?P<m>\d+)\s*m)?\s*   # minutes
+    (?:(?P<s>\d+)\s*s)?      # seconds; units in this order, each at most once
+    """,
+    re.VERBOSE,
+)
+_DURATION_HINT = 'expected e.g. "90s", "30m", "1h30m", "2d" or a number of seconds'
+
+_TICKET_PREFIX = re.compile(r"[A-Z][A-Z0-9]{0,9}")
+
+_TLS_MODES: dict[str, TlsMode] = {"ssl": "ssl", "starttls": "starttls", "none": "none"}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+
+
+def is_email_address(text: str) -> bool:
+    """Return True when ``text`` looks like a bare address (``local@domain``), nothing more."""
+    return _EMAIL_ADDRESS.fullmatch(text) is not None
+
+
+def describe_value(value: object) -> str:
+    """Show a TOML (or environment) value the way an admin wrote it, for error messages."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def parse_duration(text: str | int) -> timedelta:
+    """Parse ``"90s"``, ``"30m"``, ``"1h30m"``, ``"2d"``, ``"1d 12h"`` or seconds (int or digits).
+
+    Units are d, h, m, s in that order, each at most once, optionally separated by
+    spaces. Raises ValueError (message starts with "bad duration") for anything
+    else, including zero and negative values.
+    """
+    seconds = _duration_seconds(text)
+    if seconds is None:
+        raise ValueError(f"bad duration: {_DURATION_HINT}, got {describe_value(text)}")
+    if seconds <= 0:
+        raise ValueError(f"bad duration: must be more than zero, got {describe_value(text)}")
+    return timedelta(seconds=seconds)
+
+
+def _duration_seconds(text: str | int) -> int | None:
+    # bool is an int subclass; "true" is no duration.
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, int):
+        return text
+    stripped = text.strip()
+    if stripped.isascii() and stripped.isdigit():
+        return int(stripped)
+    found = _DURATION.fullmatch(stripped)
+    if not stripped or found is None:
+        return None
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    return sum(int(found[unit] or 0) * size for unit, size in units.items())
+
+
+# --- kinds: how one kind of value is checked --------------------------------
+
+
+def _as_is(text: str) -> object:
+    return text
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[T]):
+    """How one kind of setting is read.
+
+    ``check`` takes a TOML value and returns the typed value or raises ValueError
+    saying what was expected. ``from_env`` turns an environment string into the
+    TOML value it stands for; when it cannot, it returns the string unchanged so
+    that ``check`` rejects it with the same message a TOML value would get.
+    """
+
+    check: Callable[[object], T]
+    from_env: Callable[[str], object] = _as_is
+
+
+def _check_text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"expected a string, got {describe_value(value)}")
+
+
+def _check_port(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {describe_value(value)}")
+    if not 0 < value < 65536:
+        raise ValueError(f"expected a port number from 1 to 65535, got {value}")
+    return value
+
+
+def _int_from_env(text: str) -> object:
+    stripped = text.strip()
+    return int(stripped) if stripped.isascii() and stripped.isdigit() else text
+
+
+def _check_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"expected true or false, got {describe_value(value)}")
+
+
+def _bool_from_env(text: str) -> object:
+    word = text.strip().lower()
+    return True if word in _TRUE else False if word in _FALSE else text
+
+
+def _check_duration(value: object) -> timedelta:
+    if isinstance(value, str | int):
+        return parse_duration(value)
+    raise ValueError(f"bad duration: {_DURATION_HINT}, got {describe_value(value)}")
+
+
+def _check_path(value: object) -> Path:
+    return Path(_check_text(value))
+
+
+def _check_email(value: object) -> str:
+    text = _check_text(value)
+    if not is_email_address(text):
+        raise ValueError(
+            f"expected an e-mail address like support@example.com, got {describe_value(text)}"
+        )
+    return text
+
+
+def _check_list(value: object, item: Callable[[str], bool], expected: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of {expected}, got {describe_value(value)}")
+    for entry in value:
+        if not isinstance(entry, str) or not item(entry):
+            raise ValueError(f"expected a list of {expected}, got {describe_value(entry)} in it")
+    return tuple(entry.lower() for entry in value)
+
+
+def _check_email_list(value: object) -> tuple[str, ...]:
+    return _check_list(value, is_email_address, "e-mail addresses")
+
+
+def _is_domain(text: str) -> bool:
+    return bool(text) and "@" not in text and not any(c.isspace() for c in text)
+
+
+def _check_domain_list(value: object) -> tuple[str, ...]:
+    return _check_list(value, _is_domain, "domain names like example.com (no @)")
+
+
+def _list_from_env(text: str) -> object:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _check_tls(value: object) -> TlsMode:
+    text = _check_text(value)
+    if text not in _TLS_MODES:
+        raise ValueError(f"expected one of ssl, starttls, none, got {describe_value(text)}")
+    return _TLS_MODES[text]
+
+
+def _check_log_level(value: object) -> str:
+    text = _check_text(value)
+    if text.upper() not in _LOG_LEVELS:
+        expected = ", ".join(_LOG_LEVELS)
+        raise ValueError(f"expected one of {expected}, got {describe_value(text)}")
+    return text.upper()
+
+
+def _check_ticket_prefix(value: object) -> str:
+    text = _check_text(value)
+    if _TICKET_PREFIX.fullmatch(text) is None:
+        raise ValueError(
+            "expected 1 to 10 upper-case letters or digits starting with a letter (like SOL), "
+            f"got {describe_value(text)}"
+        )
+    return text
+
+
+def _check_timezone(value: object) -> str:
+    text = _check_text(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"expected a time zone name like Europe/Warsaw, got {describe_value(text)}"
+        ) from None
+    return text
+
+
+def _check_database_url(value: object) -> str:
+    text = _check_text(value)
+    if not text.startswith(("sqlite:", "postgresql")):
+        raise ValueError(
+            "expected sqlite:///PATH or a PostgreSQL URL (PostgreSQL uses "
+            f"postgresql+psycopg://USER@HOST/DATABASE), got {describe_value(text)}"
+        )
+    return text
+
+
+def _check_local_url(scheme: str, what: str) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        text = _check_text(value)
+        if text and (not text.startswith(scheme) or text == scheme):
+            raise ValueError(f'expected "" or "{scheme}PATH" ({what}), got {describe_value(text)}')
+        return text
+
+    return check
+
+
+_TEXT = _Kind(_check_text)
+_PORT = _Kind(_check_port, _int_from_env)
+_BOOL = _Kind(_check_bool, _bool_from_env)
+_DURATION_KIND = _Kind(_check_duration)
+_PATH = _Kind(_check_path)
+_EMAIL = _Kind(_check_email)
+_EMAIL_LIST = _Kind(_check_email_list, _list_from_env)
+_DOMAIN_LIST = _Kind(_check_domain_list, _list_from_env)
+_TLS = _Kind(_check_tls)
+_LOG_LEVEL = _Kind(_check_log_level)
+_PREFIX = _Kind(_check_ticket_prefix)
+_TIMEZONE = _Kind(_check_timezone)
+_DATABASE_URL = _Kind(_check_database_url)
+_MAILDIR_URL = _Kind(_check_local_url("maildir:", "a local Maildir"))
+_PICKUP_URL = _Kind(_check_local_url("dir:", "a directory for .eml files"))
+
+
+# --- the key table ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Key(Generic[T]):
+    """One setting: its dotted path, its kind and its default (None: required or computed)."""
+
+    path: str
+    kind: _Kind[T]
+    default: T | None = None
+
+    @property
+    def variable(self) -> str:
+        """The environment variable that overrides it, e.g. MAILBOT_IMAP__PORT."""
+        return _ENV_PREFIX + self.path.upper().replace(".", "__")
+
+
+@dataclass(frozen=True)
+class _TierKey(Generic[T]):
+    """One per-tier setting, with its default for each tier (from the service terms)."""
+
+    name: str
+    kind: _Kind[T]
+    defaults: Mapping[Tier, T]
+
+    def for_tier(self, tier: Tier) -> _Key[T]:
+        return _Key(f"tiers.{tier.value}.{self.name}", self.kind, self.defaults[tier])
+
+
+STATE_DIR = _Key("general.state_dir", _PATH)
+TEMPLATES_DIR = _Key("general.templates_dir", _PATH)
+LOG_LEVEL = _Key("general.log_level", _LOG_LEVEL, "INFO")
+
+IMAP_URL = _Key("imap.url", _MAILDIR_URL, "")
+IMAP_HOST = _Key("imap.host", _TEXT)
+IMAP_PORT = _Key("imap.port", _PORT)
+IMAP_USERNAME = _Key("imap.username", _TEXT)
+IMAP_PASSWORD = _Key("imap.password", _TEXT)
+IMAP_TLS = _Key("imap.tls", _TLS, "ssl")
+IMAP_VERIFY_TLS = _Key("imap.verify_tls", _BOOL, True)
+IMAP_FOLDER = _Key("imap.folder", _TEXT, "INBOX")
+IMAP_PROCESSED_FOLDER = _Key("imap.processed_folder", _TEXT, "Processed")
+IMAP_QUARANTINE_FOLDER = _Key("imap.quarantine_folder", _TEXT, "Quarantine")
+IMAP_POLL_INTERVAL = _Key("imap.poll_interval", _DURATION_KIND, timedelta(seconds=60))
+
+SMTP_URL = _Key("smtp.url", _PICKUP_URL, "")
+SMTP_HOST = _Key("smtp.host", _TEXT)
+SMTP_PORT = _Key("smtp.port", _PORT)
+SMTP_USERNAME = _Key("smtp.username", _TEXT, "")
+SMTP_PASSWORD = _Key("smtp.password", _TEXT)
+SMTP_TLS = _Key("smtp.tls", _TLS, "starttls")
+SMTP_VERIFY_TLS = _Key("smtp.verify_tls", _BOOL, True)
+SMTP_FROM_ADDRESS = _Key("smtp.from_address", _EMAIL)
+SMTP_TIMEOUT = _Key("smtp.timeout", _DURATION_KIND, timedelta(seconds=30))
+
+DATABASE_URL = _Key("database.url", _DATABASE_URL)
+
+SUPPORT_ADDRESS = _Key("support.address", _EMAIL)
+SUPPORT_NAME = _Key("support.name", _TEXT, "Support")
+SUPPORT_STAFF_ADDRESSES = _Key("support.staff_addresses", _EMAIL_LIST, ())
+SUPPORT_STAFF_DOMAINS = _Key("support.staff_domains", _DOMAIN_LIST, ())
+SUPPORT_TICKET_PREFIX = _Key("support.ticket_prefix", _PREFIX, "SOL")
+SUPPORT_CONTRACTS_FILE = _Key("support.contracts_file", _PATH)
+SUPPORT_TIMEZONE = _Key("support.timezone", _TIMEZONE, "Europe/Warsaw")
+
+# One line per TierSettings field; the defaults are the service terms'.
+_TIER_KEYS: tuple[_TierKey[Any], ...] = (
+    _TierKey(
+        "reaction",
+        _DURATION_KIND,
+        {
+            Tier.WARRANTY: timedelta(hours=24),
+            Tier.VIP: timedelta(hours=1),
+            Tier.POST_WARRANTY: timedelta(hours=24),
+        },
+    ),
+    _TierKey(
+        "resolution",
+        _DURATION_KIND,
+        {
+            Tier.WARRANTY: timedelta(days=5),
+            Tier.VIP: timedelta(days=2),
+            Tier.POST_WARRANTY: timedelta(days=14),
+        },
+    ),
+)
+
+_ALL_KEYS: tuple[_Key[Any], ...] = (
+    STATE_DIR,
+    TEMPLATES_DIR,
+    LOG_LEVEL,
+    IMAP_URL,
+    IMAP_HOST,
+    IMAP_PORT,
+    IMAP_USERNAME,
+    IMAP_PASSWORD,
+    IMAP_TLS,
+    IMAP_VERIFY_TLS,
+    IMAP_FOLDER,
+    IMAP_PROCESSED_FOLDER,
+    IMAP_QUARANTINE_FOLDER,
+    IMAP_POLL_INTERVAL,
+    SMTP_URL,
+    SMTP_HOST,
+    SMTP_PORT,
+    SMTP_USERNAME,
+    SMTP_PASSWORD,
+    SMTP_TLS,
+    SMTP_VERIFY_TLS,
+    SMTP_FROM_ADDRESS,
+    SMTP_TIMEOUT,
+    DATABASE_URL,
+    SUPPORT_ADDRESS,
+    SUPPORT_NAME,
+    SUPPORT_STAFF_ADDRESSES,
+    SUPPORT_STAFF_DOMAINS,
+    SUPPORT_TICKET_PREFIX,
+    SUPPORT_CONTRACTS_FILE,
+    SUPPORT_TIMEZONE,
+    *(tier_key.for_tier(tier) for tier in Tier for tier_key in _TIER_KEYS),
+)
+_KEYS: dict[str, _Key[Any]] = {key.path: key for key in _ALL_KEYS}
+
+# Every table a key lives in: "imap", "tiers", "tiers.vip", ...
+_TABLES = frozenset(
+    key.rsplit(".", depth)[0] for key in _KEYS for depth in range(1, key.count(".") + 1)
+)
+
+
+def known_keys() -> tuple[str, ...]:
+    """Every dotted key the loader accepts (``imap.port``, ``tiers.vip.reaction``...)."""
+    return tuple(_KEYS)
+
+
+# --- reading the sources ------------------------------------------------------
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(file.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the configuration file: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+
+
+def _read_dotenv(file: Path) -> dict[str, str]:
+    """The ``.env`` beside the config file; a line without ``=`` has no value and is skipped."""
+    dotenv = file.parent / ".env"
+    if not dotenv.is_file():
+        return {}
+    try:
+        values = dotenv_values(dotenv)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{dotenv}: cannot read the .env file: {exc}") from exc
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _unknown(prefix: str) -> str:
+    """What to say about an unknown name inside the table ``prefix`` ("" for the top level)."""
+    if not prefix:
+        names = sorted(table for table in _TABLES if "." not in table)
+        return "unknown section; expected one of " + ", ".join(f"[{name}]" for name in names)
+    if prefix == "tiers.":
+        return "unknown tier; expected one of " + ", ".join(tier.value for tier in Tier)
+    names = [path.removeprefix(prefix) for path in _KEYS if path.startswith(prefix)]
+    return "unknown key; expected one of " + ", ".join(names)
+
+
+def _flatten(file: Path, table: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+    """The TOML document as ``{"imap.port": 993, ...}``; unknown sections and keys are errors."""
+    flat: dict[str, object] = {}
+    for name, value in table.items():
+        path = prefix + name
+        if path in _KEYS:
+            flat[path] = value
+        elif path in _TABLES and isinstance(value, dict):
+            flat |= _flatten(file, value, path + ".")
+        elif path in _TABLES:
+            raise ConfigError(
+                f"{file}: {path}: expected a table [{path}], got {describe_value(value)}"
+            )
+        else:
+            raise ConfigError(f"{file}: {path}: {_unknown(prefix)}")
+    return flat
+
+
+def _overrides(file: Path, env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """``MAILBOT_SECTION__KEY`` variables as ``{"section.key": (variable, text)}``.
+
+    Variables without ``__`` (such as MAILBOT_CONFIG) are not overrides and are
+    left alone; one with ``__`` that names no key is a typo and an error. Empty
+    ones are left out, so that the file's value stays in force.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for variable, text in env.items():
+        if not variable.startswith(_ENV_PREFIX) or "__" not in variable:
+            continue
+        path = variable.removeprefix(_ENV_PREFIX).lower().replace("__", ".")
+        if path not in _KEYS:
+            raise ConfigError(
+                f"{file}: {variable}: no such setting {path}; expected MAILBOT_<SECTION>__<KEY>"
+                " naming a key of the configuration, e.g. MAILBOT_IMAP__HOST"
+            )
+        if text:
+            found[path] = (variable, text)
+    return found
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The raw settings of one load: TOML values, and environment overrides on top."""
+
+    file: Path
+    toml: Mapping[str, object]
+    env: Mapping[str, tuple[str, str]]
+
+    def opt(self, key: _Key[T]) -> T | None:
+        """The checked value of ``key``, else its default; "" in the file counts as unset."""
+        where = key.path
+        if key.path in self.env:
+            variable, raw = self.env[key.path]
+            where, value = f"{key.path} (from {variable})", key.kind.from_env(raw)
+        else:
+            value = self.toml.get(key.path)
+        if value is None or value == "":
+            return key.default
+        try:
+            return key.kind.check(value)
+        except ValueError as exc:
+            raise self.fail(where, str(exc)) from None
+
+    def get(self, key: _Key[T], default: T | None = None) -> T:
+        """Like ``opt``, falling back to ``default``; a key with neither is missing."""
+        value = self.opt(key)
+        if value is None:
+            value = default
+        if value is None:
+            section = key.path.rpartition(".")[0]
+            raise self.fail(key.path, f"missing; set it in [{section}] or as {key.variable}")
+        return value
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the configuration: relative ones are relative to the config file."""
+        return self.file.absolute().parent / path
+
+    def fail(self, where: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.file}: {where}: {problem}")
+
+
+# --- building the settings ----------------------------------------------------
+
+
+def _resolve_url(source: _Source, url: str, scheme: str) -> str:
+    """``maildir:rel`` -> ``maildir:/config/dir/rel``; "" stays ""."""
+    if not url:
+        return url
+    return scheme + str(source.resolve(Path(url.removeprefix(scheme))))
+
+
+def _password(source: _Source, key: _Key[str], env: Mapping[str, str], *, required: bool) -> str:
+    """The password from TOML/.env/environment, else a systemd credential, else an error."""
+    credential = key.path.replace(".", "_")  # imap_password, smtp_password
+    value = source.opt(key) or _read_credential(source, env, credential)
+    if value or not required:
+        return value
+    raise source.fail(
+        key.path,
+        f"missing; set {key.variable} in the environment or in {source.file.parent / '.env'}"
+        f" (or give the service the systemd credential {credential})",
+    )
+
+
+def _read_credential(source: _Source, env: Mapping[str, str], name: str) -> str:
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    if not directory or not (Path(directory) / name).is_file():
+        return ""
+    try:
+        # systemd passes the file as written; editors add a final newline.
+        return (Path(directory) / name).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise source.fail(name, f"cannot read the systemd credential: {exc}") from exc
+
+
+def _imap(source: _Source, env: Mapping[str, str]) -> ImapSettings:
+    url = source.get(IMAP_URL)
+    local = url.startswith("maildir:")  # a Maildir needs no server, login or password
+    tls = source.get(IMAP_TLS)
+    return ImapSettings(
+        host=source.get(IMAP_HOST, "" if local else None),
+        port=source.get(IMAP_PORT, 993 if tls == "ssl" else 143),
+        username=source.get(IMAP_USERNAME, "" if local else None),
+        password=_password(source, IMAP_PASSWORD, env, required=not local),
+        tls=tls,
+        verify_tls=source.get(IMAP_VERIFY_TLS),
+        folder=source.get(IMAP_FOLDER),
+        processed_folder=source.get(IMAP_PROCESSED_FOLDER),
+        quarantine_folder=source.get(IMAP_QUARANTINE_FOLDER),
+        poll_interval=source.get(IMAP_POLL_INTERVAL),
+        url=_resolve_url(source, url, "maildir:"),
+    )
+
+
+_SMTP_PORTS: dict[TlsMode, int] = {"ssl": 465, "starttls": 587, "none": 25}
+
+
+def _smtp(source: _Source, env: Mapping[str, str], *, support: SupportSettings) -> SmtpSettings:
+    url = source.get(SMTP_URL)
+    local = url.startswith("dir:")  # a pickup directory needs no server
+    tls = source.get(SMTP_TLS)
+    username = source.get(SMTP_USERNAME)
+    return SmtpSettings(
+        host=source.get(SMTP_HOST, "" if local else None),
+        port=source.get(SMTP_PORT, _SMTP_PORTS[tls]),
+        username=username,
+        # A local relay may take mail without a login; a password only goes with a username.
+        password=_password(source, SMTP_PASSWORD, env, required=bool(username) and not local),
+        tls=tls,
+        verify_tls=source.get(SMTP_VERIFY_TLS),
+        from_address=source.get(SMTP_FROM_ADDRESS, support.address),
+        timeout=source.get(SMTP_TIMEOUT),
+        url=_resolve_url(source, url, "dir:"),
+    )
+
+
+def _support(source: _Source) -> SupportSettings:
+    contracts_file = source.opt(SUPPORT_CONTRACTS_FILE)
+    return SupportSettings(
+        address=source.get(SUPPORT_ADDRESS),
+        name=source.get(SUPPORT_NAME),
+        staff_addresses=source.get(SUPPORT_STAFF_ADDRESSES),
+        staff_domains=source.get(SUPPORT_STAFF_DOMAINS),
+        ticket_prefix=source.get(SUPPORT_TICKET_PREFIX),
+        contracts_file=source.resolve(contracts_file) if contracts_file else None,
+        timezone=source.get(SUPPORT_TIMEZONE),
+    )
+
+
+def _tiers(source: _Source) -> dict[Tier, TierSettings]:
+    # Any: the fields differ in type; each comes from its key's kind, so it fits.
+    return {
+        tier: TierSettings(**{key.name: source.get(key.for_tier(tier)) for key in _TIER_KEYS})
+        for tier in Tier
+    }
+
+
+def _state_dir(source: _Source, env: Mapping[str, str]) -> Path:
+    # systemd's StateDirectory= may list several directories, colon-separated; ours is the first.
+    systemd = env.get("STATE_DIRECTORY", "").split(":")[0]
+    return source.resolve(source.get(STATE_DIR, Path(systemd) if systemd else DEFAULT_STATE_DIR))
+
+
+def load_settings(
+    path: Path | None = None, *, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, check and return the settings; raise ConfigError naming the file and the key.
+
+    The file is ``path``, else ``$MAILBOT_CONFIG``, else DEFAULT_CONFIG_PATH.
+    Values come from the TOML file, overridden by ``MAILBOT_<SECTION>__<KEY>``
+    variables from a ``.env`` beside it, overridden in turn by ``environ``
+    (default ``os.environ``, which is only read, never changed). Passwords left
+    empty are taken from ``$CREDENTIALS_DIRECTORY`` (systemd credentials).
+    """
+    real_env = os.environ if environ is None else environ
+    file = Path(path or real_env.get("MAILBOT_CONFIG") or DEFAULT_CONFIG_PATH)
+    document = _read_toml(file)
+    env = {**_read_dotenv(file), **real_env}
+    source = _Source(file, _flatten(file, document), _overrides(file, env))
+    state_dir = _state_dir(source, env)
+    templates_dir = source.opt(TEMPLATES_DIR)
+    support = _support(source)
+    return Settings(
+        imap=_imap(source, env),
+        smtp=_smtp(source, env, support=support),
+        database=DatabaseSettings(
+            url=source.get(DATABASE_URL, f"sqlite:///{state_dir / 'mailbot.db'}")
+        ),
+        support=support,
+        tiers=_tiers(source),
+        state_dir=state_dir,
+        templates_dir=source.resolve(templates_dir) if templates_dir else None,
+        log_level=source.get(LOG_LEVEL),
+        source=file,
+    )

@@ -1,0 +1,48 @@
+"""Turn an ``OutboundMail`` into the bytes that go over SMTP.
+
+Pure: the Message-ID and Date are decided by the caller, so the same outbox
+row always produces the same bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+from mailbot.core.mail import OutboundMail
+
+
+def format_sender(name: str, address: str) -> str:
+    local, _, domain = address.partition("@")
+    return str(Address(display_name=name, username=local, domain=domain))
+
+
+def compose(mail: OutboundMail, *, sender_name: str, date: datetime) -> bytes:
+    """RFC 5322 bytes (CRLF line ends) of ``mail``, text/plain in UTF-8."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = format_sender(sender_name, mail.sender)
+    msg["To"] = ", ".join(mail.recipients)
+    msg["Subject"] = mail.subject
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = mail.message_id
+    if mail.in_reply_to:
+        msg["In-Reply-To"] = mail.in_reply_to
+    if mail.references:
+        msg["References"] = " ".join(mail.references)
+    for name, value in mail.extra_headers:
+        msg[name] = value
+    msg.set_content(mail.body_text, charset="utf-8", cte="quoted-printable")
+    return msg.as_bytes()
+
+
+def reply_references(in_reply_to: str | None, references: tuple[str, ...], parent_id: str | None) -> tuple[str, ...]:
+    """References of a reply: the parent's references then the parent (RFC 5322 section 3.6.4)."""
+    chain = [r for r in references if r]
+    if not chain and in_reply_to:
+        chain = [in_reply_to]
+    if parent_id and parent_id not in chain:
+        chain.append(parent_id)
+    return tuple(chain)

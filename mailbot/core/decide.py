@@ -1,0 +1,130 @@
+"""What one mail does: open a ticket, join one, be ignored, or go to quarantine.
+
+The decision is pure: the service looks up the tickets the mail may belong to
+and the contracts, passes them in with ``now``, and applies what comes back in
+one transaction.
+
+Threading rules (a subset of issue 4, enough to keep answers on their ticket):
+
+- ``In-Reply-To`` or ``References`` naming a Message-ID of a ticket's mail
+  joins that ticket;
+- a ``[SOL-n]`` tag joins ticket n only when the sender is that ticket's
+  customer (same address or same contract) or staff; a stranger quoting a tag
+  gets a ticket of their own, so nobody can write into another customer's case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from mailbot.core.automation import robot_reason
+from mailbot.core.contracts import Contract, Match, match_contract
+from mailbot.core.mail import InboundMail
+from mailbot.core.sla import Deadlines, TierPolicy, deadlines
+from mailbot.core.tiers import Tier
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    """What threading needs to know about an existing ticket."""
+
+    number: str
+    customer_address: str
+    contract_id: str | None
+
+
+@dataclass(frozen=True)
+class DeskPolicy:
+    """The parts of the settings that decisions depend on."""
+
+    ticket_prefix: str
+    own_addresses: frozenset[str]
+    staff_addresses: frozenset[str]
+    staff_domains: frozenset[str]
+    tiers: Mapping[Tier, TierPolicy]
+
+    def is_staff(self, address: str) -> bool:
+        return address in self.staff_addresses or address.rpartition("@")[2] in self.staff_domains
+
+
+@dataclass(frozen=True)
+class OpenTicket:
+    match: Match
+    deadlines: Deadlines
+    # None: acknowledge; otherwise why no acknowledgement goes out.
+    no_ack_reason: str | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AppendToTicket:
+    number: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Ignore:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    reason: str
+
+
+Decision = OpenTicket | AppendToTicket | Ignore | Quarantine
+
+
+def thread_ticket(
+    mail: InboundMail,
+    *,
+    by_message_id: Mapping[str, TicketRef],
+    tagged: TicketRef | None,
+    sender_contract: Contract | None,
+    policy: DeskPolicy,
+) -> tuple[TicketRef | None, str]:
+    """The ticket ``mail`` continues, and a reason for the log."""
+    for ref_id in (mail.in_reply_to, *reversed(mail.references)):
+        if ref_id and ref_id in by_message_id:
+            return by_message_id[ref_id], f"replies to {ref_id}"
+    if tagged is None:
+        return None, "no known reference or tag"
+    sender = mail.from_address or ""
+    same_contract = sender_contract is not None and sender_contract.id == tagged.contract_id
+    if sender == tagged.customer_address or same_contract or policy.is_staff(sender):
+        return tagged, f"subject tag [{tagged.number}]"
+    return None, f"tag [{tagged.number}] from {sender}, who is neither its customer nor staff"
+
+
+def decide(
+    mail: InboundMail,
+    *,
+    now: datetime,
+    contracts: Sequence[Contract],
+    by_message_id: Mapping[str, TicketRef],
+    tagged: TicketRef | None,
+    policy: DeskPolicy,
+) -> Decision:
+    """Decide what ``mail``, received at ``now``, does to the desk."""
+    if not mail.from_address:
+        return Quarantine("no sender address (From) could be read")
+    if mail.from_address in policy.own_addresses:
+        return Ignore(f"sent from our own address {mail.from_address} (loop guard)")
+    match = match_contract(mail.from_address, contracts, now)
+    ticket, why = thread_ticket(
+        mail,
+        by_message_id=by_message_id,
+        tagged=tagged,
+        sender_contract=match.contract,
+        policy=policy,
+    )
+    if ticket is not None:
+        return AppendToTicket(ticket.number, why)
+    return OpenTicket(
+        match=match,
+        deadlines=deadlines(now, policy.tiers[match.tier]),
+        no_ack_reason=robot_reason(mail, own_addresses=policy.own_addresses),
+        note=why if tagged is not None else "",
+    )

@@ -1,0 +1,65 @@
+"""Value types for mail: what the parser produces and what the outbox sends.
+
+Inbound and outbound mail are different types on purpose: nothing downstream
+of the parser reads raw headers, and nothing sent is built from a parsed mail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attachment or inline part of a mail, with a sanitised file name."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    inline: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """A mail as parsed from the mailbox. Addresses are lower-cased ``local@domain``."""
+
+    message_id: str | None
+    from_address: str | None
+    from_name: str
+    subject: str
+    date: datetime | None
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    reply_to: tuple[str, ...] = ()
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    body_text: str = ""
+    body_html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    # Headers the automation checks need (RFC 3834 and friends), lower-case names.
+    auto_submitted: str | None = None
+    precedence: str | None = None
+    list_id: str | None = None
+    return_path: str | None = None
+    size: int = 0
+    # What the parser had to repair or give up on, for the log and the ticket.
+    defects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutboundMail:
+    """A mail to send: already rendered, with every header decided."""
+
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    subject: str
+    body_text: str
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)

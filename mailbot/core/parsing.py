@@ -1,0 +1,663 @@
+"""Bytes from the mailbox in, an immutable :class:`InboundMail` out.
+
+The rules, in the order a mail meets them:
+
+1. :func:`parse_mail` never raises. What it had to repair, guess or give up on
+   is listed in ``InboundMail.defects`` as short sentences; if the mail cannot
+   be read at all, the whole of it is kept as one ``message/rfc822`` attachment.
+2. Structure comes from ``email`` with ``policy.default``. Header values are
+   read from the raw source (``raw_items``) where we decode them ourselves,
+   and where ``policy.default`` must parse a header (addresses, MIME
+   parameters) and raises on a malformed one, the lenient compat32 tools
+   (``getaddresses``, ``Message.get_param``) take over.
+3. Text is decoded by its declared charset. An unknown or wrong charset, or
+   8-bit text with none declared, is guessed: UTF-8 if it decodes, else the
+   better of windows-1250 and ISO-8859-2 for Polish text, else Latin-1.
+4. Body: the first text/plain part that is not an attachment is the text; the
+   first such text/html part is the HTML, and the text when there is no plain
+   part (or the plain part is blank). Every other leaf part is an attachment
+   (inline images with ``inline=True``); an attached ``message/rfc822`` is
+   not opened but kept whole as ``<subject>.eml``.
+5. Every string handed out is valid Unicode (no lone surrogates from raw
+   8-bit bytes); body text uses ``\\n`` line ends.
+"""
+
+from __future__ import annotations
+
+import binascii
+import codecs
+import email.policy
+import io
+import itertools
+import mimetypes
+import posixpath
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.errors import MessageDefect
+from email.generator import BytesGenerator
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
+from functools import cache
+
+from mailbot.core.html_text import html_to_text
+from mailbot.core.mail import Attachment, InboundMail
+
+__all__ = ["parse_mail", "sanitize_filename"]
+
+# Bounds that keep a hostile mail from costing more than a normal one.
+_MAX_DEPTH = 40
+_MAX_PARTS = 1000
+_MAX_DEFECTS = 50
+_MAX_FILENAME = 150
+_MAX_EXTENSION = 16
+
+# RFC 2047 section 2: =?charset?encoding?encoded-text?= . Looser than the RFC on
+# purpose: real mail puts spaces inside and omits the blanks around words.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?(.*?)\?=")
+# RFC 5322 section 3.6.4: msg-id = "<" id-left "@" id-right ">"; we keep any
+# bracketed token, since threading only needs the same string back.
+_MSG_ID = re.compile(r"<([^<>]*)>")
+# RFC 5322 section 2.2.3: unfolding removes the CRLF before white space.
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_LINE_END = re.compile(r"\r\n?|\n")
+
+_POLISH_LETTERS = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
+# Labels mail uses that Python's codecs do not know, or that are de facto a
+# superset (the WHATWG Encoding Standard makes the same substitutions).
+_CHARSET_LABELS = {"iso-8859-8-i": "iso8859-8", "ks_c_5601-1987": "cp949", "x-gbk": "gb18030"}
+_CODEC_SUPERSETS = {"iso8859-1": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
+# Text codecs that would interpret the data rather than decode a charset.
+_NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"})
+
+
+def parse_mail(raw: bytes) -> InboundMail:
+    """Parse one RFC 5322 message; never raises (see the module docstring for the rules)."""
+    try:
+        return _parse(raw)
+    # Why so broad: the stdlib email package still has corner cases that raise
+    # odd exceptions deep inside; one unreadable mail must not stop the intake.
+    except Exception as exc:
+        return InboundMail(
+            message_id=None,
+            from_address=None,
+            from_name="",
+            subject="",
+            date=None,
+            attachments=(Attachment("message.eml", "message/rfc822", bytes(raw)),),
+            size=len(raw),
+            defects=(f"mail could not be parsed ({type(exc).__name__}), kept whole",),
+        )
+
+
+def sanitize_filename(name: str, *, content_type: str = "") -> str:
+    """Return ``name`` made safe to show and store as a file name.
+
+    Path parts (``/`` and ``\\``), control and format characters and leading
+    dots are removed, white space is collapsed, and the result is at most 150
+    characters, keeping the extension. An empty result becomes ``attachment``
+    plus the usual extension of ``content_type`` when there is one.
+    """
+    name = re.split(r"[/\\]", name)[-1]
+    name = " ".join(name.split())
+    # Cc: control characters; Cf: format characters such as U+202E, which
+    # makes "invoice\u202efdp.exe" display as "invoiceexe.pdf"; Cs: lone surrogates.
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+    name = name.lstrip(". ").rstrip()
+    if not name:
+        return "attachment" + (_extension_for(content_type) or "")
+    if len(name) <= _MAX_FILENAME:
+        return name
+    stem, extension = posixpath.splitext(name)
+    if len(extension) > _MAX_EXTENSION:
+        stem, extension = name, ""
+    return stem[: _MAX_FILENAME - len(extension)].rstrip() + extension
+
+
+# -- the message as a whole -----------------------------------------------
+
+
+@dataclass
+class _Log:
+    """What the parse had to repair (``notes``), and the charset to try first on raw 8-bit headers.
+
+    ``hint`` is the message's own declared charset: a mailer that puts raw
+    8-bit bytes in headers (against RFC 5322 2.2) mostly uses its body's charset.
+    """
+
+    notes: list[str] = field(default_factory=list)
+    hint: str | None = None
+
+
+@dataclass
+class _Body:
+    """What the walk over the MIME tree collects (mutable while it runs)."""
+
+    plain: str | None = None
+    html: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+def _parse(raw: bytes) -> InboundMail:
+    msg = BytesParser(policy=email.policy.default).parsebytes(raw)
+    log = _Log(hint=_charset_hint(msg))
+    subject = _decode_unstructured(_first_raw(msg, "subject") or "", log, "subject").strip()
+    from_address, from_name = _sender(msg, log)
+    body = _collect_body(msg, log)
+    body_text = body.plain or ""
+    if body.html is not None and not body_text.strip():
+        body_text = html_to_text(body.html)
+    return InboundMail(
+        message_id=_first(_msg_ids(_first_raw(msg, "message-id"), log)),
+        from_address=from_address,
+        from_name=from_name,
+        subject=subject,
+        date=_date(_first_raw(msg, "date"), log),
+        to=_address_list(msg, "to", log),
+        cc=_address_list(msg, "cc", log),
+        reply_to=_address_list(msg, "reply-to", log),
+        in_reply_to=_first(_msg_ids(_first_raw(msg, "in-reply-to"), log)),
+        references=_unique(_msg_ids(" ".join(_raw_values(msg, "references")), log)),
+        body_text=body_text,
+        body_html=body.html,
+        attachments=tuple(body.attachments),
+        auto_submitted=_plain_header(msg, "auto-submitted"),
+        precedence=_plain_header(msg, "precedence"),
+        list_id=_plain_header(msg, "list-id"),
+        return_path=_return_path(msg),
+        size=len(raw),
+        defects=_bounded(_unique(log.notes)),
+    )
+
+
+def _first(values: Iterable[str]) -> str | None:
+    return next(iter(values), None)
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    """Drop repeats, keeping the first occurrence's place."""
+    return tuple(dict.fromkeys(values))
+
+
+def _bounded(notes: tuple[str, ...]) -> tuple[str, ...]:
+    if len(notes) <= _MAX_DEFECTS:
+        return notes
+    return (*notes[: _MAX_DEFECTS - 1], f"... and {len(notes) - _MAX_DEFECTS + 1} more")
+
+
+# -- raw header values ----------------------------------------------------
+
+
+def _raw_values(msg: Message, name: str) -> list[str]:
+    """All values of header ``name`` as in the source (8-bit bytes as surrogates)."""
+    return [str(value) for key, value in msg.raw_items() if key.lower() == name]
+
+
+def _first_raw(msg: Message, name: str) -> str | None:
+    return _first(_raw_values(msg, name))
+
+
+def _unfold(value: str) -> str:
+    """Unfold a header value (RFC 5322 2.2.3); stray line ends become spaces."""
+    return _LINE_END.sub(" ", _FOLD.sub("", value))
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _restore_8bit(text: str, log: _Log, what: str) -> str:
+    """Decode raw 8-bit bytes that the parser carried as surrogates.
+
+    UTF-8 is allowed there by RFC 6532; anything else is a guess, first the
+    message's declared charset, then :func:`_guess_charset`.
+    """
+    if not _has_surrogates(text):
+        return text
+    data = text.encode("utf-8", "surrogateescape")
+    decoded, charset = _guess_charset(data, first=_codec(log.hint) if log.hint else None)
+    if charset != "utf-8":
+        log.notes.append(f"{what}: raw 8-bit text, decoded as {charset}")
+    return decoded
+
+
+def _charset_hint(msg: Message) -> str | None:
+    """The first charset declared in the message's first few parts, if any."""
+    try:
+        for part in itertools.islice(msg.walk(), 20):
+            charset = part.get_param("charset")
+            if isinstance(charset, str) and charset.lower() not in ("us-ascii", "utf-8"):
+                return charset
+    # Only a hint: a header that does not parse means no hint.
+    except Exception:
+        return None
+    return None
+
+
+def _plain_header(msg: Message, name: str) -> str | None:
+    """The first value of a header, unfolded, stripped and made valid text; None if absent."""
+    value = _first_raw(msg, name)
+    if value is None:
+        return None
+    return _restore_8bit(_unfold(value), _Log(), name).strip()
+
+
+def _return_path(msg: Message) -> str | None:
+    """Return-Path as written; the null path ``<>`` (a bounce, RFC 5321 4.5.5) becomes ""."""
+    value = _plain_header(msg, "return-path")
+    if value is not None and "".join(value.split()) == "<>":
+        return ""
+    return value
+
+
+def _decode_unstructured(raw: str, log: _Log, what: str) -> str:
+    """Decode an unstructured header value: unfold, raw 8-bit, RFC 2047 encoded words."""
+    return _decode_encoded_words(_restore_8bit(_unfold(raw), log, what), log, what)
+
+
+def _decode_encoded_words(text: str, log: _Log, what: str) -> str:
+    """Replace RFC 2047 encoded words by their text, tolerating the usual breakage.
+
+    White space between two encoded words is dropped (RFC 2047 6.2). Adjacent
+    words in one charset are joined before decoding, because mailers split
+    multi-byte characters across words although RFC 2047 5 forbids it.
+    """
+    pieces: list[str | tuple[str, bytes]] = []
+    position = 0
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[position : match.start()]
+        if between and not (between.isspace() and pieces and isinstance(pieces[-1], tuple)):
+            pieces.append(between)
+        word = _encoded_word_bytes(match)
+        if word is None:
+            log.notes.append(f"{what}: broken encoded word kept as it is")
+            pieces.append(match.group(0))
+        elif pieces and isinstance(pieces[-1], tuple) and pieces[-1][0] == word[0]:
+            pieces[-1] = (word[0], pieces[-1][1] + word[1])
+        else:
+            pieces.append(word)
+        position = match.end()
+    pieces.append(text[position:])
+    return "".join(
+        piece if isinstance(piece, str) else _decode_text(piece[1], piece[0], log, what)
+        for piece in pieces
+    )
+
+
+def _encoded_word_bytes(match: re.Match[str]) -> tuple[str, bytes] | None:
+    """(charset, bytes) of one encoded word, or None if its encoded text is broken."""
+    # RFC 2231 section 5 allows a language after the charset: =?utf-8*pl?Q?...?=
+    charset = match.group(1).split("*", 1)[0]
+    encoded = match.group(3)
+    try:
+        if match.group(2) in "qQ":
+            return charset, binascii.a2b_qp(encoded.encode("ascii", "replace"), header=True)
+        data = "".join(encoded.split()).encode("ascii", "replace")
+        return charset, binascii.a2b_base64(data + b"=" * (-len(data) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+# -- charsets -------------------------------------------------------------
+
+
+def _codec(declared: str) -> str | None:
+    """Python's codec for a declared charset label, or None if there is none to trust."""
+    label = declared.strip().strip("\"'").lower()
+    try:
+        name = codecs.lookup(_CHARSET_LABELS.get(label, label)).name
+    except (LookupError, ValueError):
+        return None
+    if name in _NOT_CHARSETS:
+        return None
+    return _CODEC_SUPERSETS.get(name, name)
+
+
+def _decode_text(data: bytes, declared: str | None, log: _Log, what: str) -> str:
+    """Decode by the declared charset; if that fails or is unknown, guess and say so."""
+    if declared is None:
+        if data.isascii():
+            return data.decode("ascii")
+        reason = "8-bit text without a charset"
+    else:
+        codec = _codec(declared)
+        if codec is not None:
+            try:
+                return data.decode(codec)
+            except (UnicodeError, LookupError):
+                reason = f"not valid {declared!r}"
+        else:
+            reason = f"charset {declared[:40]!r} not known"
+    text, used = _guess_charset(data)
+    log.notes.append(f"{what}: {reason}, decoded as {used}")
+    return text
+
+
+def _guess_charset(data: bytes, *, first: str | None = None) -> tuple[str, str]:
+    """Decode text of unknown charset; return the text and the charset used.
+
+    Tried in turn: UTF-8; the ``first`` codec if given; UTF-8 with a few
+    broken sequences replaced, when valid sequences outnumber broken ones
+    three to one (a truncated or spliced UTF-8 text, not a legacy charset by
+    chance); the better of windows-1250 and ISO-8859-2, the one with more
+    Polish letters and fewer C1 control characters, on a tie windows-1250
+    (what Polish Outlook sends); else Latin-1.
+    """
+    for codec in ("utf-8", first) if first else ("utf-8",):
+        try:
+            return data.decode(codec), codec
+        except (UnicodeError, LookupError):
+            continue
+    if _mostly_utf8(data):
+        return data.decode("utf-8", errors="replace"), "utf-8 with broken sequences replaced"
+    return _guess_central_european(data)
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    text = data.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd")
+    valid = sum(1 for ch in text if ord(ch) > 0x7F) - broken
+    return valid >= 3 * broken
+
+
+def _guess_central_european(data: bytes) -> tuple[str, str]:
+    best: tuple[int, str, str] | None = None
+    for charset in ("windows-1250", "iso-8859-2"):
+        try:
+            text = data.decode(charset)
+        except UnicodeDecodeError:
+            continue
+        score = _polish_score(text)
+        if best is None or score > best[0]:
+            best = (score, text, charset)
+    if best is not None:
+        return best[1], best[2]
+    return data.decode("latin-1", errors="replace"), "latin-1"
+
+
+def _polish_score(text: str) -> int:
+    letters = sum(ch in _POLISH_LETTERS for ch in text)
+    controls = sum("\x80" <= ch <= "\x9f" for ch in text)
+    return letters - 3 * controls
+
+
+# -- dates, ids, addresses ------------------------------------------------
+
+
+def _date(raw: str | None, log: _Log) -> datetime | None:
+    """The Date header as an aware datetime; a date without zone is taken as UTC."""
+    if raw is None:
+        return None
+    value = _restore_8bit(_unfold(raw), _Log(), "date").strip()
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        log.notes.append(f"date: {value[:60]!r} not understood")
+        return None
+    # RFC 5322 3.3: "-0000" means the zone is unknown; parsedate gives a naive time.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _msg_ids(raw: str | None, log: _Log) -> tuple[str, ...]:
+    """All ``<...>`` ids in a Message-ID/In-Reply-To/References value, blanks removed."""
+    if raw is None:
+        return ()
+    value = _restore_8bit(_unfold(raw), _Log(), "message id")
+    ids = tuple(f"<{inner}>" for inner in ("".join(m.split()) for m in _MSG_ID.findall(value)))
+    ids = tuple(found for found in ids if found != "<>")
+    bare = value.strip()
+    if not ids and "@" in bare and len(bare.split()) == 1:
+        log.notes.append(f"message id {bare[:60]!r} without angle brackets")
+        return (f"<{bare.strip('<>')}>",)
+    return ids
+
+
+def _is_address(address: str) -> bool:
+    local, at, domain = address.rpartition("@")
+    return bool(at and local and domain) and not any(ch.isspace() for ch in address)
+
+
+def _address_pairs(msg: Message, name: str, log: _Log) -> list[tuple[str, str]]:
+    """(display name, address) of every address in every ``name`` header, decoded."""
+    try:
+        pairs = [
+            (address.display_name, address.addr_spec)
+            for header in msg.get_all(name) or []
+            # policy.default makes every address header an AddressHeader.
+            for address in getattr(header, "addresses", ())
+        ]
+    # policy.default raises on some malformed address headers (see bpo-27257).
+    except Exception:
+        log.notes.append(f"{name}: malformed, read leniently")
+        values = [_restore_8bit(_unfold(raw), log, name) for raw in _raw_values(msg, name)]
+        pairs = getaddresses(values)
+    return [
+        (
+            " ".join(_decode_unstructured(display, log, name).split()),
+            _restore_8bit(address, log, name).strip().lower(),
+        )
+        for display, address in pairs
+    ]
+
+
+def _address_list(msg: Message, name: str, log: _Log) -> tuple[str, ...]:
+    return _unique(a for _, a in _address_pairs(msg, name, log) if _is_address(a))
+
+
+def _sender(msg: Message, log: _Log) -> tuple[str | None, str]:
+    """(address, display name) from From, else Sender; (None, From's name) if neither parses."""
+    from_pairs = _address_pairs(msg, "from", log)
+    for pairs in (from_pairs, _address_pairs(msg, "sender", log)):
+        for display, address in pairs:
+            if _is_address(address):
+                return address, display
+    return None, from_pairs[0][0] if from_pairs else ""
+
+
+# -- the MIME tree --------------------------------------------------------
+
+
+def _collect_body(msg: Message, log: _Log) -> _Body:
+    body = _Body()
+    for section, part in _leaf_parts(msg, log):
+        what = f"part {section}"
+        try:
+            _take_part(part, section, body, log)
+        # Why so broad: one undecodable part must not lose the rest of the mail.
+        except Exception as exc:
+            log.notes.append(f"{what}: could not be decoded ({type(exc).__name__}), kept as raw bytes")
+            body.attachments.append(_raw_attachment(part))
+        log.notes.extend(_defect_notes(part, what))
+    return body
+
+
+def _leaf_parts(msg: Message, log: _Log) -> Iterator[tuple[str, Message]]:
+    """Leaves of the MIME tree in order, with IMAP-style section numbers ("1", "2.1").
+
+    Walks with an explicit stack (no recursion), stops descending below
+    ``_MAX_DEPTH`` and yields at most ``_MAX_PARTS`` leaves.
+    """
+    stack: list[tuple[str, Message]] = [("", msg)]
+    count = 0
+    while stack:
+        section, part = stack.pop()
+        children = _children(part) if section.count(".") < _MAX_DEPTH else None
+        if children is None:
+            count += 1
+            if count > _MAX_PARTS:
+                log.notes.append(f"more than {_MAX_PARTS} parts, the rest ignored")
+                return
+            yield section or "1", part
+            continue
+        log.notes.extend(_defect_notes(part, f"part {section}" if section else "message"))
+        prefix = f"{section}." if section else ""
+        stack.extend((f"{prefix}{i}", child) for i, child in reversed(list(enumerate(children, 1))))
+
+
+def _children(part: Message) -> list[Message] | None:
+    """Sub-parts of a multipart/* that has them; None for a leaf (message/* included)."""
+    if not part.is_multipart() or _content_type(part).split("/")[0] != "multipart":
+        return None
+    payload = part.get_payload()
+    return [child for child in payload if isinstance(child, Message)]
+
+
+def _take_part(part: Message, section: str, body: _Body, log: _Log) -> None:
+    """Put one leaf part in its place: plain text, HTML or an attachment."""
+    content_type = _content_type(part)
+    what = f"part {section}"
+    if content_type.startswith("multipart/"):
+        log.notes.append(f"{what}: {content_type} without usable boundaries, read as text")
+        content_type = "text/plain"
+    disposition = _disposition(part)
+    filename = _filename(part, log, what)
+    if content_type.startswith("message/") and part.is_multipart():
+        body.attachments.append(_message_attachment(part, content_type, filename, log))
+        return
+    is_text_body = disposition != "attachment" and not filename
+    if is_text_body and content_type == "text/plain" and body.plain is None:
+        body.plain = _part_text(part, log, f"body {what}")
+    elif is_text_body and content_type == "text/html" and body.html is None:
+        body.html = _part_text(part, log, f"body {what}")
+    else:
+        inline = disposition == "inline" or (disposition is None and _has(part, "content-id"))
+        name = sanitize_filename(filename, content_type=content_type)
+        body.attachments.append(Attachment(name, content_type, _payload_bytes(part), inline))
+
+
+def _has(part: Message, name: str) -> bool:
+    return any(key.lower() == name for key, _ in part.raw_items())
+
+
+def _content_type(part: Message) -> str:
+    """The part's lower-case type (RFC 2045 5.2 default text/plain), even if the header is bad."""
+    try:
+        return part.get_content_type()
+    except Exception:
+        value = (_first_raw(part, "content-type") or "").split(";")[0].strip().lower()
+        return value if re.fullmatch(r"[\w.+-]+/[\w.+-]+", value) else "text/plain"
+
+
+def _disposition(part: Message) -> str | None:
+    try:
+        return part.get_content_disposition()
+    except Exception:
+        value = (_first_raw(part, "content-disposition") or "").split(";")[0].strip().lower()
+        return value or None
+
+
+def _param(part: Message, header: str, name: str) -> str | None:
+    """A MIME parameter, RFC 2231 decoded; compat32's lenient parser if policy.default fails."""
+    try:
+        value = part.get(header)
+        params = getattr(value, "params", None) or {}
+        found = params.get(name)
+        return None if found is None else str(found)
+    except Exception:
+        raw = _first_raw(part, header)
+        if raw is None:
+            return None
+        lenient = Message()
+        lenient[header] = _unfold(raw)
+        found = lenient.get_param(name, header=header)
+        return None if found is None else collapse_rfc2231_value(found)
+
+
+def _filename(part: Message, log: _Log, what: str) -> str:
+    """The declared file name (Content-Disposition filename, else Content-Type name), decoded."""
+    for header, name in (("content-disposition", "filename"), ("content-type", "name")):
+        value = _param(part, header, name)
+        if value and value.strip():
+            # RFC 2047 words are not allowed in parameters (RFC 2047 5) but are common.
+            return _decode_unstructured(value, log, f"{what} file name").strip()
+    return ""
+
+
+def _charset(part: Message) -> str | None:
+    try:
+        return part.get_content_charset()
+    except Exception:
+        return None
+
+
+def _part_text(part: Message, log: _Log, what: str) -> str:
+    """The part's text, charset-decoded, with ``\\n`` line ends and no BOM."""
+    text = _decode_text(_payload_bytes(part), _charset(part), log, what)
+    return _LINE_END.sub("\n", text).removeprefix("\ufeff")
+
+
+def _payload_bytes(part: Message) -> bytes:
+    """The transfer-decoded payload (base64, quoted-printable, uuencode), else the raw one."""
+    data = part.get_payload(decode=True)
+    if isinstance(data, bytes):
+        return data
+    return _raw_payload(part)
+
+
+def _raw_payload(part: Message) -> bytes:
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    if isinstance(payload, list):
+        return b"".join(_serialize(child) for child in payload if isinstance(child, Message))
+    return b""
+
+
+def _raw_attachment(part: Message) -> Attachment:
+    """A part we could not take apart, kept as bytes so nothing is lost."""
+    try:
+        data = _raw_payload(part)
+    except Exception:
+        data = b""
+    return Attachment("attachment", "application/octet-stream", data)
+
+
+def _message_attachment(
+    part: Message, content_type: str, filename: str, log: _Log
+) -> Attachment:
+    """An attached message (message/rfc822 and kin), kept whole, named after its subject."""
+    data = _raw_payload(part)
+    if content_type == "message/rfc822" and not filename:
+        inner = part.get_payload(0)
+        raw_subject = _first_raw(inner, "subject") if isinstance(inner, Message) else None
+        subject = _decode_unstructured(raw_subject or "", log, "attached mail")
+        filename = f"{subject.strip()}.eml" if subject.strip() else ""
+    return Attachment(sanitize_filename(filename, content_type=content_type), content_type, data)
+
+
+def _serialize(msg: Message) -> bytes:
+    """The message's bytes as received, as far as the parser kept them."""
+    # compat32 writes the raw header values back without refolding them; the
+    # default policy would re-parse each header and can raise on bad ones.
+    for policy in (email.policy.compat32, email.policy.default):
+        buffer = io.BytesIO()
+        try:
+            BytesGenerator(buffer, mangle_from_=False, policy=policy).flatten(msg)
+        except Exception:
+            continue
+        return buffer.getvalue()
+    return b""
+
+
+def _defect_notes(part: Message, what: str) -> Iterator[str]:
+    """The stdlib's defect classes as short phrases ("start boundary not found")."""
+    for defect in getattr(part, "defects", []):
+        if isinstance(defect, MessageDefect):
+            name = type(defect).__name__.removesuffix("Defect")
+            if name != "MultipartInvariantViolation":  # always repeats another defect
+                yield f"{what}: " + re.sub(r"(?<!^)(?=[A-Z][a-z])", " ", name).lower()
+
+
+@cache
+def _mime_types() -> mimetypes.MimeTypes:
+    # Only Python's built-in table, so names do not depend on /etc/mime.types.
+    return mimetypes.MimeTypes(filenames=())
+
+
+def _extension_for(content_type: str) -> str | None:
+    if not content_type:
+        return None
+    return _mime_types().guess_extension(content_type.lower(), strict=False)

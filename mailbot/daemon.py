@@ -1,0 +1,82 @@
+"""The long-running process: one APScheduler job polls the mailbox and flushes the outbox.
+
+Blocking work (imapclient, the database) runs in a worker thread; the event
+loop owns the scheduler and the signals. SIGTERM/SIGINT stop intake after the
+mail in hand, let the running cycle finish, then exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from mailbot.adapters.smtp import MailSender, make_sender
+from mailbot.errors import MailboxError
+from mailbot.outbox import flush_outbox
+from mailbot.service import Desk, IngestReport, ingest
+from mailbot.wiring import make_source
+
+log = logging.getLogger("mailbot.daemon")
+
+
+class Daemon:
+    def __init__(self, desk: Desk, *, sender: MailSender | None = None) -> None:
+        self.desk = desk
+        self.sender = sender or make_sender(desk.settings.smtp)
+        # A threading.Event: the ingest loop runs in a worker thread and checks it between mails.
+        self.stopping = threading.Event()
+        self._cycle_lock = asyncio.Lock()
+
+    async def cycle(self) -> None:
+        """One poll of the mailbox, then one flush of the outbox; never raises."""
+        async with self._cycle_lock:
+            report = await self._ingest()
+            if report.seen:
+                log.info("poll: %d mail(s): %s", report.seen, report.outcomes)
+            try:
+                await flush_outbox(self.desk, self.sender)
+            except Exception:  # noqa: BLE001 - the next cycle retries; the daemon must live on
+                log.exception("outbox flush failed")
+
+    async def _ingest(self) -> IngestReport:
+        source = make_source(self.desk.settings)
+        try:
+            return await asyncio.to_thread(ingest, self.desk, source, should_stop=self.stopping.is_set)
+        except MailboxError as exc:
+            log.error("mailbox: %s", exc)
+        except Exception:  # noqa: BLE001 - logged with its traceback; the next poll tries again
+            log.exception("poll failed")
+        return IngestReport()
+
+    async def run_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._request_stop, done)
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        scheduler.add_job(
+            self.cycle,
+            "interval",
+            seconds=self.desk.settings.imap.poll_interval.total_seconds(),
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            id="poll",
+        )
+        scheduler.start()
+        log.info("mailbot running; polling every %s", self.desk.settings.imap.poll_interval)
+        await done.wait()
+        scheduler.shutdown(wait=False)
+        async with self._cycle_lock:  # let a running cycle finish its mail
+            pass
+        log.info("mailbot stopped")
+
+    def _request_stop(self, done: asyncio.Event) -> None:
+        log.info("stop requested; finishing the mail in hand")
+        self.stopping.set()
+        done.set()

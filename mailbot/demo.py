@@ -1,0 +1,140 @@
+"""``mailbot demo``: the whole pipeline on a Maildir and a folder of .eml files, no servers.
+
+It seeds three contracts (one per tier), drops sample mails into a Maildir,
+runs one poll-and-send cycle like the daemon does, then a customer's answer
+to the first ticket and a second cycle, and prints what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import shutil
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import TextIO
+
+from mailbot.config import Settings, load_settings
+from mailbot.daemon import Daemon
+from mailbot.views import ticket_summaries
+from mailbot.wiring import build_desk, import_configured_contracts, system_clock
+
+MARKER = ".mailbot-demo"
+SUPPORT = "pomoc@serwis.example.pl"  # as in DEMO_CONFIG
+
+DEMO_CONFIG = """\
+# Written by `mailbot demo`: the demo's own configuration, all paths relative to this file.
+[general]
+state_dir = "."
+
+[imap]
+url = "maildir:Maildir"      # a local Maildir instead of an IMAP server
+
+[smtp]
+url = "dir:sent"             # outgoing mail as .eml files instead of SMTP
+
+[database]
+url = "sqlite:///{root}/mailbot.db"
+
+[support]
+address = "pomoc@serwis.example.pl"
+name = "Serwis IT - Pomoc"
+staff_domains = ["serwis.example.pl"]
+contracts_file = "contracts.toml"
+"""
+
+DEMO_CONTRACTS = """\
+[[contract]]
+id = "acme-vip"
+customer = "ACME Sp. z o.o."
+tier = "vip"
+addresses = ["jan.kowalski@acme.pl"]
+domains = ["acme.pl"]
+valid_from = 2025-01-01
+
+[[contract]]
+id = "piekarnia-gw"
+customer = "Piekarnia Złoty Kłos"
+tier = "warranty"
+domains = ["zlotyklos.pl"]
+valid_from = 2025-06-01
+valid_until = 2027-05-31
+
+[[contract]]
+id = "biuro-pw"
+customer = "Biuro Rachunkowe Nowak"
+tier = "post_warranty"
+addresses = ["anna@nowak-biuro.pl"]
+valid_from = 2024-01-01
+language = "en"
+"""
+
+SAMPLES = (
+    ("Jan Kowalski", "jan.kowalski@acme.pl", "Serwer pocztowy nie odpowiada",
+     "Dzień dobry,\nod rana nie działa poczta w całej firmie. Prosimy o pilną pomoc.\n", {}),
+    ("Maria Wiśniewska", "maria@zlotyklos.pl", "Drukarka fiskalna drukuje puste paragony",
+     "Dzień dobry,\ndrukarka kupiona u Państwa w zeszłym roku drukuje puste paragony.\n", {}),
+    ("Anna Nowak", "anna@nowak-biuro.pl", "Laptop will not boot",
+     "Hello,\nmy laptop shows a black screen after the logo. Can you help?\n", {}),
+    ("Piotr Zieliński", "piotr@gmail.example", "Pytanie o konfigurację routera",
+     "Dzień dobry,\nczy mogą Państwo skonfigurować router w moim domu?\n", {}),
+    ("Jan Kowalski", "jan.kowalski@acme.pl", "Nieobecność w biurze: Re: zgłoszenie",
+     "Jestem poza biurem do poniedziałku.\n", {"Auto-Submitted": "auto-replied"}),
+)
+
+
+def _sample(name: str, address: str, subject: str, body: str, headers: dict[str, str]) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"{name} <{address}>"
+    msg["To"] = SUPPORT
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(system_clock())
+    msg["Message-ID"] = make_msgid(domain=address.rpartition("@")[2])
+    for key, value in headers.items():
+        msg[key] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def _prepare(root: Path) -> None:
+    if root.exists():
+        if any(root.iterdir()) and not (root / MARKER).exists():
+            raise SystemExit(f"mailbot demo: {root} exists and is not a demo folder; choose another --dir")
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    (root / MARKER).write_text("made by mailbot demo; emptied on every run\n")
+
+
+def run_demo(root: Path, *, out: TextIO) -> int:
+    root = root.resolve()
+    _prepare(root)
+    (root / "config.toml").write_text(DEMO_CONFIG.format(root=root))
+    (root / "contracts.toml").write_text(DEMO_CONTRACTS)
+    settings = load_settings(root / "config.toml", environ={})
+    desk = build_desk(settings)
+    import_configured_contracts(desk)
+    inbox = mailbox.Maildir(root / "Maildir", create=True)
+    for sample in SAMPLES:
+        inbox.add(_sample(*sample))
+    daemon = Daemon(desk)
+    asyncio.run(daemon.cycle())
+    inbox.add(_sample("Jan Kowalski", "jan.kowalski@acme.pl", "Re: [SOL-1] Serwer pocztowy nie odpowiada",
+                      "Dodam, że problem dotyczy też kalendarzy.\n", {}))
+    asyncio.run(daemon.cycle())
+    _report(settings, root, out)
+    return 0
+
+
+def _report(settings: Settings, root: Path, out: TextIO) -> None:
+    print(f"\nmailbot demo in {root}\n", file=out)
+    for t in reversed(ticket_summaries(settings, limit=100)):
+        print(f"{t['number']:7} {t['tier']:14} {t['customer']:24} {t['subject']}", file=out)
+        print(f"        contract: {t['contract'] or '-'}; reaction due {t['reaction_due']}; "
+              f"resolution due {t['resolution_due']}", file=out)
+    sent = sorted((root / "sent").glob("*.eml"))
+    print(f"\n{len(sent)} acknowledgement(s) written to {root / 'sent'}:", file=out)
+    for path in sent:
+        print(f"  {path.name}", file=out)
+    print(f"\nLook closer:\n  mailbot --config {root / 'config.toml'} tickets show SOL-1"
+          f"\n  mailbot --config {root / 'config.toml'} contracts list", file=out)

@@ -1,0 +1,31 @@
+"""The exceptions mailbot raises on purpose.
+
+Expected outcomes (an auto-reply to ignore, a mail to quarantine) are return
+values, not exceptions. These are for conditions a caller cannot go on from.
+"""
+
+
+class MailbotError(Exception):
+    """Base of every error mailbot raises deliberately."""
+
+
+class ConfigError(MailbotError):
+    """The configuration is invalid; the message names the key and the file.
+
+    The CLI turns it into exit code 2.
+    """
+
+
+class MailboxError(MailbotError):
+    """The mailbox (IMAP server or Maildir) could not be reached or refused a command."""
+
+
+class DeliveryError(MailbotError):
+    """An outgoing mail was not accepted.
+
+    ``permanent`` is True when retrying cannot help (an SMTP 5xx reply).
+    """
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent

@@ -1,0 +1,178 @@
+"""Apply a decision inside the caller's transaction: tickets, messages, attachments, outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import make_msgid
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session
+
+from mailbot.adapters import repository as repo
+from mailbot.adapters.db import AttachmentRow, MessageRow, OutboxRow, TicketRow
+from mailbot.core.compose import compose, reply_references
+from mailbot.core.decide import AppendToTicket, OpenTicket
+from mailbot.core.mail import InboundMail, OutboundMail
+from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number, ticket_tag
+
+if TYPE_CHECKING:
+    from mailbot.service import Desk
+
+# Until the billing settings arrive (issue 6), the acknowledgement quotes the
+# price list of SERVICE_TERMS.md.
+HOURLY_RATE = "120"
+VAT_PERCENT = "23"
+
+
+@dataclass(frozen=True)
+class Applied:
+    outcome: str  # "ticket" or "followup"
+    ticket_id: int
+    summary: str
+
+
+def apply_decision(
+    desk: Desk, decision: OpenTicket | AppendToTicket, mail: InboundMail, *, now: datetime, session: Session
+) -> Applied:
+    if isinstance(decision, OpenTicket):
+        return _open_ticket(desk, decision, mail, now=now, session=session)
+    ticket = repo.ticket_by_number(decision.number, session=session)
+    assert ticket is not None and ticket.id is not None, "decide() only names existing tickets"
+    _store_message(desk, ticket.id, mail, now=now, session=session)
+    ticket.updated_at = now
+    session.add(ticket)
+    return Applied("followup", ticket.id, f"follow-up on {ticket.number}: {decision.reason}")
+
+
+def _open_ticket(
+    desk: Desk, decision: OpenTicket, mail: InboundMail, *, now: datetime, session: Session
+) -> Applied:
+    contract = decision.match.contract
+    number = ticket_number(desk.settings.support.ticket_prefix, repo.next_ticket_seq(session=session))
+    ticket = TicketRow(
+        number=number,
+        seq=int(number.rpartition("-")[2]),
+        contract_id=contract.id if contract else None,
+        tier=decision.match.tier.value,
+        status=TicketStatus.NEW.value,
+        subject=mail.subject[:500],
+        customer_address=mail.from_address or "",
+        customer_name=mail.from_name,
+        language=contract.language if contract else "pl",
+        received_at=now,
+        reaction_due=decision.deadlines.reaction_due,
+        resolution_due=decision.deadlines.resolution_due,
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    assert ticket.id is not None
+    _store_message(desk, ticket.id, mail, now=now, session=session)
+    who = f"contract {contract.id}" if contract else "no contract"
+    if decision.no_ack_reason is not None:
+        return Applied("ticket", ticket.id, f"{number} opened, tier {ticket.tier}, {who}; "
+                       f"no acknowledgement: {decision.no_ack_reason}")
+    _queue_ack(desk, ticket, mail, contract_customer=contract.customer if contract else "",
+               now=now, session=session)
+    return Applied("ticket", ticket.id, f"{number} opened, tier {ticket.tier}, {who}; acknowledgement queued")
+
+
+def _store_message(desk: Desk, ticket_id: int, mail: InboundMail, *, now: datetime, session: Session) -> None:
+    row = MessageRow(
+        ticket_id=ticket_id,
+        direction="in",
+        message_id=mail.message_id,
+        in_reply_to=mail.in_reply_to,
+        references=" ".join(mail.references),
+        sender=mail.from_address or "",
+        recipients=", ".join((*mail.to, *mail.cc)),
+        subject=mail.subject,
+        body_text=mail.body_text,
+        body_html=mail.body_html,
+        received_at=now,
+        note="; ".join(mail.defects)[:1000],
+    )
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    for part in mail.attachments:
+        session.add(AttachmentRow(
+            message_id=row.id,
+            filename=part.filename,
+            content_type=part.content_type,
+            size=part.size,
+            sha256=desk.store.put(part.data),
+            inline=part.inline,
+        ))
+
+
+def _local(desk: Desk, moment: datetime) -> str:
+    return moment.astimezone(desk.tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _queue_ack(
+    desk: Desk, ticket: TicketRow, mail: InboundMail, *, contract_customer: str, now: datetime, session: Session
+) -> None:
+    support = desk.settings.support
+    rendered = desk.renderer.render(f"ack_{ticket.tier}", ticket.language, {
+        "number": ticket.number,
+        "tag": ticket_tag(ticket.number),
+        "subject": ticket.subject or "(bez tematu)",
+        "customer_name": mail.from_name,
+        "contract_customer": contract_customer,
+        "tier": ticket.tier,
+        "reaction_due": _local(desk, ticket.reaction_due),
+        "resolution_due": _local(desk, ticket.resolution_due),
+        "hourly_rate": HOURLY_RATE,
+        "vat_percent": VAT_PERCENT,
+        "support_name": support.name,
+        "support_address": support.address,
+    })
+    outbound = OutboundMail(
+        message_id=make_msgid(idstring=ticket.number, domain=support.address.rpartition("@")[2]),
+        sender=desk.settings.smtp.from_address,
+        recipients=(ticket.customer_address,),
+        subject=subject_with_tag(ticket.number, rendered.subject),
+        body_text=rendered.body,
+        in_reply_to=mail.message_id,
+        references=reply_references(mail.in_reply_to, mail.references, mail.message_id),
+        extra_headers=(
+            # RFC 3834: an automatic answer says so, and carries our loop marker.
+            ("Auto-Submitted", "auto-replied"),
+            ("X-Loop", support.address),
+            ("X-Mailbot-Ticket", ticket.number),
+            ("Content-Language", ticket.language),
+        ),
+    )
+    queue_mail(desk, outbound, kind="ack", ticket=ticket, now=now, session=session)
+
+
+def queue_mail(
+    desk: Desk, mail: OutboundMail, *, kind: str, ticket: TicketRow, now: datetime, session: Session
+) -> None:
+    """Put ``mail`` in the outbox and on the ticket, in the caller's transaction."""
+    assert ticket.id is not None
+    session.add(OutboxRow(
+        ticket_id=ticket.id,
+        kind=kind,
+        message_id=mail.message_id,
+        mail_from=mail.sender,
+        recipients=",".join(mail.recipients),
+        raw=compose(mail, sender_name=desk.settings.support.name, date=now),
+        created_at=now,
+        next_attempt_at=now,
+    ))
+    session.add(MessageRow(
+        ticket_id=ticket.id,
+        direction="out",
+        message_id=mail.message_id,
+        in_reply_to=mail.in_reply_to,
+        references=" ".join(mail.references),
+        sender=mail.sender,
+        recipients=", ".join(mail.recipients),
+        subject=mail.subject,
+        body_text=mail.body_text,
+        received_at=now,
+        note=kind,
+    ))

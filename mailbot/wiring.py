@@ -1,0 +1,57 @@
+"""Build the desk and its adapters from the settings (once, in the CLI)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from sqlmodel import Session
+
+from mailbot.adapters import repository as repo
+from mailbot.adapters.attachments import AttachmentStore
+from mailbot.adapters.db import make_engine
+from mailbot.adapters.imap import ImapSource
+from mailbot.adapters.mailbox import MailSource
+from mailbot.adapters.maildir import MaildirSource
+from mailbot.adapters.templates import Renderer
+from mailbot.config import Settings
+from mailbot.contracts_file import load_contracts_file
+from mailbot.service import Clock, Desk
+
+log = logging.getLogger("mailbot")
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_desk(settings: Settings, *, clock: Clock = system_clock) -> Desk:
+    return Desk(
+        engine=make_engine(settings.database.url),
+        settings=settings,
+        renderer=Renderer(settings.templates_dir),
+        store=AttachmentStore(settings.state_dir / "attachments"),
+        clock=clock,
+    )
+
+
+def make_source(settings: Settings) -> MailSource:
+    imap = settings.imap
+    if imap.maildir_path is not None:
+        return MaildirSource(imap.maildir_path, imap.processed_folder, imap.quarantine_folder)
+    return ImapSource(imap)
+
+
+def import_configured_contracts(desk: Desk) -> None:
+    """Import ``support.contracts_file`` if set (idempotent), logging what changed."""
+    path = desk.settings.support.contracts_file
+    if path is None:
+        return
+    contracts = load_contracts_file(path)
+    with Session(desk.engine) as session:
+        report = repo.import_contracts(contracts, session=session)
+        session.commit()
+    log.info(
+        "contracts from %s: %d added, %d updated, %d unchanged",
+        path, len(report.added), len(report.updated), len(report.unchanged),
+    )

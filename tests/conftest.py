@@ -1,0 +1,459 @@
+"""Real servers for the adapter tests: a private Dovecot and an aiosmtpd sink.
+
+One Dovecot runs per test session (starting and stopping it takes about a
+second); every test gets its own Dovecot user, so tests never see each
+other's mail. See /work/shared/DOVECOT_FOR_TESTS.md for why the Dovecot
+settings below are as they are.
+
+Sections: helpers, Dovecot, IMAP peer, SMTP sink. Add other fixtures (the
+database ones, for example) in a section of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from imapclient import IMAPClient
+
+from mailbot.config import ImapSettings
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_greeting(host: str, port: int, *, timeout: float = 10.0) -> None:
+    """Wait until an IMAP server on host:port sends its ``* OK`` greeting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1.0) as conn:
+                if conn.makefile("rb").readline().startswith(b"* OK"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no IMAP greeting on {host}:{port} after {timeout} s")
+        time.sleep(0.02)
+
+
+# --- Dovecot -----------------------------------------------------------------------------
+
+DOVECOT_CONF = """\
+instance_name = mailbot-test-{port}
+base_dir = {dir}/run
+state_dir = {dir}/state
+log_path = {dir}/log/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+default_login_user = {login_user}
+default_internal_user = {internal_user}
+default_internal_group = {internal_group}
+first_valid_uid = 1
+first_valid_gid = 1
+ssl = yes
+ssl_cert = <{dir}/ssl/cert.pem
+ssl_key = <{dir}/ssl/key.pem
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+# A failed login answers at once, and failures do not slow later logins from 127.0.0.1:
+# no growing auth penalty (it is on even for login_trusted_networks in 2.3).
+auth_failure_delay = 0
+# One passwd-file per user: Dovecot stats a passwd-file at most once a second, so a
+# user appended to a shared file may be unknown for that second; a new file is read at once.
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {dir}/users/%u
+}}
+userdb {{
+  driver = static
+  args = uid={mail_uid} gid={mail_gid} home={dir}/mail/%u
+}}
+mail_location = maildir:~/Maildir
+mail_max_userip_connections = 200
+service anvil {{
+  chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service ipc {{
+  chroot =
+}}
+service old-stats {{
+  chroot =
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
+  }}
+}}
+"""
+
+
+@dataclass(frozen=True)
+class DovecotAccounts:
+    """Who runs what: as root the package's users (mail may not be owned by root), else us."""
+
+    login_user: str
+    internal_user: str
+    internal_group: str
+    mail_uid: int
+    mail_gid: int
+
+    @classmethod
+    def for_current_user(cls) -> DovecotAccounts:
+        import grp  # noqa: PLC0415 - POSIX-only modules, needed only here
+        import pwd  # noqa: PLC0415
+
+        if os.geteuid() == 0:
+            dovecot = pwd.getpwnam("dovecot")
+            return cls(
+                login_user="dovenull",
+                internal_user="dovecot",
+                internal_group=grp.getgrgid(dovecot.pw_gid).gr_name,
+                mail_uid=dovecot.pw_uid,
+                mail_gid=dovecot.pw_gid,
+            )
+        me = pwd.getpwuid(os.geteuid())
+        return cls(
+            login_user=me.pw_name,
+            internal_user=me.pw_name,
+            internal_group=grp.getgrgid(os.getegid()).gr_name,
+            mail_uid=me.pw_uid,
+            mail_gid=os.getegid(),
+        )
+
+
+@dataclass
+class Dovecot:
+    """A running private Dovecot: plain IMAP on ``port``, IMAPS on ``tls_port``."""
+
+    directory: Path
+    host: str
+    port: int
+    tls_port: int
+    doveadm_path: str
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "dovecot.conf"
+
+    @property
+    def users_dir(self) -> Path:
+        return self.directory / "users"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "log" / "dovecot.log"
+
+    def add_user(self, name: str, password: str) -> None:
+        """Add an account, usable at once (no restart, no waiting).
+
+        Each user has a passwd-file of their own (``users/NAME``): Dovecot
+        re-reads a changed passwd-file, but checks at most once a second, so a
+        line appended to a shared file can be unknown for up to a second.
+        """
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or re.search(r"[:\s]", password):
+            raise ValueError("user names are [A-Za-z0-9._-]+; passwords hold no ':' or space")
+        fd, temp = tempfile.mkstemp(dir=self.users_dir, prefix=".new-")
+        with os.fdopen(fd, "w") as out:
+            out.write(f"{name}:{{PLAIN}}{password}::::::\n")
+        # Read by the auth process, which runs as the internal user, not root.
+        os.chmod(temp, 0o644)
+        os.replace(temp, self.users_dir / name)  # whole or absent, never half a line
+
+    def doveadm(self, *args: str) -> str:
+        """Run ``doveadm`` against this instance and return its standard output."""
+        done = subprocess.run(
+            [self.doveadm_path, "-c", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"doveadm {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        pid_file = self.directory / "run" / "master.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"Dovecot (pid {pid}) still running {timeout} s after SIGTERM")
+
+
+def _find_program(name: str) -> str | None:
+    return shutil.which(name) or next(
+        (str(p) for d in ("/usr/sbin", "/usr/bin") if (p := Path(d, name)).exists()), None
+    )
+
+
+def _make_certificate(ssl_dir: Path) -> None:
+    """A throw-away self-signed certificate for 127.0.0.1 and localhost."""
+    openssl = _find_program("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is needed to make Dovecot's test certificate")
+    ssl_dir.mkdir()
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout", str(ssl_dir / "key.pem"), "-out", str(ssl_dir / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+def _prepare_dovecot_dir(
+    directory: Path, accounts: DovecotAccounts, ports: tuple[int, int]
+) -> None:
+    # mkdtemp makes a 0700 folder: Dovecot's unprivileged processes must traverse it.
+    directory.chmod(0o755)
+    for parent in directory.parents:
+        if not os.stat(parent).st_mode & 0o001:
+            pytest.skip(f"{parent} is not traversable by Dovecot's users; set TMPDIR=/tmp")
+    (directory / "log").mkdir()
+    mail = directory / "mail"
+    mail.mkdir()
+    os.chown(mail, accounts.mail_uid, accounts.mail_gid)
+    _make_certificate(directory / "ssl")
+    text = DOVECOT_CONF.format(
+        dir=directory,
+        port=ports[0],
+        tls_port=ports[1],
+        login_user=accounts.login_user,
+        internal_user=accounts.internal_user,
+        internal_group=accounts.internal_group,
+        mail_uid=accounts.mail_uid,
+        mail_gid=accounts.mail_gid,
+    )
+    (directory / "dovecot.conf").write_text(text)
+    (directory / "users").mkdir(mode=0o755)
+
+
+def _start_dovecot(server: Dovecot, dovecot_path: str) -> None:
+    output = server.directory / "log" / "dovecot.out"
+    with output.open("wb") as out:
+        # The daemonised master keeps the caller's stderr open: never hand it pytest's.
+        started = subprocess.run(
+            [dovecot_path, "-c", str(server.config)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if started.returncode != 0:
+        raise RuntimeError(f"dovecot did not start:\n{output.read_text()}")
+    try:
+        wait_for_greeting(server.host, server.port)
+    except TimeoutError as exc:
+        server.stop()
+        log = server.log_file.read_text() if server.log_file.exists() else ""
+        raise RuntimeError(f"{exc}\n{log}") from exc
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A private Dovecot for the whole session; give each test its own user."""
+    dovecot_path, doveadm_path = _find_program("dovecot"), _find_program("doveadm")
+    if dovecot_path is None or doveadm_path is None:
+        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd)")
+    directory = Path(tempfile.mkdtemp(prefix="mailbot-dovecot-"))
+    ports = (free_port(), free_port())
+    server = Dovecot(directory, "127.0.0.1", ports[0], ports[1], doveadm_path)
+    try:
+        _prepare_dovecot_dir(directory, DovecotAccounts.for_current_user(), ports)
+        _start_dovecot(server, dovecot_path)
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+# --- IMAP: a fresh account per test, and a plain client to look into it ------------------
+
+
+@pytest.fixture
+def imap_settings(dovecot: Dovecot) -> ImapSettings:
+    """Settings for a brand-new Dovecot user, plain IMAP on the non-TLS port."""
+    user = f"u{uuid.uuid4().hex[:12]}"
+    password = f"pw-{uuid.uuid4().hex[:12]}"
+    dovecot.add_user(user, password)
+    return ImapSettings(
+        host=dovecot.host,
+        port=dovecot.port,
+        username=user,
+        password=password,
+        tls="none",
+        verify_tls=False,
+        folder="INBOX",
+        processed_folder="Processed",
+        quarantine_folder="Quarantine",
+        poll_interval=timedelta(seconds=1),
+        url="",
+    )
+
+
+_APPENDUID = re.compile(rb"\[APPENDUID \d+ (\d+)\]")
+
+
+class ImapPeer:
+    """The test's own view of the account, straight through imapclient.
+
+    Puts mail in (``append``) and looks at where it ended up (``messages``,
+    ``flags``, ``folders``) without going through the adapter under test.
+    """
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.client: Any = IMAPClient(settings.host, port=settings.port, ssl=False, timeout=10)
+        self.client.normalise_times = False
+        self.client.login(settings.username, settings.password)
+
+    def append(self, raw: bytes, *, folder: str = "INBOX", flags: Sequence[str] = ()) -> int:
+        """APPEND a mail; returns its UID (Dovecot answers with APPENDUID, RFC 4315)."""
+        response = self.client.append(folder, raw, flags=tuple(flags))
+        found = _APPENDUID.search(response)
+        assert found, f"no APPENDUID in {response!r}"
+        return int(found.group(1))
+
+    def messages(self, folder: str = "INBOX") -> list[tuple[int, bytes]]:
+        """(uid, raw bytes) of every mail in ``folder``, ascending; does not set \\Seen."""
+        self.client.select_folder(folder, readonly=True)
+        fetched = self.client.fetch(self.client.search("ALL"), ["BODY.PEEK[]"])
+        return [(int(uid), bytes(data[b"BODY[]"])) for uid, data in sorted(fetched.items())]
+
+    def flags(self, uid: int, *, folder: str = "INBOX") -> tuple[bytes, ...]:
+        self.client.select_folder(folder, readonly=True)
+        return tuple(self.client.get_flags([uid]).get(uid, ()))
+
+    def folders(self) -> set[str]:
+        return {name for _flags, _delimiter, name in self.client.list_folders()}
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except (OSError, IMAPClient.Error):
+            self.client.shutdown()
+
+
+@pytest.fixture
+def imap_client(imap_settings: ImapSettings) -> Iterator[ImapPeer]:
+    """An ``ImapPeer`` logged in as the ``imap_settings`` user."""
+    peer = ImapPeer(imap_settings)
+    yield peer
+    peer.close()
+
+
+# --- SMTP: a real server that records what it is sent -------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    content: bytes
+
+
+class RecordingHandler:
+    """aiosmtpd handler keeping every envelope; read from any thread through ``messages``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._received: list[ReceivedMail] = []
+        self._arrived = threading.Condition(self._lock)
+        # Tests may set another reply, e.g. "550 5.1.1 No such user" or "451 4.3.0 Try later".
+        self.reply = "250 2.0.0 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        content = envelope.original_content or b""
+        with self._arrived:
+            if self.reply.startswith("2"):
+                self._received.append(
+                    ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(content))
+                )
+                self._arrived.notify_all()
+            return self.reply
+
+    @property
+    def messages(self) -> list[ReceivedMail]:
+        with self._lock:
+            return list(self._received)
+
+    def wait_for(self, count: int, *, timeout: float = 5.0) -> list[ReceivedMail]:
+        """Block until at least ``count`` mails arrived; returns them all."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self._received) >= count, timeout):
+                raise TimeoutError(f"{len(self._received)} of {count} mails after {timeout} s")
+            return list(self._received)
+
+
+@dataclass
+class SmtpSink:
+    host: str
+    port: int
+    handler: RecordingHandler
+
+    @property
+    def messages(self) -> list[ReceivedMail]:
+        """A snapshot of the mails accepted so far (a copy: safe to read while mail arrives)."""
+        return self.handler.messages
+
+    def wait_for(self, count: int, *, timeout: float = 5.0) -> list[ReceivedMail]:
+        return self.handler.wait_for(count, timeout=timeout)
+
+    def reply_with(self, reply: str) -> None:
+        """Answer DATA with ``reply`` from now on (a 4xx or 5xx to test failures)."""
+        self.handler.reply = reply
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """An aiosmtpd server on 127.0.0.1 recording every mail; stopped after the test."""
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield SmtpSink(controller.hostname, controller.port, handler)
+    finally:
+        controller.stop()

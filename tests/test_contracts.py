@@ -1,0 +1,61 @@
+"""Matching a sender to a contract and tier: a table of cases."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from mailbot.core.contracts import Contract, match_contract
+from mailbot.core.tiers import Tier
+
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+
+def contract(cid: str, tier: Tier, *, addresses: tuple[str, ...] = (), domains: tuple[str, ...] = (),
+             valid_from: date = date(2025, 1, 1), valid_until: date | None = None) -> Contract:
+    return Contract(cid, f"Customer {cid}", tier, frozenset(addresses), frozenset(domains), valid_from, valid_until)
+
+
+VIP_ADDRESS = contract("vip-jan", Tier.VIP, addresses=("jan@acme.pl",))
+WARRANTY_DOMAIN = contract("gw-acme", Tier.WARRANTY, domains=("acme.pl",))
+VIP_DOMAIN = contract("vip-acme", Tier.VIP, domains=("acme.pl",))
+WARRANTY_ADDRESS = contract("gw-ola", Tier.WARRANTY, addresses=("ola@acme.pl",))
+EXPIRED = contract("gw-old", Tier.WARRANTY, domains=("old.pl",), valid_until=date(2026, 11, 24))
+ENDS_TODAY = contract("gw-today", Tier.WARRANTY, domains=("today.pl",), valid_until=date(2026, 11, 25))
+FUTURE = contract("vip-next", Tier.VIP, domains=("next.pl",), valid_from=date(2026, 12, 1))
+
+
+@pytest.mark.parametrize(
+    ("sender", "contracts", "expected_id", "expected_tier"),
+    [
+        ("jan@acme.pl", [VIP_ADDRESS], "vip-jan", Tier.VIP),
+        ("JAN@ACME.PL", [VIP_ADDRESS], "vip-jan", Tier.VIP),
+        ("ewa@acme.pl", [WARRANTY_DOMAIN], "gw-acme", Tier.WARRANTY),
+        # exact address beats domain, even when the domain contract is a better tier
+        ("ola@acme.pl", [VIP_DOMAIN, WARRANTY_ADDRESS], "gw-ola", Tier.WARRANTY),
+        # VIP beats warranty at the same level
+        ("ewa@acme.pl", [WARRANTY_DOMAIN, VIP_DOMAIN], "vip-acme", Tier.VIP),
+        ("ewa@acme.pl", [VIP_DOMAIN, WARRANTY_DOMAIN], "vip-acme", Tier.VIP),
+        # expired warranty no longer matches; ending today still does
+        ("x@old.pl", [EXPIRED], None, Tier.POST_WARRANTY),
+        ("x@today.pl", [ENDS_TODAY], "gw-today", Tier.WARRANTY),
+        # not yet valid
+        ("x@next.pl", [FUTURE], None, Tier.POST_WARRANTY),
+        # unknown sender, subdomain is not the domain, no sender at all
+        ("stranger@example.com", [VIP_ADDRESS, WARRANTY_DOMAIN], None, Tier.POST_WARRANTY),
+        ("ewa@mail.acme.pl", [WARRANTY_DOMAIN], None, Tier.POST_WARRANTY),
+        (None, [WARRANTY_DOMAIN], None, Tier.POST_WARRANTY),
+    ],
+)
+def test_match_contract(
+    sender: str | None, contracts: list[Contract], expected_id: str | None, expected_tier: Tier
+) -> None:
+    match = match_contract(sender, contracts, NOW)
+    assert (match.contract.id if match.contract else None) == expected_id
+    assert match.tier is expected_tier
+
+
+def test_validity_uses_the_warsaw_date_not_utc() -> None:
+    # 23:30 UTC on 24 November is already 25 November in Warsaw: the contract ended on the 24th.
+    late = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)
+    assert match_contract("x@old.pl", [EXPIRED], late).contract is None
+    assert match_contract("x@old.pl", [EXPIRED], late.replace(hour=22)).contract == EXPIRED

@@ -1,0 +1,243 @@
+"""The contracts file: TOML or CSV in, the whole list of Contracts or one clear error out."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from mailbot.contracts_file import load_contracts_file
+from mailbot.core.contracts import Contract
+from mailbot.core.tiers import Tier
+from mailbot.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+
+VALID_TOML = """
+[[contract]]
+id = "acme-vip"
+customer = "ACME Sp. z o.o."
+tier = "vip"
+addresses = ["IT@Acme.pl"]
+domains = ["ACME.pl"]
+valid_from = 2025-01-01
+valid_until = 2026-12-31
+
+[[contract]]
+id = "kowalski"
+customer = "Kowalski i Wspólnicy"
+tier = "warranty"
+addresses = ["biuro@kowalski.pl", "jan@kowalski.pl"]
+valid_from = 2025-03-01
+language = "en"
+nip = "1234567890"
+monthly_fee = 1500.0
+ip_allowlist = ["10.0.0.0/8"]
+"""
+
+VALID_CSV = """\
+id,customer,tier,addresses,domains,valid_from,valid_until,language,nip
+acme-vip,ACME Sp. z o.o.,vip,IT@Acme.pl,ACME.pl,2025-01-01,2026-12-31,,
+kowalski,Kowalski i Wspólnicy,warranty,biuro@kowalski.pl jan@kowalski.pl,,2025-03-01,,en,123
+"""
+
+EXPECTED = [
+    Contract(
+        id="acme-vip",
+        customer="ACME Sp. z o.o.",
+        tier=Tier.VIP,
+        addresses=frozenset({"it@acme.pl"}),
+        domains=frozenset({"acme.pl"}),
+        valid_from=date(2025, 1, 1),
+        valid_until=date(2026, 12, 31),
+        language="pl",
+    ),
+    Contract(
+        id="kowalski",
+        customer="Kowalski i Wspólnicy",
+        tier=Tier.WARRANTY,
+        addresses=frozenset({"biuro@kowalski.pl", "jan@kowalski.pl"}),
+        domains=frozenset(),
+        valid_from=date(2025, 3, 1),
+        valid_until=None,
+        language="en",
+    ),
+]
+
+
+def write(directory: Path, text: str, name: str = "contracts.toml") -> Path:
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_error(directory: Path, text: str, name: str = "contracts.toml") -> str:
+    path = write(directory, text, name)
+    with pytest.raises(ConfigError) as caught:
+        load_contracts_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: "), message
+    return message.removeprefix(f"{path}: ")
+
+
+def test_toml_file(tmp_path: Path) -> None:
+    assert load_contracts_file(write(tmp_path, VALID_TOML)) == EXPECTED
+
+
+def test_csv_file_gives_the_same_contracts(tmp_path: Path) -> None:
+    assert load_contracts_file(write(tmp_path, VALID_CSV, "contracts.csv")) == EXPECTED
+
+
+def test_csv_with_a_byte_order_mark_and_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "contracts.CSV"
+    path.write_bytes(b"\xef\xbb\xbf" + VALID_CSV.replace("\n", "\n\n", 1).encode())
+
+    assert load_contracts_file(path) == EXPECTED
+
+
+def test_an_empty_file_has_no_contracts(tmp_path: Path) -> None:
+    assert load_contracts_file(write(tmp_path, "# none yet\n")) == []
+    assert load_contracts_file(write(tmp_path, "id,customer\n", "c.csv")) == []
+
+
+def test_the_example_contracts_file_loads() -> None:
+    contracts = load_contracts_file(REPO / "contracts.example.toml")
+
+    assert sorted(contract.tier for contract in contracts) == sorted(Tier)
+    assert any("acme.pl" in contract.domains for contract in contracts)
+
+
+CONTRACT = """
+[[contract]]
+id = "first"
+customer = "Pierwsza Sp. z o.o."
+tier = "vip"
+domains = ["pierwsza.pl"]
+valid_from = 2025-01-01
+"""
+
+
+def second(*lines: str) -> str:
+    """The valid CONTRACT, then a second contract with id "acme-vip" made of ``lines``."""
+    fields = {
+        "id": '"acme-vip"',
+        "customer": '"ACME"',
+        "tier": '"vip"',
+        "valid_from": "2025-01-01",
+    }
+    for line in lines:
+        name, _, value = line.partition(" = ")
+        fields[name] = value
+    body = "\n".join(f"{name} = {value}" for name, value in fields.items() if value)
+    return CONTRACT + "\n[[contract]]\n" + body + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            second('valid_until = "soon"'),
+            'contract #2 (id "acme-vip"): valid_until: expected a date like 2026-12-31, got "soon"',
+        ),
+        (
+            second("valid_until = 2026-12-31T10:00:00"),
+            'contract #2 (id "acme-vip"): valid_until: expected a date like 2026-12-31, got 2026',
+        ),
+        (second("valid_from = "), 'contract #2 (id "acme-vip"): valid_from: missing'),
+        (second("id = "), "contract #2: id: missing"),
+        (second("id = 7"), "contract #2: id: expected a non-empty string, got 7"),
+        (second("customer = "), 'contract #2 (id "acme-vip"): customer: missing'),
+        (second('customer = " "'), 'contract #2 (id "acme-vip"): customer: expected a non-empty'),
+        (second("tier = "), 'contract #2 (id "acme-vip"): tier: missing'),
+        (
+            second('tier = "gold"'),
+            'contract #2 (id "acme-vip"): tier: expected one of warranty, vip, post_warranty, '
+            'got "gold"',
+        ),
+        (
+            second('addresses = "it@acme.pl"'),
+            'contract #2 (id "acme-vip"): addresses: expected a list of e-mail addresses, '
+            'got "it@acme.pl"',
+        ),
+        (
+            second('addresses = ["Jan Nowak"]'),
+            'contract #2 (id "acme-vip"): addresses: expected a list of e-mail addresses, '
+            'got "Jan Nowak" in it',
+        ),
+        (
+            second('domains = ["@acme.pl"]'),
+            'contract #2 (id "acme-vip"): domains: expected a list of domain names',
+        ),
+        (second("domains = [1]"), 'contract #2 (id "acme-vip"): domains: expected a list of'),
+        (
+            second('language = "de"'),
+            'contract #2 (id "acme-vip"): language: expected one of pl, en, got "de"',
+        ),
+        (
+            second('colour = "red"'),
+            'contract #2 (id "acme-vip"): colour: unknown key; expected one of id, customer',
+        ),
+        (
+            second("valid_until = 2024-12-31"),
+            'contract #2 (id "acme-vip"): valid_until: 2024-12-31 is before valid_from 2025-01-01',
+        ),
+        (
+            second('id = "first"'),
+            'contract #2 (id "first"): id: duplicate id "first", already used by contract #1',
+        ),
+        ('[contract]\nid = "x"\n', "contract: expected [[contract]] tables, got a table"),
+        ("contract = [1]\n", "contract: expected [[contract]] tables, got a list"),
+        ("version = 2\n" + CONTRACT, "version: unknown key; expected [[contract]] tables"),
+        ("[[contract]\n", "not valid TOML"),
+    ],
+)
+def test_toml_problems(tmp_path: Path, text: str, expected: str) -> None:
+    assert load_error(tmp_path, text).startswith(expected)
+
+
+HEADER = "id,customer,tier,addresses,domains,valid_from,valid_until\n"
+FIRST_ROW = "first,Pierwsza,vip,,pierwsza.pl,2025-01-01,\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            HEADER + FIRST_ROW + "acme,ACME,vip,,acme.pl,2025-01-01,soon\n",
+            'row 3 (id "acme"): valid_until: expected a date like 2026-12-31, got "soon"',
+        ),
+        (
+            HEADER + FIRST_ROW + "acme,ACME,vip,,acme.pl,1.1.2025,\n",
+            'row 3 (id "acme"): valid_from: expected a date like 2026-12-31, got "1.1.2025"',
+        ),
+        (HEADER + FIRST_ROW + "acme,ACME,vip,,acme.pl,,\n", 'row 3 (id "acme"): valid_from: miss'),
+        (HEADER + ",ACME,vip,,acme.pl,2025-01-01,\n", "row 2: id: missing"),
+        (
+            HEADER + "acme,ACME,vip,jan nowak@acme.pl,,2025-01-01,\n",
+            'row 2 (id "acme"): addresses: expected a list of e-mail addresses, got "jan" in it',
+        ),
+        (HEADER + "acme,ACME,gold,,acme.pl,2025-01-01,\n", 'row 2 (id "acme"): tier: expected'),
+        (
+            HEADER + FIRST_ROW + FIRST_ROW,
+            'row 3 (id "first"): id: duplicate id "first", already used by row 2',
+        ),
+        (
+            HEADER + "acme,ACME,vip,,acme.pl,2025-01-01,2024-01-01\n",
+            'row 2 (id "acme"): valid_until: 2024-01-01 is before valid_from 2025-01-01',
+        ),
+        (HEADER + FIRST_ROW + "a,b,vip,,x.pl,2025-01-01,,extra\n", "row 3: more values than"),
+        ("id,customer,colour\n", 'column "colour": unknown column; expected id, customer'),
+        ("id,customer,id\n", 'column "id": appears twice'),
+    ],
+)
+def test_csv_problems(tmp_path: Path, text: str, expected: str) -> None:
+    assert load_error(tmp_path, text, "contracts.csv").startswith(expected)
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "contracts.toml"
+
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: cannot read the contracts file")):
+        load_contracts_file(path)

@@ -1,0 +1,296 @@
+"""End to end against real servers: Dovecot in, aiosmtpd out, SQLite (and PostgreSQL).
+
+Each test puts mail in a fresh Dovecot account, runs what ``mailbot run
+--once`` runs (one poll, one outbox flush) and looks at the results where a
+person would: the IMAP folders, the SMTP server's mail and the tickets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from mailbot.adapters import repository as repo
+from mailbot.adapters.imap import ImapSource
+from mailbot.adapters.mailbox import Destination
+from mailbot.adapters.db import LedgerRow, OutboxRow, TicketRow
+from mailbot.config import (
+    DatabaseSettings,
+    ImapSettings,
+    Settings,
+    SmtpSettings,
+    SupportSettings,
+    TierSettings,
+)
+from mailbot.core.contracts import Contract
+from mailbot.core.tiers import Tier
+from mailbot.daemon import Daemon
+from mailbot.service import Desk, ingest
+from mailbot.wiring import build_desk
+from tests.conftest import ImapPeer, SmtpSink
+
+SUPPORT = "support@desk.example.pl"
+NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # 10:30 in Warsaw
+VIP = Contract("acme-vip", "ACME Sp. z o.o.", Tier.VIP, frozenset({"jan@acme.pl"}),
+               frozenset(), date(2025, 1, 1))
+WARRANTY = Contract("klos-gw", "Piekarnia Kłos", Tier.WARRANTY, frozenset(),
+                    frozenset({"klos.pl"}), date(2025, 1, 1), date(2027, 1, 1))
+
+
+def make_settings(imap: ImapSettings, smtp_sink: SmtpSink, database_url: str, state: Path) -> Settings:
+    return Settings(
+        imap=imap,
+        smtp=SmtpSettings(smtp_sink.host, smtp_sink.port, "", "", "none", False, SUPPORT,
+                          timedelta(seconds=10), ""),
+        database=DatabaseSettings(database_url),
+        support=SupportSettings(SUPPORT, "Pomoc IT", ("tech@desk.example.pl",), (), "SOL", None,
+                                "Europe/Warsaw"),
+        tiers={
+            Tier.WARRANTY: TierSettings(timedelta(hours=24), timedelta(days=5)),
+            Tier.VIP: TierSettings(timedelta(hours=1), timedelta(days=2)),
+            Tier.POST_WARRANTY: TierSettings(timedelta(hours=24), timedelta(days=14)),
+        },
+        state_dir=state,
+        templates_dir=None,
+        log_level="INFO",
+    )
+
+
+def make_desk(imap: ImapSettings, smtp_sink: SmtpSink, database_url: str, tmp_path: Path) -> Desk:
+    desk = build_desk(make_settings(imap, smtp_sink, database_url, tmp_path), clock=lambda: NOW)
+    with Session(desk.engine) as session:
+        repo.import_contracts([VIP, WARRANTY], session=session)
+        session.commit()
+    return desk
+
+
+def customer_mail(sender: str, subject: str, body: str = "Nie działa drukarka.\n", **headers: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Klient <{sender}>"
+    msg["To"] = SUPPORT
+    msg["Subject"] = subject
+    msg["Date"] = "Wed, 25 Nov 2026 10:29:00 +0100"
+    msg["Message-ID"] = f"<{abs(hash((sender, subject)))}@{sender.rpartition('@')[2]}>"
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def run_once(desk: Desk) -> None:
+    asyncio.run(Daemon(desk).cycle())
+
+
+def tickets(desk: Desk) -> list[TicketRow]:
+    with Session(desk.engine) as session:
+        return list(session.exec(select(TicketRow).order_by(TicketRow.seq)).all())
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
+
+
+def test_vip_mail_opens_one_vip_ticket_and_gets_one_acknowledgement(
+    imap_settings: ImapSettings, imap_client: ImapPeer, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> None:
+    desk = make_desk(imap_settings, smtp_sink, database_url, tmp_path)
+    raw = customer_mail("jan@acme.pl", "Serwer nie odpowiada")
+    imap_client.append(raw)
+
+    run_once(desk)
+
+    [ticket] = tickets(desk)
+    assert (ticket.number, ticket.tier, ticket.contract_id, ticket.status) == ("SOL-1", "vip", "acme-vip", "new")
+    assert ticket.reaction_due == NOW + timedelta(hours=1)
+    assert ticket.resolution_due == NOW + timedelta(days=2)
+    [sent] = smtp_sink.messages
+    assert sent.rcpt_tos == ("jan@acme.pl",)
+    assert sent.mail_from == SUPPORT
+    ack = parse(sent.content)
+    assert ack["Subject"].startswith("[SOL-1] ")
+    assert "Serwer nie odpowiada" in ack["Subject"]
+    assert ack["In-Reply-To"] == parse(raw)["Message-ID"]
+    assert parse(raw)["Message-ID"] in ack["References"]
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert ack["Message-ID"] and ack["Message-ID"] != parse(raw)["Message-ID"]
+    body = ack.get_content()
+    # deadlines in the customer's local time (Warsaw, CET in November)
+    assert "2026-11-25 11:30 CET" in body and "2026-11-27 10:30 CET" in body
+    assert "VIP" in body
+    # the mail left the inbox only for the processed folder, unchanged
+    assert imap_client.messages("INBOX") == []
+    assert [m for _, m in imap_client.messages("Processed")] == [raw]
+
+
+def test_unknown_sender_gets_post_warranty_and_the_price(
+    imap_settings: ImapSettings, imap_client: ImapPeer, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> None:
+    desk = make_desk(imap_settings, smtp_sink, database_url, tmp_path)
+    imap_client.append(customer_mail("ktos@gmail.example", "Laptop się nie włącza"))
+
+    run_once(desk)
+
+    [ticket] = tickets(desk)
+    assert (ticket.tier, ticket.contract_id) == ("post_warranty", None)
+    assert ticket.resolution_due == NOW + timedelta(days=14)
+    [sent] = smtp_sink.messages
+    body = parse(sent.content).get_content()
+    assert "120 PLN netto" in body and "23% VAT" in body
+    assert parse(sent.content)["Subject"].startswith("[SOL-1] ")
+
+
+def test_domain_contract_gives_warranty(
+    imap_settings: ImapSettings, imap_client: ImapPeer, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> None:
+    desk = make_desk(imap_settings, smtp_sink, database_url, tmp_path)
+    imap_client.append(customer_mail("maria@klos.pl", "Kasa fiskalna"))
+
+    run_once(desk)
+
+    [ticket] = tickets(desk)
+    assert (ticket.tier, ticket.contract_id) == ("warranty", "klos-gw")
+    assert "gwarancji" in parse(smtp_sink.messages[0].content).get_content()
+
+
+def test_broken_mail_is_quarantined_and_the_next_is_still_processed(
+    imap_settings: ImapSettings, imap_client: ImapPeer, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> None:
+    desk = make_desk(imap_settings, smtp_sink, database_url, tmp_path)
+    broken = b"\x00\xff\xfe this is no mail at all\r\n\r\n\x00"
+    imap_client.append(broken)
+    imap_client.append(customer_mail("jan@acme.pl", "Drugie zgłoszenie"))
+
+    run_once(desk)
+
+    assert [m for _, m in imap_client.messages("Quarantine")] == [broken]
+    assert len(imap_client.messages("Processed")) == 1
+    assert imap_client.messages("INBOX") == []
+    assert [t.subject for t in tickets(desk)] == ["Drugie zgłoszenie"]
+    assert len(smtp_sink.messages) == 1
+    with Session(desk.engine) as session:
+        outcomes = sorted(row.outcome for row in session.exec(select(LedgerRow)))
+        reasons = [row.reason for row in session.exec(select(LedgerRow).where(LedgerRow.outcome == "quarantined"))]
+    assert outcomes == ["quarantined", "ticket"]
+    assert "sender" in reasons[0]
+
+
+def test_running_once_twice_opens_no_second_ticket(
+    imap_settings: ImapSettings, imap_client: ImapPeer, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> None:
+    desk = make_desk(imap_settings, smtp_sink, database_url, tmp_path)
+    imap_client.append(customer_mail("jan@acme.pl", "Raz"))
+
+    run_once(desk)
+    run_once(desk)
+
+    assert len(tickets(desk)) == 1
+    assert len(smtp_sink.messages) == 1
+
+
+class CrashOnMove(ImapSource):
+    """The real adapter, dying the way a killed process would: after the commit, before the move."""
+
+    def move(self, uid: str, *, to: Destination) -> None:
+        raise KeyboardInterrupt("killed between commit and move")
+
+
+def test_crash_after_commit_before_move_does_not_open_a_second_ticket(
+    imap_settings: ImapSettings, imap_client: ImapPeer, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> None:
+    """The ledger remembers the mail: found again in the inbox, it is only moved."""
+    desk = make_desk(imap_settings, smtp_sink, database_url, tmp_path)
+    imap_client.append(customer_mail("jan@acme.pl", "Raz"))
+    with pytest.raises(KeyboardInterrupt):
+        ingest(desk, CrashOnMove(imap_settings))
+    assert len(imap_client.messages("INBOX")) == 1
+
+    run_once(desk)
+
+    assert len(tickets(desk)) == 1
+    assert len(smtp_sink.messages) == 1, "the acknowledgement queued before the crash goes out once"
+    assert imap_client.messages("INBOX") == []
+    assert len(imap_client.messages("Processed")) == 1
+
+
+def test_the_same_mail_delivered_twice_opens_one_ticket(
+    imap_settings: ImapSettings, imap_client: ImapPeer, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> None:
+    """Same Message-ID under a new UID (sent to two of our aliases, or restored by an admin)."""
+    desk = make_desk(imap_settings, smtp_sink, database_url, tmp_path)
+    raw = customer_mail("jan@acme.pl", "Raz")
+    imap_client.append(raw)
+    run_once(desk)
+    imap_client.append(raw)
+
+    run_once(desk)
+
+    assert len(tickets(desk)) == 1
+    assert len(smtp_sink.messages) == 1
+    assert imap_client.messages("INBOX") == []
+    assert len(imap_client.messages("Processed")) == 2
+
+
+def test_reply_with_the_tag_joins_the_ticket_without_a_second_acknowledgement(
+    imap_settings: ImapSettings, imap_client: ImapPeer, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> None:
+    desk = make_desk(imap_settings, smtp_sink, database_url, tmp_path)
+    imap_client.append(customer_mail("jan@acme.pl", "Drukarka"))
+    run_once(desk)
+    ack = parse(smtp_sink.messages[0].content)
+    imap_client.append(customer_mail("jan@acme.pl", "Re: [SOL-1] Drukarka", "Dalej nie działa.\n",
+                                     In_Reply_To=ack["Message-ID"]))
+
+    run_once(desk)
+
+    assert len(tickets(desk)) == 1
+    assert len(smtp_sink.messages) == 1
+    with Session(desk.engine) as session:
+        ticket = repo.ticket_by_number("SOL-1", session=session)
+        assert ticket is not None and ticket.id is not None
+        directions = [m.direction for m in repo.ticket_messages(ticket.id, session=session)]
+    assert directions == ["in", "out", "in"]
+
+
+def test_auto_reply_opens_a_ticket_but_gets_no_acknowledgement(
+    imap_settings: ImapSettings, imap_client: ImapPeer, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> None:
+    desk = make_desk(imap_settings, smtp_sink, database_url, tmp_path)
+    imap_client.append(customer_mail("jan@acme.pl", "Out of office", Auto_Submitted="auto-replied"))
+
+    run_once(desk)
+
+    assert len(tickets(desk)) == 1
+    assert smtp_sink.messages == []
+    with Session(desk.engine) as session:
+        assert session.exec(select(OutboxRow)).all() == []
+
+
+def test_smtp_outage_keeps_the_acknowledgement_queued_and_sends_it_once_later(
+    imap_settings: ImapSettings, imap_client: ImapPeer, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> None:
+    now = [NOW]
+    desk = make_desk(imap_settings, smtp_sink, database_url, tmp_path)
+    desk = Desk(desk.engine, desk.settings, desk.renderer, desk.store, clock=lambda: now[0])
+    smtp_sink.reply_with("451 4.3.0 Try again later")
+    imap_client.append(customer_mail("jan@acme.pl", "Pilne"))
+
+    run_once(desk)
+    assert smtp_sink.messages == []
+    assert imap_client.messages("INBOX") == [], "the mail is stored; the outage only delays the answer"
+
+    smtp_sink.reply_with("250 2.0.0 OK")
+    run_once(desk)  # not yet due: the retry waits a minute
+    assert smtp_sink.messages == []
+    now[0] = NOW + timedelta(minutes=2)
+    run_once(desk)
+    run_once(desk)
+    assert len(smtp_sink.messages) == 1
