@@ -20,9 +20,15 @@ from sqlmodel import Session
 
 from mailbot import __version__
 from mailbot.adapters import repository as repo
+from mailbot.adapters.db import make_engine
 from mailbot.config import Settings, load_settings
 from mailbot.contracts_file import load_contracts_file
+from mailbot.daemon import Daemon
+from mailbot.demo import run_demo
 from mailbot.errors import ConfigError, MailbotError
+from mailbot.inspect import inspect_mail
+from mailbot.views import ticket_detail, ticket_summaries
+from mailbot.wiring import build_desk, import_configured_contracts
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -34,8 +40,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mailbot.daemon import Daemon
-    from mailbot.wiring import build_desk, import_configured_contracts
 
     settings = _settings(args)
     _set_log_level(settings.log_level)
@@ -47,7 +51,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from mailbot.demo import run_demo
 
     return run_demo(Path(args.dir), out=sys.stdout)
 
@@ -62,7 +65,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from mailbot.inspect import inspect_mail
 
     raw = Path(args.file).read_bytes()
     settings = _settings(args) if (args.config or os.environ.get("MAILBOT_CONFIG")) else None
@@ -79,20 +81,25 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_contracts_import(args: argparse.Namespace) -> int:
-    from mailbot.adapters.db import make_engine
 
     settings = _settings(args)
     contracts = load_contracts_file(Path(args.file))
     with Session(make_engine(settings.database.url)) as session:
         report = repo.import_contracts(contracts, session=session)
         session.commit()
-    for label, ids in (("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged)):
-        print(f"{label}: {len(ids)}" + (f" ({', '.join(ids)})" if ids and label != "unchanged" else ""))
+    for label, ids in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+    ):
+        print(
+            f"{label}: {len(ids)}"
+            + (f" ({', '.join(ids)})" if ids and label != "unchanged" else "")
+        )
     return EXIT_OK
 
 
 def cmd_contracts_list(args: argparse.Namespace) -> int:
-    from mailbot.adapters.db import make_engine
 
     with Session(make_engine(_settings(args).database.url)) as session:
         contracts = repo.load_contracts(session=session)
@@ -114,15 +121,15 @@ def cmd_contracts_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
-    from mailbot.views import ticket_summaries
 
     rows = ticket_summaries(_settings(args), limit=args.limit)
-    _print_rows(rows, args.json, ("number", "tier", "status", "customer", "reaction_due", "subject"))
+    _print_rows(
+        rows, args.json, ("number", "tier", "status", "customer", "reaction_due", "subject")
+    )
     return EXIT_OK
 
 
 def cmd_tickets_show(args: argparse.Namespace) -> int:
-    from mailbot.views import ticket_detail
 
     detail = ticket_detail(_settings(args), args.number)
     if detail is None:
@@ -135,7 +142,8 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
         if key != "messages":
             print(f"{key}: {value}")
     for message in detail["messages"]:
-        print(f"\n--- {message['direction']} {message['received_at']} {message['sender']}: {message['subject']}")
+        head = f"{message['direction']} {message['received_at']} {message['sender']}"
+        print(f"\n--- {head}: {message['subject']}")
         print(message["body_text"].rstrip())
     return EXIT_OK
 
@@ -150,7 +158,11 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str
     widths = [max(len(c), *(len(str(r[c] or "")) for r in rows)) for c in columns]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in rows:
-        print("  ".join(str(row[c] or "").ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+        print(
+            "  ".join(
+                str(row[c] or "").ljust(w) for c, w in zip(columns, widths, strict=True)
+            ).rstrip()
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,8 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
-def _command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> Any:
+def _command(
+    sub: Any, name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+) -> Any:
     command = sub.add_parser(name, help=help_text, description=help_text)
     command.set_defaults(handler=handler)
     return command
@@ -183,23 +196,49 @@ def _command(sub: Any, name: str, handler: Callable[[argparse.Namespace], int], 
 
 def _add_run_commands(sub: Any) -> None:
     run = _command(sub, "run", cmd_run, "run the daemon: poll the mailbox and send the outbox")
-    run.add_argument("--once", action="store_true", help="one poll and one outbox flush, then exit (cron, tests)")
-    demo = _command(sub, "demo", cmd_demo, "run the whole pipeline on a built-in demo (no servers needed)")
-    demo.add_argument("--dir", default="var/demo", help="folder for the demo's mailbox, database and mail "
-                      "(default: var/demo; emptied first)")
-    _command(sub, "check-config", cmd_check_config, "validate the configuration (and contracts file) and exit")
-    inspect = _command(sub, "inspect", cmd_inspect, "parse a mail file without storing it and show what "
-                       "mailbot reads from it (tier and contract too, given --config)")
+    run.add_argument(
+        "--once", action="store_true", help="one poll and one outbox flush, then exit (cron, tests)"
+    )
+    demo = _command(
+        sub, "demo", cmd_demo, "run the whole pipeline on a built-in demo (no servers needed)"
+    )
+    demo.add_argument(
+        "--dir",
+        default="var/demo",
+        help="folder for the demo's mailbox, database and mail (default: var/demo; emptied first)",
+    )
+    _command(
+        sub,
+        "check-config",
+        cmd_check_config,
+        "validate the configuration (and contracts file) and exit",
+    )
+    inspect = _command(
+        sub,
+        "inspect",
+        cmd_inspect,
+        "parse a mail file without storing it and show what "
+        "mailbot reads from it (tier and contract too, given --config)",
+    )
     inspect.add_argument("file", metavar="FILE.eml", help="the mail, as RFC 5322 bytes")
     inspect.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _add_contract_commands(sub: Any) -> None:
-    contracts = sub.add_parser("contracts", help="manage customer contracts", description="manage customer contracts")
+    contracts = sub.add_parser(
+        "contracts", help="manage customer contracts", description="manage customer contracts"
+    )
     csub = contracts.add_subparsers(dest="contracts_command", required=True, metavar="ACTION")
-    imp = _command(csub, "import", cmd_contracts_import, "import contracts from a TOML or CSV file (by id; "
-                   "importing the same file twice changes nothing)")
-    imp.add_argument("file", metavar="FILE", help="contracts file (.toml, or .csv with the same columns)")
+    imp = _command(
+        csub,
+        "import",
+        cmd_contracts_import,
+        "import contracts from a TOML or CSV file (by id; "
+        "importing the same file twice changes nothing)",
+    )
+    imp.add_argument(
+        "file", metavar="FILE", help="contracts file (.toml, or .csv with the same columns)"
+    )
     lst = _command(csub, "list", cmd_contracts_list, "list contracts")
     lst.add_argument("--json", action="store_true", help="print JSON")
 
@@ -209,7 +248,9 @@ def _add_ticket_commands(sub: Any) -> None:
     tsub = tickets.add_subparsers(dest="tickets_command", required=True, metavar="ACTION")
     lst = _command(tsub, "list", cmd_tickets_list, "list the newest tickets")
     lst.add_argument("--json", action="store_true", help="print JSON")
-    lst.add_argument("--limit", type=int, default=100, help="how many tickets, newest first (default 100)")
+    lst.add_argument(
+        "--limit", type=int, default=100, help="how many tickets, newest first (default 100)"
+    )
     show = _command(tsub, "show", cmd_tickets_show, "show one ticket with its messages")
     show.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
     show.add_argument("--json", action="store_true", help="print JSON")
@@ -221,7 +262,9 @@ def _set_log_level(level: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     args = build_parser().parse_args(argv)
     try:

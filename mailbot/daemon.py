@@ -40,16 +40,18 @@ class Daemon:
                 log.info("poll: %d mail(s): %s", report.seen, report.outcomes)
             try:
                 await flush_outbox(self.desk, self.sender)
-            except Exception:  # noqa: BLE001 - the next cycle retries; the daemon must live on
+            except Exception:
                 log.exception("outbox flush failed")
 
     async def _ingest(self) -> IngestReport:
         source = make_source(self.desk.settings)
         try:
-            return await asyncio.to_thread(ingest, self.desk, source, should_stop=self.stopping.is_set)
+            return await asyncio.to_thread(
+                ingest, self.desk, source, should_stop=self.stopping.is_set
+            )
         except MailboxError as exc:
             log.error("mailbox: %s", exc)
-        except Exception:  # noqa: BLE001 - logged with its traceback; the next poll tries again
+        except Exception:
             log.exception("poll failed")
         return IngestReport()
 

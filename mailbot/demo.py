@@ -70,17 +70,42 @@ valid_from = 2024-01-01
 language = "en"
 """
 
-SAMPLES = (
-    ("Jan Kowalski", "jan.kowalski@acme.pl", "Serwer pocztowy nie odpowiada",
-     "Dzień dobry,\nod rana nie działa poczta w całej firmie. Prosimy o pilną pomoc.\n", {}),
-    ("Maria Wiśniewska", "maria@zlotyklos.pl", "Drukarka fiskalna drukuje puste paragony",
-     "Dzień dobry,\ndrukarka kupiona u Państwa w zeszłym roku drukuje puste paragony.\n", {}),
-    ("Anna Nowak", "anna@nowak-biuro.pl", "Laptop will not boot",
-     "Hello,\nmy laptop shows a black screen after the logo. Can you help?\n", {}),
-    ("Piotr Zieliński", "piotr@gmail.example", "Pytanie o konfigurację routera",
-     "Dzień dobry,\nczy mogą Państwo skonfigurować router w moim domu?\n", {}),
-    ("Jan Kowalski", "jan.kowalski@acme.pl", "Nieobecność w biurze: Re: zgłoszenie",
-     "Jestem poza biurem do poniedziałku.\n", {"Auto-Submitted": "auto-replied"}),
+SAMPLES: tuple[tuple[str, str, str, str, dict[str, str]], ...] = (
+    (
+        "Jan Kowalski",
+        "jan.kowalski@acme.pl",
+        "Serwer pocztowy nie odpowiada",
+        "Dzień dobry,\nod rana nie działa poczta w całej firmie. Prosimy o pilną pomoc.\n",
+        {},
+    ),
+    (
+        "Maria Wiśniewska",
+        "maria@zlotyklos.pl",
+        "Drukarka fiskalna drukuje puste paragony",
+        "Dzień dobry,\ndrukarka kupiona u Państwa w zeszłym roku drukuje puste paragony.\n",
+        {},
+    ),
+    (
+        "Anna Nowak",
+        "anna@nowak-biuro.pl",
+        "Laptop will not boot",
+        "Hello,\nmy laptop shows a black screen after the logo. Can you help?\n",
+        {},
+    ),
+    (
+        "Piotr Zieliński",
+        "piotr@gmail.example",
+        "Pytanie o konfigurację routera",
+        "Dzień dobry,\nczy mogą Państwo skonfigurować router w moim domu?\n",
+        {},
+    ),
+    (
+        "Jan Kowalski",
+        "jan.kowalski@acme.pl",
+        "Nieobecność w biurze: Re: zgłoszenie",
+        "Jestem poza biurem do poniedziałku.\n",
+        {"Auto-Submitted": "auto-replied"},
+    ),
 )
 
 
@@ -100,7 +125,9 @@ def _sample(name: str, address: str, subject: str, body: str, headers: dict[str,
 def _prepare(root: Path) -> None:
     if root.exists():
         if any(root.iterdir()) and not (root / MARKER).exists():
-            raise SystemExit(f"mailbot demo: {root} exists and is not a demo folder; choose another --dir")
+            raise SystemExit(
+                f"mailbot demo: {root} exists and is not a demo folder; choose another --dir"
+            )
         shutil.rmtree(root)
     root.mkdir(parents=True)
     (root / MARKER).write_text("made by mailbot demo; emptied on every run\n")
@@ -119,8 +146,15 @@ def run_demo(root: Path, *, out: TextIO) -> int:
         inbox.add(_sample(*sample))
     daemon = Daemon(desk)
     asyncio.run(daemon.cycle())
-    inbox.add(_sample("Jan Kowalski", "jan.kowalski@acme.pl", "Re: [SOL-1] Serwer pocztowy nie odpowiada",
-                      "Dodam, że problem dotyczy też kalendarzy.\n", {}))
+    inbox.add(
+        _sample(
+            "Jan Kowalski",
+            "jan.kowalski@acme.pl",
+            "Re: [SOL-1] Serwer pocztowy nie odpowiada",
+            "Dodam, że problem dotyczy też kalendarzy.\n",
+            {},
+        )
+    )
     asyncio.run(daemon.cycle())
     _report(settings, root, out)
     return 0
@@ -130,11 +164,17 @@ def _report(settings: Settings, root: Path, out: TextIO) -> None:
     print(f"\nmailbot demo in {root}\n", file=out)
     for t in reversed(ticket_summaries(settings, limit=100)):
         print(f"{t['number']:7} {t['tier']:14} {t['customer']:24} {t['subject']}", file=out)
-        print(f"        contract: {t['contract'] or '-'}; reaction due {t['reaction_due']}; "
-              f"resolution due {t['resolution_due']}", file=out)
+        print(
+            f"        contract: {t['contract'] or '-'}; reaction due {t['reaction_due']}; "
+            f"resolution due {t['resolution_due']}",
+            file=out,
+        )
     sent = sorted((root / "sent").glob("*.eml"))
     print(f"\n{len(sent)} acknowledgement(s) written to {root / 'sent'}:", file=out)
     for path in sent:
         print(f"  {path.name}", file=out)
-    print(f"\nLook closer:\n  mailbot --config {root / 'config.toml'} tickets show SOL-1"
-          f"\n  mailbot --config {root / 'config.toml'} contracts list", file=out)
+    print(
+        f"\nLook closer:\n  mailbot --config {root / 'config.toml'} tickets show SOL-1"
+        f"\n  mailbot --config {root / 'config.toml'} contracts list",
+        file=out,
+    )

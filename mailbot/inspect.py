@@ -10,12 +10,27 @@ from sqlmodel import Session
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import make_engine
 from mailbot.config import Settings
-from mailbot.core.contracts import match_contract
+from mailbot.contracts_file import load_contracts_file
+from mailbot.core.contracts import Contract, match_contract
 from mailbot.core.parsing import parse_mail
 from mailbot.core.tickets import find_ticket_number
 
 
-def inspect_mail(raw: bytes, settings: Settings | None, *, now: datetime | None = None) -> dict[str, Any]:
+def _contracts(settings: Settings) -> list[Contract]:
+    """The contracts file when there is one (no database needed), else the database's."""
+    if settings.support.contracts_file is not None:
+        return load_contracts_file(settings.support.contracts_file)
+    engine = make_engine(settings.database.url)
+    try:
+        with Session(engine) as session:
+            return repo.load_contracts(session=session)
+    finally:
+        engine.dispose()
+
+
+def inspect_mail(
+    raw: bytes, settings: Settings | None, *, now: datetime | None = None
+) -> dict[str, Any]:
     """The parsed mail as a JSON-ready dict; with settings, also its tier and contract."""
     mail = parse_mail(raw)
     prefix = settings.support.ticket_prefix if settings else "SOL"
@@ -33,19 +48,15 @@ def inspect_mail(raw: bytes, settings: Settings | None, *, now: datetime | None 
         "body_text": mail.body_text,
         "has_html": mail.body_html is not None,
         "attachments": [
-            {"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in mail.attachments
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in mail.attachments
         ],
         "auto_submitted": mail.auto_submitted,
         "size": mail.size,
         "defects": list(mail.defects),
     }
     if settings is not None:
-        with Session(make_engine(settings.database.url)) as session:
-            contracts = repo.load_contracts(session=session)
-        if settings.support.contracts_file is not None:
-            from mailbot.contracts_file import load_contracts_file
-
-            contracts = load_contracts_file(settings.support.contracts_file)
+        contracts = _contracts(settings)
         match = match_contract(mail.from_address, contracts, now or datetime.now(UTC))
         summary["tier"] = match.tier.value
         summary["contract"] = match.contract.id if match.contract else None

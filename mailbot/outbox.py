@@ -54,7 +54,15 @@ def retry_delay(attempts: int) -> timedelta | None:
 def _due(desk: Desk, now: datetime, limit: int) -> list[PendingMail]:
     with Session(desk.engine) as session:
         return [
-            PendingMail(r.id or 0, r.kind, r.message_id, r.mail_from, r.recipients.split(","), r.raw, r.attempts)
+            PendingMail(
+                r.id or 0,
+                r.kind,
+                r.message_id,
+                r.mail_from,
+                r.recipients.split(","),
+                r.raw,
+                r.attempts,
+            )
             for r in repo.due_outbox(now, session=session, limit=limit)
         ]
 
@@ -62,7 +70,9 @@ def _due(desk: Desk, now: datetime, limit: int) -> list[PendingMail]:
 def _update(desk: Desk, mail_id: int, **values: object) -> None:
     with Session(desk.engine) as session:
         session.execute(
-            sa.update(OutboxRow).where(col(OutboxRow.id) == mail_id, col(OutboxRow.status) == "queued").values(**values)
+            sa.update(OutboxRow)
+            .where(col(OutboxRow.id) == mail_id, col(OutboxRow.status) == "queued")
+            .values(**values)
         )
         session.commit()
 
@@ -72,9 +82,13 @@ def _after_failure(desk: Desk, mail: PendingMail, error: DeliveryError, now: dat
     delay = None if error.permanent else retry_delay(attempts)
     if delay is None:
         _update(desk, mail.id, status="failed", attempts=attempts, last_error=str(error)[:1000])
-        log.error("outbox %s (%s, %s): failed for good: %s", mail.id, mail.kind, mail.message_id, error)
+        log.error(
+            "outbox %s (%s, %s): failed for good: %s", mail.id, mail.kind, mail.message_id, error
+        )
         return "failed"
-    _update(desk, mail.id, attempts=attempts, last_error=str(error)[:1000], next_attempt_at=now + delay)
+    _update(
+        desk, mail.id, attempts=attempts, last_error=str(error)[:1000], next_attempt_at=now + delay
+    )
     log.warning("outbox %s (%s): not sent, retry in %s: %s", mail.id, mail.kind, delay, error)
     return "retrying"
 
@@ -86,13 +100,24 @@ async def flush_outbox(desk: Desk, sender: MailSender, *, limit: int = 100) -> F
     for mail in await asyncio.to_thread(_due, desk, now, limit):
         try:
             await sender.send(
-                mail_from=mail.mail_from, recipients=mail.recipients, raw=mail.raw, name=f"{mail.id:06d}-{mail.kind}"
+                mail_from=mail.mail_from,
+                recipients=mail.recipients,
+                raw=mail.raw,
+                name=f"{mail.id:06d}-{mail.kind}",
             )
         except DeliveryError as error:
             outcome = await asyncio.to_thread(_after_failure, desk, mail, error, now)
             setattr(report, outcome, getattr(report, outcome) + 1)
             continue
-        await asyncio.to_thread(_update, desk, mail.id, status="sent", attempts=mail.attempts + 1, sent_at=desk.clock())
-        log.info("outbox %s (%s) sent to %s: %s", mail.id, mail.kind, ",".join(mail.recipients), mail.message_id)
+        await asyncio.to_thread(
+            _update, desk, mail.id, status="sent", attempts=mail.attempts + 1, sent_at=desk.clock()
+        )
+        log.info(
+            "outbox %s (%s) sent to %s: %s",
+            mail.id,
+            mail.kind,
+            ",".join(mail.recipients),
+            mail.message_id,
+        )
         report.sent += 1
     return report

@@ -19,14 +19,15 @@ from sqlmodel import Session
 from mailbot.adapters import repository as repo
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import LedgerRow
-from mailbot.adapters.mailbox import FetchedMail, MailSource
+from mailbot.adapters.mailbox import Destination, MailSource
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
 from mailbot.core.decide import DeskPolicy, Ignore, Quarantine, decide
+from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
 from mailbot.core.sla import TierPolicy
 from mailbot.core.tickets import find_ticket_number
-from mailbot.ticketing import Applied, apply_decision
+from mailbot.ticketing import apply_decision
 
 log = logging.getLogger("mailbot.ingest")
 
@@ -69,7 +70,32 @@ class IngestReport:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
 
-def ingest(desk: Desk, source: MailSource, *, should_stop: Callable[[], bool] = lambda: False) -> IngestReport:
+@dataclass(frozen=True)
+class MailKey:
+    """Where a mail was found: the ledger's key (RFC 3501: a UID means something only with its
+    mailbox and UIDVALIDITY)."""
+
+    mailbox: str
+    uidvalidity: int
+    uid: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one mail, as the ledger records it."""
+
+    kind: str  # ticket, followup, ignored, duplicate, quarantined
+    reason: str
+    ticket_id: int | None = None
+
+    @property
+    def destination(self) -> Destination:
+        return "quarantine" if self.kind == "quarantined" else "processed"
+
+
+def ingest(
+    desk: Desk, source: MailSource, *, should_stop: Callable[[], bool] = lambda: False
+) -> IngestReport:
     """Process every new mail in ``source``; stops between mails when ``should_stop()``."""
     report = IngestReport()
     validity = source.open()
@@ -77,10 +103,12 @@ def ingest(desk: Desk, source: MailSource, *, should_stop: Callable[[], bool] = 
         with Session(desk.engine) as session:
             after = repo.last_uid(source.name, validity, session=session)
         for fetched in source.fetch(source.list_new(after)):
-            outcome = handle_mail(desk, source.name, validity, fetched)
-            source.move(fetched.uid, to="quarantine" if outcome == "quarantined" else "processed")
-            _remember_uid(desk, source.name, validity, fetched.uid)
-            report.count(outcome)
+            key = MailKey(source.name, validity, fetched.uid)
+            outcome = handle_mail(desk, key, fetched.raw)
+            # Only now, with the outcome committed, may the mail leave the inbox.
+            source.move(fetched.uid, to=outcome.destination)
+            _remember_uid(desk, key)
+            report.count(outcome.kind)
             if should_stop():
                 break
     finally:
@@ -88,90 +116,83 @@ def ingest(desk: Desk, source: MailSource, *, should_stop: Callable[[], bool] = 
     return report
 
 
-def _remember_uid(desk: Desk, mailbox: str, validity: int, uid: str) -> None:
-    if uid.isdigit():  # IMAP; a Maildir has no UIDs and empties its inbox instead
+def _remember_uid(desk: Desk, key: MailKey) -> None:
+    if key.uid.isdigit():  # IMAP; a Maildir has no UIDs and empties its inbox instead
         with Session(desk.engine) as session:
-            repo.set_last_uid(mailbox, validity, int(uid), session=session)
+            repo.set_last_uid(key.mailbox, key.uidvalidity, int(key.uid), session=session)
             session.commit()
 
 
-def handle_mail(desk: Desk, mailbox: str, validity: int, fetched: FetchedMail) -> str:
-    """Store what ``fetched`` means, committed; return the ledger outcome.
+def handle_mail(desk: Desk, key: MailKey, raw: bytes) -> Outcome:
+    """Store what the mail means, committed, and return the outcome; never raises.
 
     A mail already in the ledger (we crashed after the commit, before the
-    move) is not processed again.
+    move) is not processed again. A mail that cannot be stored is recorded as
+    quarantined, so the daemon goes on with the next one.
     """
     with Session(desk.engine) as session:
-        done = repo.ledger_entry(mailbox, validity, fetched.uid, session=session)
-        if done is not None:
-            log.info("uid %s in %s: already handled (%s), moving it", fetched.uid, mailbox, done.outcome)
-            return done.outcome
+        done = repo.ledger_entry(key.mailbox, key.uidvalidity, key.uid, session=session)
+    if done is not None:
+        log.info(
+            "uid %s in %s: already handled (%s), moving it", key.uid, key.mailbox, done.outcome
+        )
+        return Outcome(done.outcome, done.reason, done.ticket_id)
     try:
-        return _process(desk, mailbox, validity, fetched)
-    except Exception as exc:  # noqa: BLE001 - one bad mail must not stop the desk
-        log.exception("uid %s in %s: cannot be stored, quarantined", fetched.uid, mailbox)
-        _record(desk, mailbox, validity, fetched, "quarantined", f"cannot be stored: {exc!r}")
-        return "quarantined"
+        return _process(desk, key, raw)
+    except Exception as exc:  # one bad mail must not stop the desk
+        log.exception("uid %s in %s: cannot be stored, quarantined", key.uid, key.mailbox)
+        outcome = Outcome("quarantined", f"cannot be stored: {exc!r}")
+        with Session(desk.engine) as session:
+            session.add(_ledger(key, None, outcome, desk.clock()))
+            session.commit()
+        return outcome
 
 
-def _process(desk: Desk, mailbox: str, validity: int, fetched: FetchedMail) -> str:
-    mail = parse_mail(fetched.raw)
+def _process(desk: Desk, key: MailKey, raw: bytes) -> Outcome:
+    mail = parse_mail(raw)
     now = desk.clock()
     with Session(desk.engine) as session:
-        if mail.message_id and repo.ledger_by_message_id(mailbox, mail.message_id, session=session):
-            outcome, applied, reason = "duplicate", None, f"{mail.message_id} was handled before"
-        else:
-            decision = decide(
-                mail,
-                now=now,
-                contracts=repo.load_contracts(session=session),
-                by_message_id=repo.tickets_by_message_ids(
-                    [mail.in_reply_to or "", *mail.references], session=session
-                ),
-                tagged=repo.ticket_ref(
-                    find_ticket_number(mail.subject, desk.settings.support.ticket_prefix), session=session
-                ),
-                policy=desk.policy,
-            )
-            applied = None
-            if isinstance(decision, Ignore | Quarantine):
-                outcome, reason = _outcome_of(decision), decision.reason
-            else:
-                applied = apply_decision(desk, decision, mail, now=now, session=session)
-                outcome, reason = applied.outcome, applied.summary
-        session.add(_ledger(mailbox, validity, fetched, mail.message_id, outcome, applied, reason, now))
+        outcome = _apply(desk, key, mail, now=now, session=session)
+        session.add(_ledger(key, mail.message_id, outcome, now))
         session.commit()
-    log.info("mail %s uid %s: %s (%s)", mail.message_id or "<no Message-ID>", fetched.uid, outcome, reason)
+    mail_id = mail.message_id or "<no Message-ID>"
+    log.info("mail %s uid %s: %s (%s)", mail_id, key.uid, outcome.kind, outcome.reason)
     return outcome
 
 
-def _outcome_of(decision: Ignore | Quarantine) -> str:
-    return "ignored" if isinstance(decision, Ignore) else "quarantined"
+def _apply(
+    desk: Desk, key: MailKey, mail: InboundMail, *, now: datetime, session: Session
+) -> Outcome:
+    if mail.message_id and repo.ledger_by_message_id(key.mailbox, mail.message_id, session=session):
+        return Outcome("duplicate", f"{mail.message_id} was handled before")
+    decision = decide(
+        mail,
+        now=now,
+        contracts=repo.load_contracts(session=session),
+        by_message_id=repo.tickets_by_message_ids(
+            [mail.in_reply_to or "", *mail.references], session=session
+        ),
+        tagged=repo.ticket_ref(
+            find_ticket_number(mail.subject, desk.settings.support.ticket_prefix), session=session
+        ),
+        policy=desk.policy,
+    )
+    if isinstance(decision, Ignore):
+        return Outcome("ignored", decision.reason)
+    if isinstance(decision, Quarantine):
+        return Outcome("quarantined", decision.reason)
+    applied = apply_decision(desk, decision, mail, now=now, session=session)
+    return Outcome(applied.outcome, applied.summary, applied.ticket_id)
 
 
-def _ledger(
-    mailbox: str,
-    validity: int,
-    fetched: FetchedMail,
-    message_id: str | None,
-    outcome: str,
-    applied: Applied | None,
-    reason: str,
-    now: datetime,
-) -> LedgerRow:
+def _ledger(key: MailKey, message_id: str | None, outcome: Outcome, now: datetime) -> LedgerRow:
     return LedgerRow(
-        mailbox=mailbox,
-        uidvalidity=validity,
-        uid=fetched.uid,
+        mailbox=key.mailbox,
+        uidvalidity=key.uidvalidity,
+        uid=key.uid,
         message_id=message_id,
-        outcome=outcome,
-        ticket_id=applied.ticket_id if applied else None,
-        reason=reason[:1000],
+        outcome=outcome.kind,
+        ticket_id=outcome.ticket_id,
+        reason=outcome.reason[:1000],
         processed_at=now,
     )
-
-
-def _record(desk: Desk, mailbox: str, validity: int, fetched: FetchedMail, outcome: str, reason: str) -> None:
-    with Session(desk.engine) as session:
-        session.add(_ledger(mailbox, validity, fetched, None, outcome, None, reason, desk.clock()))
-        session.commit()

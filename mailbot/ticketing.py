@@ -33,7 +33,12 @@ class Applied:
 
 
 def apply_decision(
-    desk: Desk, decision: OpenTicket | AppendToTicket, mail: InboundMail, *, now: datetime, session: Session
+    desk: Desk,
+    decision: OpenTicket | AppendToTicket,
+    mail: InboundMail,
+    *,
+    now: datetime,
+    session: Session,
 ) -> Applied:
     if isinstance(decision, OpenTicket):
         return _open_ticket(desk, decision, mail, now=now, session=session)
@@ -49,7 +54,9 @@ def _open_ticket(
     desk: Desk, decision: OpenTicket, mail: InboundMail, *, now: datetime, session: Session
 ) -> Applied:
     contract = decision.match.contract
-    number = ticket_number(desk.settings.support.ticket_prefix, repo.next_ticket_seq(session=session))
+    number = ticket_number(
+        desk.settings.support.ticket_prefix, repo.next_ticket_seq(session=session)
+    )
     ticket = TicketRow(
         number=number,
         seq=int(number.rpartition("-")[2]),
@@ -71,14 +78,28 @@ def _open_ticket(
     _store_message(desk, ticket.id, mail, now=now, session=session)
     who = f"contract {contract.id}" if contract else "no contract"
     if decision.no_ack_reason is not None:
-        return Applied("ticket", ticket.id, f"{number} opened, tier {ticket.tier}, {who}; "
-                       f"no acknowledgement: {decision.no_ack_reason}")
-    _queue_ack(desk, ticket, mail, contract_customer=contract.customer if contract else "",
-               now=now, session=session)
-    return Applied("ticket", ticket.id, f"{number} opened, tier {ticket.tier}, {who}; acknowledgement queued")
+        return Applied(
+            "ticket",
+            ticket.id,
+            f"{number} opened, tier {ticket.tier}, {who}; "
+            f"no acknowledgement: {decision.no_ack_reason}",
+        )
+    _queue_ack(
+        desk,
+        ticket,
+        mail,
+        contract_customer=contract.customer if contract else "",
+        now=now,
+        session=session,
+    )
+    return Applied(
+        "ticket", ticket.id, f"{number} opened, tier {ticket.tier}, {who}; acknowledgement queued"
+    )
 
 
-def _store_message(desk: Desk, ticket_id: int, mail: InboundMail, *, now: datetime, session: Session) -> None:
+def _store_message(
+    desk: Desk, ticket_id: int, mail: InboundMail, *, now: datetime, session: Session
+) -> None:
     row = MessageRow(
         ticket_id=ticket_id,
         direction="in",
@@ -97,14 +118,16 @@ def _store_message(desk: Desk, ticket_id: int, mail: InboundMail, *, now: dateti
     session.flush()
     assert row.id is not None
     for part in mail.attachments:
-        session.add(AttachmentRow(
-            message_id=row.id,
-            filename=part.filename,
-            content_type=part.content_type,
-            size=part.size,
-            sha256=desk.store.put(part.data),
-            inline=part.inline,
-        ))
+        session.add(
+            AttachmentRow(
+                message_id=row.id,
+                filename=part.filename,
+                content_type=part.content_type,
+                size=part.size,
+                sha256=desk.store.put(part.data),
+                inline=part.inline,
+            )
+        )
 
 
 def _local(desk: Desk, moment: datetime) -> str:
@@ -112,23 +135,33 @@ def _local(desk: Desk, moment: datetime) -> str:
 
 
 def _queue_ack(
-    desk: Desk, ticket: TicketRow, mail: InboundMail, *, contract_customer: str, now: datetime, session: Session
+    desk: Desk,
+    ticket: TicketRow,
+    mail: InboundMail,
+    *,
+    contract_customer: str,
+    now: datetime,
+    session: Session,
 ) -> None:
     support = desk.settings.support
-    rendered = desk.renderer.render(f"ack_{ticket.tier}", ticket.language, {
-        "number": ticket.number,
-        "tag": ticket_tag(ticket.number),
-        "subject": ticket.subject or "(bez tematu)",
-        "customer_name": mail.from_name,
-        "contract_customer": contract_customer,
-        "tier": ticket.tier,
-        "reaction_due": _local(desk, ticket.reaction_due),
-        "resolution_due": _local(desk, ticket.resolution_due),
-        "hourly_rate": HOURLY_RATE,
-        "vat_percent": VAT_PERCENT,
-        "support_name": support.name,
-        "support_address": support.address,
-    })
+    rendered = desk.renderer.render(
+        f"ack_{ticket.tier}",
+        ticket.language,
+        {
+            "number": ticket.number,
+            "tag": ticket_tag(ticket.number),
+            "subject": ticket.subject or "(bez tematu)",
+            "customer_name": mail.from_name,
+            "contract_customer": contract_customer,
+            "tier": ticket.tier,
+            "reaction_due": _local(desk, ticket.reaction_due),
+            "resolution_due": _local(desk, ticket.resolution_due),
+            "hourly_rate": HOURLY_RATE,
+            "vat_percent": VAT_PERCENT,
+            "support_name": support.name,
+            "support_address": support.address,
+        },
+    )
     outbound = OutboundMail(
         message_id=make_msgid(idstring=ticket.number, domain=support.address.rpartition("@")[2]),
         sender=desk.settings.smtp.from_address,
@@ -153,26 +186,30 @@ def queue_mail(
 ) -> None:
     """Put ``mail`` in the outbox and on the ticket, in the caller's transaction."""
     assert ticket.id is not None
-    session.add(OutboxRow(
-        ticket_id=ticket.id,
-        kind=kind,
-        message_id=mail.message_id,
-        mail_from=mail.sender,
-        recipients=",".join(mail.recipients),
-        raw=compose(mail, sender_name=desk.settings.support.name, date=now),
-        created_at=now,
-        next_attempt_at=now,
-    ))
-    session.add(MessageRow(
-        ticket_id=ticket.id,
-        direction="out",
-        message_id=mail.message_id,
-        in_reply_to=mail.in_reply_to,
-        references=" ".join(mail.references),
-        sender=mail.sender,
-        recipients=", ".join(mail.recipients),
-        subject=mail.subject,
-        body_text=mail.body_text,
-        received_at=now,
-        note=kind,
-    ))
+    session.add(
+        OutboxRow(
+            ticket_id=ticket.id,
+            kind=kind,
+            message_id=mail.message_id,
+            mail_from=mail.sender,
+            recipients=",".join(mail.recipients),
+            raw=compose(mail, sender_name=desk.settings.support.name, date=now),
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+    session.add(
+        MessageRow(
+            ticket_id=ticket.id,
+            direction="out",
+            message_id=mail.message_id,
+            in_reply_to=mail.in_reply_to,
+            references=" ".join(mail.references),
+            sender=mail.sender,
+            recipients=", ".join(mail.recipients),
+            subject=mail.subject,
+            body_text=mail.body_text,
+            received_at=now,
+            note=kind,
+        )
+    )

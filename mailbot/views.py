@@ -34,7 +34,10 @@ def ticket_summary(ticket: TicketRow, *, session: Session) -> dict[str, Any]:
 
 def ticket_summaries(settings: Settings, *, limit: int) -> list[dict[str, Any]]:
     with Session(make_engine(settings.database.url)) as session:
-        return [ticket_summary(t, session=session) for t in repo.list_tickets(session=session, limit=limit)]
+        return [
+            ticket_summary(t, session=session)
+            for t in repo.list_tickets(session=session, limit=limit)
+        ]
 
 
 def ticket_detail(settings: Settings, number: str) -> dict[str, Any] | None:
@@ -45,20 +48,29 @@ def ticket_detail(settings: Settings, number: str) -> dict[str, Any] | None:
         messages = []
         for message in repo.ticket_messages(ticket.id, session=session):
             attachments = session.exec(
-                select(AttachmentRow).where(AttachmentRow.message_id == message.id).order_by(col(AttachmentRow.id))
+                select(AttachmentRow)
+                .where(AttachmentRow.message_id == message.id)
+                .order_by(col(AttachmentRow.id))
             ).all()
-            messages.append({
-                "direction": message.direction,
-                "message_id": message.message_id,
-                "sender": message.sender,
-                "recipients": message.recipients,
-                "subject": message.subject,
-                "received_at": _iso(message.received_at),
-                "body_text": message.body_text,
-                "note": message.note,
-                "attachments": [
-                    {"filename": a.filename, "content_type": a.content_type, "size": a.size, "sha256": a.sha256}
-                    for a in attachments
-                ],
-            })
+            messages.append(
+                {
+                    "direction": message.direction,
+                    "message_id": message.message_id,
+                    "sender": message.sender,
+                    "recipients": message.recipients,
+                    "subject": message.subject,
+                    "received_at": _iso(message.received_at),
+                    "body_text": message.body_text,
+                    "note": message.note,
+                    "attachments": [
+                        {
+                            "filename": a.filename,
+                            "content_type": a.content_type,
+                            "size": a.size,
+                            "sha256": a.sha256,
+                        }
+                        for a in attachments
+                    ],
+                }
+            )
         return {**ticket_summary(ticket, session=session), "messages": messages}

@@ -53,5 +53,8 @@ def import_configured_contracts(desk: Desk) -> None:
         session.commit()
     log.info(
         "contracts from %s: %d added, %d updated, %d unchanged",
-        path, len(report.added), len(report.updated), len(report.unchanged),
+        path,
+        len(report.added),
+        len(report.updated),
+        len(report.unchanged),
     )

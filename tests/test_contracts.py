@@ -10,9 +10,24 @@ from mailbot.core.tiers import Tier
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
-def contract(cid: str, tier: Tier, *, addresses: tuple[str, ...] = (), domains: tuple[str, ...] = (),
-             valid_from: date = date(2025, 1, 1), valid_until: date | None = None) -> Contract:
-    return Contract(cid, f"Customer {cid}", tier, frozenset(addresses), frozenset(domains), valid_from, valid_until)
+def contract(
+    cid: str,
+    tier: Tier,
+    *,
+    addresses: tuple[str, ...] = (),
+    domains: tuple[str, ...] = (),
+    valid_from: date = date(2025, 1, 1),
+    valid_until: date | None = None,
+) -> Contract:
+    return Contract(
+        cid,
+        f"Customer {cid}",
+        tier,
+        frozenset(addresses),
+        frozenset(domains),
+        valid_from,
+        valid_until,
+    )
 
 
 VIP_ADDRESS = contract("vip-jan", Tier.VIP, addresses=("jan@acme.pl",))
@@ -20,7 +35,9 @@ WARRANTY_DOMAIN = contract("gw-acme", Tier.WARRANTY, domains=("acme.pl",))
 VIP_DOMAIN = contract("vip-acme", Tier.VIP, domains=("acme.pl",))
 WARRANTY_ADDRESS = contract("gw-ola", Tier.WARRANTY, addresses=("ola@acme.pl",))
 EXPIRED = contract("gw-old", Tier.WARRANTY, domains=("old.pl",), valid_until=date(2026, 11, 24))
-ENDS_TODAY = contract("gw-today", Tier.WARRANTY, domains=("today.pl",), valid_until=date(2026, 11, 25))
+ENDS_TODAY = contract(
+    "gw-today", Tier.WARRANTY, domains=("today.pl",), valid_until=date(2026, 11, 25)
+)
 FUTURE = contract("vip-next", Tier.VIP, domains=("next.pl",), valid_from=date(2026, 12, 1))
 
 

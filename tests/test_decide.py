@@ -35,13 +35,20 @@ POLICY = DeskPolicy(
 ACME = Contract("acme", "ACME", Tier.VIP, frozenset(), frozenset({"acme.pl"}), date(2025, 1, 1))
 TICKET = TicketRef("SOL-7", "jan@acme.pl", "acme")
 MAIL = InboundMail(
-    message_id="<m1@acme.pl>", from_address="jan@acme.pl", from_name="Jan", subject="Pomocy", date=NOW
+    message_id="<m1@acme.pl>",
+    from_address="jan@acme.pl",
+    from_name="Jan",
+    subject="Pomocy",
+    date=NOW,
 )
 
 
-def run(mail: InboundMail, *, known: dict[str, TicketRef] | None = None,
-        tagged: TicketRef | None = None) -> object:
-    return decide(mail, now=NOW, contracts=[ACME], by_message_id=known or {}, tagged=tagged, policy=POLICY)
+def run(
+    mail: InboundMail, *, known: dict[str, TicketRef] | None = None, tagged: TicketRef | None = None
+) -> object:
+    return decide(
+        mail, now=NOW, contracts=[ACME], by_message_id=known or {}, tagged=tagged, policy=POLICY
+    )
 
 
 def test_new_mail_opens_a_ticket_with_tier_and_deadlines() -> None:
@@ -74,14 +81,18 @@ def test_reply_to_a_known_message_joins_its_ticket(header: str) -> None:
     assert decision == AppendToTicket("SOL-7", "replies to <ack@desk.pl>")
 
 
-@pytest.mark.parametrize("sender", ["jan@acme.pl", "ewa@acme.pl", "tech@desk.pl", "boss@elsewhere.pl"])
+@pytest.mark.parametrize(
+    "sender", ["jan@acme.pl", "ewa@acme.pl", "tech@desk.pl", "boss@elsewhere.pl"]
+)
 def test_tag_joins_for_customer_contract_or_staff(sender: str) -> None:
     decision = run(replace(MAIL, from_address=sender, subject="Re: [SOL-7] Pomocy"), tagged=TICKET)
     assert isinstance(decision, AppendToTicket) and decision.number == "SOL-7"
 
 
 def test_tag_from_a_stranger_opens_a_new_ticket_and_says_why() -> None:
-    decision = run(replace(MAIL, from_address="evil@example.com", subject="[SOL-7] x"), tagged=TICKET)
+    decision = run(
+        replace(MAIL, from_address="evil@example.com", subject="[SOL-7] x"), tagged=TICKET
+    )
     assert isinstance(decision, OpenTicket)
     assert "neither its customer nor staff" in decision.note
 

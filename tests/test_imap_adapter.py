@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -30,7 +31,7 @@ def make_mail(n: int) -> bytes:
 
 
 @pytest.fixture
-def source(imap_settings: ImapSettings) -> Any:
+def source(imap_settings: ImapSettings) -> Iterator[ImapSource]:
     opened = ImapSource(imap_settings)
     yield opened
     opened.close()
@@ -62,11 +63,10 @@ def test_open_fails_when_the_inbox_folder_is_missing(imap_settings: ImapSettings
         source.open()
 
 
-def test_list_new_gives_uids_above_the_given_one(
-    source: ImapSource, imap_client: ImapPeer
-) -> None:
+def test_list_new_gives_uids_above_the_given_one(source: ImapSource, imap_client: ImapPeer) -> None:
     source.open()
     assert source.list_new(0) == []
+    # Delivered while the inbox is selected: seen only after a mailbox sync (the NOOP).
     uids = [imap_client.append(make_mail(n)) for n in range(3)]
     assert source.list_new(0) == [str(uid) for uid in uids]
     assert source.list_new(uids[0]) == [str(uids[1]), str(uids[2])]

@@ -64,7 +64,9 @@ class ImportReport:
 def import_contracts(contracts: Iterable[Contract], *, session: Session) -> ImportReport:
     """Insert or update contracts by id; the same input twice changes nothing."""
     current = {c.id: c for c in load_contracts(session=session)}
-    added, updated, unchanged = [], [], []
+    added: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
     for contract in contracts:
         before = current.get(contract.id)
         if before == contract:
@@ -96,7 +98,9 @@ def _write_contract(contract: Contract, *, session: Session) -> None:
     row.language = contract.language
     session.add(row)
     session.flush()
-    session.execute(sa.delete(ContractAddressRow).where(col(ContractAddressRow.contract_id) == contract.id))
+    session.execute(
+        sa.delete(ContractAddressRow).where(col(ContractAddressRow.contract_id) == contract.id)
+    )
     for value in sorted(contract.addresses):
         session.add(ContractAddressRow(contract_id=contract.id, value=value, is_domain=False))
     for value in sorted(contract.domains):

@@ -48,7 +48,7 @@ class SmtpSender:
                 username=s.username or None,
                 password=s.password or None,
                 use_tls=s.tls == "ssl",
-                start_tls=True if s.tls == "starttls" else False,
+                start_tls=s.tls == "starttls",
                 tls_context=_tls_context(s.verify_tls) if s.tls != "none" else None,
                 timeout=s.timeout.total_seconds(),
             )
@@ -58,7 +58,9 @@ class SmtpSender:
                 permanent=500 <= exc.code < 600,
             ) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP {s.host}:{s.port} unreachable for {name}: {exc}", permanent=False) from exc
+            raise DeliveryError(
+                f"SMTP {s.host}:{s.port} unreachable for {name}: {exc}", permanent=False
+            ) from exc
 
 
 class DirSender:
@@ -75,7 +77,9 @@ class DirSender:
             temp.write_bytes(raw)
             os.replace(temp, target)
         except OSError as exc:
-            raise DeliveryError(f"cannot write {name}.eml to {self.directory}: {exc}", permanent=False) from exc
+            raise DeliveryError(
+                f"cannot write {name}.eml to {self.directory}: {exc}", permanent=False
+            ) from exc
 
 
 def make_sender(settings: SmtpSettings) -> MailSender:

@@ -25,11 +25,15 @@ def robot_reason(mail: InboundMail, *, own_addresses: frozenset[str]) -> str | N
     checks = (
         (sender in own_addresses, f"sent from our own address {sender}"),
         (auto != "no", f"Auto-Submitted: {mail.auto_submitted}"),
-        ((mail.precedence or "").strip().lower() in BULK_PRECEDENCE,
-         f"Precedence: {mail.precedence}"),
+        (
+            (mail.precedence or "").strip().lower() in BULK_PRECEDENCE,
+            f"Precedence: {mail.precedence}",
+        ),
         (mail.list_id is not None, "mailing list (List-Id)"),
-        (mail.return_path is not None and mail.return_path.strip("<> ") == "",
-         "empty Return-Path (a bounce)"),
+        (
+            mail.return_path is not None and mail.return_path.strip("<> ") == "",
+            "empty Return-Path (a bounce)",
+        ),
         (sender.partition("@")[0] in ROBOT_LOCAL_PARTS, f"robot sender {sender}"),
     )
     return next((why for hit, why in checks if hit), None)

@@ -38,7 +38,9 @@ def compose(mail: OutboundMail, *, sender_name: str, date: datetime) -> bytes:
     return msg.as_bytes()
 
 
-def reply_references(in_reply_to: str | None, references: tuple[str, ...], parent_id: str | None) -> tuple[str, ...]:
+def reply_references(
+    in_reply_to: str | None, references: tuple[str, ...], parent_id: str | None
+) -> tuple[str, ...]:
     """References of a reply: the parent's references then the parent (RFC 5322 section 3.6.4)."""
     chain = [r for r in references if r]
     if not chain and in_reply_to:

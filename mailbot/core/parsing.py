@@ -64,6 +64,10 @@ _MSG_ID = re.compile(r"<([^<>]*)>")
 # RFC 5322 section 2.2.3: unfolding removes the CRLF before white space.
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _LINE_END = re.compile(r"\r\n?|\n")
+# "bob@example.com <bob@example.com>": a display name that is itself an
+# address, unquoted against RFC 5322 3.4; quoting it lets the parser see one
+# mailbox rather than two broken ones.
+_BARE_ADDRESS_AS_NAME = re.compile(r'(^|,)(\s*[^\s",<>()]+@[^\s",<>()]+)(\s*<)')
 
 _POLISH_LETTERS = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
 # Labels mail uses that Python's codecs do not know, or that are de facto a
@@ -422,18 +426,18 @@ def _is_address(address: str) -> bool:
 
 def _address_pairs(msg: Message, name: str, log: _Log) -> list[tuple[str, str]]:
     """(display name, address) of every address in every ``name`` header, decoded."""
-    try:
-        pairs = [
-            (address.display_name, address.addr_spec)
-            for header in msg.get_all(name) or []
+    pairs: list[tuple[str, str]] = []
+    for raw in _raw_values(msg, name):
+        value = _BARE_ADDRESS_AS_NAME.sub(r'\1"\2"\3', _unfold(raw))
+        try:
+            header = email.policy.default.header_factory(name, value)
             # policy.default makes every address header an AddressHeader.
-            for address in getattr(header, "addresses", ())
-        ]
-    # policy.default raises on some malformed address headers (see bpo-27257).
-    except Exception:
-        log.notes.append(f"{name}: malformed, read leniently")
-        values = [_restore_8bit(_unfold(raw), log, name) for raw in _raw_values(msg, name)]
-        pairs = getaddresses(values)
+            found = [(a.display_name, a.addr_spec) for a in getattr(header, "addresses", ())]
+        # policy.default raises on some malformed address headers (bpo-27257).
+        except Exception:
+            log.notes.append(f"{name}: malformed, read leniently")
+            found = getaddresses([_restore_8bit(value, log, name)])
+        pairs.extend(found)
     return [
         (
             " ".join(_decode_unstructured(display, log, name).split()),
@@ -468,7 +472,9 @@ def _collect_body(msg: Message, log: _Log) -> _Body:
             _take_part(part, section, body, log)
         # Why so broad: one undecodable part must not lose the rest of the mail.
         except Exception as exc:
-            log.notes.append(f"{what}: could not be decoded ({type(exc).__name__}), kept as raw bytes")
+            log.notes.append(
+                f"{what}: could not be decoded ({type(exc).__name__}), kept as raw bytes"
+            )
             body.attachments.append(_raw_attachment(part))
         log.notes.extend(_defect_notes(part, what))
     return body
@@ -509,6 +515,10 @@ def _take_part(part: Message, section: str, body: _Body, log: _Log) -> None:
     """Put one leaf part in its place: plain text, HTML or an attachment."""
     content_type = _content_type(part)
     what = f"part {section}"
+    if content_type.startswith("multipart/") and part.is_multipart():
+        log.notes.append(f"{what}: nested too deep, kept whole as an attachment")
+        body.attachments.append(_raw_attachment(part))
+        return
     if content_type.startswith("multipart/"):
         log.notes.append(f"{what}: {content_type} without usable boundaries, read as text")
         content_type = "text/plain"
@@ -609,22 +619,21 @@ def _raw_payload(part: Message) -> bytes:
 def _raw_attachment(part: Message) -> Attachment:
     """A part we could not take apart, kept as bytes so nothing is lost."""
     try:
-        data = _raw_payload(part)
+        data = _serialize(part) if part.is_multipart() else _raw_payload(part)
     except Exception:
         data = b""
     return Attachment("attachment", "application/octet-stream", data)
 
 
-def _message_attachment(
-    part: Message, content_type: str, filename: str, log: _Log
-) -> Attachment:
+def _message_attachment(part: Message, content_type: str, filename: str, log: _Log) -> Attachment:
     """An attached message (message/rfc822 and kin), kept whole, named after its subject."""
     data = _raw_payload(part)
     if content_type == "message/rfc822" and not filename:
         inner = part.get_payload(0)
         raw_subject = _first_raw(inner, "subject") if isinstance(inner, Message) else None
-        subject = _decode_unstructured(raw_subject or "", log, "attached mail")
-        filename = f"{subject.strip()}.eml" if subject.strip() else ""
+        filename = _decode_unstructured(raw_subject or "", log, "attached mail").strip()
+    if content_type == "message/rfc822" and filename and not filename.lower().endswith(".eml"):
+        filename += ".eml"
     return Attachment(sanitize_filename(filename, content_type=content_type), content_type, data)
 
 

@@ -39,7 +39,9 @@ def find_ticket_number(subject: str, prefix: str) -> str | None:
     is returned in canonical form.
     """
     pattern = re.compile(
-        r"""\[ \s* (?P<prefix>""" + re.escape(prefix) + r""") \s* - \s* (?P<n>[1-9][0-9]{0,11}) \s* \]""",
+        r"""\[ \s* (?P<prefix>"""
+        + re.escape(prefix)
+        + r""") \s* - \s* (?P<n>[1-9][0-9]{0,11}) \s* \]""",
         re.IGNORECASE | re.VERBOSE,
     )
     found = pattern.search(subject)
