@@ -19,7 +19,7 @@ from sqlmodel import Session
 from mailbot.adapters import repository as repo
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import LedgerRow
-from mailbot.adapters.mailbox import Destination, MailSource
+from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
 from mailbot.core.decide import DeskPolicy, Ignore, Quarantine, decide
@@ -104,7 +104,7 @@ def ingest(
             after = repo.last_uid(source.name, validity, session=session)
         for fetched in source.fetch(source.list_new(after)):
             key = MailKey(source.name, validity, fetched.uid)
-            outcome = handle_mail(desk, key, fetched.raw)
+            outcome = handle_mail(desk, key, fetched)
             # Only now, with the outcome committed, may the mail leave the inbox.
             source.move(fetched.uid, to=outcome.destination)
             _remember_uid(desk, key)
@@ -123,7 +123,7 @@ def _remember_uid(desk: Desk, key: MailKey) -> None:
             session.commit()
 
 
-def handle_mail(desk: Desk, key: MailKey, raw: bytes) -> Outcome:
+def handle_mail(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
     """Store what the mail means, committed, and return the outcome; never raises.
 
     A mail already in the ledger (we crashed after the commit, before the
@@ -138,7 +138,7 @@ def handle_mail(desk: Desk, key: MailKey, raw: bytes) -> Outcome:
         )
         return Outcome(done.outcome, done.reason, done.ticket_id)
     try:
-        return _process(desk, key, raw)
+        return _process(desk, key, fetched)
     except Exception as exc:  # one bad mail must not stop the desk
         log.exception("uid %s in %s: cannot be stored, quarantined", key.uid, key.mailbox)
         outcome = Outcome("quarantined", f"cannot be stored: {exc!r}")
@@ -148,11 +148,14 @@ def handle_mail(desk: Desk, key: MailKey, raw: bytes) -> Outcome:
         return outcome
 
 
-def _process(desk: Desk, key: MailKey, raw: bytes) -> Outcome:
-    mail = parse_mail(raw)
+def _process(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
+    mail = parse_mail(fetched.raw)
     now = desk.clock()
+    # The SLA clock starts when the mailbox got the mail, even if mailbot was down
+    # then; a mailbox date in the future (a skewed server clock) counts as now.
+    received = min(fetched.received_at or now, now)
     with Session(desk.engine) as session:
-        outcome = _apply(desk, key, mail, now=now, session=session)
+        outcome = _apply(desk, key, mail, now=received, session=session)
         session.add(_ledger(key, mail.message_id, outcome, now))
         session.commit()
     mail_id = mail.message_id or "<no Message-ID>"

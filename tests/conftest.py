@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -367,9 +367,19 @@ class ImapPeer:
         self.client.normalise_times = False
         self.client.login(settings.username, settings.password)
 
-    def append(self, raw: bytes, *, folder: str = "INBOX", flags: Sequence[str] = ()) -> int:
-        """APPEND a mail; returns its UID (Dovecot answers with APPENDUID, RFC 4315)."""
-        response = self.client.append(folder, raw, flags=tuple(flags))
+    def append(
+        self,
+        raw: bytes,
+        *,
+        folder: str = "INBOX",
+        flags: Sequence[str] = (),
+        received_at: datetime | None = None,
+    ) -> int:
+        """APPEND a mail; returns its UID (Dovecot answers with APPENDUID, RFC 4315).
+
+        ``received_at`` sets the INTERNALDATE, the moment the mailbox got the mail.
+        """
+        response = self.client.append(folder, raw, flags=tuple(flags), msg_time=received_at)
         found = _APPENDUID.search(response)
         assert found, f"no APPENDUID in {response!r}"
         return int(found.group(1))

@@ -23,6 +23,7 @@ from mailbot.adapters import repository as repo
 from mailbot.adapters.db import LedgerRow, OutboxRow, TicketRow
 from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.mailbox import Destination
+from mailbot.adapters.maildir import MaildirSource
 from mailbot.config import (
     DatabaseSettings,
     ImapSettings,
@@ -120,6 +121,11 @@ def customer_mail(
     return msg.as_bytes(policy=email.policy.SMTP)  # CRLF, as IMAP stores it
 
 
+def deliver(imap: ImapPeer, raw: bytes, *, at: datetime = NOW) -> None:
+    """The mailbox receives ``raw`` at ``at`` (its INTERNALDATE)."""
+    imap.append(raw, received_at=at)
+
+
 def run_once(desk: Desk) -> None:
     asyncio.run(Daemon(desk).cycle())
 
@@ -139,7 +145,8 @@ def test_vip_mail_opens_one_vip_ticket_and_gets_one_acknowledgement(
     desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
 ) -> None:
     raw = customer_mail("jan@acme.pl", "Serwer nie odpowiada")
-    imap_client.append(raw)
+    received = NOW - timedelta(minutes=20)  # mailbot was down when the mail arrived
+    deliver(imap_client, raw, at=received)
 
     run_once(desk)
 
@@ -150,8 +157,9 @@ def test_vip_mail_opens_one_vip_ticket_and_gets_one_acknowledgement(
         "acme-vip",
         "new",
     )
-    assert ticket.reaction_due == NOW + timedelta(hours=1)
-    assert ticket.resolution_due == NOW + timedelta(days=2)
+    assert ticket.received_at == received
+    assert ticket.reaction_due == received + timedelta(hours=1)
+    assert ticket.resolution_due == received + timedelta(days=2)
     [sent] = smtp_sink.messages
     assert sent.rcpt_tos == ("jan@acme.pl",)
     assert sent.mail_from == SUPPORT
@@ -164,17 +172,32 @@ def test_vip_mail_opens_one_vip_ticket_and_gets_one_acknowledgement(
     assert ack["Message-ID"] and ack["Message-ID"] != parse(raw)["Message-ID"]
     body = ack.get_content()
     # deadlines in the customer's local time (Warsaw, CET in November)
-    assert "2026-11-25 11:30 CET" in body and "2026-11-27 10:30 CET" in body
+    assert "2026-11-25 11:10 CET" in body and "2026-11-27 10:10 CET" in body
     assert "VIP" in body
     # the mail left the inbox only for the processed folder, unchanged
     assert imap_client.messages("INBOX") == []
     assert [m for _, m in imap_client.messages("Processed")] == [raw]
 
 
+def test_a_mailbox_date_in_the_future_counts_as_now(desk: Desk, tmp_path: Path) -> None:
+    """A skewed mailbox clock must not push deadlines out. (Dovecot refuses future
+    INTERNALDATEs itself, so this uses a Maildir, whose file names carry the time.)"""
+    maildir = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    future = int((NOW + timedelta(hours=3)).timestamp())
+    (maildir / "new" / f"{future}.M1P1.mailhost").write_bytes(customer_mail("jan@acme.pl", "Zegar"))
+
+    ingest(desk, MaildirSource(maildir, "Processed", "Quarantine"))
+
+    [ticket] = tickets(desk)
+    assert ticket.received_at == NOW
+
+
 def test_unknown_sender_gets_post_warranty_and_the_price(
     desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
 ) -> None:
-    imap_client.append(customer_mail("ktos@gmail.example", "Laptop się nie włącza"))
+    deliver(imap_client, customer_mail("ktos@gmail.example", "Laptop się nie włącza"))
 
     run_once(desk)
 
@@ -190,7 +213,7 @@ def test_unknown_sender_gets_post_warranty_and_the_price(
 def test_domain_contract_gives_warranty(
     desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
 ) -> None:
-    imap_client.append(customer_mail("maria@klos.pl", "Kasa fiskalna"))
+    deliver(imap_client, customer_mail("maria@klos.pl", "Kasa fiskalna"))
 
     run_once(desk)
 
@@ -204,8 +227,8 @@ def test_broken_mail_is_quarantined_and_the_next_is_still_processed(
 ) -> None:
     # No headers, no sender: nothing to open a ticket for. (No NUL bytes: Dovecot rewrites those.)
     broken = b"\xff\xfe this is no mail at all\r\n\r\n\x80\x81 garbage\r\n"
-    imap_client.append(broken)
-    imap_client.append(customer_mail("jan@acme.pl", "Drugie zgłoszenie"))
+    deliver(imap_client, broken)
+    deliver(imap_client, customer_mail("jan@acme.pl", "Drugie zgłoszenie"))
 
     run_once(desk)
 
@@ -227,7 +250,7 @@ def test_broken_mail_is_quarantined_and_the_next_is_still_processed(
 def test_running_once_twice_opens_no_second_ticket(
     desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
 ) -> None:
-    imap_client.append(customer_mail("jan@acme.pl", "Raz"))
+    deliver(imap_client, customer_mail("jan@acme.pl", "Raz"))
 
     run_once(desk)
     run_once(desk)
@@ -247,7 +270,7 @@ def test_crash_after_commit_before_move_does_not_open_a_second_ticket(
     desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
 ) -> None:
     """The ledger remembers the mail: found again in the inbox, it is only moved."""
-    imap_client.append(customer_mail("jan@acme.pl", "Raz"))
+    deliver(imap_client, customer_mail("jan@acme.pl", "Raz"))
     with pytest.raises(KeyboardInterrupt):
         ingest(desk, CrashOnMove(desk.settings.imap))
     assert len(imap_client.messages("INBOX")) == 1
@@ -265,9 +288,9 @@ def test_the_same_mail_delivered_twice_opens_one_ticket(
 ) -> None:
     """Same Message-ID under a new UID (sent to two of our aliases, or restored by an admin)."""
     raw = customer_mail("jan@acme.pl", "Raz")
-    imap_client.append(raw)
+    deliver(imap_client, raw)
     run_once(desk)
-    imap_client.append(raw)
+    deliver(imap_client, raw)
 
     run_once(desk)
 
@@ -280,16 +303,17 @@ def test_the_same_mail_delivered_twice_opens_one_ticket(
 def test_reply_with_the_tag_joins_the_ticket_without_a_second_acknowledgement(
     desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
 ) -> None:
-    imap_client.append(customer_mail("jan@acme.pl", "Drukarka"))
+    deliver(imap_client, customer_mail("jan@acme.pl", "Drukarka"))
     run_once(desk)
     ack = parse(smtp_sink.messages[0].content)
-    imap_client.append(
+    deliver(
+        imap_client,
         customer_mail(
             "jan@acme.pl",
             "Re: [SOL-1] Drukarka",
             "Dalej nie działa.\n",
             In_Reply_To=ack["Message-ID"],
-        )
+        ),
     )
 
     run_once(desk)
@@ -306,7 +330,9 @@ def test_reply_with_the_tag_joins_the_ticket_without_a_second_acknowledgement(
 def test_auto_reply_opens_a_ticket_but_gets_no_acknowledgement(
     desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
 ) -> None:
-    imap_client.append(customer_mail("jan@acme.pl", "Out of office", Auto_Submitted="auto-replied"))
+    deliver(
+        imap_client, customer_mail("jan@acme.pl", "Out of office", Auto_Submitted="auto-replied")
+    )
 
     run_once(desk)
 
@@ -322,7 +348,7 @@ def test_smtp_outage_keeps_the_acknowledgement_queued_and_sends_it_once_later(
     now = [NOW]
     desk = Desk(desk.engine, desk.settings, desk.renderer, desk.store, clock=lambda: now[0])
     smtp_sink.reply_with("451 4.3.0 Try again later")
-    imap_client.append(customer_mail("jan@acme.pl", "Pilne"))
+    deliver(imap_client, customer_mail("jan@acme.pl", "Pilne"))
 
     run_once(desk)
     assert smtp_sink.messages == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from typing import Any
 
 from imapclient import IMAPClient
@@ -83,11 +84,12 @@ class ImapSource(MailSource):
         for start in range(0, len(uids), _FETCH_BATCH):
             batch = [_uid_number(uid) for uid in uids[start : start + _FETCH_BATCH]]
             with self._translated(f"fetching mail from {self._settings.folder!r}"):
-                response = client.fetch(batch, ["BODY.PEEK[]"])
+                response = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
             for uid in batch:
-                raw = response.get(uid, {}).get(b"BODY[]")
+                data = response.get(uid, {})
+                raw = data.get(b"BODY[]")
                 if isinstance(raw, bytes):  # absent: expunged since list_new
-                    yield FetchedMail(uid=str(uid), raw=raw)
+                    yield FetchedMail(str(uid), raw, _aware(data.get(b"INTERNALDATE")))
 
     def move(self, uid: str, *, to: Destination) -> None:
         client = self._open_client()
@@ -222,3 +224,10 @@ def _logout_quietly(client: Any) -> None:
     except Exception:
         with suppress(Exception):
             client.shutdown()
+
+
+def _aware(value: object) -> datetime | None:
+    """INTERNALDATE as an aware datetime (imapclient gives one with normalise_times off)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    return None

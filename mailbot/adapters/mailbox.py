@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 Destination = Literal["processed", "quarantine"]
@@ -24,6 +25,9 @@ class FetchedMail:
 
     uid: str  # IMAP UID as a decimal string; the Maildir key
     raw: bytes
+    # When the mailbox received it (IMAP INTERNALDATE, a Maildir file's time), aware;
+    # deadlines run from here, not from when mailbot got round to it.
+    received_at: datetime | None = None
 
 
 class MailSource(Protocol):

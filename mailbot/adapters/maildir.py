@@ -16,6 +16,7 @@ import mailbox
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
@@ -57,7 +58,7 @@ class MaildirSource(MailSource):
             with self._translated(f"reading mail {key}"):
                 raw = _read(box, key)
             if raw is not None:
-                yield FetchedMail(uid=key, raw=raw)
+                yield FetchedMail(key, raw, _delivery_time(key))
 
     def move(self, uid: str, *, to: Destination) -> None:
         box = self._open_box()
@@ -101,3 +102,9 @@ def _read(box: mailbox.Maildir, key: str) -> bytes | None:
         return box.get_bytes(key)
     except (KeyError, FileNotFoundError):
         return None
+
+
+def _delivery_time(key: str) -> datetime | None:
+    """When the mail was delivered: a Maildir file name starts with that Unix time (maildir(5))."""
+    seconds = key.partition(".")[0]
+    return datetime.fromtimestamp(int(seconds), UTC) if seconds.isdigit() else None
