@@ -28,6 +28,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, time, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -104,6 +105,14 @@ class TierSettings:
 
 
 @dataclass(frozen=True)
+class BillingSettings:
+    """Prices quoted to customers (and, with issue 6, billed): net PLN, VAT in percent."""
+
+    hourly_rate: Decimal = Decimal("120")
+    vat_percent: Decimal = Decimal("23")
+
+
+@dataclass(frozen=True)
 class Settings:
     imap: ImapSettings
     smtp: SmtpSettings
@@ -113,6 +122,7 @@ class Settings:
     state_dir: Path
     templates_dir: Path | None
     log_level: str
+    billing: BillingSettings = BillingSettings()
     # The file the settings came from, for messages; None when built in code (demo, tests).
     source: Path | None = None
 
@@ -350,7 +360,24 @@ def _check_local_url(scheme: str, what: str) -> Callable[[object], str]:
     return check
 
 
+def _check_amount(value: object) -> Decimal:
+    # Floats are read through their text ("120.5"), never as binary fractions.
+    text = (
+        str(value).strip()
+        if isinstance(value, int | float | str) and not isinstance(value, bool)
+        else ""
+    )
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f'expected an amount like "120" or "120.50", got {describe_value(value)}')
+    return amount
+
+
 _TEXT = _Kind(_check_text)
+_AMOUNT = _Kind(_check_amount)
 _PORT = _Kind(_check_port, _int_from_env)
 _BOOL = _Kind(_check_bool, _bool_from_env)
 _DURATION_KIND = _Kind(_check_duration)
@@ -432,6 +459,9 @@ SUPPORT_TICKET_PREFIX = _Key("support.ticket_prefix", _PREFIX, "SOL")
 SUPPORT_CONTRACTS_FILE = _Key("support.contracts_file", _PATH)
 SUPPORT_TIMEZONE = _Key("support.timezone", _TIMEZONE, "Europe/Warsaw")
 
+BILLING_HOURLY_RATE = _Key("billing.hourly_rate", _AMOUNT, Decimal("120"))
+BILLING_VAT_PERCENT = _Key("billing.vat_percent", _AMOUNT, Decimal("23"))
+
 # One line per TierSettings field; the defaults are the service terms'.
 _TIER_KEYS: tuple[_TierKey[Any], ...] = (
     _TierKey(
@@ -486,6 +516,8 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     SUPPORT_TICKET_PREFIX,
     SUPPORT_CONTRACTS_FILE,
     SUPPORT_TIMEZONE,
+    BILLING_HOURLY_RATE,
+    BILLING_VAT_PERCENT,
     *(tier_key.for_tier(tier) for tier in Tier for tier_key in _TIER_KEYS),
 )
 _KEYS: dict[str, _Key[Any]] = {key.path: key for key in _ALL_KEYS}
@@ -749,5 +781,9 @@ def load_settings(
         state_dir=state_dir,
         templates_dir=source.resolve(templates_dir) if templates_dir else None,
         log_level=source.get(LOG_LEVEL),
+        billing=BillingSettings(
+            hourly_rate=source.get(BILLING_HOURLY_RATE),
+            vat_percent=source.get(BILLING_VAT_PERCENT),
+        ),
         source=file,
     )

@@ -19,11 +19,6 @@ from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number, 
 if TYPE_CHECKING:
     from mailbot.service import Desk
 
-# Until the billing settings arrive (issue 6), the acknowledgement quotes the
-# price list of SERVICE_TERMS.md.
-HOURLY_RATE = "120"
-VAT_PERCENT = "23"
-
 
 @dataclass(frozen=True)
 class Applied:
@@ -156,8 +151,8 @@ def _queue_ack(
             "tier": ticket.tier,
             "reaction_due": _local(desk, ticket.reaction_due),
             "resolution_due": _local(desk, ticket.resolution_due),
-            "hourly_rate": HOURLY_RATE,
-            "vat_percent": VAT_PERCENT,
+            "hourly_rate": desk.settings.billing.hourly_rate,
+            "vat_percent": desk.settings.billing.vat_percent,
             "support_name": support.name,
             "support_address": support.address,
         },

@@ -6,6 +6,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -360,7 +361,11 @@ def with_support(line: str) -> str:
         (with_imap("verify_tls = 1"), SECRETS, "imap.verify_tls: expected true or false, got 1"),
         (with_imap("folder = 5"), SECRETS, "imap.folder: expected a string, got 5"),
         (with_imap('colour = "red"'), SECRETS, "imap.colour: unknown key; expected one of url,"),
-        (MINIMAL + "[colours]\n", SECRETS, "colours: unknown section; expected one of [database]"),
+        (
+            MINIMAL + "[colours]\n",
+            SECRETS,
+            "colours: unknown section; expected one of [billing], [database]",
+        ),
         (MINIMAL + 'log_level = "INFO"\n', SECRETS, "support.log_level: unknown key"),
         ('general = "x"\n' + MINIMAL, SECRETS, "general: expected a table [general], got"),
         (MINIMAL + "[tiers.gold]\n", SECRETS, "tiers.gold: unknown tier; expected one of"),
@@ -525,3 +530,31 @@ def test_the_example_config_shows_every_key() -> None:
 
 def key_variable(key: str) -> str:
     return "MAILBOT_" + key.upper().replace(".", "__")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('"abc"', "billing.hourly_rate"),
+        ('"-5"', "billing.hourly_rate"),
+        ("true", "billing.hourly_rate"),
+    ],
+)
+def test_billing_amounts_are_checked(tmp_path: Path, value: str, problem: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[imap]\nurl = "maildir:m"\n[smtp]\nurl = "dir:d"\n[support]\naddress = "s@x.pl"\n'
+        f"[billing]\nhourly_rate = {value}\n"
+    )
+    with pytest.raises(ConfigError, match=problem):
+        load_settings(config, environ={})
+
+
+def test_billing_amounts_are_decimals(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[imap]\nurl = "maildir:m"\n[smtp]\nurl = "dir:d"\n[support]\naddress = "s@x.pl"\n'
+        '[billing]\nhourly_rate = 150.50\nvat_percent = "8"\n'
+    )
+    billing = load_settings(config, environ={}).billing
+    assert (billing.hourly_rate, billing.vat_percent) == (Decimal("150.50"), Decimal("8"))
