@@ -30,8 +30,13 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
+from sqlmodel import Session, SQLModel, create_engine
 
+from mailbot.adapters import repository as repo
 from mailbot.config import ImapSettings
+from mailbot.service import Desk
+from mailbot.wiring import build_desk
+from tests import factories
 
 # --- helpers -----------------------------------------------------------------------------
 
@@ -501,11 +506,27 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'mailbot.db'}"
-    from sqlmodel import SQLModel, create_engine  # noqa: PLC0415 - only the PostgreSQL runs need it
-
-    import mailbot.adapters.db  # noqa: F401, PLC0415 - registers the tables on SQLModel.metadata
 
     engine = create_engine(POSTGRES_URL)
     SQLModel.metadata.drop_all(engine)
     engine.dispose()
     return POSTGRES_URL
+
+
+# --- the desk under test: real Dovecot account, SMTP sink and database ------------------
+
+
+@pytest.fixture
+def desk(
+    imap_settings: ImapSettings, smtp_sink: SmtpSink, database_url: str, tmp_path: Path
+) -> Iterator[Desk]:
+    """The desk of the test's Dovecot account and SMTP sink, with two contracts, at NOW."""
+    desk = build_desk(
+        factories.make_settings(imap_settings, smtp_sink, database_url, tmp_path),
+        clock=lambda: factories.NOW,
+    )
+    with Session(desk.engine) as session:
+        repo.import_contracts([factories.VIP, factories.WARRANTY], session=session)
+        session.commit()
+    yield desk
+    desk.engine.dispose()

@@ -13,7 +13,7 @@ import pytest
 
 from mailbot.config import ImapSettings
 from tests.conftest import ImapPeer, SmtpSink
-from tests.test_ingest import customer_mail
+from tests.factories import customer_mail
 
 CORPUS_MAIL = (
     Path(__file__).resolve().parents[2]

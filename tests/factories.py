@@ -1,0 +1,103 @@
+"""Test data and the desk under test: settings, contracts and mails, built the same way
+by every integration test."""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mailbot.config import (
+    DatabaseSettings,
+    ImapSettings,
+    Settings,
+    SmtpSettings,
+    SupportSettings,
+    TierSettings,
+)
+from mailbot.core.contracts import Contract
+from mailbot.core.tiers import Tier
+from mailbot.daemon import Daemon
+from mailbot.service import Desk
+
+if TYPE_CHECKING:
+    from tests.conftest import ImapPeer, SmtpSink
+
+SUPPORT = "support@desk.example.pl"
+NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # 10:30 in Warsaw
+VIP = Contract(
+    "acme-vip",
+    "ACME Sp. z o.o.",
+    Tier.VIP,
+    frozenset({"jan@acme.pl"}),
+    frozenset(),
+    date(2025, 1, 1),
+)
+WARRANTY = Contract(
+    "klos-gw",
+    "Piekarnia Kłos",
+    Tier.WARRANTY,
+    frozenset(),
+    frozenset({"klos.pl"}),
+    date(2025, 1, 1),
+    date(2027, 1, 1),
+)
+
+
+def make_settings(
+    imap: ImapSettings, smtp_sink: SmtpSink, database_url: str, state: Path
+) -> Settings:
+    return Settings(
+        imap=imap,
+        smtp=SmtpSettings(
+            smtp_sink.host,
+            smtp_sink.port,
+            "",
+            "",
+            "none",
+            False,
+            SUPPORT,
+            timedelta(seconds=10),
+            "",
+        ),
+        database=DatabaseSettings(database_url),
+        support=SupportSettings(
+            SUPPORT, "Pomoc IT", ("tech@desk.example.pl",), (), "SOL", None, "Europe/Warsaw"
+        ),
+        tiers={
+            Tier.WARRANTY: TierSettings(timedelta(hours=24), timedelta(days=5)),
+            Tier.VIP: TierSettings(timedelta(hours=1), timedelta(days=2)),
+            Tier.POST_WARRANTY: TierSettings(timedelta(hours=24), timedelta(days=14)),
+        },
+        state_dir=state,
+        templates_dir=None,
+        log_level="INFO",
+    )
+
+
+def customer_mail(
+    sender: str, subject: str, body: str = "Nie działa drukarka.\n", **headers: str
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Klient <{sender}>"
+    msg["To"] = SUPPORT
+    msg["Subject"] = subject
+    msg["Date"] = "Wed, 25 Nov 2026 10:29:00 +0100"
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@{sender.rpartition('@')[2]}>"
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes(policy=email.policy.SMTP)  # CRLF, as IMAP stores it
+
+
+def deliver(imap: ImapPeer, raw: bytes, *, at: datetime = NOW) -> None:
+    """The mailbox receives ``raw`` at ``at`` (its INTERNALDATE)."""
+    imap.append(raw, received_at=at)
+
+
+def run_once(desk: Desk) -> None:
+    asyncio.run(Daemon(desk).cycle())
