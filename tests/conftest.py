@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -315,9 +316,9 @@ def _start_dovecot(server: Dovecot, dovecot_path: str) -> None:
         raise RuntimeError(f"{exc}\n{log}") from exc
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    """A private Dovecot for the whole session; give each test its own user."""
+@contextmanager
+def private_dovecot() -> Iterator[Dovecot]:
+    """Start a private Dovecot in a temporary folder; stop it and remove the folder after."""
     dovecot_path, doveadm_path = _find_program("dovecot"), _find_program("doveadm")
     if dovecot_path is None or doveadm_path is None:
         pytest.fail("Dovecot is not installed (apt-get install dovecot-imapd)")
@@ -331,6 +332,13 @@ def dovecot() -> Iterator[Dovecot]:
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A private Dovecot for the whole session; give each test its own user."""
+    with private_dovecot() as server:
+        yield server
 
 
 # --- IMAP: a fresh account per test, and a plain client to look into it ------------------

@@ -1,0 +1,140 @@
+"""How fast does one ``mailbot run --once`` empty a Dovecot inbox?
+
+Starts a private Dovecot and an aiosmtpd sink (the test fixtures' code), fills
+the inbox with N deterministic mails (mostly short Polish text, some
+ISO-8859-2, some HTML, some with a 100 KB attachment), then runs one ingest
+and one outbox flush exactly as the daemon does, and prints mails per second.
+
+    .venv/bin/python -m bench.ingest_once --mails 1000
+    .venv/bin/python -m bench.ingest_once --mails 1000 \
+        --database postgresql+psycopg://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from sqlmodel import SQLModel, create_engine
+
+from mailbot.adapters.imap import ImapSource
+from mailbot.adapters.smtp import make_sender
+from mailbot.config import ImapSettings
+from mailbot.outbox import flush_outbox
+from mailbot.service import ingest
+from mailbot.wiring import build_desk
+from tests.conftest import (
+    Dovecot,
+    ImapPeer,
+    RecordingHandler,
+    SmtpSink,
+    free_port,
+    private_dovecot,
+)
+from tests.factories import make_settings
+
+WORDS = ("drukarka serwer poczta nie działa proszę o pomoc zgłoszenie sieć komputer łącze").split()  # noqa: SIM905 - a sentence reads better than a list of twelve strings
+
+
+def sample_mail(rng: random.Random, n: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Klient {n} <klient{n % 200}@firma{n % 37}.pl>"
+    msg["To"] = "support@desk.example.pl"
+    msg["Subject"] = f"Zgłoszenie {n}: {' '.join(rng.choices(WORDS, k=4))}"
+    msg["Message-ID"] = f"<{uuid.UUID(int=rng.getrandbits(128))}@firma.pl>"
+    text = "\n".join(" ".join(rng.choices(WORDS, k=12)) for _ in range(rng.randint(10, 50)))
+    charset = "iso-8859-2" if n % 5 == 0 else "utf-8"
+    msg.set_content(text, charset=charset)
+    if n % 7 == 0:
+        msg.add_alternative(
+            f"<html><body><p>{text.replace(chr(10), '<br>')}</p></body></html>", subtype="html"
+        )
+    if n % 10 == 0:
+        msg.add_attachment(
+            rng.randbytes(100_000), maintype="application", subtype="pdf", filename=f"skan-{n}.pdf"
+        )
+    return msg.as_bytes(policy=SMTP)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--mails", type=int, default=1000, help="how many mails to ingest (default 1000)"
+    )
+    parser.add_argument(
+        "--database", default="", help="database URL (default: a SQLite file in a temp dir)"
+    )
+    parser.add_argument("--seed", type=int, default=2, help="random seed of the mails (default 2)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rng = random.Random(args.seed)
+    mails = [sample_mail(rng, n) for n in range(args.mails)]
+    with private_dovecot() as dovecot, tempfile.TemporaryDirectory() as state:
+        dovecot.add_user("bench", "bench")
+        handler = RecordingHandler()
+        controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+        controller.start()
+        try:
+            run(args, mails, dovecot, SmtpSink("127.0.0.1", controller.port, handler), Path(state))
+        finally:
+            controller.stop()
+
+
+def run(
+    args: argparse.Namespace, mails: list[bytes], dovecot: Dovecot, sink: SmtpSink, state: Path
+) -> None:
+    url = args.database or f"sqlite:///{state / 'mailbot.db'}"
+    if args.database:
+        engine = create_engine(url)
+        SQLModel.metadata.drop_all(engine)
+        engine.dispose()
+    imap = ImapSettings(
+        dovecot.host,
+        dovecot.port,
+        "bench",
+        "bench",
+        "none",
+        False,
+        "INBOX",
+        "Processed",
+        "Quarantine",
+        timedelta(seconds=60),
+        "",
+    )
+    peer = ImapPeer(imap)
+    started = time.perf_counter()
+    for start in range(0, len(mails), 100):
+        peer.client.multiappend("INBOX", mails[start : start + 100])
+    appended = time.perf_counter() - started
+    desk = build_desk(make_settings(imap, sink, url, state))
+    started = time.perf_counter()
+    report = ingest(desk, ImapSource(imap))
+    ingested = time.perf_counter() - started
+    started = time.perf_counter()
+    flushed = asyncio.run(flush_outbox(desk, make_sender(desk.settings.smtp), limit=len(mails)))
+    sent = time.perf_counter() - started
+    size = sum(map(len, mails)) / len(mails) / 1024
+    print(f"database: {desk.engine.dialect.name}; {len(mails)} mails, {size:.1f} KB on average")
+    print(f"APPEND (MULTIAPPEND x100): {len(mails) / appended:8.0f} mails/s")
+    rate = report.seen / ingested
+    print(f"ingest (fetch, parse, store, move): {rate:8.1f} mails/s  {report.outcomes}")
+    print(f"outbox flush (SMTP, one connection per mail): {flushed.sent / sent:8.1f} mails/s")
+    print(f"run --once in all: {len(mails) / (ingested + sent):8.1f} mails/s")
+    desk.engine.dispose()
+    peer.close()
+
+
+if __name__ == "__main__":
+    main()
