@@ -14,6 +14,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from mailbot.adapters import repository as repo
@@ -32,6 +33,18 @@ from mailbot.ticketing import apply_decision
 log = logging.getLogger("mailbot.ingest")
 
 Clock = Callable[[], datetime]
+
+
+def storage_unavailable(exc: Exception) -> bool:
+    """Is ``exc`` a failure of the storage itself rather than of one mail?
+
+    Quarantining mail for those would empty the inbox into quarantine during
+    a database outage or a botched upgrade. Only a value the database refuses
+    (DataError, IntegrityError) is the mail's own problem.
+    """
+    if isinstance(exc, DBAPIError):
+        return not isinstance(exc, DataError | IntegrityError)
+    return isinstance(exc, OSError)
 
 
 @dataclass(frozen=True)
@@ -128,7 +141,9 @@ def handle_mail(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
 
     A mail already in the ledger (we crashed after the commit, before the
     move) is not processed again. A mail that cannot be stored is recorded as
-    quarantined, so the daemon goes on with the next one.
+    quarantined, so the daemon goes on with the next one; but when storage
+    itself is unavailable (``storage_unavailable``), the error propagates and the mail
+    stays in the inbox.
     """
     with Session(desk.engine) as session:
         done = repo.ledger_entry(key.mailbox, key.uidvalidity, key.uid, session=session)
@@ -140,6 +155,8 @@ def handle_mail(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
     try:
         return _process(desk, key, fetched)
     except Exception as exc:  # one bad mail must not stop the desk
+        if storage_unavailable(exc):
+            raise  # the database or the disk is away: the mail stays in the inbox for the next poll
         log.exception("uid %s in %s: cannot be stored, quarantined", key.uid, key.mailbox)
         outcome = Outcome("quarantined", f"cannot be stored: {exc!r}")
         with Session(desk.engine) as session:

@@ -49,12 +49,11 @@ def _open_ticket(
     desk: Desk, decision: OpenTicket, mail: InboundMail, *, now: datetime, session: Session
 ) -> Applied:
     contract = decision.match.contract
-    number = ticket_number(
-        desk.settings.support.ticket_prefix, repo.next_ticket_seq(session=session)
-    )
+    seq = repo.next_ticket_seq(session=session)
+    number = ticket_number(desk.settings.support.ticket_prefix, seq)
     ticket = TicketRow(
         number=number,
-        seq=int(number.rpartition("-")[2]),
+        seq=seq,
         contract_id=contract.id if contract else None,
         tier=decision.match.tier.value,
         status=TicketStatus.NEW.value,

@@ -16,7 +16,7 @@ import pytest
 from sqlmodel import Session, select
 
 from mailbot.adapters import repository as repo
-from mailbot.adapters.db import LedgerRow, OutboxRow, TicketRow
+from mailbot.adapters.db import AttachmentRow, LedgerRow, MessageRow, OutboxRow, TicketRow
 from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.mailbox import Destination
 from mailbot.adapters.maildir import MaildirSource
@@ -257,4 +257,25 @@ def test_smtp_outage_keeps_the_acknowledgement_queued_and_sends_it_once_later(
     now[0] = NOW + timedelta(minutes=2)
     run_once(desk)
     run_once(desk)
+    assert len(smtp_sink.messages) == 1
+
+
+def test_a_broken_database_leaves_the_mail_in_the_inbox_not_in_quarantine(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    """Storage failures are not the mail's fault: it waits in the inbox for the next poll."""
+    deliver(imap_client, customer_mail("jan@acme.pl", "Baza"))
+    tables = [AttachmentRow.__table__, MessageRow.__table__]  # type: ignore[attr-defined]
+    for table in tables:
+        table.drop(desk.engine)
+
+    run_once(desk)  # logs the error; the daemon lives on
+
+    assert len(imap_client.messages("INBOX")) == 1
+    assert imap_client.messages("Quarantine") == []
+    for table in reversed(tables):
+        table.create(desk.engine)
+    run_once(desk)
+    assert imap_client.messages("INBOX") == []
+    assert len(tickets(desk)) == 1
     assert len(smtp_sink.messages) == 1

@@ -475,3 +475,9 @@ def test_missing_boundary_reads_the_body_as_text() -> None:
     parsed = parse_mail(b"Content-Type: multipart/mixed\r\n\r\njust text")
     assert parsed.body_text == "just text"
     assert any("without usable boundaries" in d for d in parsed.defects)
+
+
+def test_nul_characters_never_reach_the_database() -> None:
+    mail = parse_mail(b"From: Ja\x00n <a@b.pl>\r\nSubject: x\x00y\r\n\r\nbody\x00zero\r\n")
+    assert "\x00" not in mail.subject + mail.body_text + mail.from_name
+    assert mail.subject == "x\ufffdy"

@@ -19,7 +19,8 @@ The rules, in the order a mail meets them:
    (inline images with ``inline=True``); an attached ``message/rfc822`` is
    not opened but kept whole as ``<subject>.eml``.
 5. Every string handed out is valid Unicode (no lone surrogates from raw
-   8-bit bytes); body text uses ``\\n`` line ends.
+   8-bit bytes) without NUL characters (PostgreSQL cannot store them: they
+   become U+FFFD); body text uses ``\\n`` line ends.
 """
 
 from __future__ import annotations
@@ -154,6 +155,7 @@ def _parse(raw: bytes) -> InboundMail:
     body_text = body.plain or ""
     if body.html is not None and not body_text.strip():
         body_text = html_to_text(body.html)
+    subject, from_name, body_text = map(_storable, (subject, from_name, body_text))
     return InboundMail(
         message_id=_first(_msg_ids(_first_raw(msg, "message-id"), log)),
         from_address=from_address,
@@ -166,7 +168,7 @@ def _parse(raw: bytes) -> InboundMail:
         in_reply_to=_first(_msg_ids(_first_raw(msg, "in-reply-to"), log)),
         references=_unique(_msg_ids(" ".join(_raw_values(msg, "references")), log)),
         body_text=body_text,
-        body_html=body.html,
+        body_html=_storable(body.html) if body.html is not None else None,
         attachments=tuple(body.attachments),
         auto_submitted=_plain_header(msg, "auto-submitted"),
         precedence=_plain_header(msg, "precedence"),
@@ -175,6 +177,10 @@ def _parse(raw: bytes) -> InboundMail:
         size=len(raw),
         defects=_bounded(_unique(log.notes)),
     )
+
+
+def _storable(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
 
 
 def _first(values: Iterable[str]) -> str | None:
