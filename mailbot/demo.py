@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import mailbox
 import shutil
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from mailbot.config import Settings, load_settings
 from mailbot.daemon import Daemon
@@ -162,11 +164,16 @@ def run_demo(root: Path, *, out: TextIO) -> int:
 
 def _report(settings: Settings, root: Path, out: TextIO) -> None:
     print(f"\nmailbot demo in {root}\n", file=out)
+    tz = ZoneInfo(settings.support.timezone)
     for t in reversed(ticket_summaries(settings, limit=100)):
         print(f"{t['number']:7} {t['tier']:14} {t['customer']:24} {t['subject']}", file=out)
+        reaction, resolution = (
+            datetime.fromisoformat(t[key]).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+            for key in ("reaction_due", "resolution_due")
+        )
+        contract = t["contract"] or "none"
         print(
-            f"        contract: {t['contract'] or '-'}; reaction due {t['reaction_due']}; "
-            f"resolution due {t['resolution_due']}",
+            f"        contract {contract}; reaction by {reaction}; resolution by {resolution}",
             file=out,
         )
     sent = sorted((root / "sent").glob("*.eml"))

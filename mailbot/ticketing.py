@@ -54,6 +54,7 @@ def _open_ticket(
     ticket = TicketRow(
         number=number,
         seq=seq,
+        customer_id=repo.contract_customer_id(contract.id, session=session) if contract else None,
         contract_id=contract.id if contract else None,
         tier=decision.match.tier.value,
         status=TicketStatus.NEW.value,

@@ -53,6 +53,7 @@ def test_vip_mail_opens_one_vip_ticket_and_gets_one_acknowledgement(
         "new",
     )
     assert ticket.received_at == received
+    assert ticket.customer_id is not None
     assert ticket.reaction_due == received + timedelta(hours=1)
     assert ticket.resolution_due == received + timedelta(days=2)
     [sent] = smtp_sink.messages

@@ -161,6 +161,11 @@ def ticket_messages(ticket_id: int, *, session: Session) -> Sequence[MessageRow]
     ).all()
 
 
+def contract_customer_id(contract_id: str, *, session: Session) -> int | None:
+    row = session.get(ContractRow, contract_id)
+    return row.customer_id if row else None
+
+
 def contract_customer(contract_id: str | None, *, session: Session) -> str:
     if contract_id is None:
         return ""
