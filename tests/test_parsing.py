@@ -481,3 +481,17 @@ def test_nul_characters_never_reach_the_database() -> None:
     mail = parse_mail(b"From: Ja\x00n <a@b.pl>\r\nSubject: x\x00y\r\n\r\nbody\x00zero\r\n")
     assert "\x00" not in mail.subject + mail.body_text + mail.from_name
     assert mail.subject == "x\ufffdy"
+
+
+def test_absurdly_long_ids_and_addresses_are_dropped() -> None:
+    long_id = "<" + "a" * 3000 + "@x.pl>"
+    long_address = "b" * 3000 + "@x.pl"
+    raw = (
+        f"From: {long_address}\r\nMessage-ID: {long_id}\r\nReferences: <ok@x.pl> {long_id}\r\n"
+        "Subject: s\r\n\r\nbody\r\n"
+    ).encode()
+    mail = parse_mail(raw)
+    assert mail.message_id is None
+    assert mail.references == ("<ok@x.pl>",)
+    assert mail.from_address is None
+    assert any("longer than" in d for d in mail.defects)

@@ -22,9 +22,24 @@ class AttachmentStore:
         """
         digest = hashlib.sha256(data).hexdigest()
         target = self.path_of(digest)
-        if not target.exists():
+        # A file of the right size is the same file (the name is its hash); a
+        # shorter one was cut by a crash and is written again.
+        if not target.exists() or target.stat().st_size != len(data):
             target.parent.mkdir(parents=True, exist_ok=True)
             temp = target.with_name(f".{digest}.{os.getpid()}.tmp")
-            temp.write_bytes(data)
+            with temp.open("wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())  # on disk before the ticket commits and the mail moves
             os.replace(temp, target)
+            _fsync_dir(target.parent)
         return digest
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX: the directory entry needs its own fsync)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

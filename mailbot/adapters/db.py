@@ -88,7 +88,44 @@ class TicketRow(SQLModel, table=True):
     reaction_due: datetime = _utc()
     resolution_due: datetime = _utc()
     first_response_at: datetime | None = _utc(default=None)
+    resolved_at: datetime | None = _utc(default=None)
+    # Waiting for the customer since (None: not waiting); and the working time
+    # of the waits that ended, which pushes the resolution deadline out.
+    paused_since: datetime | None = _utc(default=None)
+    paused_seconds: float = 0.0
+    assignee: str = ""
+    # The earliest reminder or escalation still to come: the sweep reads only
+    # tickets whose moment has come, through this index, however many are open.
+    next_alert_at: datetime | None = _utc(default=None, index=True)
     updated_at: datetime = _utc()
+
+
+class SlaEventRow(SQLModel, table=True):
+    """What moved a ticket's deadlines, and when: ``tickets show`` explains them from these."""
+
+    __tablename__ = "sla_event"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime = _utc()
+    kind: str  # received, first_response, paused, resumed, tier_changed, resolved, reopened
+    detail: str = ""
+
+
+class AlertRow(SQLModel, table=True):
+    """A reminder or escalation of a ticket, sent or skipped: each key at most once."""
+
+    __tablename__ = "alert"
+    __table_args__ = (sa.UniqueConstraint("ticket_id", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    key: str
+    kind: str  # reaction or resolution
+    escalation: bool = False
+    due_at: datetime = _utc()
+    planned_at: datetime = _utc()
+    status: str  # queued (in the outbox), skipped, no_recipient
+    late: bool = False
+    created_at: datetime = _utc()
 
 
 class MessageRow(SQLModel, table=True):
@@ -149,7 +186,8 @@ class LedgerRow(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("mailbox", "uidvalidity", "uid"),)
     id: int | None = Field(default=None, primary_key=True)
     mailbox: str
-    uidvalidity: int
+    # RFC 3501: UIDVALIDITY and UIDs are unsigned 32-bit, past PostgreSQL's INTEGER.
+    uidvalidity: int = Field(sa_type=sa.BigInteger)
     uid: str
     message_id: str | None = Field(default=None, index=True)
     outcome: str  # ticket, followup, ignored, duplicate, quarantined
@@ -163,8 +201,8 @@ class MailboxStateRow(SQLModel, table=True):
 
     __tablename__ = "mailbox_state"
     mailbox: str = Field(primary_key=True)
-    uidvalidity: int = Field(primary_key=True)
-    last_uid: int = 0
+    uidvalidity: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    last_uid: int = Field(default=0, sa_type=sa.BigInteger)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -29,6 +29,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
+from mailbot.adapters.tls import tls_context
 from mailbot.config import ImapSettings
 from mailbot.errors import MailboxError
 
@@ -121,7 +122,7 @@ class ImapSource(MailSource):
             port=self._settings.port,
             use_uid=True,
             ssl=implicit_tls,
-            ssl_context=self._ssl_context() if implicit_tls else None,
+            ssl_context=tls_context(verify=self._settings.verify_tls) if implicit_tls else None,
             timeout=self._timeout,
         )
         client.normalise_times = False  # keep the server's zone: no naive local datetimes
@@ -135,7 +136,7 @@ class ImapSource(MailSource):
         if self._settings.tls != "starttls":
             return
         try:
-            client.starttls(self._ssl_context())
+            client.starttls(tls_context(verify=self._settings.verify_tls))
         except CapabilityError as exc:
             raise MailboxError(
                 f"{self._server} does not offer STARTTLS; refusing to log in without TLS"
@@ -147,10 +148,11 @@ class ImapSource(MailSource):
 
     def _login(self, client: Any) -> None:
         user = self._settings.username
-        try:
-            client.login(user, self._settings.password)
-        except LoginError as exc:
-            raise MailboxError(f"{self._server}: login as {user!r} failed: {exc}") from exc
+        with self._translated(f"logging in as {user!r}"):
+            try:
+                client.login(user, self._settings.password)
+            except LoginError as exc:
+                raise MailboxError(f"{self._server}: login as {user!r} failed: {exc}") from exc
         with self._translated(f"reading capabilities after login as {user!r}"):
             self._capabilities = self._read_capabilities(client)
 
@@ -182,14 +184,6 @@ class ImapSource(MailSource):
         if to == "processed":
             return self._settings.processed_folder
         return self._settings.quarantine_folder
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        if not self._settings.verify_tls:
-            # For self-signed test and lab servers only; the config says so explicitly.
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
 
     def _open_client(self) -> Any:
         if self._client is None:

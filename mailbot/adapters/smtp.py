@@ -7,12 +7,12 @@ whether a retry can help (SMTP 5xx: no; 4xx, timeouts, refused connections: yes)
 from __future__ import annotations
 
 import os
-import ssl
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 
+from mailbot.adapters.tls import tls_context
 from mailbot.config import SmtpSettings
 from mailbot.errors import DeliveryError
 
@@ -22,16 +22,8 @@ class MailSender(Protocol):
         """Deliver ``raw``; raise ``DeliveryError`` when it was not accepted."""
 
 
-def _tls_context(verify: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class SmtpSender:
-    """One SMTP connection per flush is enough at support-desk volumes."""
+    """One SMTP connection per mail: simple, and plenty at support-desk volumes."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
@@ -49,18 +41,43 @@ class SmtpSender:
                 password=s.password or None,
                 use_tls=s.tls == "ssl",
                 start_tls=s.tls == "starttls",
-                tls_context=_tls_context(s.verify_tls) if s.tls != "none" else None,
+                tls_context=tls_context(verify=s.verify_tls) if s.tls != "none" else None,
                 timeout=s.timeout.total_seconds(),
             )
-        except aiosmtplib.SMTPResponseException as exc:
-            raise DeliveryError(
-                f"SMTP {s.host}:{s.port} refused {name}: {exc.code} {exc.message}",
-                permanent=500 <= exc.code < 600,
-            ) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(
-                f"SMTP {s.host}:{s.port} unreachable for {name}: {exc}", permanent=False
-            ) from exc
+        except Exception as exc:  # every failure becomes a DeliveryError, sorted below
+            raise _delivery_error(exc, f"SMTP {s.host}:{s.port}", name) from exc
+
+
+def _delivery_error(exc: Exception, server: str, name: str) -> DeliveryError:
+    """Sort a failure: permanent only when this mail itself was refused or cannot be sent."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [refusal.code for refusal in exc.recipients]
+        return DeliveryError(
+            f"{server} refused the recipients of {name}: {exc}",
+            permanent=all(500 <= code < 600 for code in codes),
+        )
+    if isinstance(exc, _OUR_SETUP):
+        # A wrong password, a refused sender address or TLS demanded: our
+        # configuration, not this mail. Keep the mail until the admin fixes it.
+        return DeliveryError(
+            f"{server} refused us (check the [smtp] settings): {exc}", permanent=False
+        )
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return DeliveryError(
+            f"{server} refused {name}: {exc.code} {exc.message}", permanent=500 <= exc.code < 600
+        )
+    if isinstance(exc, aiosmtplib.SMTPException | OSError):
+        return DeliveryError(f"{server} unreachable for {name}: {exc}", permanent=False)
+    # UnicodeEncodeError (a non-ASCII address the server cannot take), ValueError...
+    return DeliveryError(f"{name} cannot be sent: {exc!r}", permanent=True)
+
+
+_OUR_SETUP = (
+    aiosmtplib.SMTPAuthenticationError,
+    aiosmtplib.SMTPSenderRefused,
+    aiosmtplib.SMTPHeloError,
+    aiosmtplib.SMTPNotSupported,
+)
 
 
 class DirSender:

@@ -22,7 +22,10 @@ def format_sender(name: str, address: str) -> str:
 
 def compose(mail: OutboundMail, *, sender_name: str, date: datetime) -> bytes:
     """RFC 5322 bytes (CRLF line ends) of ``mail``, text/plain in UTF-8."""
-    msg = EmailMessage(policy=SMTP)
+    # Lines up to 998 characters (RFC 5322 section 2.1.1): with the default 78,
+    # a long Message-ID in In-Reply-To/References would be RFC 2047-encoded,
+    # and mail clients could no longer thread the answer.
+    msg = EmailMessage(policy=SMTP.clone(max_line_length=998))
     msg["From"] = format_sender(sender_name, mail.sender)
     msg["To"] = ", ".join(mail.recipients)
     msg["Subject"] = mail.subject

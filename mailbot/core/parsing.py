@@ -411,6 +411,12 @@ def _date(raw: str | None, log: _Log) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+# Bounds on what the parser hands out, far above real mail (RFC 5321 section
+# 4.5.3.1 for addresses); beyond them a value only breaks database indexes.
+_MAX_ADDRESS = 254
+_MAX_MSG_ID = 500
+
+
 def _msg_ids(raw: str | None, log: _Log) -> tuple[str, ...]:
     """All ``<...>`` ids in a Message-ID/In-Reply-To/References value, blanks removed."""
     if raw is None:
@@ -418,8 +424,12 @@ def _msg_ids(raw: str | None, log: _Log) -> tuple[str, ...]:
     value = _restore_8bit(_unfold(raw), _Log(), "message id")
     ids = tuple(f"<{inner}>" for inner in ("".join(m.split()) for m in _MSG_ID.findall(value)))
     ids = tuple(found for found in ids if found != "<>")
+    if any(len(found) > _MAX_MSG_ID for found in ids):
+        # Nobody threads on an id this long; it would only break database indexes.
+        log.notes.append(f"message id longer than {_MAX_MSG_ID} characters dropped")
+        return tuple(found for found in ids if len(found) <= _MAX_MSG_ID)
     bare = value.strip()
-    if not ids and "@" in bare and len(bare.split()) == 1:
+    if not ids and "@" in bare and len(bare.split()) == 1 and len(bare) < _MAX_MSG_ID:
         log.notes.append(f"message id {bare[:60]!r} without angle brackets")
         return (f"<{bare.strip('<>')}>",)
     return ids
@@ -427,7 +437,12 @@ def _msg_ids(raw: str | None, log: _Log) -> tuple[str, ...]:
 
 def _is_address(address: str) -> bool:
     local, at, domain = address.rpartition("@")
-    return bool(at and local and domain) and not any(ch.isspace() for ch in address)
+    # RFC 5321 section 4.5.3.1: a path is at most 256 octets; longer is no address.
+    return (
+        bool(at and local and domain)
+        and len(address) <= _MAX_ADDRESS
+        and not any(ch.isspace() for ch in address)
+    )
 
 
 def _address_pairs(msg: Message, name: str, log: _Log) -> list[tuple[str, str]]:
