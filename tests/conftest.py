@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from imapclient import IMAPClient
+from sqlalchemy import text
 from sqlmodel import Session, SQLModel, create_engine
 
 from mailbot.adapters import repository as repo
@@ -505,20 +506,41 @@ POSTGRES_URL = os.environ.get("MAILBOT_TEST_DATABASE_URL", "")
 DATABASES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
 
 
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str]:
+    """The PostgreSQL test database, in a schema of this test run's own.
+
+    Two test runs on one machine (a developer's and CI's, or parallel helpers)
+    share the server's ``test`` database; each gets its own schema through
+    ``search_path`` and drops it at the end.
+    """
+    schema = f"mailbot_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database: a SQLite file, or the PostgreSQL test database emptied.
+    """A fresh, empty database: a SQLite file, or this run's PostgreSQL schema emptied.
 
     ./tests/run sets MAILBOT_TEST_DATABASE_URL when a server answers on
     127.0.0.1:5432, so CI runs every test that takes this fixture on both.
     """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'mailbot.db'}"
-
-    engine = create_engine(POSTGRES_URL)
+    url: str = request.getfixturevalue("postgres_schema_url")
+    engine = create_engine(url)
     SQLModel.metadata.drop_all(engine)
     engine.dispose()
-    return POSTGRES_URL
+    return url
 
 
 # --- the desk under test: real Dovecot account, SMTP sink and database ------------------
