@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from mailbot import __version__
@@ -46,7 +47,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     desk = build_desk(settings)
     import_configured_contracts(desk)
     daemon = Daemon(desk)
-    asyncio.run(daemon.cycle() if args.once else daemon.run_forever())
+    if args.once:
+        return EXIT_OK if asyncio.run(daemon.run_once()) else EXIT_FAILURE
+    asyncio.run(daemon.run_forever())
     return EXIT_OK
 
 
@@ -273,5 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mailbot: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except MailbotError as exc:
+        print(f"mailbot: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except SQLAlchemyError as exc:
+        print(f"mailbot: database error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
         print(f"mailbot: {exc}", file=sys.stderr)
         return EXIT_FAILURE

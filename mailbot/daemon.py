@@ -32,18 +32,23 @@ class Daemon:
         self.stopping = threading.Event()
         self._cycle_lock = asyncio.Lock()
 
-    async def cycle(self) -> None:
-        """One poll of the mailbox, then one flush of the outbox; never raises."""
+    async def cycle(self) -> bool:
+        """One poll of the mailbox, then one flush of the outbox; never raises.
+
+        Returns False when either failed (logged), so ``run --once`` can exit 1.
+        """
         async with self._cycle_lock:
             report = await self._ingest()
-            if report.seen:
+            if report is not None and report.seen:
                 log.info("poll: %d mail(s): %s", report.seen, report.outcomes)
             try:
-                await flush_outbox(self.desk, self.sender)
+                await flush_outbox(self.desk, self.sender, should_stop=self.stopping.is_set)
             except Exception:
                 log.exception("outbox flush failed")
+                return False
+            return report is not None
 
-    async def _ingest(self) -> IngestReport:
+    async def _ingest(self) -> IngestReport | None:
         source = make_source(self.desk.settings)
         try:
             return await asyncio.to_thread(
@@ -53,7 +58,14 @@ class Daemon:
             log.error("mailbox: %s", exc)
         except Exception:
             log.exception("poll failed")
-        return IngestReport()
+        return None
+
+    async def run_once(self) -> bool:
+        """One cycle, stopping after the mail in hand on SIGTERM/SIGINT like the daemon."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        return await self.cycle()
 
     async def run_forever(self) -> None:
         loop = asyncio.get_running_loop()

@@ -72,24 +72,16 @@ def _open_ticket(
     assert ticket.id is not None
     _store_message(desk, ticket.id, mail, now=now, session=session)
     who = f"contract {contract.id}" if contract else "no contract"
+    opened = f"{number} opened, tier {ticket.tier}, {who}"
+    if decision.note:  # e.g. why a ticket tag in the subject was not followed
+        opened += f"; new ticket because {decision.note}"
     if decision.no_ack_reason is not None:
         return Applied(
-            "ticket",
-            ticket.id,
-            f"{number} opened, tier {ticket.tier}, {who}; "
-            f"no acknowledgement: {decision.no_ack_reason}",
+            "ticket", ticket.id, f"{opened}; no acknowledgement: {decision.no_ack_reason}"
         )
-    _queue_ack(
-        desk,
-        ticket,
-        mail,
-        contract_customer=contract.customer if contract else "",
-        now=now,
-        session=session,
-    )
-    return Applied(
-        "ticket", ticket.id, f"{number} opened, tier {ticket.tier}, {who}; acknowledgement queued"
-    )
+    customer = contract.customer if contract else ""
+    _queue_ack(desk, ticket, mail, contract_customer=customer, now=now, session=session)
+    return Applied("ticket", ticket.id, f"{opened}; acknowledgement queued")
 
 
 def _store_message(
@@ -160,7 +152,8 @@ def _queue_ack(
     outbound = OutboundMail(
         message_id=make_msgid(idstring=ticket.number, domain=support.address.rpartition("@")[2]),
         sender=desk.settings.smtp.from_address,
-        recipients=(ticket.customer_address,),
+        # RFC 3834 section 4: a service's answer goes to Reply-To when there is one.
+        recipients=mail.reply_to[:1] or (ticket.customer_address,),
         subject=subject_with_tag(ticket.number, rendered.subject),
         body_text=rendered.body,
         in_reply_to=mail.message_id,

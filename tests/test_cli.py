@@ -7,12 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mailbot.config import ImapSettings
-from tests.conftest import ImapPeer, SmtpSink
+from tests.conftest import ImapPeer, SmtpSink, free_port
 from tests.factories import customer_mail
 
 CORPUS_MAIL = (
@@ -264,3 +265,13 @@ def test_daemon_stops_cleanly_on_signal(
     assert process.returncode == 0, stderr
     assert "mailbot stopped" in stderr
     assert imap_client.messages("INBOX") == []
+
+
+def test_run_once_exits_1_when_the_mailbox_is_unreachable(
+    tmp_path: Path, imap_settings: ImapSettings, smtp_sink: SmtpSink
+) -> None:
+    closed = replace(imap_settings, port=free_port())
+    config = write_config(tmp_path, closed, smtp_sink, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    done = mailbot("--config", str(config), "run", "--once")
+    assert done.returncode == 1
+    assert "connection refused" in done.stderr

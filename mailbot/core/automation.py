@@ -23,7 +23,7 @@ def robot_reason(mail: InboundMail, *, own_addresses: frozenset[str]) -> str | N
     sender = mail.from_address or ""
     auto = (mail.auto_submitted or "no").split(";")[0].strip().lower()
     checks = (
-        (sender in own_addresses, f"sent from our own address {sender}"),
+        (sender in own_addresses, f"sent from our own address {sender}"),  # when not ignored
         (auto != "no", f"Auto-Submitted: {mail.auto_submitted}"),
         (
             (mail.precedence or "").strip().lower() in BULK_PRECEDENCE,
