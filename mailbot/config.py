@@ -17,24 +17,40 @@ The rules:
    never silently falls back to a default. Every error is one ConfigError
    naming the file, the dotted key (and the variable, if it came from one),
    what is wrong and what was expected.
+5. ``[calendars.NAME]`` tables are the one place where the file names things:
+   every NAME in the file, or in a ``MAILBOT_CALENDARS__NAME__KEY`` variable,
+   is a calendar. ``business`` (Mon-Fri, whole days, Polish holidays) and
+   ``always`` (24/7) exist even when the file does not mention them; each tier
+   names the calendar its deadlines run on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date, time, timedelta
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from dotenv import dotenv_values
 
+from mailbot.core.calendar import (
+    ALWAYS,
+    EVERY_DAY,
+    MONDAY_TO_FRIDAY,
+    Calendar,
+    WorkingDuration,
+    business_calendar,
+    parse_working_duration,
+)
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
 
@@ -96,12 +112,22 @@ class SupportSettings:
     ticket_prefix: str
     contracts_file: Path | None
     timezone: str
+    # Where escalations go when a deadline passes unmet; "" means the staff list.
+    escalation_address: str = ""
 
 
 @dataclass(frozen=True)
 class TierSettings:
-    reaction: timedelta
-    resolution: timedelta
+    """A tier's windows and reminders, on the calendar named ``calendar``.
+
+    The reminders are working time before each deadline, on that calendar too.
+    """
+
+    reaction: WorkingDuration
+    resolution: WorkingDuration
+    calendar: str = "business"
+    reaction_reminders: tuple[WorkingDuration, ...] = ()
+    resolution_reminders: tuple[WorkingDuration, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,11 @@ class BillingSettings:
 
     hourly_rate: Decimal = Decimal("120")
     vat_percent: Decimal = Decimal("23")
+
+
+def default_calendars() -> dict[str, Calendar]:
+    """The two calendars that exist without configuration: ``business`` and ``always``."""
+    return {"business": business_calendar(), "always": ALWAYS}
 
 
 @dataclass(frozen=True)
@@ -125,6 +156,8 @@ class Settings:
     billing: BillingSettings = BillingSettings()
     # The file the settings came from, for messages; None when built in code (demo, tests).
     source: Path | None = None
+    # By name; always holds at least "business" and "always".
+    calendars: dict[str, Calendar] = field(default_factory=default_calendars)
 
 
 # The loader. Everything below the dataclasses is private except
@@ -266,6 +299,90 @@ def _check_duration(value: object) -> timedelta:
     raise ValueError(f"bad duration: {_DURATION_HINT}, got {describe_value(value)}")
 
 
+def _check_working_duration(value: object) -> WorkingDuration:
+    if isinstance(value, str | int):
+        return parse_working_duration(value)
+    raise ValueError(f"bad duration: {_DURATION_HINT}, got {describe_value(value)}")
+
+
+def _check_reminders(value: object) -> tuple[WorkingDuration, ...]:
+    if not isinstance(value, list):
+        raise ValueError(
+            f'expected a list of durations like ["4h", "1h"], got {describe_value(value)}'
+        )
+    return tuple(_check_working_duration(entry) for entry in value)
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _check_workdays(value: object) -> frozenset[int]:
+    expected = 'expected a list of weekdays like ["mon", "tue"] (mon, tue, wed, thu, fri, sat, sun)'
+    if not isinstance(value, list):
+        raise ValueError(f"{expected}, got {describe_value(value)}")
+    for entry in value:
+        if not isinstance(entry, str) or entry.strip().lower() not in _WEEKDAYS:
+            raise ValueError(f"{expected}, got {describe_value(entry)} in it")
+    if not value:
+        raise ValueError(f"{expected}, got an empty list: a calendar needs a working day")
+    return frozenset(_WEEKDAYS.index(entry.strip().lower()) for entry in value)
+
+
+_HOURS = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*")
+
+
+def _check_hours(value: object) -> tuple[time, time]:
+    text = _check_text(value)
+    hours = _parse_hours(text)
+    if hours is None:
+        raise ValueError(f'expected "HH:MM-HH:MM" like "08:00-16:00", got {describe_value(text)}')
+    if not hours[0] < hours[1]:
+        raise ValueError(
+            "expected the start before the end, both within one day, like"
+            f' "08:00-16:00", got {describe_value(text)}'
+        )
+    return hours
+
+
+def _parse_hours(text: str) -> tuple[time, time] | None:
+    found = _HOURS.fullmatch(text)
+    if found is None:
+        return None
+    try:
+        return time(int(found[1]), int(found[2])), time(int(found[3]), int(found[4]))
+    except ValueError:  # 25:00, 08:75
+        return None
+
+
+def _check_country(value: object) -> str:
+    text = _check_text(value).strip()
+    if text.lower() == "none":
+        return ""
+    if text.upper() not in holidays.list_supported_countries():
+        raise ValueError(
+            'expected a country code of the holidays package like "PL" ("" or "none" for no'
+            f" public holidays), got {describe_value(text)}"
+        )
+    return text.upper()
+
+
+def _check_days_off(value: object) -> frozenset[date]:
+    expected = 'expected a list of dates like [2026-12-31] or ["2026-12-31"]'
+    if not isinstance(value, list):
+        raise ValueError(f"{expected}, got {describe_value(value)}")
+    return frozenset(_check_date(entry, expected) for entry in value)
+
+
+def _check_date(value: object, expected: str) -> date:
+    # TOML gives a bare 2026-12-31 as a date, a date with a time as a datetime (a subclass).
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return date.fromisoformat(value.strip())
+    raise ValueError(f"{expected}, got {describe_value(value)} in it")
+
+
 def _check_path(value: object) -> Path:
     return Path(_check_text(value))
 
@@ -381,6 +498,12 @@ _AMOUNT = _Kind(_check_amount)
 _PORT = _Kind(_check_port, _int_from_env)
 _BOOL = _Kind(_check_bool, _bool_from_env)
 _DURATION_KIND = _Kind(_check_duration)
+_WORKING_DURATION = _Kind(_check_working_duration)
+_REMINDERS = _Kind(_check_reminders, _list_from_env)
+_WORKDAYS = _Kind(_check_workdays, _list_from_env)
+_HOURS_KIND = _Kind(_check_hours)
+_COUNTRY = _Kind(_check_country)
+_DAYS_OFF = _Kind(_check_days_off, _list_from_env)
 _PATH = _Kind(_check_path)
 _EMAIL = _Kind(_check_email)
 _EMAIL_LIST = _Kind(_check_email_list, _list_from_env)
@@ -458,31 +581,85 @@ SUPPORT_STAFF_DOMAINS = _Key("support.staff_domains", _DOMAIN_LIST, ())
 SUPPORT_TICKET_PREFIX = _Key("support.ticket_prefix", _PREFIX, "SOL")
 SUPPORT_CONTRACTS_FILE = _Key("support.contracts_file", _PATH)
 SUPPORT_TIMEZONE = _Key("support.timezone", _TIMEZONE, "Europe/Warsaw")
+SUPPORT_ESCALATION_ADDRESS = _Key("support.escalation_address", _EMAIL, "")
 
 BILLING_HOURLY_RATE = _Key("billing.hourly_rate", _AMOUNT, Decimal("120"))
 BILLING_VAT_PERCENT = _Key("billing.vat_percent", _AMOUNT, Decimal("23"))
+
+# Checked against the calendars once they are built (_tiers).
+_TIER_CALENDAR = _TierKey(
+    "calendar",
+    _TEXT,
+    {Tier.WARRANTY: "business", Tier.VIP: "always", Tier.POST_WARRANTY: "business"},
+)
 
 # One line per TierSettings field; the defaults are the service terms'.
 _TIER_KEYS: tuple[_TierKey[Any], ...] = (
     _TierKey(
         "reaction",
-        _DURATION_KIND,
+        _WORKING_DURATION,
         {
-            Tier.WARRANTY: timedelta(hours=24),
-            Tier.VIP: timedelta(hours=1),
-            Tier.POST_WARRANTY: timedelta(hours=24),
+            Tier.WARRANTY: WorkingDuration(time=timedelta(hours=24)),
+            Tier.VIP: WorkingDuration(time=timedelta(hours=1)),
+            Tier.POST_WARRANTY: WorkingDuration(time=timedelta(hours=24)),
         },
     ),
     _TierKey(
         "resolution",
-        _DURATION_KIND,
+        _WORKING_DURATION,
         {
-            Tier.WARRANTY: timedelta(days=5),
-            Tier.VIP: timedelta(days=2),
-            Tier.POST_WARRANTY: timedelta(days=14),
+            Tier.WARRANTY: WorkingDuration(days=5),
+            Tier.VIP: WorkingDuration(days=2),
+            Tier.POST_WARRANTY: WorkingDuration(days=14),
+        },
+    ),
+    _TIER_CALENDAR,
+    _TierKey(
+        "reaction_reminders",
+        _REMINDERS,
+        {
+            Tier.WARRANTY: (WorkingDuration(time=timedelta(hours=4)),),
+            Tier.VIP: (
+                WorkingDuration(time=timedelta(minutes=30)),
+                WorkingDuration(time=timedelta(minutes=10)),
+            ),
+            Tier.POST_WARRANTY: (WorkingDuration(time=timedelta(hours=4)),),
+        },
+    ),
+    _TierKey(
+        "resolution_reminders",
+        _REMINDERS,
+        {
+            Tier.WARRANTY: (WorkingDuration(days=1), WorkingDuration(time=timedelta(hours=2))),
+            Tier.VIP: (
+                WorkingDuration(time=timedelta(hours=4)),
+                WorkingDuration(time=timedelta(hours=1)),
+            ),
+            Tier.POST_WARRANTY: (
+                WorkingDuration(days=1),
+                WorkingDuration(time=timedelta(hours=2)),
+            ),
         },
     ),
 )
+
+
+def _calendar_keys(name: str) -> dict[str, _Key[Any]]:
+    """The keys of ``[calendars.NAME]`` by field; the one named "always" is 24/7 by default."""
+    prefix = f"calendars.{name}."
+    return {
+        # No default: the support desk's time zone.
+        "timezone": _Key(prefix + "timezone", _TIMEZONE),
+        "workdays": _Key(prefix + "workdays", _WORKDAYS, MONDAY_TO_FRIDAY),
+        # No default: the whole day.
+        "hours": _Key(prefix + "hours", _HOURS_KIND),
+        "country": _Key(prefix + "country", _COUNTRY, "PL"),
+        "days_off": _Key(prefix + "days_off", _DAYS_OFF, frozenset()),
+        "always": _Key(prefix + "always", _BOOL, name == "always"),
+    }
+
+
+_CALENDAR_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 _ALL_KEYS: tuple[_Key[Any], ...] = (
     STATE_DIR,
@@ -516,20 +693,44 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     SUPPORT_TICKET_PREFIX,
     SUPPORT_CONTRACTS_FILE,
     SUPPORT_TIMEZONE,
+    SUPPORT_ESCALATION_ADDRESS,
     BILLING_HOURLY_RATE,
     BILLING_VAT_PERCENT,
     *(tier_key.for_tier(tier) for tier in Tier for tier_key in _TIER_KEYS),
+    # [calendars.business] stands for every [calendars.NAME]; the others join at load time.
+    *_calendar_keys("business").values(),
 )
 _KEYS: dict[str, _Key[Any]] = {key.path: key for key in _ALL_KEYS}
 
-# Every table a key lives in: "imap", "tiers", "tiers.vip", ...
-_TABLES = frozenset(
-    key.rsplit(".", depth)[0] for key in _KEYS for depth in range(1, key.count(".") + 1)
-)
+
+def _tables(keys: Iterable[str]) -> frozenset[str]:
+    """Every table a key lives in: "imap", "tiers", "tiers.vip", ..."""
+    return frozenset(
+        key.rsplit(".", depth)[0] for key in keys for depth in range(1, key.count(".") + 1)
+    )
+
+
+@dataclass(frozen=True)
+class _Schema:
+    """The keys of one load: the fixed ones plus those of every calendar it names."""
+
+    keys: Mapping[str, _Key[Any]]
+    tables: frozenset[str]
+    calendars: tuple[str, ...]
+
+
+def _schema(calendars: Iterable[str]) -> _Schema:
+    keys = dict(_KEYS)
+    for name in calendars:
+        keys |= {key.path: key for key in _calendar_keys(name).values()}
+    return _Schema(keys, _tables(keys), tuple(sorted(calendars)))
 
 
 def known_keys() -> tuple[str, ...]:
-    """Every dotted key the loader accepts (``imap.port``, ``tiers.vip.reaction``...)."""
+    """Every dotted key the loader accepts (``imap.port``, ``tiers.vip.reaction``...).
+
+    Of the ``[calendars.NAME]`` tables, only ``calendars.business`` is listed.
+    """
     return tuple(_KEYS)
 
 
@@ -557,36 +758,62 @@ def _read_dotenv(file: Path) -> dict[str, str]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def _unknown(prefix: str) -> str:
+def _unknown(schema: _Schema, prefix: str) -> str:
     """What to say about an unknown name inside the table ``prefix`` ("" for the top level)."""
     if not prefix:
-        names = sorted(table for table in _TABLES if "." not in table)
+        names = sorted(table for table in schema.tables if "." not in table)
         return "unknown section; expected one of " + ", ".join(f"[{name}]" for name in names)
     if prefix == "tiers.":
         return "unknown tier; expected one of " + ", ".join(tier.value for tier in Tier)
-    names = [path.removeprefix(prefix) for path in _KEYS if path.startswith(prefix)]
+    names = [path.removeprefix(prefix) for path in schema.keys if path.startswith(prefix)]
     return "unknown key; expected one of " + ", ".join(names)
 
 
-def _flatten(file: Path, table: Mapping[str, object], prefix: str = "") -> dict[str, object]:
+def _flatten(
+    file: Path, schema: _Schema, table: Mapping[str, object], prefix: str = ""
+) -> dict[str, object]:
     """The TOML document as ``{"imap.port": 993, ...}``; unknown sections and keys are errors."""
     flat: dict[str, object] = {}
     for name, value in table.items():
         path = prefix + name
-        if path in _KEYS:
+        if path in schema.keys:
             flat[path] = value
-        elif path in _TABLES and isinstance(value, dict):
-            flat |= _flatten(file, value, path + ".")
-        elif path in _TABLES:
+        elif path in schema.tables and isinstance(value, dict):
+            flat |= _flatten(file, schema, value, path + ".")
+        elif path in schema.tables:
             raise ConfigError(
                 f"{file}: {path}: expected a table [{path}], got {describe_value(value)}"
             )
         else:
-            raise ConfigError(f"{file}: {path}: {_unknown(prefix)}")
+            raise ConfigError(f"{file}: {path}: {_unknown(schema, prefix)}")
     return flat
 
 
-def _overrides(file: Path, env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+def _calendar_names(file: Path, document: Mapping[str, object], env: Iterable[str]) -> set[str]:
+    """The calendars a load defines: the two built-in ones, the file's and the variables'.
+
+    A variable names a calendar when it reads MAILBOT_CALENDARS__NAME__KEY with a
+    calendar key; anything else under MAILBOT_CALENDARS__ is left to _overrides.
+    """
+    names = {"business", "always"}
+    table = document.get("calendars")
+    if isinstance(table, dict):
+        names |= set(table)
+    fields = _calendar_keys("business").keys()
+    for variable in env:
+        parts = variable.removeprefix(_ENV_PREFIX).lower().split("__")
+        if variable.startswith(_ENV_PREFIX) and parts[0] == "calendars" and len(parts) == 3:
+            names |= {parts[1]} if parts[2] in fields else set()
+    for name in sorted(names):
+        if _CALENDAR_NAME.fullmatch(name) is None:
+            raise ConfigError(
+                f"{file}: calendars.{name}: expected a calendar name of lower-case letters,"
+                " digits and _, starting with a letter (like business)"
+            )
+    return names
+
+
+def _overrides(file: Path, schema: _Schema, env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     """``MAILBOT_SECTION__KEY`` variables as ``{"section.key": (variable, text)}``.
 
     Variables without ``__`` (such as MAILBOT_CONFIG) are not overrides and are
@@ -598,7 +825,7 @@ def _overrides(file: Path, env: Mapping[str, str]) -> dict[str, tuple[str, str]]
         if not variable.startswith(_ENV_PREFIX) or "__" not in variable:
             continue
         path = variable.removeprefix(_ENV_PREFIX).lower().replace("__", ".")
-        if path not in _KEYS:
+        if path not in schema.keys:
             raise ConfigError(
                 f"{file}: {variable}: no such setting {path}; expected MAILBOT_<SECTION>__<KEY>"
                 " naming a key of the configuration, e.g. MAILBOT_IMAP__HOST"
@@ -618,10 +845,8 @@ class _Source:
 
     def opt(self, key: _Key[T]) -> T | None:
         """The checked value of ``key``, else its default; "" in the file counts as unset."""
-        where = key.path
         if key.path in self.env:
-            variable, raw = self.env[key.path]
-            where, value = f"{key.path} (from {variable})", key.kind.from_env(raw)
+            value = key.kind.from_env(self.env[key.path][1])
         else:
             value = self.toml.get(key.path)
         if value is None or value == "":
@@ -629,7 +854,21 @@ class _Source:
         try:
             return key.kind.check(value)
         except ValueError as exc:
-            raise self.fail(where, str(exc)) from None
+            raise self.fail(self.where(key), str(exc)) from None
+
+    def where(self, key: _Key[Any]) -> str:
+        """The key for messages: ``tiers.vip.calendar (from MAILBOT_TIERS__VIP__CALENDAR)``."""
+        if key.path in self.env:
+            return f"{key.path} (from {self.env[key.path][0]})"
+        return key.path
+
+    def given(self, key: _Key[Any]) -> bool:
+        """True when the file or a variable sets ``key`` (to anything but "")."""
+        return key.path in self.env or self.toml.get(key.path) not in (None, "")
+
+    def blank(self, key: _Key[Any]) -> bool:
+        """True when the file sets ``key`` to "" on purpose and no variable overrides it."""
+        return key.path not in self.env and self.toml.get(key.path) == ""
 
     def get(self, key: _Key[T], default: T | None = None) -> T:
         """Like ``opt``, falling back to ``default``; a key with neither is missing."""
@@ -734,10 +973,42 @@ def _support(source: _Source) -> SupportSettings:
         ticket_prefix=source.get(SUPPORT_TICKET_PREFIX),
         contracts_file=source.resolve(contracts_file) if contracts_file else None,
         timezone=source.get(SUPPORT_TIMEZONE),
+        escalation_address=source.get(SUPPORT_ESCALATION_ADDRESS),
     )
 
 
-def _tiers(source: _Source) -> dict[Tier, TierSettings]:
+def _calendar(source: _Source, name: str, *, support: SupportSettings) -> Calendar:
+    keys = _calendar_keys(name)
+    if source.get(keys["always"]):
+        for key in keys.values():
+            if key is not keys["always"] and source.given(key):
+                raise source.fail(
+                    source.where(key),
+                    "not allowed with always = true (a 24/7 calendar has no working days,"
+                    " hours or days off)",
+                )
+        tz = ZoneInfo(support.timezone)
+        return Calendar(name, tz, EVERY_DAY, None, None, frozenset(), always=True)
+    country = "" if source.blank(keys["country"]) else source.get(keys["country"])
+    return Calendar(
+        name,
+        tz=ZoneInfo(source.get(keys["timezone"], support.timezone)),
+        workdays=source.get(keys["workdays"]),
+        hours=source.opt(keys["hours"]),
+        country=country or None,
+        days_off=source.get(keys["days_off"]),
+    )
+
+
+def _tiers(source: _Source, calendars: Mapping[str, Calendar]) -> dict[Tier, TierSettings]:
+    for tier in Tier:
+        key = _TIER_CALENDAR.for_tier(tier)
+        if source.get(key) not in calendars:
+            raise source.fail(
+                source.where(key),
+                f"unknown calendar {describe_value(source.get(key))}; defined: "
+                + ", ".join(sorted(calendars)),
+            )
     # Any: the fields differ in type; each comes from its key's kind, so it fits.
     return {
         tier: TierSettings(**{key.name: source.get(key.for_tier(tier)) for key in _TIER_KEYS})
@@ -766,10 +1037,12 @@ def load_settings(
     file = Path(path or real_env.get("MAILBOT_CONFIG") or DEFAULT_CONFIG_PATH)
     document = _read_toml(file)
     env = {**_read_dotenv(file), **real_env}
-    source = _Source(file, _flatten(file, document), _overrides(file, env))
+    schema = _schema(_calendar_names(file, document, env))
+    source = _Source(file, _flatten(file, schema, document), _overrides(file, schema, env))
     state_dir = _state_dir(source, env)
     templates_dir = source.opt(TEMPLATES_DIR)
     support = _support(source)
+    calendars = {name: _calendar(source, name, support=support) for name in schema.calendars}
     return Settings(
         imap=_imap(source, env),
         smtp=_smtp(source, env, support=support),
@@ -777,7 +1050,7 @@ def load_settings(
             url=source.get(DATABASE_URL, f"sqlite:///{state_dir / 'mailbot.db'}")
         ),
         support=support,
-        tiers=_tiers(source),
+        tiers=_tiers(source, calendars),
         state_dir=state_dir,
         templates_dir=source.resolve(templates_dir) if templates_dir else None,
         log_level=source.get(LOG_LEVEL),
@@ -786,4 +1059,5 @@ def load_settings(
             vat_percent=source.get(BILLING_VAT_PERCENT),
         ),
         source=file,
+        calendars=calendars,
     )

@@ -23,6 +23,7 @@ from mailbot.adapters.db import LedgerRow
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
+from mailbot.core.calendar import ALWAYS, working_length
 from mailbot.core.decide import DeskPolicy, Ignore, Quarantine, decide
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
@@ -65,7 +66,13 @@ class Desk:
             own_addresses=frozenset({s.support.address.lower(), s.smtp.from_address.lower()}),
             staff_addresses=frozenset(s.support.staff_addresses),
             staff_domains=frozenset(s.support.staff_domains),
-            tiers={tier: TierPolicy(t.reaction, t.resolution) for tier, t in s.tiers.items()},
+            # A bridge until the SLA engine counts on each tier's calendar: elapsed time.
+            tiers={
+                tier: TierPolicy(
+                    working_length(ALWAYS, t.reaction), working_length(ALWAYS, t.resolution)
+                )
+                for tier, t in s.tiers.items()
+            },
         )
 
     @property

@@ -445,6 +445,16 @@ class RecordingHandler:
         self._arrived = threading.Condition(self._lock)
         # Tests may set another reply, e.g. "550 5.1.1 No such user" or "451 4.3.0 Try later".
         self.reply = "250 2.0.0 OK"
+        # And refuse recipients: address -> reply, e.g. {"x@y.pl": "550 5.1.1 No such user"}.
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content = envelope.original_content or b""

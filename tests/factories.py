@@ -19,6 +19,7 @@ from mailbot.config import (
     SupportSettings,
     TierSettings,
 )
+from mailbot.core.calendar import parse_working_duration
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.daemon import Daemon
@@ -48,6 +49,22 @@ WARRANTY = Contract(
 )
 
 
+def tier_settings(
+    reaction: str,
+    resolution: str,
+    calendar: str,
+    reaction_reminders: list[str],
+    resolution_reminders: list[str],
+) -> TierSettings:
+    return TierSettings(
+        parse_working_duration(reaction),
+        parse_working_duration(resolution),
+        calendar,
+        tuple(parse_working_duration(before) for before in reaction_reminders),
+        tuple(parse_working_duration(before) for before in resolution_reminders),
+    )
+
+
 def make_settings(
     imap: ImapSettings, smtp_sink: SmtpSink, database_url: str, state: Path
 ) -> Settings:
@@ -68,10 +85,11 @@ def make_settings(
         support=SupportSettings(
             SUPPORT, "Pomoc IT", ("tech@desk.example.pl",), (), "SOL", None, "Europe/Warsaw"
         ),
+        # The service terms' windows and reminders, as config.example.toml has them.
         tiers={
-            Tier.WARRANTY: TierSettings(timedelta(hours=24), timedelta(days=5)),
-            Tier.VIP: TierSettings(timedelta(hours=1), timedelta(days=2)),
-            Tier.POST_WARRANTY: TierSettings(timedelta(hours=24), timedelta(days=14)),
+            Tier.WARRANTY: tier_settings("24h", "5d", "business", ["4h"], ["1d", "2h"]),
+            Tier.VIP: tier_settings("1h", "2d", "always", ["30m", "10m"], ["4h", "1h"]),
+            Tier.POST_WARRANTY: tier_settings("24h", "14d", "business", ["4h"], ["1d", "2h"]),
         },
         state_dir=state,
         templates_dir=None,
@@ -87,11 +105,14 @@ def customer_mail(
     msg["To"] = SUPPORT
     msg["Subject"] = subject
     msg["Date"] = "Wed, 25 Nov 2026 10:29:00 +0100"
-    msg["Message-ID"] = f"<{uuid.uuid4().hex}@{sender.rpartition('@')[2]}>"
+    if "Message_ID" not in headers:
+        msg["Message-ID"] = f"<{uuid.uuid4().hex}@{sender.rpartition('@')[2]}>"
     for name, value in headers.items():
         msg[name.replace("_", "-")] = value
     msg.set_content(body)
-    return msg.as_bytes(policy=email.policy.SMTP)  # CRLF, as IMAP stores it
+    # CRLF, as IMAP stores it; UTF-8 headers (RFC 6532) only for international addresses.
+    policy = email.policy.SMTP if sender.isascii() else email.policy.SMTPUTF8
+    return msg.as_bytes(policy=policy)
 
 
 def deliver(imap: ImapPeer, raw: bytes, *, at: datetime = NOW) -> None:

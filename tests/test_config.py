@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import date, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,10 +16,12 @@ from mailbot.config import (
     DEFAULT_CONFIG_PATH,
     Settings,
     TierSettings,
+    default_calendars,
     known_keys,
     load_settings,
     parse_duration,
 )
+from mailbot.core.calendar import ALWAYS, Calendar, WorkingDuration, parse_working_duration
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
 
@@ -98,11 +101,28 @@ def test_minimal_config_gets_the_defaults(tmp_path: Path) -> None:
     )
     assert (support.staff_addresses, support.staff_domains) == ((), ())
     assert (support.contracts_file, support.timezone) == (None, "Europe/Warsaw")
+    assert support.escalation_address == ""
     assert settings.tiers == {
-        Tier.WARRANTY: TierSettings(timedelta(hours=24), timedelta(days=5)),
-        Tier.VIP: TierSettings(timedelta(hours=1), timedelta(days=2)),
-        Tier.POST_WARRANTY: TierSettings(timedelta(hours=24), timedelta(days=14)),
+        Tier.WARRANTY: TierSettings(
+            wd("24h"), wd("5d"), "business", (wd("4h"),), (wd("1d"), wd("2h"))
+        ),
+        Tier.VIP: TierSettings(
+            wd("1h"), wd("2d"), "always", (wd("30m"), wd("10m")), (wd("4h"), wd("1h"))
+        ),
+        Tier.POST_WARRANTY: TierSettings(
+            wd("24h"), wd("14d"), "business", (wd("4h"),), (wd("1d"), wd("2h"))
+        ),
     }
+    assert settings.calendars == {
+        "business": Calendar(
+            "business", ZoneInfo("Europe/Warsaw"), frozenset(range(5)), None, "PL"
+        ),
+        "always": ALWAYS,
+    }
+
+
+def wd(text: str) -> WorkingDuration:
+    return parse_working_duration(text)
 
 
 def test_every_key_can_be_set_in_the_file(tmp_path: Path) -> None:
@@ -164,8 +184,9 @@ def test_every_key_can_be_set_in_the_file(tmp_path: Path) -> None:
     assert settings.support.staff_addresses == ("anna@acme.pl",)
     assert settings.support.staff_domains == ("staff.acme.pl",)
     assert settings.support.contracts_file == tmp_path / "contracts.csv"
-    assert settings.tiers[Tier.VIP] == TierSettings(timedelta(hours=2), timedelta(hours=36))
-    assert settings.tiers[Tier.WARRANTY].reaction == timedelta(hours=24)
+    assert settings.tiers[Tier.VIP].reaction == wd("2h")
+    assert settings.tiers[Tier.VIP].resolution == WorkingDuration(1, timedelta(hours=12))
+    assert settings.tiers[Tier.WARRANTY].reaction == wd("24h")
 
 
 @pytest.mark.parametrize(
@@ -303,7 +324,7 @@ def test_dotenv_beside_the_file_gives_the_secrets(tmp_path: Path) -> None:
             "MAILBOT_TIERS__VIP__REACTION",
             "30m",
             lambda s: s.tiers[Tier.VIP].reaction,
-            timedelta(minutes=30),
+            wd("30m"),
         ),
         ("MAILBOT_FOO", "not an override", lambda s: s.imap.port, 993),
     ],
@@ -364,7 +385,7 @@ def with_support(line: str) -> str:
         (
             MINIMAL + "[colours]\n",
             SECRETS,
-            "colours: unknown section; expected one of [billing], [database]",
+            "colours: unknown section; expected one of [billing], [calendars], [database]",
         ),
         (MINIMAL + 'log_level = "INFO"\n', SECRETS, "support.log_level: unknown key"),
         ('general = "x"\n' + MINIMAL, SECRETS, "general: expected a table [general], got"),
@@ -558,3 +579,287 @@ def test_billing_amounts_are_decimals(tmp_path: Path) -> None:
     )
     billing = load_settings(config, environ={}).billing
     assert (billing.hourly_rate, billing.vat_percent) == (Decimal("150.50"), Decimal("8"))
+
+
+# --- calendars, tier calendars and reminders ----------------------------------------
+
+
+def test_calendars_and_tier_calendars_from_the_file(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        MINIMAL
+        + """
+        escalation_address = "Szef@Example.com"
+        [calendars.business]
+        timezone = "Europe/London"
+        workdays = ["Mon", "tue", "wed", "thu"]
+        hours = "08:00-16:00"
+        country = ""
+        days_off = [2026-12-31, "2027-01-02"]
+        [calendars.weekends]
+        workdays = ["sat", "sun"]
+        country = "de"
+        [calendars.always]
+        always = true
+        [tiers.warranty]
+        calendar = "weekends"
+        reaction_reminders = ["1h", 600]
+        resolution_reminders = []
+        [tiers.vip]
+        resolution = "1d 12h"
+        """,
+    )
+
+    assert settings.support.escalation_address == "Szef@Example.com"
+    assert settings.calendars == {
+        "business": Calendar(
+            "business",
+            ZoneInfo("Europe/London"),
+            frozenset({0, 1, 2, 3}),
+            (time(8), time(16)),
+            None,
+            frozenset({date(2026, 12, 31), date(2027, 1, 2)}),
+        ),
+        "weekends": Calendar("weekends", ZoneInfo("Europe/Warsaw"), frozenset({5, 6}), None, "DE"),
+        "always": ALWAYS,
+    }
+    warranty = settings.tiers[Tier.WARRANTY]
+    assert warranty.calendar == "weekends"
+    assert warranty.reaction_reminders == (wd("1h"), WorkingDuration(time=timedelta(minutes=10)))
+    assert warranty.resolution_reminders == ()
+    assert settings.tiers[Tier.VIP].resolution == WorkingDuration(1, timedelta(hours=12))
+    assert settings.tiers[Tier.VIP].calendar == "always"
+
+
+def test_calendars_default_to_the_support_time_zone(tmp_path: Path) -> None:
+    text = with_support('timezone = "Europe/Berlin"') + "[calendars.shop]\nhours = '09:00-17:00'\n"
+
+    calendars = load(tmp_path, text).calendars
+
+    assert calendars["business"].tz == ZoneInfo("Europe/Berlin")
+    assert calendars["shop"].tz == ZoneInfo("Europe/Berlin")
+    assert calendars["shop"].hours == (time(9), time(17))
+    assert calendars["always"].always
+    assert calendars["always"].tz == ZoneInfo("Europe/Berlin")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "read", "expected"),
+    [
+        (
+            "MAILBOT_CALENDARS__BUSINESS__HOURS",
+            "08:00-16:00",
+            lambda s: s.calendars["business"].hours,
+            (time(8), time(16)),
+        ),
+        (
+            "MAILBOT_CALENDARS__BUSINESS__WORKDAYS",
+            "mon, wed,FRI",
+            lambda s: s.calendars["business"].workdays,
+            frozenset({0, 2, 4}),
+        ),
+        (
+            "MAILBOT_CALENDARS__BUSINESS__DAYS_OFF",
+            "2026-12-31,2027-01-02",
+            lambda s: s.calendars["business"].days_off,
+            frozenset({date(2026, 12, 31), date(2027, 1, 2)}),
+        ),
+        (
+            "MAILBOT_CALENDARS__BUSINESS__COUNTRY",
+            "none",
+            lambda s: s.calendars["business"].country,
+            None,
+        ),
+        (
+            "MAILBOT_CALENDARS__BUSINESS__ALWAYS",
+            "yes",
+            lambda s: s.calendars["business"].always,
+            True,
+        ),
+        (
+            "MAILBOT_TIERS__VIP__CALENDAR",
+            "business",
+            lambda s: s.tiers[Tier.VIP].calendar,
+            "business",
+        ),
+        (
+            "MAILBOT_TIERS__VIP__REACTION_REMINDERS",
+            "20m, 5m",
+            lambda s: s.tiers[Tier.VIP].reaction_reminders,
+            (wd("20m"), wd("5m")),
+        ),
+        (
+            "MAILBOT_SUPPORT__ESCALATION_ADDRESS",
+            "boss@example.com",
+            lambda s: s.support.escalation_address,
+            "boss@example.com",
+        ),
+        # A variable alone defines a calendar.
+        (
+            "MAILBOT_CALENDARS__ON_CALL__HOURS",
+            "06:00-22:00",
+            lambda s: s.calendars["on_call"].hours,
+            (time(6), time(22)),
+        ),
+    ],
+)
+def test_calendar_env_overrides_are_converted(
+    tmp_path: Path,
+    variable: str,
+    value: str,
+    read: Callable[[Settings], object],
+    expected: object,
+) -> None:
+    settings = load(tmp_path, environ={**SECRETS, variable: value})
+
+    assert read(settings) == expected
+
+
+def test_a_tier_can_use_a_calendar_defined_by_variables(tmp_path: Path) -> None:
+    environ = {
+        **SECRETS,
+        "MAILBOT_CALENDARS__ON_CALL__ALWAYS": "true",
+        "MAILBOT_TIERS__WARRANTY__CALENDAR": "on_call",
+    }
+
+    settings = load(tmp_path, environ=environ)
+
+    assert settings.calendars["on_call"].always
+    assert settings.tiers[Tier.WARRANTY].calendar == "on_call"
+
+
+def test_the_example_config_has_the_default_calendars_and_tiers(tmp_path: Path) -> None:
+    environ = {"MAILBOT_IMAP__PASSWORD": "x", "MAILBOT_SMTP__PASSWORD": "y"}
+
+    example = load_settings(REPO / "config.example.toml", environ=environ)
+
+    # The example spells out the defaults, which settings built in code get too.
+    assert example.calendars == load(tmp_path).calendars == default_calendars()
+    assert example.tiers == load(tmp_path).tiers
+
+
+def with_calendar(lines: str, name: str = "business") -> str:
+    return MINIMAL + f"[calendars.{name}]\n{lines}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "expected"),
+    [
+        (
+            with_calendar('hours = "8-16"'),
+            SECRETS,
+            'calendars.business.hours: expected "HH:MM-HH:MM" like "08:00-16:00", got "8-16"',
+        ),
+        (
+            with_calendar('hours = "08:00-25:00"'),
+            SECRETS,
+            'calendars.business.hours: expected "HH:MM-HH:MM" like "08:00-16:00", got "08:00-25',
+        ),
+        (
+            with_calendar('hours = "16:00-08:00"'),
+            SECRETS,
+            "calendars.business.hours: expected the start before the end",
+        ),
+        (with_calendar("hours = 8"), SECRETS, "calendars.business.hours: expected a string, got 8"),
+        (
+            with_calendar('workdays = ["monday"]'),
+            SECRETS,
+            'calendars.business.workdays: expected a list of weekdays like ["mon", "tue"] (mon,'
+            ' tue, wed, thu, fri, sat, sun), got "monday" in it',
+        ),
+        (
+            with_calendar("workdays = []"),
+            SECRETS,
+            "calendars.business.workdays: expected a list of weekdays like",
+        ),
+        (
+            with_calendar('workdays = "mon"'),
+            SECRETS,
+            "calendars.business.workdays: expected a list",
+        ),
+        (
+            with_calendar('country = "XX"'),
+            SECRETS,
+            'calendars.business.country: expected a country code of the holidays package like "PL"',
+        ),
+        (
+            with_calendar('days_off = ["tomorrow"]'),
+            SECRETS,
+            "calendars.business.days_off: expected a list of dates like [2026-12-31] or"
+            ' ["2026-12-31"], got "tomorrow" in it',
+        ),
+        (
+            with_calendar("days_off = [2026-12-31T10:00:00]"),
+            SECRETS,
+            "calendars.business.days_off: expected a list of dates like",
+        ),
+        (with_calendar("days_off = 2026-12-31"), SECRETS, "calendars.business.days_off: expected"),
+        (with_calendar('always = "yes"'), SECRETS, "calendars.business.always: expected true or"),
+        (
+            with_calendar('always = true\nhours = "08:00-16:00"'),
+            SECRETS,
+            "calendars.business.hours: not allowed with always = true",
+        ),
+        (
+            with_calendar('hours = "08:00-16:00"', "always"),
+            SECRETS,
+            "calendars.always.hours: not allowed with always = true",
+        ),
+        (
+            with_calendar('colour = "red"'),
+            SECRETS,
+            "calendars.business.colour: unknown key; expected one of timezone, workdays, hours,",
+        ),
+        (
+            with_calendar("", "Biz"),
+            SECRETS,
+            "calendars.Biz: expected a calendar name of lower-case letters, digits and _",
+        ),
+        (MINIMAL + '[calendars]\nshop = "x"\n', SECRETS, "calendars.shop: expected a table"),
+        (
+            MINIMAL + '[tiers.vip]\ncalendar = "24x7"\n',
+            SECRETS,
+            'tiers.vip.calendar: unknown calendar "24x7"; defined: always, business',
+        ),
+        (
+            MINIMAL + "[calendars.shop]\n",
+            {**SECRETS, "MAILBOT_TIERS__VIP__CALENDAR": "24x7"},
+            "tiers.vip.calendar (from MAILBOT_TIERS__VIP__CALENDAR): unknown calendar"
+            ' "24x7"; defined: always, business, shop',
+        ),
+        (
+            MINIMAL + '[tiers.vip]\nreaction_reminders = "30m"\n',
+            SECRETS,
+            'tiers.vip.reaction_reminders: expected a list of durations like ["4h", "1h"], got',
+        ),
+        (
+            MINIMAL + '[tiers.vip]\nresolution_reminders = ["1h", "soon"]\n',
+            SECRETS,
+            'tiers.vip.resolution_reminders: bad duration: expected e.g. "90s"',
+        ),
+        (
+            MINIMAL + '[tiers.vip]\nresolution = "0d"\n',
+            SECRETS,
+            "tiers.vip.resolution: bad duration: must be more than zero",
+        ),
+        (
+            with_support('escalation_address = "the boss"'),
+            SECRETS,
+            "support.escalation_address: expected an e-mail address",
+        ),
+        (
+            MINIMAL,
+            {**SECRETS, "MAILBOT_CALENDARS__BUSINESS__HOURS": "8-16"},
+            "calendars.business.hours (from MAILBOT_CALENDARS__BUSINESS__HOURS): expected",
+        ),
+        (
+            MINIMAL,
+            {**SECRETS, "MAILBOT_CALENDARS__SHOP__COLOUR": "red"},
+            "MAILBOT_CALENDARS__SHOP__COLOUR: no such setting calendars.shop.colour",
+        ),
+    ],
+)
+def test_each_calendar_problem_names_the_key(
+    tmp_path: Path, text: str, environ: Mapping[str, str], expected: str
+) -> None:
+    assert load_error(tmp_path, text, environ).startswith(expected)

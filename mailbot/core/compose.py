@@ -25,7 +25,10 @@ def compose(mail: OutboundMail, *, sender_name: str, date: datetime) -> bytes:
     # Lines up to 998 characters (RFC 5322 section 2.1.1): with the default 78,
     # a long Message-ID in In-Reply-To/References would be RFC 2047-encoded,
     # and mail clients could no longer thread the answer.
-    msg = EmailMessage(policy=SMTP.clone(max_line_length=998))
+    # An international address (RFC 6531) can only be written as raw UTF-8
+    # (RFC 6532); the server must then offer SMTPUTF8, or refuses the mail.
+    international = not all(a.isascii() for a in (mail.sender, *mail.recipients))
+    msg = EmailMessage(policy=SMTP.clone(max_line_length=998, utf8=international))
     msg["From"] = format_sender(sender_name, mail.sender)
     msg["To"] = ", ".join(mail.recipients)
     msg["Subject"] = mail.subject
