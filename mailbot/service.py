@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -23,12 +24,12 @@ from mailbot.adapters.db import LedgerRow
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
-from mailbot.core.calendar import ALWAYS, working_length
 from mailbot.core.decide import DeskPolicy, Ignore, Quarantine, decide
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
 from mailbot.core.sla import TierPolicy
 from mailbot.core.tickets import find_ticket_number
+from mailbot.core.tiers import Tier
 from mailbot.ticketing import apply_decision
 
 log = logging.getLogger("mailbot.ingest")
@@ -58,7 +59,7 @@ class Desk:
     store: AttachmentStore
     clock: Clock
 
-    @property
+    @cached_property
     def policy(self) -> DeskPolicy:
         s = self.settings
         return DeskPolicy(
@@ -66,18 +67,27 @@ class Desk:
             own_addresses=frozenset({s.support.address.lower(), s.smtp.from_address.lower()}),
             staff_addresses=frozenset(s.support.staff_addresses),
             staff_domains=frozenset(s.support.staff_domains),
-            # A bridge until the SLA engine counts on each tier's calendar: elapsed time.
-            tiers={
-                tier: TierPolicy(
-                    working_length(ALWAYS, t.reaction), working_length(ALWAYS, t.resolution)
-                )
-                for tier, t in s.tiers.items()
-            },
+            tiers=tier_policies(s),
+            tz=self.tz,
         )
 
-    @property
+    @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.settings.support.timezone)
+
+
+def tier_policies(settings: Settings) -> dict[Tier, TierPolicy]:
+    """Each tier's SLA: its windows and reminders on the calendar it names."""
+    return {
+        tier: TierPolicy(
+            calendar=settings.calendars[t.calendar],
+            reaction=t.reaction,
+            resolution=t.resolution,
+            reaction_reminders=t.reaction_reminders,
+            resolution_reminders=t.resolution_reminders,
+        )
+        for tier, t in settings.tiers.items()
+    }
 
 
 @dataclass

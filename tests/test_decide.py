@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from mailbot.core.automation import robot_reason
+from mailbot.core.calendar import ALWAYS, WorkingDuration
 from mailbot.core.contracts import Contract
 from mailbot.core.decide import (
     AppendToTicket,
@@ -27,9 +28,10 @@ POLICY = DeskPolicy(
     staff_addresses=frozenset({"boss@elsewhere.pl"}),
     staff_domains=frozenset({"desk.pl"}),
     tiers={
-        Tier.VIP: TierPolicy(timedelta(hours=1), timedelta(days=2)),
-        Tier.WARRANTY: TierPolicy(timedelta(hours=24), timedelta(days=5)),
-        Tier.POST_WARRANTY: TierPolicy(timedelta(hours=24), timedelta(days=14)),
+        # 24/7 here: the calendars have tests of their own.
+        Tier.VIP: TierPolicy(ALWAYS, WorkingDuration(time=timedelta(hours=1)), WorkingDuration(2)),
+        Tier.WARRANTY: TierPolicy(ALWAYS, WorkingDuration(1), WorkingDuration(5)),
+        Tier.POST_WARRANTY: TierPolicy(ALWAYS, WorkingDuration(1), WorkingDuration(14)),
     },
 )
 ACME = Contract("acme", "ACME", Tier.VIP, frozenset(), frozenset({"acme.pl"}), date(2025, 1, 1))

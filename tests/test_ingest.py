@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -99,7 +99,9 @@ def test_unknown_sender_gets_post_warranty_and_the_price(
 
     [ticket] = tickets(desk)
     assert (ticket.tier, ticket.contract_id) == ("post_warranty", None)
-    assert ticket.resolution_due == NOW + timedelta(days=14)
+    # 14 working days from Wednesday 25 November 10:30 CET: 26-27 Nov (2), 30 Nov-4 Dec (7),
+    # 7-11 Dec (12), 14-15 Dec (14): Tuesday 15 December 10:30 CET.
+    assert ticket.resolution_due == datetime(2026, 12, 15, 9, 30, tzinfo=UTC)
     [sent] = smtp_sink.messages
     body = parse(sent.content).get_content()
     assert "120 PLN netto" in body and "23% VAT" in body

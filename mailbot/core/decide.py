@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from mailbot.core.automation import robot_reason
-from mailbot.core.contracts import Contract, Match, match_contract
+from mailbot.core.contracts import WARSAW, Contract, Match, match_contract
 from mailbot.core.mail import InboundMail
 from mailbot.core.sla import Deadlines, TierPolicy, deadlines
 from mailbot.core.tiers import Tier
@@ -44,6 +45,7 @@ class DeskPolicy:
     staff_addresses: frozenset[str]
     staff_domains: frozenset[str]
     tiers: Mapping[Tier, TierPolicy]
+    tz: ZoneInfo = WARSAW  # the company's: contract dates are its calendar days
 
     def is_staff(self, address: str) -> bool:
         return address in self.staff_addresses or address.rpartition("@")[2] in self.staff_domains
@@ -112,7 +114,7 @@ def decide(
         return Quarantine("no sender address (From) could be read")
     if mail.from_address in policy.own_addresses:
         return Ignore(f"sent from our own address {mail.from_address} (loop guard)")
-    match = match_contract(mail.from_address, contracts, now)
+    match = match_contract(mail.from_address, contracts, now, tz=policy.tz)
     ticket, why = thread_ticket(
         mail,
         by_message_id=by_message_id,

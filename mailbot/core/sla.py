@@ -1,19 +1,66 @@
-"""Deadlines of a ticket.
+"""SLA: a ticket's deadlines, how they move, and which reminders are due. Pure.
 
-This is the wall-clock version of issue 2: received + the tier's window. The
-business calendar (days off, working hours) replaces it in the SLA engine.
+The rules (SERVICE_TERMS.md and issue 3):
+
+- Reaction due = received + the tier's reaction window, on the tier's
+  calendar. It is met by the first staff action (a reply or a status change),
+  never by the automatic acknowledgement, and it never pauses.
+- Resolution due = received + the resolution window + the working time the
+  ticket spent waiting for the customer (status ``waiting``), on the tier's
+  calendar. It is met when the ticket is resolved. While the ticket waits,
+  the resolution clock stands still; when the customer answers, the deadline
+  moves by exactly the paused working time.
+- A tier change (staff reclassify the ticket) recomputes both deadlines from
+  the original received time, keeping the paused time.
+- Alerts: before each unmet deadline, reminders at the tier's offsets
+  (working time on its calendar); at the deadline, if still unmet, one
+  escalation. Each alert has a key that names its deadline, so it is sent at
+  most once; when the deadline moves, the alerts of the new one are new.
+- Alerts missed while the daemon was down are not all sent at once: of the
+  alerts due for one deadline, only the latest goes out (the escalation if
+  the deadline has passed), marked late; the older ones are skipped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
+
+from mailbot.core.calendar import (
+    Calendar,
+    WorkingDuration,
+    add_working_time,
+    subtract_working_time,
+    working_length,
+    working_time_between,
+)
+
+# An alert sent more than this after its planned moment says it is late
+# (the sweep runs every 20 s; more than this means the daemon was not running).
+LATE_AFTER = timedelta(minutes=2)
+
+
+class DeadlineKind(StrEnum):
+    REACTION = "reaction"
+    RESOLUTION = "resolution"
 
 
 @dataclass(frozen=True)
 class TierPolicy:
-    reaction: timedelta
-    resolution: timedelta
+    """A tier's promise: its calendar, both windows, and the reminder offsets."""
+
+    calendar: Calendar
+    reaction: WorkingDuration
+    resolution: WorkingDuration
+    reaction_reminders: tuple[WorkingDuration, ...] = ()
+    resolution_reminders: tuple[WorkingDuration, ...] = ()
+
+    def reminders(self, kind: DeadlineKind) -> tuple[WorkingDuration, ...]:
+        return (
+            self.reaction_reminders if kind is DeadlineKind.REACTION else self.resolution_reminders
+        )
 
 
 @dataclass(frozen=True)
@@ -22,8 +69,129 @@ class Deadlines:
     resolution_due: datetime
 
 
-def deadlines(received_at: datetime, policy: TierPolicy) -> Deadlines:
-    """Both deadlines of a ticket received at ``received_at`` (aware)."""
-    if received_at.tzinfo is None:
-        raise ValueError("received_at must be timezone-aware")
-    return Deadlines(received_at + policy.reaction, received_at + policy.resolution)
+def deadlines(
+    received_at: datetime, policy: TierPolicy, *, paused: timedelta = timedelta(0)
+) -> Deadlines:
+    """Both deadlines of a ticket received at ``received_at`` that waited ``paused`` (working)."""
+    cal = policy.calendar
+    resolution = working_length(cal, policy.resolution) + paused
+    return Deadlines(
+        reaction_due=add_working_time(cal, received_at, policy.reaction),
+        resolution_due=add_working_time(cal, received_at, resolution),
+    )
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    """What the SLA needs to remember about one ticket."""
+
+    received_at: datetime
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    paused_since: datetime | None = None
+    paused: timedelta = timedelta(0)  # working time spent waiting, pauses that ended
+
+    @property
+    def waiting(self) -> bool:
+        return self.paused_since is not None
+
+
+def pause(clock: SlaClock, at: datetime) -> SlaClock:
+    """The ticket starts waiting for the customer at ``at``."""
+    return clock if clock.waiting else replace(clock, paused_since=at)
+
+
+def resume(clock: SlaClock, policy: TierPolicy, at: datetime) -> tuple[SlaClock, timedelta]:
+    """The ticket stops waiting at ``at``; returns the new clock and the working time paused."""
+    if clock.paused_since is None:
+        return clock, timedelta(0)
+    gone = max(working_time_between(policy.calendar, clock.paused_since, at), timedelta(0))
+    return replace(clock, paused_since=None, paused=clock.paused + gone), gone
+
+
+def staff_acted(clock: SlaClock, at: datetime) -> SlaClock:
+    """A person on the staff replied or changed the status: the reaction is met (once)."""
+    return clock if clock.first_response_at else replace(clock, first_response_at=at)
+
+
+def met(clock: SlaClock, kind: DeadlineKind) -> datetime | None:
+    """When the deadline of ``kind`` was met, or None."""
+    return clock.first_response_at if kind is DeadlineKind.REACTION else clock.resolved_at
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A reminder ``before`` a deadline, or the escalation (``before`` None) at it."""
+
+    kind: DeadlineKind
+    due: datetime
+    at: datetime
+    before: WorkingDuration | None = None
+
+    @property
+    def escalation(self) -> bool:
+        return self.before is None
+
+    @property
+    def key(self) -> str:
+        """Unique per ticket: the deadline kind, the offset and the deadline itself."""
+        offset = "escalation" if self.before is None else _offset_text(self.before)
+        return f"{self.kind}:{offset}:{self.due.isoformat()}"
+
+    def late(self, now: datetime) -> bool:
+        return now - self.at > LATE_AFTER
+
+
+def _offset_text(offset: WorkingDuration) -> str:
+    return f"{offset.days}d{int(offset.time.total_seconds())}s"
+
+
+def planned_alerts(clock: SlaClock, policy: TierPolicy, due: Deadlines) -> list[Alert]:
+    """Every alert of the unmet deadlines, in time order.
+
+    While the ticket waits for the customer its resolution deadline is not
+    final, so it has no alerts then.
+    """
+    alerts: list[Alert] = []
+    for kind, deadline in (
+        (DeadlineKind.REACTION, due.reaction_due),
+        (DeadlineKind.RESOLUTION, due.resolution_due),
+    ):
+        if met(clock, kind) or (kind is DeadlineKind.RESOLUTION and clock.waiting):
+            continue
+        for offset in policy.reminders(kind):
+            alerts.append(
+                Alert(
+                    kind, deadline, subtract_working_time(policy.calendar, deadline, offset), offset
+                )
+            )
+        alerts.append(Alert(kind, deadline, deadline))
+    return sorted(alerts, key=lambda a: (a.at, a.kind))
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    send: tuple[Alert, ...]
+    skip: tuple[Alert, ...]
+    next_at: datetime | None  # the earliest alert still to come, for the sweep's index
+
+
+def plan_alerts(
+    clock: SlaClock, policy: TierPolicy, due: Deadlines, *, done: Iterable[str], now: datetime
+) -> AlertPlan:
+    """Which alerts to send now, which to skip for good, and when to look again.
+
+    ``done`` holds the keys of alerts already sent or skipped.
+    """
+    done_keys = set(done)
+    pending = [a for a in planned_alerts(clock, policy, due) if a.key not in done_keys]
+    ripe = [a for a in pending if a.at <= now]
+    send: list[Alert] = []
+    skip: list[Alert] = []
+    for kind in DeadlineKind:
+        mine = [a for a in ripe if a.kind is kind]
+        if mine:
+            send.append(mine[-1])  # the latest: the escalation if the deadline passed
+            skip.extend(mine[:-1])
+    later = [a.at for a in pending if a.at > now]
+    return AlertPlan(tuple(send), tuple(skip), min(later, default=None))
