@@ -36,6 +36,7 @@ from mailbot.core.calendar import (
     working_length,
     working_time_between,
 )
+from mailbot.core.humanize import human_duration
 
 # An alert sent more than this after its planned moment says it is late
 # (the sweep runs every 20 s; more than this means the daemon was not running).
@@ -112,6 +113,48 @@ def resume(clock: SlaClock, policy: TierPolicy, at: datetime) -> tuple[SlaClock,
 def staff_acted(clock: SlaClock, at: datetime) -> SlaClock:
     """A person on the staff replied or changed the status: the reaction is met (once)."""
     return clock if clock.first_response_at else replace(clock, first_response_at=at)
+
+
+CLOSED_STATUSES = frozenset({"resolved", "closed"})
+
+
+@dataclass(frozen=True)
+class Change:
+    """A status change, applied by ``change_status``."""
+
+    old: str
+    new: str
+    at: datetime
+    by_staff: bool
+
+
+def change_status(
+    clock: SlaClock, policy: TierPolicy, change: Change
+) -> tuple[SlaClock, list[str]]:
+    """The SLA clock after ``change``, and what it did to the deadlines, for the ticket's history.
+
+    Waiting starts the pause and anything else ends it; resolved or closed
+    meets the resolution deadline, and leaving them reopens it; a change by
+    staff meets the reaction deadline.
+    """
+    events: list[str] = []
+    if change.by_staff and clock.first_response_at is None:
+        clock = staff_acted(clock, change.at)
+        events.append("first_response: the reaction deadline is met")
+    if change.old == "waiting" and change.new != "waiting":
+        clock, gone = resume(clock, policy, change.at)
+        moved = human_duration(gone, "en")
+        events.append(f"resumed: the resolution deadline moves by {moved} of working time")
+    if change.new == "waiting" and not clock.waiting:
+        clock = pause(clock, change.at)
+        events.append("paused: waiting for the customer, the resolution clock stops")
+    if change.new in CLOSED_STATUSES and clock.resolved_at is None:
+        clock = replace(clock, resolved_at=change.at)
+        events.append("resolved: the resolution deadline is met")
+    elif change.new not in CLOSED_STATUSES and clock.resolved_at is not None:
+        clock = replace(clock, resolved_at=None)
+        events.append("reopened: the resolution deadline applies again")
+    return clock, events
 
 
 def met(clock: SlaClock, kind: DeadlineKind) -> datetime | None:
