@@ -75,6 +75,10 @@ class Desk:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.settings.support.timezone)
 
+    def local_time(self, moment: datetime) -> str:
+        """A moment as the company's clock shows it, e.g. 2026-11-25 11:30 CET."""
+        return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M %Z")
+
 
 def tier_policies(settings: Settings) -> dict[Tier, TierPolicy]:
     """Each tier's SLA: its windows and reminders on the calendar it names."""

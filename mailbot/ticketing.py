@@ -15,6 +15,7 @@ from mailbot.core.compose import compose, reply_references
 from mailbot.core.decide import AppendToTicket, OpenTicket
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number, ticket_tag
+from mailbot.ticket_actions import record_opened, set_status
 
 if TYPE_CHECKING:
     from mailbot.service import Desk
@@ -42,7 +43,16 @@ def apply_decision(
     _store_message(desk, ticket.id, mail, now=now, session=session)
     ticket.updated_at = now
     session.add(ticket)
-    return Applied("followup", ticket.id, f"follow-up on {ticket.number}: {decision.reason}")
+    summary = f"follow-up on {ticket.number}: {decision.reason}"
+    if ticket.status in (TicketStatus.WAITING, TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        # The customer answered: the clock runs again (issue 4 refines reopening).
+        sender = mail.from_address or ""
+        staff = desk.policy.is_staff(sender)
+        set_status(
+            desk, ticket, TicketStatus.OPEN, by=sender, by_staff=staff, now=now, session=session
+        )
+        summary += "; back to open"
+    return Applied("followup", ticket.id, summary)
 
 
 def _open_ticket(
@@ -70,6 +80,7 @@ def _open_ticket(
     session.add(ticket)
     session.flush()
     assert ticket.id is not None
+    record_opened(desk, ticket, now=now, session=session)
     _store_message(desk, ticket.id, mail, now=now, session=session)
     who = f"contract {contract.id}" if contract else "no contract"
     opened = f"{number} opened, tier {ticket.tier}, {who}"
@@ -117,10 +128,6 @@ def _store_message(
         )
 
 
-def _local(desk: Desk, moment: datetime) -> str:
-    return moment.astimezone(desk.tz).strftime("%Y-%m-%d %H:%M %Z")
-
-
 def _queue_ack(
     desk: Desk,
     ticket: TicketRow,
@@ -141,8 +148,8 @@ def _queue_ack(
             "customer_name": mail.from_name,
             "contract_customer": contract_customer,
             "tier": ticket.tier,
-            "reaction_due": _local(desk, ticket.reaction_due),
-            "resolution_due": _local(desk, ticket.resolution_due),
+            "reaction_due": desk.local_time(ticket.reaction_due),
+            "resolution_due": desk.local_time(ticket.resolution_due),
             "hourly_rate": desk.settings.billing.hourly_rate,
             "vat_percent": desk.settings.billing.vat_percent,
             "support_name": support.name,

@@ -212,6 +212,16 @@ def planned_alerts(clock: SlaClock, policy: TierPolicy, due: Deadlines) -> list[
     return sorted(alerts, key=lambda a: (a.at, a.kind))
 
 
+def next_alert_at(
+    clock: SlaClock, policy: TierPolicy, due: Deadlines, *, done: Iterable[str]
+) -> datetime | None:
+    """When the earliest alert not yet sent or skipped falls due (None: no more alerts)."""
+    done_keys = set(done)
+    return min(
+        (a.at for a in planned_alerts(clock, policy, due) if a.key not in done_keys), default=None
+    )
+
+
 @dataclass(frozen=True)
 class AlertPlan:
     send: tuple[Alert, ...]

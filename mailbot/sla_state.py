@@ -1,0 +1,63 @@
+"""A ticket row's SLA: read it as core values, write changes back, keep ``next_alert_at`` right."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from mailbot.adapters.db import AlertRow, SlaEventRow, TicketRow
+from mailbot.core.sla import Deadlines, SlaClock, TierPolicy, deadlines, next_alert_at
+
+
+def clock_of(ticket: TicketRow) -> SlaClock:
+    return SlaClock(
+        received_at=ticket.received_at,
+        first_response_at=ticket.first_response_at,
+        resolved_at=ticket.resolved_at,
+        paused_since=ticket.paused_since,
+        paused=timedelta(seconds=ticket.paused_seconds),
+    )
+
+
+def deadlines_of(ticket: TicketRow) -> Deadlines:
+    return Deadlines(ticket.reaction_due, ticket.resolution_due)
+
+
+def alert_keys(ticket_id: int, *, session: Session) -> set[str]:
+    return set(session.exec(select(AlertRow.key).where(AlertRow.ticket_id == ticket_id)).all())
+
+
+def store_clock(
+    ticket: TicketRow, clock: SlaClock, policy: TierPolicy, *, session: Session
+) -> None:
+    """Write ``clock`` to ``ticket``, recompute its deadlines from the received time, and
+    its next alert."""
+    due = deadlines(clock.received_at, policy, paused=clock.paused)
+    ticket.first_response_at = clock.first_response_at
+    ticket.resolved_at = clock.resolved_at
+    ticket.paused_since = clock.paused_since
+    ticket.paused_seconds = clock.paused.total_seconds()
+    ticket.reaction_due = due.reaction_due
+    ticket.resolution_due = due.resolution_due
+    refresh_next_alert(ticket, policy, session=session)
+
+
+def refresh_next_alert(ticket: TicketRow, policy: TierPolicy, *, session: Session) -> None:
+    done = alert_keys(ticket.id, session=session) if ticket.id is not None else set()
+    ticket.next_alert_at = next_alert_at(clock_of(ticket), policy, deadlines_of(ticket), done=done)
+    session.add(ticket)
+
+
+def record_event(
+    ticket: TicketRow, kind: str, detail: str, *, at: datetime, session: Session
+) -> None:
+    assert ticket.id is not None
+    session.add(SlaEventRow(ticket_id=ticket.id, at=at, kind=kind, detail=detail))
+
+
+def events_of(ticket_id: int, *, session: Session) -> list[SlaEventRow]:
+    query = (
+        select(SlaEventRow).where(SlaEventRow.ticket_id == ticket_id).order_by(col(SlaEventRow.id))
+    )
+    return list(session.exec(query).all())

@@ -1,0 +1,85 @@
+"""Changes to a ticket's status and tier, with what they do to its deadlines.
+
+Used by the CLI (``mailbot tickets set``), by customer follow-ups (a waiting
+ticket goes back to ``open``) and, with issue 4, by staff commands in mail.
+Each change is applied inside the caller's transaction and leaves an
+``sla_event`` behind, so ``tickets show`` can explain every deadline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session
+
+from mailbot.adapters.db import TicketRow
+from mailbot.core.sla import Change, change_status
+from mailbot.core.tickets import TicketStatus
+from mailbot.core.tiers import Tier
+from mailbot.sla_state import clock_of, record_event, store_clock
+
+if TYPE_CHECKING:
+    from mailbot.service import Desk
+
+
+def set_status(
+    desk: Desk,
+    ticket: TicketRow,
+    status: TicketStatus,
+    *,
+    by: str,
+    by_staff: bool,
+    now: datetime,
+    session: Session,
+) -> list[str]:
+    """Move ``ticket`` to ``status``; returns the SLA events it caused."""
+    policy = desk.policy.tiers[Tier(ticket.tier)]
+    change = Change(ticket.status, status.value, now, by_staff=by_staff)
+    clock, events = change_status(clock_of(ticket), policy, change)
+    record_event(
+        ticket, "status", f"{ticket.status} -> {status.value} by {by}", at=now, session=session
+    )
+    ticket.status = status.value
+    ticket.updated_at = now
+    store_clock(ticket, clock, policy, session=session)
+    for event in events:
+        record_event(
+            ticket,
+            event.partition(":")[0],
+            _with_deadlines(desk, ticket, event),
+            at=now,
+            session=session,
+        )
+    return events
+
+
+def set_tier(
+    desk: Desk, ticket: TicketRow, tier: Tier, *, by: str, now: datetime, session: Session
+) -> str:
+    """Reclassify ``ticket``: both deadlines are recomputed from when it was received."""
+    old = ticket.tier
+    ticket.tier = tier.value
+    ticket.updated_at = now
+    store_clock(ticket, clock_of(ticket), desk.policy.tiers[tier], session=session)
+    detail = _with_deadlines(desk, ticket, f"tier {old} -> {tier.value} by {by}")
+    record_event(ticket, "tier_changed", detail, at=now, session=session)
+    return detail
+
+
+def record_opened(desk: Desk, ticket: TicketRow, *, now: datetime, session: Session) -> None:
+    """The first entry of a ticket's SLA history, and its first alert."""
+    policy = desk.policy.tiers[Tier(ticket.tier)]
+    detail = (
+        f"tier {ticket.tier}, calendar {policy.calendar.name}: reaction {policy.reaction}, "
+        f"resolution {policy.resolution} from {desk.local_time(ticket.received_at)}"
+    )
+    store_clock(ticket, clock_of(ticket), policy, session=session)
+    record_event(ticket, "received", _with_deadlines(desk, ticket, detail), at=now, session=session)
+
+
+def _with_deadlines(desk: Desk, ticket: TicketRow, text: str) -> str:
+    return (
+        f"{text}; reaction due {desk.local_time(ticket.reaction_due)}, "
+        f"resolution due {desk.local_time(ticket.resolution_due)}"
+    )
