@@ -11,17 +11,20 @@ import asyncio
 import logging
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from mailbot.adapters.smtp import MailSender, make_sender
+from mailbot.alerts import sweep
 from mailbot.errors import MailboxError
 from mailbot.outbox import flush_outbox
 from mailbot.service import Desk, IngestReport, ingest
 from mailbot.wiring import make_source
 
 log = logging.getLogger("mailbot.daemon")
+
+SWEEP_INTERVAL = timedelta(seconds=20)
 
 
 class Daemon:
@@ -33,20 +36,32 @@ class Daemon:
         self._cycle_lock = asyncio.Lock()
 
     async def cycle(self) -> bool:
-        """One poll of the mailbox, then one flush of the outbox; never raises.
+        """One poll of the mailbox, one reminder sweep, one flush of the outbox; never raises.
 
-        Returns False when either failed (logged), so ``run --once`` can exit 1.
+        Returns False when any of them failed (logged), so ``run --once`` can exit 1.
         """
         async with self._cycle_lock:
             report = await self._ingest()
             if report is not None and report.seen:
                 log.info("poll: %d mail(s): %s", report.seen, report.outcomes)
-            try:
-                await flush_outbox(self.desk, self.sender, should_stop=self.stopping.is_set)
-            except Exception:
-                log.exception("outbox flush failed")
-                return False
-            return report is not None
+            swept = await self._sweep_and_flush()
+            return report is not None and swept
+
+    async def sweep_cycle(self) -> bool:
+        """The reminder sweep and an outbox flush, between two polls."""
+        async with self._cycle_lock:
+            return await self._sweep_and_flush()
+
+    async def _sweep_and_flush(self) -> bool:
+        try:
+            swept = await asyncio.to_thread(sweep, self.desk)
+            if swept.sent or swept.skipped:
+                log.info("sweep: %d alert(s) queued, %d skipped", swept.sent, swept.skipped)
+            await flush_outbox(self.desk, self.sender, should_stop=self.stopping.is_set)
+        except Exception:
+            log.exception("reminder sweep or outbox flush failed")
+            return False
+        return True
 
     async def _ingest(self) -> IngestReport | None:
         source = make_source(self.desk.settings)
@@ -81,6 +96,16 @@ class Daemon:
             max_instances=1,
             coalesce=True,
             id="poll",
+        )
+        # Reminders are due to the minute (issue 3): look every SWEEP_INTERVAL,
+        # whatever the poll interval is. The sweep reads an index; it is cheap.
+        scheduler.add_job(
+            self.sweep_cycle,
+            "interval",
+            seconds=SWEEP_INTERVAL.total_seconds(),
+            max_instances=1,
+            coalesce=True,
+            id="sweep",
         )
         scheduler.start()
         log.info("mailbot running; polling every %s", self.desk.settings.imap.poll_interval)

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from tests.conftest import ImapPeer, SmtpSink
 
 SUPPORT = "support@desk.example.pl"
-NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)  # 10:30 in Warsaw
+# Wednesday 10:30 in Warsaw. In the past on purpose: Dovecot replaces an INTERNALDATE
+# in the future by the real time, so "the mailbox received it at NOW" needs NOW < today.
+NOW = datetime(2026, 11, 18, 9, 30, tzinfo=UTC)
 VIP = Contract(
     "acme-vip",
     "ACME Sp. z o.o.",

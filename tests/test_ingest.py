@@ -68,7 +68,7 @@ def test_vip_mail_opens_one_vip_ticket_and_gets_one_acknowledgement(
     assert ack["Message-ID"] and ack["Message-ID"] != parse(raw)["Message-ID"]
     body = ack.get_content()
     # deadlines in the customer's local time (Warsaw, CET in November)
-    assert "2026-11-25 11:10 CET" in body and "2026-11-27 10:10 CET" in body
+    assert "2026-11-18 11:10 CET" in body and "2026-11-20 10:10 CET" in body
     assert "VIP" in body
     # the mail left the inbox only for the processed folder, unchanged
     assert imap_client.messages("INBOX") == []
@@ -99,9 +99,9 @@ def test_unknown_sender_gets_post_warranty_and_the_price(
 
     [ticket] = tickets(desk)
     assert (ticket.tier, ticket.contract_id) == ("post_warranty", None)
-    # 14 working days from Wednesday 25 November 10:30 CET: 26-27 Nov (2), 30 Nov-4 Dec (7),
-    # 7-11 Dec (12), 14-15 Dec (14): Tuesday 15 December 10:30 CET.
-    assert ticket.resolution_due == datetime(2026, 12, 15, 9, 30, tzinfo=UTC)
+    # 14 working days from Wednesday 18 November 10:30 CET: 19-20 Nov (2), 23-27 Nov (7),
+    # 30 Nov-4 Dec (12), 7-8 Dec (14): Tuesday 8 December 10:30 CET.
+    assert ticket.resolution_due == datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
     [sent] = smtp_sink.messages
     body = parse(sent.content).get_content()
     assert "120 PLN netto" in body and "23% VAT" in body
