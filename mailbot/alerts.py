@@ -178,10 +178,3 @@ def alert_context(
         "late": alert.late(now),
         "support_address": desk.settings.support.address,
     }
-
-
-def alerts_of(ticket_id: int, *, session: Session) -> list[AlertRow]:
-    query = (
-        select(AlertRow).where(AlertRow.ticket_id == ticket_id).order_by(col(AlertRow.planned_at))
-    )
-    return list(session.exec(query).all())

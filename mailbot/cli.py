@@ -13,8 +13,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -22,12 +24,15 @@ from sqlmodel import Session
 from mailbot import __version__
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import make_engine
-from mailbot.config import Settings, load_settings
+from mailbot.config import Settings, load_settings, parse_duration
 from mailbot.contracts_file import load_contracts_file
+from mailbot.core.tiers import Tier
 from mailbot.daemon import Daemon
 from mailbot.demo import run_demo
 from mailbot.errors import ConfigError, MailbotError
 from mailbot.inspect import inspect_mail
+from mailbot.sla_explain import explain, parse_moment
+from mailbot.ticket_actions import update_ticket
 from mailbot.views import ticket_detail, ticket_summaries
 from mailbot.wiring import build_desk, import_configured_contracts
 
@@ -125,7 +130,12 @@ def cmd_contracts_list(args: argparse.Namespace) -> int:
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
 
-    rows = ticket_summaries(_settings(args), limit=args.limit)
+    due_before = None
+    if args.overdue:
+        due_before = datetime.now(UTC)
+    elif args.due_within:
+        due_before = datetime.now(UTC) + _duration(args.due_within, "--due-within")
+    rows = ticket_summaries(_settings(args), limit=args.limit, due_before=due_before)
     _print_rows(
         rows, args.json, ("number", "tier", "status", "customer", "reaction_due", "subject")
     )
@@ -134,7 +144,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 
 def cmd_tickets_show(args: argparse.Namespace) -> int:
 
-    detail = ticket_detail(_settings(args), args.number)
+    detail = ticket_detail(_settings(args), args.number, now=datetime.now(UTC))
     if detail is None:
         print(f"mailbot: no ticket {args.number}", file=sys.stderr)
         return EXIT_FAILURE
@@ -142,12 +152,73 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
         print(json.dumps(detail, ensure_ascii=False, indent=2))
         return EXIT_OK
     for key, value in detail.items():
-        if key != "messages":
+        if key not in ("messages", "sla"):
             print(f"{key}: {value}")
+    _print_sla(detail["sla"])
     for message in detail["messages"]:
         head = f"{message['direction']} {message['received_at']} {message['sender']}"
         print(f"\n--- {head}: {message['subject']}")
         print(message["body_text"].rstrip())
+    return EXIT_OK
+
+
+def _print_sla(sla: dict[str, Any]) -> None:
+    for kind in ("reaction", "resolution"):
+        deadline = sla[kind]
+        met = f" at {deadline['met_at']}" if deadline["met_at"] else ""
+        print(f"{kind} deadline: {deadline['due']} ({deadline['state']}{met})")
+    for alert in sla["alerts"]:
+        late = ", late" if alert["late"] else ""
+        what = f"{alert['kind']} {alert['what']}"
+        print(f"  {what} planned {alert['planned_at']}: {alert['status']}{late}")
+    if sla["next_alert_at"]:
+        print(f"  next alert at {sla['next_alert_at']}")
+    print("history:")
+    for event in sla["history"]:
+        print(f"  {event['at']} {event['detail']}")
+
+
+def _duration(text: str, option: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{option}: {exc}") from exc
+
+
+def cmd_tickets_set(args: argparse.Namespace) -> int:
+    desk = build_desk(_settings(args))
+    now = desk.clock()
+    with Session(desk.engine) as session:
+        ticket = repo.ticket_by_number(args.number.upper(), session=session)
+        if ticket is None:
+            print(f"mailbot: no ticket {args.number}", file=sys.stderr)
+            return EXIT_FAILURE
+        for line in update_ticket(
+            desk, ticket, args.field, args.value, by=args.by, now=now, session=session
+        ):
+            print(f"{ticket.number}: {line}")
+        session.commit()
+    return EXIT_OK
+
+
+def cmd_sla_explain(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        received = parse_moment(args.received, ZoneInfo(settings.support.timezone))
+    except ValueError as exc:
+        raise ConfigError(
+            f"--received: expected an ISO 8601 moment like 2026-11-27T15:00, got {args.received!r}"
+        ) from exc
+    result = explain(settings, Tier(args.tier), received)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for key in ("tier", "calendar", "received_at", "reaction_due", "resolution_due"):
+        print(f"{key}: {result[key]}")
+    for kind in ("reaction", "resolution"):
+        print(f"\n{kind} ({result[kind + '_window']}):")
+        for note in result["steps"][kind]:
+            print(f"  {note}")
     return EXIT_OK
 
 
@@ -186,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_commands(sub)
     _add_contract_commands(sub)
     _add_ticket_commands(sub)
+    _add_sla_commands(sub)
     return parser
 
 
@@ -254,9 +326,62 @@ def _add_ticket_commands(sub: Any) -> None:
     lst.add_argument(
         "--limit", type=int, default=100, help="how many tickets, newest first (default 100)"
     )
-    show = _command(tsub, "show", cmd_tickets_show, "show one ticket with its messages")
+    due = lst.add_mutually_exclusive_group()
+    due.add_argument(
+        "--overdue", action="store_true", help="only tickets with a missed, unmet deadline"
+    )
+    due.add_argument(
+        "--due-within",
+        metavar="DURATION",
+        help="only tickets with an unmet deadline before now + DURATION (e.g. 2h, 30m, 1d)",
+    )
+    show = _command(
+        tsub, "show", cmd_tickets_show, "show one ticket: deadlines, alerts, history, messages"
+    )
     show.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
     show.add_argument("--json", action="store_true", help="print JSON")
+    set_ = _command(
+        tsub,
+        "set",
+        cmd_tickets_set,
+        "change a ticket as a person on the staff would: "
+        "status (new, open, waiting, resolved, closed), tier (vip, warranty, post_warranty) "
+        "or assignee (an e-mail address, or '' for the staff list)",
+    )
+    set_.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
+    set_.add_argument("field", choices=("status", "tier", "assignee"), help="what to change")
+    set_.add_argument("value", metavar="VALUE", help="the new value")
+    set_.add_argument(
+        "--by",
+        default="admin",
+        metavar="WHO",
+        help="who made the change, for the ticket's history (default: admin); a staff "
+        "status change counts as the reaction",
+    )
+
+
+def _add_sla_commands(sub: Any) -> None:
+    sla = sub.add_parser(
+        "sla", help="service level deadlines", description="service level deadlines"
+    )
+    ssub = sla.add_subparsers(dest="sla_command", required=True, metavar="ACTION")
+    explain_ = _command(
+        ssub,
+        "explain",
+        cmd_sla_explain,
+        "the reaction and resolution deadlines of a "
+        "ticket received at a moment, with the calendar steps that lead there",
+    )
+    explain_.add_argument(
+        "--tier", required=True, choices=[t.value for t in Tier], help="the ticket's tier"
+    )
+    explain_.add_argument(
+        "--received",
+        required=True,
+        metavar="ISO8601",
+        help="when it was received, e.g. 2026-11-27T15:00 (company time) or with an offset",
+    )
+    explain_.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _set_log_level(level: str) -> None:

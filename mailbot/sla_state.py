@@ -61,3 +61,10 @@ def events_of(ticket_id: int, *, session: Session) -> list[SlaEventRow]:
         select(SlaEventRow).where(SlaEventRow.ticket_id == ticket_id).order_by(col(SlaEventRow.id))
     )
     return list(session.exec(query).all())
+
+
+def alerts_of(ticket_id: int, *, session: Session) -> list[AlertRow]:
+    query = (
+        select(AlertRow).where(AlertRow.ticket_id == ticket_id).order_by(col(AlertRow.planned_at))
+    )
+    return list(session.exec(query).all())

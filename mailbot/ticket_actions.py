@@ -9,7 +9,8 @@ Each change is applied inside the caller's transaction and leaves an
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from enum import Enum
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlmodel import Session
 
@@ -17,10 +18,13 @@ from mailbot.adapters.db import TicketRow
 from mailbot.core.sla import Change, change_status
 from mailbot.core.tickets import TicketStatus
 from mailbot.core.tiers import Tier
+from mailbot.errors import ConfigError
 from mailbot.sla_state import clock_of, record_event, store_clock
 
 if TYPE_CHECKING:
     from mailbot.service import Desk
+
+E = TypeVar("E", bound=Enum)
 
 
 def set_status(
@@ -65,6 +69,49 @@ def set_tier(
     detail = _with_deadlines(desk, ticket, f"tier {old} -> {tier.value} by {by}")
     record_event(ticket, "tier_changed", detail, at=now, session=session)
     return detail
+
+
+def update_ticket(
+    desk: Desk,
+    ticket: TicketRow,
+    field: str,
+    value: str,
+    *,
+    by: str,
+    now: datetime,
+    session: Session,
+) -> list[str]:
+    """``mailbot tickets set``: change status, tier or assignee; what it did, for the user."""
+    if field == "status":
+        status = _choice(TicketStatus, value, "status")
+        staff = by == "admin" or desk.policy.is_staff(by.lower())
+        return [
+            f"status -> {status.value}",
+            *set_status(desk, ticket, status, by=by, by_staff=staff, now=now, session=session),
+        ]
+    if field == "tier":
+        return [
+            set_tier(desk, ticket, _choice(Tier, value, "tier"), by=by, now=now, session=session)
+        ]
+    ticket.assignee = value.strip().lower()
+    ticket.updated_at = now
+    session.add(ticket)
+    record_event(
+        ticket,
+        "assigned",
+        f"assignee {ticket.assignee or '(staff list)'} by {by}",
+        at=now,
+        session=session,
+    )
+    return [f"assignee -> {ticket.assignee or '(staff list)'}"]
+
+
+def _choice(kind: type[E], value: str, what: str) -> E:
+    try:
+        return kind(value.strip().lower())
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in kind)
+        raise ConfigError(f"{what}: {value!r} is not one of {choices}") from None
 
 
 def record_opened(desk: Desk, ticket: TicketRow, *, now: datetime, session: Session) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -9,6 +10,7 @@ from sqlmodel import Session, col, select
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AttachmentRow, TicketRow, make_engine
 from mailbot.config import Settings
+from mailbot.sla_state import alerts_of, events_of
 
 
 def _iso(value: Any) -> str | None:
@@ -29,18 +31,54 @@ def ticket_summary(ticket: TicketRow, *, session: Session) -> dict[str, Any]:
         "reaction_due": _iso(ticket.reaction_due),
         "resolution_due": _iso(ticket.resolution_due),
         "first_response_at": _iso(ticket.first_response_at),
+        "resolved_at": _iso(ticket.resolved_at),
+        "waiting_since": _iso(ticket.paused_since),
+        "assignee": ticket.assignee,
     }
 
 
-def ticket_summaries(settings: Settings, *, limit: int) -> list[dict[str, Any]]:
+def ticket_summaries(
+    settings: Settings, *, limit: int, due_before: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The newest tickets; with ``due_before``, those with an unmet deadline up to then."""
     with Session(make_engine(settings.database.url)) as session:
-        return [
-            ticket_summary(t, session=session)
-            for t in repo.list_tickets(session=session, limit=limit)
-        ]
+        tickets = repo.list_tickets(session=session, limit=limit, due_before=due_before)
+        return [ticket_summary(t, session=session) for t in tickets]
 
 
-def ticket_detail(settings: Settings, number: str) -> dict[str, Any] | None:
+def _deadline(due: datetime, met: datetime | None, now: datetime) -> dict[str, Any]:
+    state = "met" if met and met <= due else "missed" if (met or now) > due else "running"
+    return {"due": _iso(due), "met_at": _iso(met), "state": state}
+
+
+def sla_detail(ticket: TicketRow, now: datetime, *, session: Session) -> dict[str, Any]:
+    """Each deadline with whether it was met, its alerts, and the events that moved it."""
+    assert ticket.id is not None
+    resolution = _deadline(ticket.resolution_due, ticket.resolved_at, now)
+    if ticket.paused_since is not None and ticket.resolved_at is None:
+        resolution["state"] = "paused"
+    return {
+        "reaction": _deadline(ticket.reaction_due, ticket.first_response_at, now),
+        "resolution": resolution,
+        "alerts": [
+            {
+                "kind": a.kind,
+                "what": "escalation" if a.escalation else "reminder",
+                "planned_at": _iso(a.planned_at),
+                "status": a.status,
+                "late": a.late,
+            }
+            for a in alerts_of(ticket.id, session=session)
+        ],
+        "next_alert_at": _iso(ticket.next_alert_at),
+        "history": [
+            {"at": _iso(e.at), "kind": e.kind, "detail": e.detail}
+            for e in events_of(ticket.id, session=session)
+        ],
+    }
+
+
+def ticket_detail(settings: Settings, number: str, *, now: datetime) -> dict[str, Any] | None:
     with Session(make_engine(settings.database.url)) as session:
         ticket = repo.ticket_by_number(number.upper(), session=session)
         if ticket is None or ticket.id is None:
@@ -73,4 +111,8 @@ def ticket_detail(settings: Settings, number: str) -> dict[str, Any] | None:
                     ],
                 }
             )
-        return {**ticket_summary(ticket, session=session), "messages": messages}
+        return {
+            **ticket_summary(ticket, session=session),
+            "sla": sla_detail(ticket, now, session=session),
+            "messages": messages,
+        }

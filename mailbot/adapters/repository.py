@@ -151,8 +151,22 @@ def tickets_by_message_ids(ids: Iterable[str], *, session: Session) -> dict[str,
     return {mid: _ref(ticket) for mid, ticket in rows if mid}
 
 
-def list_tickets(*, session: Session, limit: int = 100) -> Sequence[TicketRow]:
-    return session.exec(select(TicketRow).order_by(col(TicketRow.seq).desc()).limit(limit)).all()
+def list_tickets(
+    *, session: Session, limit: int = 100, due_before: datetime | None = None
+) -> Sequence[TicketRow]:
+    """The newest tickets; with ``due_before``, only those with a deadline still unmet by then."""
+    query = select(TicketRow)
+    if due_before is not None:
+        reaction_open = sa.and_(
+            col(TicketRow.first_response_at).is_(None), col(TicketRow.reaction_due) <= due_before
+        )
+        resolution_open = sa.and_(
+            col(TicketRow.resolved_at).is_(None),
+            col(TicketRow.paused_since).is_(None),  # waiting: its deadline is not running
+            col(TicketRow.resolution_due) <= due_before,
+        )
+        query = query.where(sa.or_(reaction_open, resolution_open))
+    return session.exec(query.order_by(col(TicketRow.seq).desc()).limit(limit)).all()
 
 
 def ticket_messages(ticket_id: int, *, session: Session) -> Sequence[MessageRow]:
