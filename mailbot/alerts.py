@@ -127,9 +127,9 @@ def _queue_alert(
         )
         return "no_recipient"
     template = "escalation" if alert.escalation else "reminder"
-    rendered = desk.renderer.render(
-        template, STAFF_LANGUAGE, alert_context(desk, ticket, alert, now, session=session)
-    )
+    customer = repo.contract_customer(ticket.contract_id, session=session)
+    context = alert_context(desk, ticket, alert, now, contract_customer=customer)
+    rendered = desk.renderer.render(template, STAFF_LANGUAGE, context)
     mail = OutboundMail(
         message_id=make_msgid(
             idstring=f"{ticket.number}.{template}",
@@ -160,15 +160,16 @@ def _queue_alert(
 
 
 def alert_context(
-    desk: Desk, ticket: TicketRow, alert: Alert, now: datetime, *, session: Session
+    desk: Desk, ticket: TicketRow, alert: Alert, now: datetime, *, contract_customer: str
 ) -> dict[str, Any]:
+    """What the ``reminder`` and ``escalation`` templates are rendered with."""
     return {
         "number": ticket.number,
         "tag": ticket_tag(ticket.number),
         "subject": ticket.subject or "(bez tematu)",
         "customer": ticket.customer_address,
         "customer_name": ticket.customer_name,
-        "contract_customer": repo.contract_customer(ticket.contract_id, session=session),
+        "contract_customer": contract_customer,
         "tier_label": TIER_LABELS.get(ticket.tier, ticket.tier),
         "kind": alert.kind.value,
         "due": desk.local_time(alert.due),

@@ -32,6 +32,7 @@ from mailbot.demo import run_demo
 from mailbot.errors import ConfigError, MailbotError
 from mailbot.inspect import inspect_mail
 from mailbot.sla_explain import explain, parse_moment
+from mailbot.template_check import check_templates
 from mailbot.ticket_actions import update_ticket
 from mailbot.views import ticket_detail, ticket_summaries
 from mailbot.wiring import build_desk, import_configured_contracts
@@ -50,6 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _set_log_level(settings.log_level)
     desk = build_desk(settings)
+    check_templates(desk)
     import_configured_contracts(desk)
     daemon = Daemon(desk)
     if args.once:
@@ -65,6 +67,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    desk = build_desk(settings)
+    print(f"templates: {check_templates(desk)} rendered from {desk.renderer.directory}")
     if settings.support.contracts_file is not None:
         contracts = load_contracts_file(settings.support.contracts_file)
         print(f"{settings.support.contracts_file}: {len(contracts)} contract(s)")

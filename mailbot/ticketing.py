@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import make_msgid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
@@ -128,6 +128,25 @@ def _store_message(
         )
 
 
+def ack_context(desk: Desk, ticket: TicketRow, *, contract_customer: str) -> dict[str, Any]:
+    """What the acknowledgement templates (``ack_<tier>``) are rendered with."""
+    support = desk.settings.support
+    return {
+        "number": ticket.number,
+        "tag": ticket_tag(ticket.number),
+        "subject": ticket.subject or "(bez tematu)",
+        "customer_name": ticket.customer_name,
+        "contract_customer": contract_customer,
+        "tier": ticket.tier,
+        "reaction_due": desk.local_time(ticket.reaction_due),
+        "resolution_due": desk.local_time(ticket.resolution_due),
+        "hourly_rate": desk.settings.billing.hourly_rate,
+        "vat_percent": desk.settings.billing.vat_percent,
+        "support_name": support.name,
+        "support_address": support.address,
+    }
+
+
 def _queue_ack(
     desk: Desk,
     ticket: TicketRow,
@@ -138,24 +157,8 @@ def _queue_ack(
     session: Session,
 ) -> None:
     support = desk.settings.support
-    rendered = desk.renderer.render(
-        f"ack_{ticket.tier}",
-        ticket.language,
-        {
-            "number": ticket.number,
-            "tag": ticket_tag(ticket.number),
-            "subject": ticket.subject or "(bez tematu)",
-            "customer_name": mail.from_name,
-            "contract_customer": contract_customer,
-            "tier": ticket.tier,
-            "reaction_due": desk.local_time(ticket.reaction_due),
-            "resolution_due": desk.local_time(ticket.resolution_due),
-            "hourly_rate": desk.settings.billing.hourly_rate,
-            "vat_percent": desk.settings.billing.vat_percent,
-            "support_name": support.name,
-            "support_address": support.address,
-        },
-    )
+    context = ack_context(desk, ticket, contract_customer=contract_customer)
+    rendered = desk.renderer.render(f"ack_{ticket.tier}", ticket.language, context)
     outbound = OutboundMail(
         message_id=make_msgid(idstring=ticket.number, domain=support.address.rpartition("@")[2]),
         sender=desk.settings.smtp.from_address,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -275,3 +276,22 @@ def test_run_once_exits_1_when_the_mailbox_is_unreachable(
     done = mailbot("--config", str(config), "run", "--once")
     assert done.returncode == 1
     assert "connection refused" in done.stderr
+
+
+def test_a_broken_custom_template_stops_mailbot_at_start(
+    tmp_path: Path, imap_settings: ImapSettings, smtp_sink: SmtpSink
+) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "templates", templates)
+    (templates / "en" / "reminder.txt.j2").write_text(
+        "Subject: {{ tag }} {{ no_such_value }}\n\nx\n"
+    )
+    config = write_config(tmp_path, imap_settings, smtp_sink, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    config.write_text(
+        config.read_text().replace("[general]\n", f'[general]\ntemplates_dir = "{templates}"\n')
+    )
+
+    for command in (("check-config",), ("run", "--once")):
+        done = mailbot("--config", str(config), *command)
+        assert done.returncode == 2, done.stderr
+        assert "en/reminder.txt.j2" in done.stderr and "no_such_value" in done.stderr
