@@ -1,0 +1,67 @@
+"""Is a staff member's mail really from them? Read Authentication-Results (RFC 8601).
+
+A From header is easy to forge; the receiving mail server's verdict is not,
+if we trust that server. So a staff reply counts only when an
+Authentication-Results header written by the configured ``authserv_id`` says
+DMARC passed for the From domain, or DKIM passed with a signing domain
+aligned with it (the same domain, or one a subdomain of the other: relaxed
+alignment, RFC 7489 section 3.1.1). Headers from any other authserv-id are
+ignored: anyone can write one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_COMMENT = re.compile(r"\([^()]*\)")
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    method: str  # dkim, dmarc, spf...
+    result: str  # pass, fail, none...
+    properties: dict[str, str]  # "header.d" -> "firma.pl"
+
+
+def parse_authentication_results(value: str) -> tuple[str, list[AuthResult]]:
+    """The authserv-id and the results of one Authentication-Results header value."""
+    parts = [p.strip() for p in _COMMENT.sub(" ", value).split(";")]
+    authserv_id = parts[0].split()[0].lower() if parts and parts[0].split() else ""
+    results = []
+    for part in parts[1:]:
+        words = part.split()
+        if not words or "=" not in words[0]:
+            continue  # "none": no results
+        method, _, result = words[0].partition("=")
+        props = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+        results.append(
+            AuthResult(
+                method.lower(), result.lower(), {k.lower(): v.lower() for k, v in props.items()}
+            )
+        )
+    return authserv_id, results
+
+
+def _aligned(signer: str, author: str) -> bool:
+    if "." not in signer:  # a bare TLD ("pl") aligns with nothing
+        return False
+    return signer == author or author.endswith("." + signer) or signer.endswith("." + author)
+
+
+def sender_authenticated(headers: Iterable[str], *, authserv_id: str, from_address: str) -> bool:
+    """True when ``authserv_id`` vouches for the From domain by DMARC or aligned DKIM."""
+    domain = from_address.rpartition("@")[2].lower()
+    for value in headers:
+        server, results = parse_authentication_results(value)
+        if server != authserv_id.lower():
+            continue
+        for found in results:
+            if found.result != "pass":
+                continue
+            if found.method == "dmarc" and found.properties.get("header.from", domain) == domain:
+                return True
+            if found.method == "dkim" and _aligned(found.properties.get("header.d", ""), domain):
+                return True
+    return False
