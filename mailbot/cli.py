@@ -21,21 +21,28 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from mailbot import __version__
+from mailbot import __version__, cli_billing
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import make_engine
 from mailbot.config import Settings, load_settings, parse_duration
+from mailbot.config_check import connection_checks, offline_checks
 from mailbot.contracts_file import load_contracts_file
 from mailbot.core.tiers import Tier
 from mailbot.daemon import Daemon
 from mailbot.demo import run_demo
 from mailbot.errors import ConfigError, MailbotError
+from mailbot.health import judge, report, take_snapshot
+from mailbot.heartbeat import Heartbeat
 from mailbot.inspect import inspect_mail
+from mailbot.log_setup import LOG_FORMATS, apply_log_settings, configure_logging
+from mailbot.phone import open_by_hand
+from mailbot.sdnotify import Notifier
+from mailbot.service import Desk
 from mailbot.sla_explain import explain, parse_moment
-from mailbot.template_check import check_templates
+from mailbot.startup import open_desk
 from mailbot.ticket_actions import update_ticket
 from mailbot.views import ticket_detail, ticket_summaries
-from mailbot.wiring import build_desk, import_configured_contracts
+from mailbot.wiring import build_desk
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
@@ -47,13 +54,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    def reload() -> Desk:
+        desk = open_desk(args.config)
+        _apply_log_settings(desk.settings)
+        return desk
 
-    settings = _settings(args)
-    _set_log_level(settings.log_level)
-    desk = build_desk(settings)
-    check_templates(desk)
-    import_configured_contracts(desk)
-    daemon = Daemon(desk)
+    desk = reload()
+    daemon = Daemon(desk, heartbeat=Heartbeat(Notifier.from_environ()), reload=reload)
     if args.once:
         return EXIT_OK if asyncio.run(daemon.run_once()) else EXIT_FAILURE
     asyncio.run(daemon.run_forever())
@@ -67,13 +74,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    checks = offline_checks(settings)
+    for check in checks:
+        print(f"{check.name}: OK: {check.detail}", flush=True)
+    if args.offline:
+        print("database, imap, smtp: not tried (--offline)")
+        return EXIT_OK
+    failed = 0
+    for check in connection_checks(settings):
+        print(f"{check.name}: {'OK' if check.ok else 'FAILED'}: {check.detail}", flush=True)
+        failed += not check.ok
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = _settings(args)
     desk = build_desk(settings)
-    print(f"templates: {check_templates(desk)} rendered from {desk.renderer.directory}")
-    if settings.support.contracts_file is not None:
-        contracts = load_contracts_file(settings.support.contracts_file)
-        print(f"{settings.support.contracts_file}: {len(contracts)} contract(s)")
-    print(f"{settings.source or 'configuration'}: OK")
-    return EXIT_OK
+    snapshot = take_snapshot(desk.engine, now=desk.clock(), tz=desk.tz)
+    verdict = judge(snapshot, settings.health)
+    shown = report(snapshot, verdict)
+    if args.json:
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+        return int(verdict.level)
+    print(f"{verdict.level.name}: " + ("; ".join(verdict.problems) or "mailbot is polling"))
+    for key, value in shown.items():
+        if key not in ("status", "problems", "now"):
+            print(f"  {key}: {value if value is not None else '-'}")
+    return int(verdict.level)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -146,6 +173,34 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tickets_open(args: argparse.Namespace) -> int:
+    desk = build_desk(_settings(args))
+    received = datetime.now(UTC)
+    if args.received:
+        try:
+            received = parse_moment(args.received, desk.tz)
+        except ValueError as exc:
+            raise ConfigError(
+                f"--received: expected an ISO 8601 moment, got {args.received!r}"
+            ) from exc
+    number = open_by_hand(
+        desk, contract_id=args.contract, subject=args.subject, body=args.body,
+        channel=args.channel, received=received, address=args.from_address,
+    )  # fmt: skip
+    asyncio.run(
+        Daemon(desk).sweep_cycle()
+    )  # the acknowledgement goes out now, not at the next poll
+    if args.json:
+        print(
+            json.dumps(
+                ticket_detail(desk.settings, number, now=desk.clock()), ensure_ascii=False, indent=2
+            )
+        )
+    else:
+        print(number)
+    return EXIT_OK
+
+
 def cmd_tickets_show(args: argparse.Namespace) -> int:
 
     detail = ticket_detail(_settings(args), args.number, now=datetime.now(UTC))
@@ -159,10 +214,16 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
         if key not in ("messages", "sla"):
             print(f"{key}: {value}")
     _print_sla(detail["sla"])
+    print("\ntimeline:")
     for message in detail["messages"]:
-        head = f"{message['direction']} {message['received_at']} {message['sender']}"
-        print(f"\n--- {head}: {message['subject']}")
-        print(message["body_text"].rstrip())
+        arrow = "<-" if message["direction"] == "in" else "->"
+        who = message["sender"] if message["direction"] == "in" else message["recipients"]
+        internal = " [internal]" if message["internal"] else ""
+        print(
+            f"\n{message['received_at']} {arrow} {message['author'] or '?'} {who}{internal}: "
+            f"{message['subject']}"
+        )
+        print("    " + message["body_text"].rstrip().replace("\n", "\n    "))
     return EXIT_OK
 
 
@@ -252,6 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"mailbot {__version__}")
     parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="log lines on stderr as text (default; with syslog priorities under journald) "
+        "or as one JSON object per line, for log shippers",
+    )
+    parser.add_argument(
         "--config",
         metavar="PATH",
         help="configuration file (default: $MAILBOT_CONFIG, else /etc/mailbot/config.toml); "
@@ -262,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_contract_commands(sub)
     _add_ticket_commands(sub)
     _add_sla_commands(sub)
+    cli_billing.register(sub)
     return parser
 
 
@@ -286,12 +355,24 @@ def _add_run_commands(sub: Any) -> None:
         default="var/demo",
         help="folder for the demo's mailbox, database and mail (default: var/demo; emptied first)",
     )
-    _command(
+    check = _command(
         sub,
         "check-config",
         cmd_check_config,
-        "validate the configuration (and contracts file) and exit",
+        "validate the configuration, render every template, read the contracts file, then "
+        "connect to the database, IMAP and SMTP servers; exit 1 when a connection fails",
     )
+    check.add_argument(
+        "--offline", action="store_true", help="skip the database, IMAP and SMTP connections"
+    )
+    status = _command(
+        sub,
+        "status",
+        cmd_status,
+        "how the desk is doing: last successful poll, mails today, outbox, overdue tickets, "
+        "late reminders; exit 0 OK, 1 warning, 2 critical (thresholds: [health])",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON")
     inspect = _command(
         sub,
         "inspect",
@@ -320,6 +401,7 @@ def _add_contract_commands(sub: Any) -> None:
     )
     lst = _command(csub, "list", cmd_contracts_list, "list contracts")
     lst.add_argument("--json", action="store_true", help="print JSON")
+    cli_billing.register_contract_actions(csub)
 
 
 def _add_ticket_commands(sub: Any) -> None:
@@ -339,6 +421,29 @@ def _add_ticket_commands(sub: Any) -> None:
         metavar="DURATION",
         help="only tickets with an unmet deadline before now + DURATION (e.g. 2h, 30m, 1d)",
     )
+    opened = _command(
+        tsub, "open", cmd_tickets_open,
+        "open a ticket by hand (a phone call): same tier, deadlines and acknowledgement as a mail",
+    )  # fmt: skip
+    opened.add_argument(
+        "--contract", required=True, metavar="ID", help="the customer's contract id"
+    )
+    opened.add_argument("--subject", required=True, help="what the ticket is about")
+    opened.add_argument("--body", required=True, help="what the customer said")
+    opened.add_argument("--channel", default="phone", help="how it came in (default: phone)")
+    opened.add_argument(
+        "--received",
+        metavar="ISO8601",
+        help="when the call was taken (default: now); deadlines run from then",
+    )
+    opened.add_argument(
+        "--from",
+        dest="from_address",
+        metavar="ADDRESS",
+        help="where the acknowledgement goes (default: the contract's billing e-mail "
+        "or first address)",
+    )
+    opened.add_argument("--json", action="store_true", help="print the new ticket as JSON")
     show = _command(
         tsub, "show", cmd_tickets_show, "show one ticket: deadlines, alerts, history, messages"
     )
@@ -353,7 +458,11 @@ def _add_ticket_commands(sub: Any) -> None:
         "or assignee (an e-mail address, or '' for the staff list)",
     )
     set_.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
-    set_.add_argument("field", choices=("status", "tier", "assignee"), help="what to change")
+    set_.add_argument(
+        "field",
+        choices=("status", "tier", "assignee", "express", "unjustified", "warranty"),
+        help="what to change (express, unjustified, warranty: on or off)",
+    )
     set_.add_argument("value", metavar="VALUE", help="the new value")
     set_.add_argument(
         "--by",
@@ -388,17 +497,17 @@ def _add_sla_commands(sub: Any) -> None:
     explain_.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _set_log_level(level: str) -> None:
-    logging.getLogger().setLevel(level)
+def _apply_log_settings(settings: Settings) -> None:
+    apply_log_settings(
+        settings.log_level,
+        settings.log_levels,
+        secrets=(settings.imap.password, settings.smtp.password),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     args = build_parser().parse_args(argv)
+    configure_logging(args.log_format)
     try:
         return int(args.handler(args))
     except ConfigError as exc:

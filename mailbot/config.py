@@ -114,6 +114,10 @@ class SupportSettings:
     timezone: str
     # Where escalations go when a deadline passes unmet; "" means the staff list.
     escalation_address: str = ""
+    # A follow-up this many days after a ticket was resolved opens a new ticket.
+    reopen_days: int = 14
+    # The authserv-id of our mail server's Authentication-Results; "" trusts From alone.
+    authserv_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,20 @@ class BillingSettings:
 
     hourly_rate: Decimal = Decimal("120")
     vat_percent: Decimal = Decimal("23")
+    # The monthly fee of a VIP contract that names none (the price list's minimum).
+    vip_monthly_fee: Decimal = Decimal("290")
+    # Express post-warranty work costs the price times this ("+100 %").
+    express_multiplier: Decimal = Decimal("2")
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    """When ``mailbot status`` warns (exit 1) or calls it critical (exit 2)."""
+
+    poll_warning: timedelta = timedelta(minutes=5)
+    poll_critical: timedelta = timedelta(minutes=15)
+    outbox_warning: timedelta = timedelta(minutes=15)
+    outbox_critical: timedelta = timedelta(hours=2)
 
 
 def default_calendars() -> dict[str, Calendar]:
@@ -158,6 +176,9 @@ class Settings:
     source: Path | None = None
     # By name; always holds at least "business" and "always".
     calendars: dict[str, Calendar] = field(default_factory=default_calendars)
+    # (logger, level) pairs applied after log_level, e.g. ("mailbot.outbox", "DEBUG").
+    log_levels: tuple[tuple[str, str], ...] = ()
+    health: HealthSettings = HealthSettings()
 
 
 # The loader. Everything below the dataclasses is private except
@@ -274,6 +295,14 @@ def _check_port(value: object) -> int:
         raise ValueError(f"expected an integer, got {describe_value(value)}")
     if not 0 < value < 65536:
         raise ValueError(f"expected a port number from 1 to 65535, got {value}")
+    return value
+
+
+def _check_days(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"expected a whole number of days, got {describe_value(value)}")
+    if not 0 <= value <= 3650:
+        raise ValueError(f"expected 0 to 3650 days, got {value}")
     return value
 
 
@@ -436,6 +465,21 @@ def _check_log_level(value: object) -> str:
     return text.upper()
 
 
+def _check_log_levels(value: object) -> tuple[tuple[str, str], ...]:
+    expected = 'expected a list like ["mailbot.outbox=DEBUG", "apscheduler=INFO"]'
+    if not isinstance(value, list):
+        raise ValueError(f"{expected}, got {describe_value(value)}")
+    pairs: list[tuple[str, str]] = []
+    for entry in value:
+        name, _, level = entry.partition("=") if isinstance(entry, str) else ("", "", "")
+        if not name.strip() or level.strip().upper() not in _LOG_LEVELS:
+            raise ValueError(
+                f"{expected} (levels {', '.join(_LOG_LEVELS)}), got {describe_value(entry)} in it"
+            )
+        pairs.append((name.strip(), level.strip().upper()))
+    return tuple(pairs)
+
+
 def _check_ticket_prefix(value: object) -> str:
     text = _check_text(value)
     if _TICKET_PREFIX.fullmatch(text) is None:
@@ -510,6 +554,7 @@ _EMAIL_LIST = _Kind(_check_email_list, _list_from_env)
 _DOMAIN_LIST = _Kind(_check_domain_list, _list_from_env)
 _TLS = _Kind(_check_tls)
 _LOG_LEVEL = _Kind(_check_log_level)
+_LOG_LEVEL_LIST = _Kind(_check_log_levels, _list_from_env)
 _PREFIX = _Kind(_check_ticket_prefix)
 _TIMEZONE = _Kind(_check_timezone)
 _DATABASE_URL = _Kind(_check_database_url)
@@ -549,6 +594,7 @@ class _TierKey(Generic[T]):
 STATE_DIR = _Key("general.state_dir", _PATH)
 TEMPLATES_DIR = _Key("general.templates_dir", _PATH)
 LOG_LEVEL = _Key("general.log_level", _LOG_LEVEL, "INFO")
+LOG_LEVELS = _Key("general.log_levels", _LOG_LEVEL_LIST, ())
 
 IMAP_URL = _Key("imap.url", _MAILDIR_URL, "")
 IMAP_HOST = _Key("imap.host", _TEXT)
@@ -582,9 +628,19 @@ SUPPORT_TICKET_PREFIX = _Key("support.ticket_prefix", _PREFIX, "SOL")
 SUPPORT_CONTRACTS_FILE = _Key("support.contracts_file", _PATH)
 SUPPORT_TIMEZONE = _Key("support.timezone", _TIMEZONE, "Europe/Warsaw")
 SUPPORT_ESCALATION_ADDRESS = _Key("support.escalation_address", _EMAIL, "")
+SUPPORT_REOPEN_DAYS = _Key("support.reopen_days", _Kind(_check_days, _int_from_env), 14)
+SUPPORT_AUTHSERV_ID = _Key("support.authserv_id", _TEXT, "")
+
+# No default for the poll thresholds: they follow imap.poll_interval (_health).
+HEALTH_POLL_WARNING = _Key("health.poll_warning", _DURATION_KIND)
+HEALTH_POLL_CRITICAL = _Key("health.poll_critical", _DURATION_KIND)
+HEALTH_OUTBOX_WARNING = _Key("health.outbox_warning", _DURATION_KIND, timedelta(minutes=15))
+HEALTH_OUTBOX_CRITICAL = _Key("health.outbox_critical", _DURATION_KIND, timedelta(hours=2))
 
 BILLING_HOURLY_RATE = _Key("billing.hourly_rate", _AMOUNT, Decimal("120"))
 BILLING_VAT_PERCENT = _Key("billing.vat_percent", _AMOUNT, Decimal("23"))
+BILLING_VIP_MONTHLY_FEE = _Key("billing.vip_monthly_fee", _AMOUNT, Decimal("290"))
+BILLING_EXPRESS_MULTIPLIER = _Key("billing.express_multiplier", _AMOUNT, Decimal("2"))
 
 # Checked against the calendars once they are built (_tiers).
 _TIER_CALENDAR = _TierKey(
@@ -665,6 +721,7 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     STATE_DIR,
     TEMPLATES_DIR,
     LOG_LEVEL,
+    LOG_LEVELS,
     IMAP_URL,
     IMAP_HOST,
     IMAP_PORT,
@@ -694,8 +751,16 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     SUPPORT_CONTRACTS_FILE,
     SUPPORT_TIMEZONE,
     SUPPORT_ESCALATION_ADDRESS,
+    SUPPORT_REOPEN_DAYS,
+    SUPPORT_AUTHSERV_ID,
     BILLING_HOURLY_RATE,
     BILLING_VAT_PERCENT,
+    BILLING_VIP_MONTHLY_FEE,
+    BILLING_EXPRESS_MULTIPLIER,
+    HEALTH_POLL_WARNING,
+    HEALTH_POLL_CRITICAL,
+    HEALTH_OUTBOX_WARNING,
+    HEALTH_OUTBOX_CRITICAL,
     *(tier_key.for_tier(tier) for tier in Tier for tier_key in _TIER_KEYS),
     # [calendars.business] stands for every [calendars.NAME]; the others join at load time.
     *_calendar_keys("business").values(),
@@ -974,6 +1039,8 @@ def _support(source: _Source) -> SupportSettings:
         contracts_file=source.resolve(contracts_file) if contracts_file else None,
         timezone=source.get(SUPPORT_TIMEZONE),
         escalation_address=source.get(SUPPORT_ESCALATION_ADDRESS),
+        reopen_days=source.get(SUPPORT_REOPEN_DAYS),
+        authserv_id=source.get(SUPPORT_AUTHSERV_ID).lower(),
     )
 
 
@@ -1016,6 +1083,17 @@ def _tiers(source: _Source, calendars: Mapping[str, Calendar]) -> dict[Tier, Tie
     }
 
 
+def _health(source: _Source, *, poll_interval: timedelta) -> HealthSettings:
+    return HealthSettings(
+        poll_warning=source.get(HEALTH_POLL_WARNING, max(3 * poll_interval, timedelta(minutes=5))),
+        poll_critical=source.get(
+            HEALTH_POLL_CRITICAL, max(10 * poll_interval, timedelta(minutes=15))
+        ),
+        outbox_warning=source.get(HEALTH_OUTBOX_WARNING),
+        outbox_critical=source.get(HEALTH_OUTBOX_CRITICAL),
+    )
+
+
 def _state_dir(source: _Source, env: Mapping[str, str]) -> Path:
     # systemd's StateDirectory= may list several directories, colon-separated; ours is the first.
     systemd = env.get("STATE_DIRECTORY", "").split(":")[0]
@@ -1043,8 +1121,9 @@ def load_settings(
     templates_dir = source.opt(TEMPLATES_DIR)
     support = _support(source)
     calendars = {name: _calendar(source, name, support=support) for name in schema.calendars}
+    imap = _imap(source, env)
     return Settings(
-        imap=_imap(source, env),
+        imap=imap,
         smtp=_smtp(source, env, support=support),
         database=DatabaseSettings(
             url=source.get(DATABASE_URL, f"sqlite:///{state_dir / 'mailbot.db'}")
@@ -1057,7 +1136,11 @@ def load_settings(
         billing=BillingSettings(
             hourly_rate=source.get(BILLING_HOURLY_RATE),
             vat_percent=source.get(BILLING_VAT_PERCENT),
+            vip_monthly_fee=source.get(BILLING_VIP_MONTHLY_FEE),
+            express_multiplier=source.get(BILLING_EXPRESS_MULTIPLIER),
         ),
         source=file,
         calendars=calendars,
+        log_levels=source.get(LOG_LEVELS),
+        health=_health(source, poll_interval=imap.poll_interval),
     )

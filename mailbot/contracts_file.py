@@ -5,17 +5,28 @@ same names, lists separated by spaces and ISO dates (``2026-12-31``), and an
 empty cell for a value that is not set. The file is checked as a whole: the
 result is every contract, or a ConfigError naming the file, the contract (or
 CSV row) and the field. Nothing is returned partially.
+
+Billing keys (issue 6): amounts (``monthly_fee``, ``hourly_rate``,
+``package_hours``) are strings or numbers read as Decimal, never through a
+binary float (TOML floats are parsed as Decimal). Only a VIP contract has a
+``monthly_fee``, at least ``MIN_VIP_MONTHLY_FEE``. ``procedures`` is the text
+itself or, when it is one line naming an existing file (relative to the
+contracts file), that file's text, read at import; a one-line value ending in
+``.txt`` or ``.md`` that names no file is an error, not text.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from mailbot.config import describe_value, is_email_address
 from mailbot.core.contracts import Contract
@@ -34,8 +45,6 @@ _FIELDS = (
     "valid_until",
     "language",
 )
-# Billing keys (issue 6) are allowed now so that one contracts file serves both
-# releases; they are not stored until billing reads them.
 _BILLING_FIELDS = (
     "nip",
     "monthly_fee",
@@ -48,9 +57,12 @@ _BILLING_FIELDS = (
     "billing_email",
 )
 _KNOWN = frozenset(_FIELDS + _BILLING_FIELDS)
-_LIST_FIELDS = frozenset({"addresses", "domains"})
+_LIST_FIELDS = frozenset({"addresses", "domains", "ip_allowlist"})
 _DATE_FIELDS = frozenset({"valid_from", "valid_until"})
 _LANGUAGES = ("pl", "en")
+# The price list: VIP service "from 290 PLN a month" (SERVICE_TERMS.md).
+MIN_VIP_MONTHLY_FEE = Decimal(290)
+_PROCEDURE_SUFFIXES = (".txt", ".md")
 
 # (label, fields): label says where a contract is, e.g. 'contract #3' or 'row 4'.
 _Record = tuple[str, Mapping[str, object]]
@@ -64,7 +76,7 @@ def load_contracts_file(path: Path) -> list[Contract]:
     for label, fields in records:
         where = _where(label, fields)
         try:
-            contract = _contract(fields)
+            contract = _contract(fields, base=path.parent)
         except ValueError as exc:
             raise ConfigError(f"{path}: {where}: {exc}") from None
         if contract.id in first_label:
@@ -97,7 +109,8 @@ def _read_text(path: Path) -> str:
 
 def _toml_records(path: Path) -> list[_Record]:
     try:
-        document = tomllib.loads(_read_text(path))
+        # Decimal, not float: an amount like 290.10 must arrive exactly.
+        document = tomllib.loads(_read_text(path), parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     for name in document:
@@ -167,11 +180,14 @@ def _csv_date(text: str) -> object:
 # --- checking one contract ----------------------------------------------------
 
 
-def _contract(fields: Mapping[str, object]) -> Contract:
+def _contract(fields: Mapping[str, object], *, base: Path) -> Contract:
     """Build one Contract; raise ValueError("field: what is wrong") for the first problem."""
     for name in fields:
         if name not in _KNOWN:
-            raise ValueError(f"{name}: unknown key; expected one of {', '.join(_FIELDS)}")
+            raise ValueError(
+                f"{name}: unknown key; expected one of {', '.join(_FIELDS)}, "
+                f"{', '.join(_BILLING_FIELDS)}"
+            )
     contract = Contract(
         id=_required(fields, "id", _text),
         customer=_required(fields, "customer", _text),
@@ -181,12 +197,41 @@ def _contract(fields: Mapping[str, object]) -> Contract:
         valid_from=_required(fields, "valid_from", _date),
         valid_until=_optional(fields, "valid_until", _date),
         language=_optional(fields, "language", _language) or "pl",
+        **_billing(fields, base=base),
     )
+    _check_fee(contract)
     if contract.valid_until is not None and contract.valid_until < contract.valid_from:
         raise ValueError(
             f"valid_until: {contract.valid_until} is before valid_from {contract.valid_from}"
         )
     return contract
+
+
+def _billing(fields: Mapping[str, object], *, base: Path) -> dict[str, Any]:
+    """The billing keys present in ``fields``, checked; absent ones keep Contract's defaults."""
+    checks: dict[str, Callable[[object], object]] = {
+        "nip": _text,
+        "monthly_fee": _money,
+        "package_hours": _hours,
+        "free_unjustified": _count,
+        "hourly_rate": _money,
+        "ip_allowlist": _networks,
+        "procedures": lambda value: _procedures(value, base),
+        "phone": _text,
+        "billing_email": _email,
+    }
+    values = {name: _optional(fields, name, check) for name, check in checks.items()}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _check_fee(contract: Contract) -> None:
+    fee = contract.monthly_fee
+    if fee is not None and contract.tier is not Tier.VIP:
+        raise ValueError(f"monthly_fee: only a VIP contract has a monthly fee, not {contract.tier}")
+    if fee is not None and fee < MIN_VIP_MONTHLY_FEE:
+        raise ValueError(
+            f"monthly_fee: a VIP fee is at least {MIN_VIP_MONTHLY_FEE} PLN net, got {fee}"
+        )
 
 
 def _optional(fields: Mapping[str, object], name: str, check: Callable[[object], T]) -> T | None:
@@ -250,3 +295,136 @@ def _language(value: object) -> str:
     if not isinstance(value, str) or value.lower() not in _LANGUAGES:
         raise ValueError(f"expected one of {', '.join(_LANGUAGES)}, got {describe_value(value)}")
     return value.lower()
+
+
+def _decimal(value: object) -> Decimal:
+    # TOML floats arrive as Decimal (parse_float); ints and strings are exact too.
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        raise ValueError(f'expected an amount like "120" or "120.50", got {describe_value(value)}')
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f'expected an amount like "120" or "120.50", got {describe_value(value)}')
+    return amount
+
+
+def _money(value: object) -> Decimal:
+    amount = _decimal(value)
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError(f"expected whole grosz (at most 2 decimal places), got {amount}")
+    return amount
+
+
+def _hours(value: object) -> Decimal:
+    hours = _decimal(value)
+    if hours > 744:  # 31 days of 24 h: more than a month has
+        raise ValueError(f"expected hours a month can hold, got {hours}")
+    return hours
+
+
+def _count(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"expected a whole number like 4, got {describe_value(value)}")
+
+
+def _networks(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(
+            f"expected a list of IP addresses or networks, got {describe_value(value)}"
+        )
+    networks: list[str] = []
+    for entry in value:
+        try:
+            networks.append(str(ipaddress.ip_network(str(entry).strip(), strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"expected a list of IP addresses or networks like 192.0.2.0/24, "
+                f"got {describe_value(entry)} in it"
+            ) from None
+    return tuple(networks)
+
+
+def _email(value: object) -> str:
+    if not isinstance(value, str) or not is_email_address(value.strip()):
+        raise ValueError(f"expected an e-mail address, got {describe_value(value)}")
+    return value.strip().lower()
+
+
+def _procedures(value: object, base: Path) -> str:
+    """The text, or the text of the file it names (one line, relative to the contracts file)."""
+    text = _text(value).strip()
+    if "\n" in text:
+        return text
+    path = (base / text).expanduser()
+    try:
+        if path.is_file():
+            return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        # A long line of text is no file name (ENAMETOOLONG): it is the text itself.
+        if not text.lower().endswith(_PROCEDURE_SUFFIXES):
+            return text
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    if text.lower().endswith(_PROCEDURE_SUFFIXES):
+        raise ValueError(f"no such file: {path}")
+    return text
+
+
+# --- changing one contract (mailbot contracts set / add-address) --------------------
+
+
+def contract_fields(contract: Contract) -> dict[str, object]:
+    """``contract`` as the TOML table that would give it (unset values left out)."""
+    fields: dict[str, object] = {
+        "id": contract.id,
+        "customer": contract.customer,
+        "tier": contract.tier.value,
+        "addresses": sorted(contract.addresses),
+        "domains": sorted(contract.domains),
+        "valid_from": contract.valid_from,
+        "valid_until": contract.valid_until,
+        "language": contract.language,
+        "nip": contract.nip,
+        "monthly_fee": contract.monthly_fee,
+        "package_hours": contract.package_hours,
+        "free_unjustified": contract.free_unjustified,
+        "hourly_rate": contract.hourly_rate,
+        "ip_allowlist": list(contract.ip_allowlist),
+        "procedures": contract.procedures,
+        "phone": contract.phone,
+        "billing_email": contract.billing_email,
+    }
+    return {name: value for name, value in fields.items() if value not in (None, "")}
+
+
+def changed_contract(contract: Contract, key: str, text: str, *, base: Path) -> Contract:
+    """``contract`` with ``key`` set from ``text``, read as a CSV cell is (lists separated
+    by spaces, ISO dates; "" unsets it); ValueError("key: what is wrong") otherwise."""
+    if key == "id" or key not in _KNOWN:
+        settable = ", ".join(name for name in (*_FIELDS, *_BILLING_FIELDS) if name != "id")
+        raise ValueError(f"{key}: cannot be set; expected one of {settable}")
+    fields = _stored_fields(contract)
+    fields.pop(key, None)
+    fields.update(_from_csv({key: text}))
+    changed = _contract(fields, base=base)
+    return changed if key == "procedures" else replace(changed, procedures=contract.procedures)
+
+
+def with_address(contract: Contract, value: str) -> Contract:
+    """``contract`` with one more address (``a@b.pl``) or, without an @, domain."""
+    key = "addresses" if "@" in value else "domains"
+    fields = _stored_fields(contract)
+    existing = contract.addresses if key == "addresses" else contract.domains
+    fields[key] = [*sorted(existing), value.strip()]
+    return replace(_contract(fields, base=Path()), procedures=contract.procedures)
+
+
+def _stored_fields(contract: Contract) -> dict[str, object]:
+    # The stored procedures are text already, never a file name to read again.
+    fields = contract_fields(contract)
+    fields.pop("procedures", None)
+    return fields

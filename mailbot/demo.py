@@ -12,6 +12,8 @@ import mailbox
 import shutil
 from datetime import datetime
 from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import TextIO
@@ -42,6 +44,7 @@ url = "sqlite:///{root}/mailbot.db"
 [support]
 address = "pomoc@serwis.example.pl"
 name = "Serwis IT - Pomoc"
+staff_addresses = ["technik@serwis.example.pl"]
 staff_domains = ["serwis.example.pl"]
 contracts_file = "contracts.toml"
 """
@@ -148,12 +151,26 @@ def run_demo(root: Path, *, out: TextIO) -> int:
         inbox.add(_sample(*sample))
     daemon = Daemon(desk)
     asyncio.run(daemon.cycle())
+    # The technician answers the notification about SOL-1 with a question...
+    question = "#status waiting\nCzy problem dotyczy wszystkich kont, czy tylko niektórych?\n"
+    inbox.add(
+        _sample(
+            "Tomasz Technik",
+            "technik@serwis.example.pl",
+            "Re: [SOL-1] Nowe zgłoszenie (VIP): Serwer pocztowy nie odpowiada",
+            question,
+            {},
+        )
+    )
+    asyncio.run(daemon.cycle())
+    # ...and the customer answers it: the ticket is open again and the technician is told.
+    answer = "Wszystkich. Dodam, że nie działają też kalendarze.\n"
     inbox.add(
         _sample(
             "Jan Kowalski",
             "jan.kowalski@acme.pl",
             "Re: [SOL-1] Serwer pocztowy nie odpowiada",
-            "Dodam, że problem dotyczy też kalendarzy.\n",
+            answer,
             {},
         )
     )
@@ -166,7 +183,10 @@ def _report(settings: Settings, root: Path, out: TextIO) -> None:
     print(f"\nmailbot demo in {root}\n", file=out)
     tz = ZoneInfo(settings.support.timezone)
     for t in reversed(ticket_summaries(settings, limit=100)):
-        print(f"{t['number']:7} {t['tier']:14} {t['customer']:24} {t['subject']}", file=out)
+        print(
+            f"{t['number']:7} {t['tier']:14} {t['status']:8} {t['customer']:24} {t['subject']}",
+            file=out,
+        )
         reaction, resolution = (
             datetime.fromisoformat(t[key]).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
             for key in ("reaction_due", "resolution_due")
@@ -177,9 +197,10 @@ def _report(settings: Settings, root: Path, out: TextIO) -> None:
             file=out,
         )
     sent = sorted((root / "sent").glob("*.eml"))
-    print(f"\n{len(sent)} acknowledgement(s) written to {root / 'sent'}:", file=out)
+    print(f"\n{len(sent)} mail(s) written to {root / 'sent'} instead of being sent:", file=out)
     for path in sent:
-        print(f"  {path.name}", file=out)
+        head = BytesParser(policy=default).parsebytes(path.read_bytes(), headersonly=True)
+        print(f"  {path.name:28} to {head['To']}: {head['Subject']}", file=out)
     print(
         f"\nLook closer:\n  mailbot --config {root / 'config.toml'} tickets show SOL-1"
         f"\n  mailbot --config {root / 'config.toml'} contracts list",

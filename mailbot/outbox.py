@@ -29,7 +29,7 @@ from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col
 
 from mailbot.adapters import repository as repo
-from mailbot.adapters.db import OutboxRow
+from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import MailSender
 from mailbot.errors import DeliveryError
 from mailbot.service import Desk
@@ -51,6 +51,7 @@ class PendingMail:
     recipients: list[str]
     raw: bytes
     attempts: int
+    ticket: str = "-"  # its number, for the log; "-" for a mail of no ticket
 
 
 @dataclass
@@ -65,11 +66,19 @@ def retry_delay(attempts: int) -> timedelta | None:
     return RETRY_DELAYS[attempts - 1] if 0 < attempts <= len(RETRY_DELAYS) else None
 
 
-def _pending(row: OutboxRow) -> PendingMail:
+def _pending(row: OutboxRow, *, session: Session) -> PendingMail:
     assert row.id is not None
     recipients = row.recipients.split(",")
+    ticket = session.get(TicketRow, row.ticket_id) if row.ticket_id is not None else None
     return PendingMail(
-        row.id, row.kind, row.message_id, row.mail_from, recipients, row.raw, row.attempts
+        row.id,
+        row.kind,
+        row.message_id,
+        row.mail_from,
+        recipients,
+        row.raw,
+        row.attempts,
+        ticket.number if ticket else "-",
     )
 
 
@@ -109,7 +118,7 @@ def _claim(desk: Desk, mail_id: int, now: datetime) -> PendingMail | None:
         )
         session.commit()
         row = session.get(OutboxRow, mail_id) if taken == 1 else None
-        return _pending(row) if row else None
+        return _pending(row, session=session) if row else None
 
 
 def _update(desk: Desk, mail_id: int, **values: object) -> None:
@@ -129,7 +138,12 @@ def _after_failure(desk: Desk, mail: PendingMail, error: DeliveryError, now: dat
     if delay is None:
         _update(desk, mail.id, status="failed", attempts=attempts, last_error=reason)
         log.error(
-            "outbox %s (%s, %s): failed for good: %s", mail.id, mail.kind, mail.message_id, error
+            "outbox %s (%s, ticket %s, %s): failed for good: %s",
+            mail.id,
+            mail.kind,
+            mail.ticket,
+            mail.message_id,
+            error,
         )
         return "failed"
     _update(
@@ -140,7 +154,14 @@ def _after_failure(desk: Desk, mail: PendingMail, error: DeliveryError, now: dat
         last_error=reason,
         next_attempt_at=now + delay,
     )
-    log.warning("outbox %s (%s): not sent, retry in %s: %s", mail.id, mail.kind, delay, error)
+    log.warning(
+        "outbox %s (%s, ticket %s): not sent, retry in %s: %s",
+        mail.id,
+        mail.kind,
+        mail.ticket,
+        delay,
+        error,
+    )
     return "retrying"
 
 
@@ -188,9 +209,10 @@ async def flush_outbox(
                 sent_at=desk.clock(),
             )
             log.info(
-                "outbox %s (%s) sent to %s: %s",
+                "outbox %s (%s, ticket %s) sent to %s: %s",
                 mail.id,
                 mail.kind,
+                mail.ticket,
                 ",".join(mail.recipients),
                 mail.message_id,
             )

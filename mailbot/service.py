@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
@@ -69,6 +69,7 @@ class Desk:
             staff_domains=frozenset(s.support.staff_domains),
             tiers=tier_policies(s),
             tz=self.tz,
+            reopen_window=timedelta(days=s.support.reopen_days),
         )
 
     @cached_property

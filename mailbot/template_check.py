@@ -7,6 +7,7 @@ mail that needs it arrives, and that mail would end in quarantine.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import jinja2
 
@@ -14,9 +15,11 @@ from mailbot.adapters.db import TicketRow
 from mailbot.adapters.templates import LANGUAGES
 from mailbot.alerts import alert_context
 from mailbot.core.calendar import WorkingDuration
+from mailbot.core.quoting import NOTIFICATION_MARKER
 from mailbot.core.sla import Alert, DeadlineKind
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
+from mailbot.outgoing import base_context
 from mailbot.service import Desk
 from mailbot.ticketing import ack_context
 
@@ -41,6 +44,7 @@ def check_templates(desk: Desk) -> int:
         ),
         ("reminder", alert_context(desk, ticket, reminder, now, contract_customer="ACME")),
         ("escalation", alert_context(desk, ticket, escalation, now, contract_customer="ACME")),
+        *_conversation_jobs(base_context(desk, ticket)),
     ]
     for language in LANGUAGES:
         for name, context in jobs:
@@ -50,3 +54,21 @@ def check_templates(desk: Desk) -> int:
                 where = desk.renderer.directory / language / f"{name}.txt.j2"
                 raise ConfigError(f"template {where}: {type(exc).__name__}: {exc}") from exc
     return len(jobs) * len(LANGUAGES)
+
+
+def _conversation_jobs(base: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Staff notifications, relayed replies and status mails, with what they are given."""
+    staff = {"marker": NOTIFICATION_MARKER, "tier_label": "VIP", "contract_customer": "ACME",
+             "procedures": "Dzwonić do kierownika.", "attachments": ["skan.pdf"], "text": "Tekst",
+             "follows": "SOL-0"}  # fmt: skip
+    statuses = ("open", "waiting", "resolved", "closed", "reopened")
+    return [
+        ("staff_new", {**base, **staff}),
+        ("staff_followup", {**base, **staff}),
+        ("staff_error", {**base, "errors": ["#x: unknown command"]}),
+        ("staff_unverified", {**base, "sender": "anna@example.pl", "authserv_id": "mx.example.pl"}),
+        ("relay", {**base, "text": "Tekst", "staff_name": "Anna", "status_line": "rozwiązane"}),
+        *((f"status_{status}", base) for status in statuses),
+        ("status_reply", {**base, "status_label": "w realizacji", "reaction_state": "-",
+                          "resolution_state": "-", "last_activity": "-"}),
+    ]  # fmt: skip

@@ -20,6 +20,7 @@ from mailbot.core.tickets import TicketStatus
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
 from mailbot.sla_state import clock_of, record_event, store_clock
+from mailbot.timesheet import FLAGS, set_flag
 
 if TYPE_CHECKING:
     from mailbot.service import Desk
@@ -81,7 +82,8 @@ def update_ticket(
     now: datetime,
     session: Session,
 ) -> list[str]:
-    """``mailbot tickets set``: change status, tier or assignee; what it did, for the user."""
+    """``mailbot tickets set``: change status, tier, assignee or a billing flag
+    (express, unjustified, warranty: on or off); what it did, for the user."""
     if field == "status":
         status = _choice(TicketStatus, value, "status")
         staff = by == "admin" or desk.policy.is_staff(by.lower())
@@ -93,6 +95,8 @@ def update_ticket(
         return [
             set_tier(desk, ticket, _choice(Tier, value, "tier"), by=by, now=now, session=session)
         ]
+    if field in FLAGS:
+        return [_set_flag(ticket, field, value, by=by, now=now, session=session)]
     ticket.assignee = value.strip().lower()
     ticket.updated_at = now
     session.add(ticket)
@@ -104,6 +108,17 @@ def update_ticket(
         session=session,
     )
     return [f"assignee -> {ticket.assignee or '(staff list)'}"]
+
+
+def _set_flag(
+    ticket: TicketRow, flag: str, value: str, *, by: str, now: datetime, session: Session
+) -> str:
+    """``express|unjustified|warranty on|off``, as the #express/#unjustified mail commands do."""
+    if value.strip().lower() not in ("on", "off"):
+        raise ConfigError(f"{flag}: {value!r} is not one of on, off")
+    on = value.strip().lower() == "on"
+    set_flag(ticket, flag, on, by=by, at=now, session=session)
+    return f"{flag} -> {'on' if on else 'off'}"
 
 
 def _choice(kind: type[E], value: str, what: str) -> E:

@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from mailbot.adapters import repository as repo
-from mailbot.adapters.db import AttachmentRow, MessageRow, OutboxRow, TicketRow
-from mailbot.core.compose import compose, reply_references
+from mailbot.adapters.db import AttachmentRow, MessageRow, TicketRow
+from mailbot.conversation import handle_followup, notify_new_ticket
+from mailbot.core.compose import reply_references
 from mailbot.core.decide import AppendToTicket, OpenTicket
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number, ticket_tag
-from mailbot.ticket_actions import record_opened, set_status
+from mailbot.outgoing import queue_mail
+from mailbot.ticket_actions import record_opened
 
 if TYPE_CHECKING:
     from mailbot.service import Desk
@@ -37,27 +39,41 @@ def apply_decision(
     session: Session,
 ) -> Applied:
     if isinstance(decision, OpenTicket):
-        return _open_ticket(desk, decision, mail, now=now, session=session)
+        return open_ticket(desk, decision, mail, now=now, session=session)
     ticket = repo.ticket_by_number(decision.number, session=session)
     assert ticket is not None and ticket.id is not None, "decide() only names existing tickets"
-    _store_message(desk, ticket.id, mail, now=now, session=session)
+    ticket_id = ticket.id
+
+    def store(*, author: str, internal: bool, note: str) -> None:
+        _store_message(
+            desk,
+            ticket_id,
+            mail,
+            now=now,
+            session=session,
+            author=author,
+            internal=internal,
+            note=note,
+        )
+
     ticket.updated_at = now
     session.add(ticket)
-    summary = f"follow-up on {ticket.number}: {decision.reason}"
-    if ticket.status in (TicketStatus.WAITING, TicketStatus.RESOLVED, TicketStatus.CLOSED):
-        # The customer answered: the clock runs again (issue 4 refines reopening).
-        sender = mail.from_address or ""
-        staff = desk.policy.is_staff(sender)
-        set_status(
-            desk, ticket, TicketStatus.OPEN, by=sender, by_staff=staff, now=now, session=session
-        )
-        summary += "; back to open"
-    return Applied("followup", ticket.id, summary)
+    done = handle_followup(desk, ticket, mail, store=store, now=now, session=session)
+    return Applied(
+        "followup", ticket_id, f"{ticket.number} ({ticket.tier}): {decision.reason}; {done}"
+    )
 
 
-def _open_ticket(
-    desk: Desk, decision: OpenTicket, mail: InboundMail, *, now: datetime, session: Session
+def open_ticket(
+    desk: Desk,
+    decision: OpenTicket,
+    mail: InboundMail,
+    *,
+    now: datetime,
+    session: Session,
+    channel: str = "email",
 ) -> Applied:
+    """A new ticket for ``mail`` (or a call, ``channel`` "phone"), acknowledged and announced."""
     contract = decision.match.contract
     seq = repo.next_ticket_seq(session=session)
     number = ticket_number(desk.settings.support.ticket_prefix, seq)
@@ -75,17 +91,28 @@ def _open_ticket(
         received_at=now,
         reaction_due=decision.deadlines.reaction_due,
         resolution_due=decision.deadlines.resolution_due,
+        follows=decision.follows,
         updated_at=now,
     )
     session.add(ticket)
     session.flush()
     assert ticket.id is not None
     record_opened(desk, ticket, now=now, session=session)
-    _store_message(desk, ticket.id, mail, now=now, session=session)
+    _store_message(
+        desk,
+        ticket.id,
+        mail,
+        now=now,
+        session=session,
+        author="customer",
+        note="" if channel == "email" else f"by {channel}",
+    )
     who = f"contract {contract.id}" if contract else "no contract"
     opened = f"{number} opened, tier {ticket.tier}, {who}"
     if decision.note:  # e.g. why a ticket tag in the subject was not followed
         opened += f"; new ticket because {decision.note}"
+    if not notify_new_ticket(desk, ticket, mail, now=now, session=session):
+        opened += "; no staff address to notify"
     if decision.no_ack_reason is not None:
         return Applied(
             "ticket", ticket.id, f"{opened}; no acknowledgement: {decision.no_ack_reason}"
@@ -96,7 +123,15 @@ def _open_ticket(
 
 
 def _store_message(
-    desk: Desk, ticket_id: int, mail: InboundMail, *, now: datetime, session: Session
+    desk: Desk,
+    ticket_id: int,
+    mail: InboundMail,
+    *,
+    now: datetime,
+    session: Session,
+    author: str,
+    internal: bool = False,
+    note: str = "",
 ) -> None:
     row = MessageRow(
         ticket_id=ticket_id,
@@ -110,7 +145,9 @@ def _store_message(
         body_text=mail.body_text,
         body_html=mail.body_html,
         received_at=now,
-        note="; ".join(mail.defects)[:1000],
+        note="; ".join(filter(None, (note, *mail.defects)))[:1000],
+        author=author,
+        internal=internal,
     )
     session.add(row)
     session.flush()
@@ -177,37 +214,3 @@ def _queue_ack(
         ),
     )
     queue_mail(desk, outbound, kind="ack", ticket=ticket, now=now, session=session)
-
-
-def queue_mail(
-    desk: Desk, mail: OutboundMail, *, kind: str, ticket: TicketRow, now: datetime, session: Session
-) -> None:
-    """Put ``mail`` in the outbox and on the ticket, in the caller's transaction."""
-    assert ticket.id is not None
-    session.add(
-        OutboxRow(
-            ticket_id=ticket.id,
-            kind=kind,
-            message_id=mail.message_id,
-            mail_from=mail.sender,
-            recipients=",".join(mail.recipients),
-            raw=compose(mail, sender_name=desk.settings.support.name, date=now),
-            created_at=now,
-            next_attempt_at=now,
-        )
-    )
-    session.add(
-        MessageRow(
-            ticket_id=ticket.id,
-            direction="out",
-            message_id=mail.message_id,
-            in_reply_to=mail.in_reply_to,
-            references=" ".join(mail.references),
-            sender=mail.sender,
-            recipients=", ".join(mail.recipients),
-            subject=mail.subject,
-            body_text=mail.body_text,
-            received_at=now,
-            note=kind,
-        )
-    )

@@ -100,6 +100,8 @@ def ticket_detail(settings: Settings, number: str, *, now: datetime) -> dict[str
                     "received_at": _iso(message.received_at),
                     "body_text": message.body_text,
                     "note": message.note,
+                    "author": message.author,
+                    "internal": message.internal,
                     "attachments": [
                         {
                             "filename": a.filename,

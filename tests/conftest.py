@@ -493,6 +493,18 @@ class SmtpSink:
     def wait_for(self, count: int, *, timeout: float = 5.0) -> list[ReceivedMail]:
         return self.handler.wait_for(count, timeout=timeout)
 
+    def not_to(self, *addresses: str) -> list[ReceivedMail]:
+        """The mails for anyone but ``addresses`` (e.g. customers' mail, without staff's)."""
+        return [m for m in self.messages if not set(m.rcpt_tos) & set(addresses)]
+
+    def to(self, address: str) -> list[ReceivedMail]:
+        return [m for m in self.messages if address in m.rcpt_tos]
+
+    def of_kind(self, *kinds: str) -> list[ReceivedMail]:
+        """The mails mailbot marked (X-Mailbot-Kind) as one of ``kinds``: ack, relay, reminder..."""
+        wanted = {k.encode() for k in kinds}
+        return [m for m in self.messages if _kind(m.content) in wanted]
+
     def reply_with(self, reply: str) -> None:
         """Answer DATA with ``reply`` from now on (a 4xx or 5xx to test failures)."""
         self.handler.reply = reply
@@ -570,3 +582,8 @@ def desk(
         session.commit()
     yield desk
     desk.engine.dispose()
+
+
+def _kind(content: bytes) -> bytes:
+    found = re.search(rb"^X-Mailbot-Kind: (\S+)", content, re.MULTILINE)
+    return found.group(1) if found else b""

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tests.conftest import ImapPeer, SmtpSink
 
 SUPPORT = "support@desk.example.pl"
+STAFF = ("tech@desk.example.pl",)
 # Wednesday 10:30 in Warsaw. In the past on purpose: Dovecot replaces an INTERNALDATE
 # in the future by the real time, so "the mailbox received it at NOW" needs NOW < today.
 NOW = datetime(2026, 11, 18, 9, 30, tzinfo=UTC)
@@ -84,9 +85,7 @@ def make_settings(
             "",
         ),
         database=DatabaseSettings(database_url),
-        support=SupportSettings(
-            SUPPORT, "Pomoc IT", ("tech@desk.example.pl",), (), "SOL", None, "Europe/Warsaw"
-        ),
+        support=SupportSettings(SUPPORT, "Pomoc IT", STAFF, (), "SOL", None, "Europe/Warsaw"),
         # The service terms' windows and reminders, as config.example.toml has them.
         tiers={
             Tier.WARRANTY: tier_settings("24h", "5d", "business", ["4h"], ["1d", "2h"]),

@@ -16,9 +16,13 @@ from mailbot.core.tickets import TicketStatus
 from mailbot.service import Desk
 from mailbot.ticket_actions import set_status
 from tests.conftest import ImapPeer, SmtpSink
-from tests.factories import NOW, customer_mail, deliver, run_once
-
-STAFF = ("tech@desk.example.pl",)
+from tests.factories import (
+    NOW,
+    STAFF,
+    customer_mail,
+    deliver,
+    run_once,
+)
 
 
 class Clock:
@@ -42,14 +46,14 @@ def vip_desk(desk: Desk, clock: Clock, imap_client: ImapPeer, smtp_sink: SmtpSin
     timed = Desk(desk.engine, desk.settings, desk.renderer, desk.store, clock=clock)
     deliver(imap_client, customer_mail("jan@acme.pl", "Serwer stoi"))
     run_once(timed)
-    assert len(smtp_sink.messages) == 1  # the acknowledgement
+    assert len(smtp_sink.of_kind("ack")) == 1
     return timed
 
 
 def staff_mails(smtp_sink: SmtpSink) -> list[email.message.EmailMessage]:
-    parsed = [
-        email.message_from_bytes(m.content, policy=email.policy.default) for m in smtp_sink.messages
-    ]
+    """The reminders and escalations the staff received."""
+    alerts = smtp_sink.of_kind("reminder", "escalation")
+    parsed = [email.message_from_bytes(m.content, policy=email.policy.default) for m in alerts]
     return [m for m in parsed if isinstance(m, email.message.EmailMessage) and m["To"] == STAFF[0]]
 
 
@@ -145,7 +149,7 @@ def test_a_crash_between_queueing_and_sending_sends_the_reminder_once(
     assert len(staff_mails(smtp_sink)) == 1
     with Session(vip_desk.engine) as session:
         kinds = [row.kind for row in session.exec(select(OutboxRow)).all()]
-    assert kinds == ["ack", "reminder"]
+    assert kinds == ["staff_new", "ack", "reminder"]
 
 
 def test_waiting_stops_the_resolution_clock_and_the_answer_moves_it(

@@ -223,8 +223,11 @@ def test_demo_runs_with_no_servers(tmp_path: Path) -> None:
     done = mailbot("demo", "--dir", str(tmp_path / "demo"))
     assert done.returncode == 0, done.stderr
     assert "SOL-1" in done.stdout and "vip" in done.stdout and "post_warranty" in done.stdout
-    sent = sorted((tmp_path / "demo" / "sent").glob("*.eml"))
-    assert len(sent) == 4  # four people wrote; the out-of-office reply gets no answer
+    sent = [p.read_bytes() for p in sorted((tmp_path / "demo" / "sent").glob("*.eml"))]
+    acks = [m for m in sent if b"X-Mailbot-Kind: ack" in m]
+    assert len(acks) == 4  # four people wrote; the out-of-office reply gets no answer
+    [relay] = [m for m in sent if b"X-Mailbot-Kind: relay" in m]
+    assert b"To: jan.kowalski@acme.pl" in relay and b"#status" not in relay
     listed = mailbot(
         "--config", str(tmp_path / "demo" / "config.toml"), "tickets", "list", "--json"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,14 @@ addresses = ["IT@Acme.pl"]
 domains = ["ACME.pl"]
 valid_from = 2025-01-01
 valid_until = 2026-12-31
+monthly_fee = 1500.10
+package_hours = "2.5"
+free_unjustified = 3
+hourly_rate = 150
+ip_allowlist = ["10.0.0.0/8", "192.0.2.7"]
+procedures = "Dzwonić najpierw do Jana.\\nPotem mail."
+phone = "+48 600 100 200"
+billing_email = "Faktury@Acme.pl"
 
 [[contract]]
 id = "kowalski"
@@ -33,14 +42,16 @@ addresses = ["biuro@kowalski.pl", "jan@kowalski.pl"]
 valid_from = 2025-03-01
 language = "en"
 nip = "1234567890"
-monthly_fee = 1500.0
-ip_allowlist = ["10.0.0.0/8"]
 """
 
 VALID_CSV = """\
-id,customer,tier,addresses,domains,valid_from,valid_until,language,nip
-acme-vip,ACME Sp. z o.o.,vip,IT@Acme.pl,ACME.pl,2025-01-01,2026-12-31,,
-kowalski,Kowalski i Wspólnicy,warranty,biuro@kowalski.pl jan@kowalski.pl,,2025-03-01,,en,123
+id,customer,tier,addresses,domains,valid_from,valid_until,language,nip,monthly_fee,\
+package_hours,free_unjustified,hourly_rate,ip_allowlist,procedures,phone,billing_email
+acme-vip,ACME Sp. z o.o.,vip,IT@Acme.pl,ACME.pl,2025-01-01,2026-12-31,,,1500.10,2.5,3,150,\
+10.0.0.0/8 192.0.2.7,"Dzwonić najpierw do Jana.
+Potem mail.",+48 600 100 200,Faktury@Acme.pl
+kowalski,Kowalski i Wspólnicy,warranty,biuro@kowalski.pl jan@kowalski.pl,,2025-03-01,,en,\
+1234567890,,,,,,,,
 """
 
 EXPECTED = [
@@ -53,6 +64,14 @@ EXPECTED = [
         valid_from=date(2025, 1, 1),
         valid_until=date(2026, 12, 31),
         language="pl",
+        monthly_fee=Decimal("1500.10"),
+        package_hours=Decimal("2.5"),
+        free_unjustified=3,
+        hourly_rate=Decimal(150),
+        ip_allowlist=("10.0.0.0/8", "192.0.2.7/32"),
+        procedures="Dzwonić najpierw do Jana.\nPotem mail.",
+        phone="+48 600 100 200",
+        billing_email="faktury@acme.pl",
     ),
     Contract(
         id="kowalski",
@@ -63,6 +82,7 @@ EXPECTED = [
         valid_from=date(2025, 3, 1),
         valid_until=None,
         language="en",
+        nip="1234567890",
     ),
 ]
 
@@ -241,3 +261,67 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=re.escape(f"{path}: cannot read the contracts file")):
         load_contracts_file(path)
+
+
+# --- billing keys (issue 6) -----------------------------------------------------------
+
+
+def test_amounts_are_exact_decimals(tmp_path: Path) -> None:
+    # 290.10 as a TOML float would be 290.09999999999999431566... through a binary float.
+    text = second("monthly_fee = 290.10", 'hourly_rate = "99.99"', "package_hours = 3")
+    contract = load_contracts_file(write(tmp_path, text))[1]
+    assert contract.monthly_fee == Decimal("290.10")
+    assert str(contract.monthly_fee) == "290.10"
+    assert contract.hourly_rate == Decimal("99.99")
+    assert contract.package_hours == Decimal(3)
+
+
+def test_billing_defaults(tmp_path: Path) -> None:
+    contract = load_contracts_file(write(tmp_path, CONTRACT))[0]
+    assert (contract.monthly_fee, contract.hourly_rate) == (None, None)
+    assert (contract.package_hours, contract.free_unjustified) == (Decimal(2), 4)
+    assert (contract.ip_allowlist, contract.procedures, contract.nip) == ((), "", "")
+
+
+def test_procedures_from_a_file_beside_the_contracts_file(tmp_path: Path) -> None:
+    (tmp_path / "acme.md").write_text("# ACME\nRestart the VPN first.\n", encoding="utf-8")
+    contract = load_contracts_file(write(tmp_path, second('procedures = "acme.md"')))[1]
+    assert contract.procedures == "# ACME\nRestart the VPN first."
+    plain = load_contracts_file(write(tmp_path, second('procedures = "Call Jan first"')))[1]
+    assert plain.procedures == "Call Jan first"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("monthly_fee = 289.99", "monthly_fee: a VIP fee is at least 290 PLN net, got 289.99"),
+        ('monthly_fee = "abc"', 'monthly_fee: expected an amount like "120" or "120.50"'),
+        ("monthly_fee = -300", "monthly_fee: expected an amount"),
+        ("monthly_fee = true", "monthly_fee: expected an amount"),
+        ("monthly_fee = 300.001", "monthly_fee: expected whole grosz"),
+        ('hourly_rate = "nan"', "hourly_rate: expected an amount"),
+        ("package_hours = 1000", "package_hours: expected hours a month can hold"),
+        ("free_unjustified = 2.5", "free_unjustified: expected a whole number like 4"),
+        ("free_unjustified = -1", "free_unjustified: expected a whole number like 4"),
+        ('ip_allowlist = ["10.0.0.300"]', "ip_allowlist: expected a list of IP addresses"),
+        ('ip_allowlist = "10.0.0.1"', "ip_allowlist: expected a list of IP addresses"),
+        ('billing_email = "faktury"', 'billing_email: expected an e-mail address, got "faktury"'),
+        ('procedures = "missing.txt"', "procedures: no such file: "),
+        ("nip = 123", "nip: expected a non-empty string, got 123"),
+    ],
+)
+def test_billing_problems(tmp_path: Path, line: str, expected: str) -> None:
+    message = load_error(tmp_path, second(line))
+    assert message.startswith(f'contract #2 (id "acme-vip"): {expected}'), message
+
+
+def test_only_vip_contracts_have_a_fee(tmp_path: Path) -> None:
+    message = load_error(tmp_path, second('tier = "warranty"', "monthly_fee = 500"))
+    assert message.startswith('contract #2 (id "acme-vip"): monthly_fee: only a VIP contract')
+
+
+def test_a_bad_csv_amount_names_the_row(tmp_path: Path) -> None:
+    text = HEADER.replace("\n", ",monthly_fee\n") + FIRST_ROW.replace("\n", ",\n")
+    text += "acme,ACME,vip,,acme.pl,2025-01-01,,12.5.0\n"
+    message = load_error(tmp_path, text, "contracts.csv")
+    assert message.startswith('row 3 (id "acme"): monthly_fee: expected an amount like')

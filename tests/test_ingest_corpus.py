@@ -26,8 +26,8 @@ def test_every_corpus_mail_gets_a_defined_outcome(
     for path in files:
         imap_client.append(path.read_bytes(), received_at=NOW)
 
-    run_once(desk)
-    run_once(desk)  # a second run finds nothing left to do
+    for _ in range(4):  # the outbox sends at most 100 mails a cycle; later runs find nothing new
+        run_once(desk)
 
     assert imap_client.messages("INBOX") == []
     landed = len(imap_client.messages("Processed")) + len(imap_client.messages("Quarantine"))
@@ -38,6 +38,7 @@ def test_every_corpus_mail_gets_a_defined_outcome(
     assert len(ledger) == len(files)
     assert {row.outcome for row in ledger} <= OUTCOMES
     # Only mails that opened a ticket may be acknowledged, each at most once.
-    assert len(outbox) <= sum(row.outcome == "ticket" for row in ledger)
+    acks = [row for row in outbox if row.kind == "ack"]
+    assert len(acks) <= sum(row.outcome == "ticket" for row in ledger)
     assert len(smtp_sink.messages) == len(outbox)
     assert all(row.status == "sent" for row in outbox)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session, col, select
 
 from mailbot.adapters.db import OutboxRow
@@ -16,6 +18,15 @@ from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import customer_mail, deliver
 
 
+@pytest.fixture
+def desk(desk: Desk) -> Desk:
+    """The shared desk without a staff list: the outbox holds only acknowledgements here."""
+    support = replace(desk.settings.support, staff_addresses=())
+    return Desk(
+        desk.engine, replace(desk.settings, support=support), desk.renderer, desk.store, desk.clock
+    )
+
+
 def queue_acks(desk: Desk, imap: ImapPeer, *senders: str) -> None:
     for sender in senders:
         deliver(imap, customer_mail(sender, f"Od {sender}"))
@@ -24,7 +35,9 @@ def queue_acks(desk: Desk, imap: ImapPeer, *senders: str) -> None:
 
 def statuses(desk: Desk) -> list[tuple[str, str]]:
     with Session(desk.engine) as session:
-        rows = session.exec(select(OutboxRow).order_by(col(OutboxRow.id))).all()
+        rows = session.exec(
+            select(OutboxRow).where(OutboxRow.kind == "ack").order_by(col(OutboxRow.id))
+        ).all()
         return [(row.recipients, row.status) for row in rows]
 
 

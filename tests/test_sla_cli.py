@@ -94,13 +94,14 @@ def test_tickets_due_within_overdue_and_set(tmp_path: Path) -> None:
         return sorted(t["number"] for t in json.loads(done.stdout))
 
     assert listed("--overdue") == []
-    assert listed("--due-within", "2h") == ["SOL-1", "SOL-5"]  # the VIP tickets: reaction in 1 h
+    # In the demo the technician has reacted to SOL-1; SOL-5 (VIP) still waits: reaction in 1 h.
+    assert listed("--due-within", "2h") == ["SOL-5"]
     done = mailbot(
         "--config",
         config,
         "tickets",
         "set",
-        "SOL-1",
+        "SOL-5",
         "status",
         "open",
         "--by",
@@ -108,11 +109,11 @@ def test_tickets_due_within_overdue_and_set(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "reaction deadline is met" in done.stdout
-    assert listed("--due-within", "2h") == ["SOL-5"]
-    shown = json.loads(mailbot("--config", config, "tickets", "show", "SOL-1", "--json").stdout)
+    assert listed("--due-within", "2h") == []
+    shown = json.loads(mailbot("--config", config, "tickets", "show", "SOL-5", "--json").stdout)
     assert shown["sla"]["reaction"]["state"] == "met"
     assert [e["kind"] for e in shown["sla"]["history"]] == ["received", "status", "first_response"]
-    bad = mailbot("--config", config, "tickets", "set", "SOL-1", "status", "done")
+    bad = mailbot("--config", config, "tickets", "set", "SOL-5", "status", "done")
     assert bad.returncode == 2 and "done" in bad.stderr
     tier = mailbot("--config", config, "tickets", "set", "SOL-3", "tier", "vip")
     assert tier.returncode == 0 and "tier post_warranty -> vip" in tier.stdout

@@ -50,6 +50,17 @@ class ContractRow(SQLModel, table=True):
     valid_from: date
     valid_until: date | None = None
     language: str = "pl"
+    # Billing (issue 6). Amounts are decimal text ("290.00"), so neither database
+    # turns them into binary floats; "" means the [billing] setting applies.
+    nip: str = ""
+    monthly_fee: str = ""
+    package_hours: str = "2"
+    free_unjustified: int = 4
+    hourly_rate: str = ""
+    ip_allowlist: str = ""  # space-separated networks
+    procedures: str = Field(default="", sa_type=sa.Text)
+    phone: str = ""
+    billing_email: str = ""
 
 
 class ContractAddressRow(SQLModel, table=True):
@@ -94,10 +105,15 @@ class TicketRow(SQLModel, table=True):
     paused_since: datetime | None = _utc(default=None)
     paused_seconds: float = 0.0
     assignee: str = ""
+    follows: str | None = None  # the earlier ticket a late answer was about
     # The earliest reminder or escalation still to come: the sweep reads only
     # tickets whose moment has come, through this index, however many are open.
     next_alert_at: datetime | None = _utc(default=None, index=True)
     updated_at: datetime = _utc()
+    # Billing marks set by staff (#express, #unjustified, tickets set): see core/billing.py.
+    express: bool = False
+    unjustified: bool = False
+    warranty: bool = False
 
 
 class SlaEventRow(SQLModel, table=True):
@@ -109,6 +125,19 @@ class SlaEventRow(SQLModel, table=True):
     at: datetime = _utc()
     kind: str  # received, first_response, paused, resumed, tier_changed, resolved, reopened
     detail: str = ""
+
+
+class TimeEntryRow(SQLModel, table=True):
+    """Work recorded on a ticket (``#time`` or ``mailbot time add``): billed by its month."""
+
+    __tablename__ = "time_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    seconds: int
+    at: datetime = _utc(index=True)  # when the work was done
+    by: str = ""
+    note: str = ""
+    created_at: datetime = _utc()
 
 
 class AlertRow(SQLModel, table=True):
@@ -145,6 +174,8 @@ class MessageRow(SQLModel, table=True):
     body_html: str | None = Field(default=None, sa_type=sa.Text)
     received_at: datetime = _utc()
     note: str = ""
+    author: str = ""  # customer, staff or mailbot
+    internal: bool = False  # staff-only: never shown or relayed to the customer
 
 
 class AttachmentRow(SQLModel, table=True):
@@ -203,6 +234,16 @@ class MailboxStateRow(SQLModel, table=True):
     mailbox: str = Field(primary_key=True)
     uidvalidity: int = Field(primary_key=True, sa_type=sa.BigInteger)
     last_uid: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class DaemonStateRow(SQLModel, table=True):
+    """What the daemon last did, for ``mailbot status``: one row per job (``poll``)."""
+
+    __tablename__ = "daemon_state"
+    name: str = Field(primary_key=True)
+    succeeded_at: datetime | None = _utc(default=None)
+    attempted_at: datetime | None = _utc(default=None)
+    error: str = ""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -51,6 +52,15 @@ def _contract(row: ContractRow, customer: str, addresses: Sequence[ContractAddre
         valid_from=row.valid_from,
         valid_until=row.valid_until,
         language=row.language,
+        nip=row.nip,
+        monthly_fee=Decimal(row.monthly_fee) if row.monthly_fee else None,
+        package_hours=Decimal(row.package_hours),
+        free_unjustified=row.free_unjustified,
+        hourly_rate=Decimal(row.hourly_rate) if row.hourly_rate else None,
+        ip_allowlist=tuple(row.ip_allowlist.split()),
+        procedures=row.procedures,
+        phone=row.phone,
+        billing_email=row.billing_email,
     )
 
 
@@ -96,6 +106,7 @@ def _write_contract(contract: Contract, *, session: Session) -> None:
     row.valid_from = contract.valid_from
     row.valid_until = contract.valid_until
     row.language = contract.language
+    _write_billing(row, contract)
     session.add(row)
     session.flush()
     session.execute(
@@ -106,6 +117,21 @@ def _write_contract(contract: Contract, *, session: Session) -> None:
     for value in sorted(contract.domains):
         session.add(ContractAddressRow(contract_id=contract.id, value=value, is_domain=True))
     session.flush()
+
+
+def _write_billing(row: ContractRow, contract: Contract) -> None:
+    def text(amount: Decimal | None) -> str:
+        return "" if amount is None else str(amount)
+
+    row.nip = contract.nip
+    row.monthly_fee = text(contract.monthly_fee)
+    row.package_hours = text(contract.package_hours)
+    row.free_unjustified = contract.free_unjustified
+    row.hourly_rate = text(contract.hourly_rate)
+    row.ip_allowlist = " ".join(contract.ip_allowlist)
+    row.procedures = contract.procedures
+    row.phone = contract.phone
+    row.billing_email = contract.billing_email
 
 
 # --- tickets ---------------------------------------------------------------
@@ -127,11 +153,17 @@ def next_ticket_seq(*, session: Session) -> int:
 
 
 def _ref(row: TicketRow) -> TicketRef:
-    return TicketRef(row.number, row.customer_address, row.contract_id)
+    return TicketRef(row.number, row.customer_address, row.contract_id, row.status, row.resolved_at)
 
 
 def ticket_by_number(number: str, *, session: Session) -> TicketRow | None:
     return session.exec(select(TicketRow).where(TicketRow.number == number)).first()
+
+
+def ticket_number_of(ticket_id: int, *, session: Session) -> str:
+    row = session.get(TicketRow, ticket_id)
+    assert row is not None, f"no ticket with id {ticket_id}"
+    return row.number
 
 
 def ticket_ref(number: str | None, *, session: Session) -> TicketRef | None:
@@ -157,16 +189,21 @@ def list_tickets(
     """The newest tickets; with ``due_before``, only those with a deadline still unmet by then."""
     query = select(TicketRow)
     if due_before is not None:
-        reaction_open = sa.and_(
-            col(TicketRow.first_response_at).is_(None), col(TicketRow.reaction_due) <= due_before
-        )
-        resolution_open = sa.and_(
-            col(TicketRow.resolved_at).is_(None),
-            col(TicketRow.paused_since).is_(None),  # waiting: its deadline is not running
-            col(TicketRow.resolution_due) <= due_before,
-        )
-        query = query.where(sa.or_(reaction_open, resolution_open))
+        query = query.where(unmet_by(due_before))
     return session.exec(query.order_by(col(TicketRow.seq).desc()).limit(limit)).all()
+
+
+def unmet_by(moment: datetime) -> sa.ColumnElement[bool]:
+    """Tickets with a deadline due by ``moment`` and still unmet (``moment`` = now: overdue)."""
+    reaction_open = sa.and_(
+        col(TicketRow.first_response_at).is_(None), col(TicketRow.reaction_due) <= moment
+    )
+    resolution_open = sa.and_(
+        col(TicketRow.resolved_at).is_(None),
+        col(TicketRow.paused_since).is_(None),  # waiting: its deadline is not running
+        col(TicketRow.resolution_due) <= moment,
+    )
+    return sa.or_(reaction_open, resolution_open)
 
 
 def ticket_messages(ticket_id: int, *, session: Session) -> Sequence[MessageRow]:

@@ -48,6 +48,47 @@ class SmtpSender:
             raise _delivery_error(exc, f"SMTP {s.host}:{s.port}", name) from exc
 
 
+async def check(settings: SmtpSettings) -> str:
+    """Connect, EHLO (STARTTLS and login as configured), NOOP, QUIT; what was done.
+
+    Sends no mail. Raises ``DeliveryError`` saying which step the server refused.
+    """
+    if settings.pickup_dir is not None:
+        return _check_pickup_dir(settings.pickup_dir)
+    s = settings
+    server = f"SMTP {s.host}:{s.port}"
+    client = aiosmtplib.SMTP(
+        hostname=s.host,
+        port=s.port,
+        username=s.username or None,
+        password=s.password or None,
+        use_tls=s.tls == "ssl",
+        start_tls=s.tls == "starttls",
+        tls_context=tls_context(verify=s.verify_tls) if s.tls != "none" else None,
+        timeout=s.timeout.total_seconds(),
+    )
+    try:
+        await client.connect()  # TLS and login happen here, as configured
+        await client.ehlo()
+        await client.noop()
+        await client.quit()
+    except Exception as exc:  # every failure becomes a DeliveryError, as for a send
+        client.close()
+        raise _delivery_error(exc, server, "the connection check") from exc
+    login = f", logged in as {s.username}" if s.username else ""
+    return f"{server}: EHLO and NOOP answered ({s.tls}{login})"
+
+
+def _check_pickup_dir(directory: Path) -> str:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DeliveryError(f"cannot create {directory}: {exc}", permanent=True) from exc
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise DeliveryError(f"{directory} is not writable", permanent=True)
+    return f"pickup directory {directory} is writable"
+
+
 def _delivery_error(exc: Exception, server: str, name: str) -> DeliveryError:
     """Sort a failure: permanent only when this mail itself was refused or cannot be sent."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):

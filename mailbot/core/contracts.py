@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from mailbot.core.tiers import TIER_PRECEDENCE, Tier
@@ -35,6 +36,16 @@ class Contract:
     valid_from: date
     valid_until: date | None = None
     language: str = "pl"
+    # Billing (issue 6). None for an amount means the [billing] setting applies.
+    nip: str = ""
+    monthly_fee: Decimal | None = None
+    package_hours: Decimal = Decimal(2)
+    free_unjustified: int = 4
+    hourly_rate: Decimal | None = None
+    ip_allowlist: tuple[str, ...] = ()
+    procedures: str = ""
+    phone: str = ""
+    billing_email: str = ""
 
     def valid_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)

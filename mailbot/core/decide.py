@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from mailbot.core.automation import robot_reason
@@ -34,6 +34,8 @@ class TicketRef:
     number: str
     customer_address: str
     contract_id: str | None
+    status: str = "open"
+    resolved_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class DeskPolicy:
     staff_domains: frozenset[str]
     tiers: Mapping[Tier, TierPolicy]
     tz: ZoneInfo = WARSAW  # the company's: contract dates are its calendar days
+    # A customer's answer later than this after the resolution opens a new ticket.
+    reopen_window: timedelta = timedelta(days=14)
 
     def is_staff(self, address: str) -> bool:
         return address in self.staff_addresses or address.rpartition("@")[2] in self.staff_domains
@@ -58,6 +62,7 @@ class OpenTicket:
     # None: acknowledge; otherwise why no acknowledgement goes out.
     no_ack_reason: str | None
     note: str = ""
+    follows: str | None = None  # the earlier, long-resolved ticket this mail answered
 
 
 @dataclass(frozen=True)
@@ -122,11 +127,26 @@ def decide(
         sender_contract=match.contract,
         policy=policy,
     )
+    follows = None
     if ticket is not None:
-        return AppendToTicket(ticket.number, why)
+        stale = _past_reopen_window(ticket, now, policy)
+        if stale is None or policy.is_staff(mail.from_address):
+            return AppendToTicket(ticket.number, why)
+        follows, why = ticket.number, stale
     return OpenTicket(
         match=match,
         deadlines=deadlines(now, policy.tiers[match.tier]),
         no_ack_reason=robot_reason(mail, own_addresses=policy.own_addresses),
-        note=why if tagged is not None else "",
+        note=why if tagged is not None or follows else "",
+        follows=follows,
     )
+
+
+def _past_reopen_window(ticket: TicketRef, now: datetime, policy: DeskPolicy) -> str | None:
+    """Why an answer to ``ticket`` opens a new ticket instead of reopening it, or None."""
+    if ticket.status not in ("resolved", "closed") or ticket.resolved_at is None:
+        return None
+    if now - ticket.resolved_at <= policy.reopen_window:
+        return None
+    days = policy.reopen_window.days
+    return f"it answers {ticket.number}, resolved more than {days} days ago"

@@ -46,6 +46,8 @@ class InboundMail:
     precedence: str | None = None
     list_id: str | None = None
     return_path: str | None = None
+    # Every Authentication-Results header (RFC 8601), as written; whose to trust is policy.
+    authentication_results: tuple[str, ...] = ()
     size: int = 0
     # What the parser had to repair or give up on, for the log and the ticket.
     defects: tuple[str, ...] = ()
@@ -63,3 +65,4 @@ class OutboundMail:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    sender_name: str = ""  # the From display name; "" for the desk's own name

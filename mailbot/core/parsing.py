@@ -174,6 +174,9 @@ def _parse(raw: bytes) -> InboundMail:
         precedence=_plain_header(msg, "precedence"),
         list_id=_plain_header(msg, "list-id"),
         return_path=_return_path(msg),
+        authentication_results=tuple(
+            " ".join(_unfold(v).split()) for v in _raw_values(msg, "authentication-results")
+        ),
         size=len(raw),
         defects=_bounded(_unique(log.notes)),
     )

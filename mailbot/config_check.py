@@ -1,0 +1,97 @@
+"""``mailbot check-config``: the configuration, and whether its servers answer.
+
+Offline checks (settings, templates, contracts file) raise ConfigError like
+at start. The connections (database, IMAP, SMTP) are each reported as a
+``Check``; ``offline`` skips them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import create_engine
+
+from mailbot.adapters import smtp
+from mailbot.adapters.attachments import AttachmentStore
+from mailbot.adapters.templates import Renderer
+from mailbot.config import Settings
+from mailbot.contracts_file import load_contracts_file
+from mailbot.errors import MailbotError
+from mailbot.service import Desk
+from mailbot.template_check import check_templates
+from mailbot.wiring import make_source, system_clock
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def offline_checks(settings: Settings) -> list[Check]:
+    """Templates and contracts; ConfigError on the first problem. Opens no connection."""
+    # An engine that is never connected: the templates need a desk, not a database.
+    desk = Desk(
+        engine=create_engine(settings.database.url),
+        settings=settings,
+        renderer=Renderer(settings.templates_dir),
+        store=AttachmentStore(settings.state_dir / "attachments"),
+        clock=system_clock,
+    )
+    checks = [Check("configuration", True, str(settings.source or "built in code"))]
+    rendered = check_templates(desk)
+    checks.append(Check("templates", True, f"{rendered} rendered from {desk.renderer.directory}"))
+    if settings.support.contracts_file is not None:
+        contracts = load_contracts_file(settings.support.contracts_file)
+        detail = f"{len(contracts)} contract(s) in {settings.support.contracts_file}"
+        checks.append(Check("contracts", True, detail))
+    desk.engine.dispose()
+    return checks
+
+
+def connection_checks(settings: Settings) -> list[Check]:
+    """The database, the mailbox and the SMTP server, each tried once; never raises."""
+    return [
+        _attempt("database", lambda: _check_database(settings.database.url)),
+        _attempt("imap", lambda: _check_mailbox(settings)),
+        _attempt("smtp", lambda: asyncio.run(smtp.check(settings.smtp))),
+    ]
+
+
+def _attempt(name: str, check: Callable[[], str]) -> Check:
+    try:
+        return Check(name, True, check())
+    except (MailbotError, sa.exc.SQLAlchemyError, OSError) as exc:
+        return Check(name, False, str(exc).splitlines()[0] if str(exc) else repr(exc))
+
+
+def _check_database(url: str) -> str:
+    parsed = sa.engine.make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        # Never create the file here: as root, it would belong to the wrong user.
+        path = Path(parsed.database)
+        if not path.exists():
+            return f"SQLite file {path} does not exist yet; mailbot creates it at start"
+        url = f"sqlite:///file:{path.absolute()}?mode=ro&uri=true"
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        return f"{engine.dialect.name} answers ({shown})"
+    finally:
+        engine.dispose()
+
+
+def _check_mailbox(settings: Settings) -> str:
+    source = make_source(settings)
+    try:
+        validity = source.open()
+    finally:
+        source.close()
+    return f"{source.name}: logged in, folders ready (UIDVALIDITY {validity})"

@@ -1,0 +1,179 @@
+"""How the desk is doing, for ``mailbot status``, monitoring and the daemon's systemd STATUS.
+
+The daemon records each poll in ``daemon_state`` (``record_poll``); a
+``Snapshot`` reads that and the queues from the database, and ``judge`` turns
+it into OK, WARNING or CRITICAL (exit codes 0, 1, 2, as Nagios-style checks
+expect):
+
+- CRITICAL: no successful poll for ``health.poll_critical`` (or ever), or a
+  mail waiting in the outbox for ``health.outbox_critical``;
+- WARNING: the same past ``health.poll_warning`` / ``health.outbox_warning``,
+  or a reminder or escalation more than ``REMINDER_GRACE`` late (the sweep,
+  every 20 seconds, is not keeping up or not running);
+- overdue tickets and permanently failed mails are reported, not judged: they
+  are the staff's business, and escalation mails already tell them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, time, timedelta
+from enum import IntEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from mailbot.adapters import repository as repo
+from mailbot.adapters.db import DaemonStateRow, LedgerRow, OutboxRow, TicketRow
+from mailbot.config import HealthSettings
+from mailbot.core.humanize import human_duration
+
+POLL = "poll"
+REMINDER_GRACE = timedelta(minutes=5)
+UNSENT = ("queued", "sending")
+
+
+class Level(IntEnum):
+    """The verdict; its value is ``mailbot status``'s exit code."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    now: datetime
+    last_poll_at: datetime | None  # the last successful poll
+    last_attempt_at: datetime | None
+    last_error: str  # of the last attempt, "" when it succeeded
+    mails_today: int  # taken from the mailbox since midnight, company time
+    outbox_unsent: int
+    oldest_unsent_at: datetime | None
+    outbox_failed: int
+    overdue_tickets: int
+    reminders_late: int
+
+    def age(self, moment: datetime | None) -> timedelta | None:
+        return None if moment is None else max(self.now - moment, timedelta(0))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    level: Level
+    problems: tuple[str, ...]
+
+
+def record_poll(engine: Engine, *, now: datetime, error: str = "") -> None:
+    """Remember a poll: successful when ``error`` is empty."""
+    with Session(engine) as session:
+        row = session.get(DaemonStateRow, POLL) or DaemonStateRow(name=POLL)
+        row.attempted_at = now
+        row.error = error[:500]
+        if not error:
+            row.succeeded_at = now
+        session.add(row)
+        session.commit()
+
+
+def take_snapshot(engine: Engine, *, now: datetime, tz: ZoneInfo) -> Snapshot:
+    midnight = datetime.combine(now.astimezone(tz).date(), time(), tz)
+    with Session(engine) as session:
+        state = session.get(DaemonStateRow, POLL)
+        unsent, oldest = session.exec(
+            select(sa.func.count(), sa.func.min(OutboxRow.created_at)).where(
+                col(OutboxRow.status).in_(UNSENT)
+            )
+        ).one()
+        return Snapshot(
+            now=now,
+            last_poll_at=state.succeeded_at if state else None,
+            last_attempt_at=state.attempted_at if state else None,
+            last_error=state.error if state else "",
+            mails_today=_count(session, LedgerRow, col(LedgerRow.processed_at) >= midnight),
+            outbox_unsent=int(unsent),
+            # min() over a TypeDecorator column comes back raw on SQLite: make it aware again.
+            oldest_unsent_at=_aware(oldest),
+            outbox_failed=_count(session, OutboxRow, col(OutboxRow.status) == "failed"),
+            overdue_tickets=_count(session, TicketRow, repo.unmet_by(now)),
+            reminders_late=_count(
+                session, TicketRow, col(TicketRow.next_alert_at) <= now - REMINDER_GRACE
+            ),
+        )
+
+
+def _count(session: Session, table: Any, condition: sa.ColumnElement[bool]) -> int:
+    return int(session.exec(select(sa.func.count()).select_from(table).where(condition)).one())
+
+
+def _aware(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite without type information
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
+
+
+def judge(snapshot: Snapshot, limits: HealthSettings) -> Verdict:
+    """OK, WARNING or CRITICAL, with a line for each problem (see the module docstring)."""
+    found: list[tuple[Level, str]] = []
+    poll_age = snapshot.age(snapshot.last_poll_at)
+    error = f" (last attempt: {snapshot.last_error})" if snapshot.last_error else ""
+    if poll_age is None:
+        found.append((Level.CRITICAL, f"no successful poll yet{error}"))
+    else:
+        level = _level(poll_age, limits.poll_warning, limits.poll_critical)
+        found.append((level, f"last successful poll {_age_text(poll_age)} ago{error}"))
+    outbox_age = snapshot.age(snapshot.oldest_unsent_at)
+    if outbox_age is not None:
+        level = _level(outbox_age, limits.outbox_warning, limits.outbox_critical)
+        found.append((level, f"oldest unsent mail queued {_age_text(outbox_age)} ago"))
+    if snapshot.reminders_late:
+        found.append((Level.WARNING, f"{snapshot.reminders_late} ticket(s) with reminders late"))
+    problems = [(level, text) for level, text in found if level is not Level.OK]
+    worst = max((level for level, _ in problems), default=Level.OK)
+    return Verdict(worst, tuple(text for _, text in problems))
+
+
+def _level(age: timedelta, warning: timedelta, critical: timedelta) -> Level:
+    if age > critical:
+        return Level.CRITICAL
+    return Level.WARNING if age > warning else Level.OK
+
+
+def summary(snapshot: Snapshot) -> str:
+    """One line: ``3 mails today; 0 in outbox; 1 overdue; last poll 12s ago``."""
+    poll_age = snapshot.age(snapshot.last_poll_at)
+    poll = "no successful poll yet" if poll_age is None else f"last poll {_age_text(poll_age)} ago"
+    parts = [
+        f"{snapshot.mails_today} mails today",
+        f"{snapshot.outbox_unsent} in outbox",
+        f"{snapshot.overdue_tickets} overdue",
+    ]
+    if snapshot.reminders_late:
+        parts.append(f"{snapshot.reminders_late} reminders late")
+    return "; ".join([*parts, poll])
+
+
+def _age_text(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    return f"{seconds}s" if seconds < 120 else human_duration(age, "en")
+
+
+def report(snapshot: Snapshot, verdict: Verdict) -> dict[str, Any]:
+    """``mailbot status --json``: the verdict, its problems and every figure."""
+    figures = asdict(snapshot)
+    for key, value in figures.items():
+        if isinstance(value, datetime):
+            figures[key] = value.isoformat()
+    age = snapshot.age(snapshot.last_poll_at)
+    return {
+        "status": verdict.level.name,
+        "problems": list(verdict.problems),
+        **figures,
+        "last_poll_age_seconds": None if age is None else int(age.total_seconds()),
+    }

@@ -1,0 +1,169 @@
+"""Mail mailbot sends about a ticket: queued in the outbox and kept on the ticket, in one go.
+
+Every outgoing mail goes through ``queue_mail`` inside the caller's
+transaction, so a mail is queued exactly when the change that caused it is
+committed. Customer mail is threaded to the customer's own messages and
+carries the ticket's tag; staff mail carries the tag and Reply-To the desk, so
+that a plain "reply" comes back to mailbot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from email.utils import make_msgid
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+from mailbot.adapters import repository as repo
+from mailbot.adapters.db import MessageRow, OutboxRow, TicketRow
+from mailbot.core.compose import compose
+from mailbot.core.mail import OutboundMail
+from mailbot.core.tickets import subject_with_tag, ticket_tag
+
+if TYPE_CHECKING:
+    from mailbot.service import Desk
+
+# Staff of a Polish company read Polish; the templates exist in English too.
+STAFF_LANGUAGE = "pl"
+
+
+def queue_mail(
+    desk: Desk,
+    mail: OutboundMail,
+    *,
+    kind: str,
+    ticket: TicketRow,
+    now: datetime,
+    session: Session,
+    internal: bool = False,
+) -> None:
+    """Put ``mail`` in the outbox and on the ticket, in the caller's transaction."""
+    assert ticket.id is not None
+    sender_name = mail.sender_name or desk.settings.support.name
+    # What produced it, for staff's mail filters and for tests: ack, relay, reminder...
+    mail = replace(mail, extra_headers=(*mail.extra_headers, ("X-Mailbot-Kind", kind)))
+    session.add(OutboxRow(
+        ticket_id=ticket.id, kind=kind, message_id=mail.message_id, mail_from=mail.sender,
+        recipients=",".join(mail.recipients), raw=compose(mail, sender_name=sender_name, date=now),
+        created_at=now, next_attempt_at=now,
+    ))  # fmt: skip
+    session.add(MessageRow(
+        ticket_id=ticket.id, direction="out", message_id=mail.message_id,
+        in_reply_to=mail.in_reply_to, references=" ".join(mail.references), sender=mail.sender,
+        recipients=", ".join(mail.recipients), subject=mail.subject, body_text=mail.body_text,
+        received_at=now, note=kind, author="mailbot" if kind != "relay" else "staff",
+        internal=internal,
+    ))  # fmt: skip
+
+
+def new_message_id(desk: Desk, ticket: TicketRow, kind: str) -> str:
+    return make_msgid(
+        idstring=f"{ticket.number}.{kind}", domain=desk.settings.support.address.rpartition("@")[2]
+    )
+
+
+def base_context(desk: Desk, ticket: TicketRow) -> dict[str, Any]:
+    """What every ticket template may use."""
+    support = desk.settings.support
+    return {
+        "number": ticket.number,
+        "tag": ticket_tag(ticket.number),
+        "subject": ticket.subject or "(bez tematu)",
+        "customer": ticket.customer_address,
+        "customer_name": ticket.customer_name,
+        "reaction_due": desk.local_time(ticket.reaction_due),
+        "resolution_due": desk.local_time(ticket.resolution_due),
+        "status": ticket.status,
+        "reopen_days": support.reopen_days,
+        "support_name": support.name,
+        "support_address": support.address,
+    }
+
+
+def _customer_thread(ticket: TicketRow, *, session: Session) -> tuple[str | None, tuple[str, ...]]:
+    """In-Reply-To and References for a mail to the customer: their first and last mails."""
+    assert ticket.id is not None
+    theirs = [
+        m.message_id
+        for m in repo.ticket_messages(ticket.id, session=session)
+        if m.direction == "in" and m.author in ("", "customer") and m.message_id
+    ]
+    if not theirs:
+        return None, ()
+    return theirs[-1], tuple(dict.fromkeys((theirs[0], theirs[-1])))
+
+
+def queue_customer_mail(
+    desk: Desk,
+    ticket: TicketRow,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    now: datetime,
+    session: Session,
+    kind: str | None = None,
+    sender_name: str = "",
+    auto: bool = True,
+) -> None:
+    """Render ``template`` in the ticket's language and queue it to the customer, threaded."""
+    rendered = desk.renderer.render(
+        template, ticket.language, {**base_context(desk, ticket), **context}
+    )
+    in_reply_to, references = _customer_thread(ticket, session=session)
+    headers = [("X-Loop", desk.settings.support.address), ("X-Mailbot-Ticket", ticket.number)]
+    if auto:  # RFC 3834: mail a program wrote on its own says so; a relayed person's reply does not
+        headers.insert(0, ("Auto-Submitted", "auto-replied"))
+    mail = OutboundMail(
+        message_id=new_message_id(desk, ticket, kind or template),
+        sender=desk.settings.smtp.from_address,
+        recipients=(ticket.customer_address,),
+        subject=subject_with_tag(ticket.number, rendered.subject),
+        body_text=rendered.body,
+        in_reply_to=in_reply_to,
+        references=references,
+        extra_headers=(*headers, ("Content-Language", ticket.language)),
+        sender_name=sender_name,
+    )
+    queue_mail(desk, mail, kind=kind or template, ticket=ticket, now=now, session=session)
+
+
+def staff_recipients(desk: Desk, ticket: TicketRow) -> tuple[str, ...]:
+    """The ticket's assignee, else the staff list."""
+    return (ticket.assignee,) if ticket.assignee else desk.settings.support.staff_addresses
+
+
+def queue_staff_mail(
+    desk: Desk,
+    ticket: TicketRow,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    now: datetime,
+    session: Session,
+    recipients: Sequence[str] | None = None,
+) -> bool:
+    """Render ``template`` for staff and queue it; False when there is nobody to send it to."""
+    to = tuple(recipients if recipients is not None else staff_recipients(desk, ticket))
+    if not to:
+        return False
+    rendered = desk.renderer.render(
+        template, STAFF_LANGUAGE, {**base_context(desk, ticket), **context}
+    )
+    mail = OutboundMail(
+        message_id=new_message_id(desk, ticket, template),
+        sender=desk.settings.smtp.from_address,
+        recipients=to,
+        subject=subject_with_tag(ticket.number, rendered.subject),
+        body_text=rendered.body,
+        extra_headers=(
+            ("Auto-Submitted", "auto-generated"),
+            ("X-Loop", desk.settings.support.address),
+            ("X-Mailbot-Ticket", ticket.number),
+            ("Reply-To", desk.settings.support.address),
+        ),
+    )
+    queue_mail(desk, mail, kind=template, ticket=ticket, now=now, session=session, internal=True)
+    return True

@@ -1,0 +1,123 @@
+"""The month's reports: read the database, hand plain values to the pure core.
+
+``billing_invoice`` feeds ``core.billing.bill_month``; ``sla_month`` feeds
+``core.sla_report``. A ticket without a contract (an unknown sender, or a
+customer whose contract had ended when the ticket came) is billed to the
+contract that names its sender's address or domain regardless of dates, so a
+customer whose warranty ended mid-month stays one customer; failing that, to
+the sender's address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from mailbot.adapters import repository as repo
+from mailbot.adapters.db import TicketRow, TimeEntryRow
+from mailbot.config import Settings
+from mailbot.core.billing import BillableTicket, Invoice, Month, Prices, WorkEntry, bill_month
+from mailbot.core.contracts import Contract, sender_domain
+from mailbot.core.sla_report import SlaTicket, TierSla, sla_by_tier
+from mailbot.core.tiers import TIER_PRECEDENCE, Tier
+
+
+def month_bounds(month: Month, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The month's first moment and the next month's, on the company's clock (aware)."""
+    start = datetime.combine(month.first_day, time(), tz)
+    end = datetime.combine(month.last_day + timedelta(days=1), time(), tz)
+    return start, end
+
+
+def prices(settings: Settings) -> Prices:
+    billing = settings.billing
+    return Prices(
+        hourly_rate=billing.hourly_rate,
+        vat_percent=billing.vat_percent,
+        vip_monthly_fee=billing.vip_monthly_fee,
+        express_multiplier=billing.express_multiplier,
+    )
+
+
+def billing_customer(ticket: TicketRow, contracts: Sequence[Contract]) -> str:
+    """The contract id the ticket is billed to (see the module docstring)."""
+    if ticket.contract_id:
+        return ticket.contract_id
+    address = ticket.customer_address.lower()
+    for level in (
+        [c for c in contracts if address in c.addresses],
+        [c for c in contracts if sender_domain(address) in c.domains],
+    ):
+        if level:
+            return min(level, key=lambda c: (TIER_PRECEDENCE.index(c.tier), c.id)).id
+    return address
+
+
+def billable(ticket: TicketRow, contracts: Sequence[Contract]) -> BillableTicket:
+    return BillableTicket(
+        number=ticket.number,
+        customer=billing_customer(ticket, contracts),
+        tier=Tier(ticket.tier),
+        opened_at=ticket.received_at,
+        contract_id=ticket.contract_id,
+        express=ticket.express,
+        unjustified=ticket.unjustified,
+        warranty=ticket.warranty,
+    )
+
+
+def billing_invoice(settings: Settings, month: Month, *, session: Session) -> Invoice:
+    """The month's invoice lines for every customer."""
+    tz = ZoneInfo(settings.support.timezone)
+    start, end = month_bounds(month, tz)
+    contracts = repo.load_contracts(session=session)
+    rows = session.exec(
+        select(TimeEntryRow, TicketRow.number)
+        .join(TicketRow, col(TicketRow.id) == col(TimeEntryRow.ticket_id))
+        .where(col(TimeEntryRow.at) >= start, col(TimeEntryRow.at) < end)
+    ).all()
+    entries = [WorkEntry(number, e.at, timedelta(seconds=e.seconds)) for e, number in rows]
+    worked = {entry.ticket for entry in entries}
+    # Every unjustified ticket too: the first N of a month are free, counted by opening.
+    tickets = session.exec(
+        select(TicketRow).where(
+            sa.or_(col(TicketRow.number).in_(worked), col(TicketRow.unjustified).is_(True))
+        )
+    ).all()
+    return bill_month(
+        month,
+        contracts=contracts,
+        tickets=[billable(t, contracts) for t in tickets],
+        entries=entries,
+        prices=prices(settings),
+        tz=tz,
+    )
+
+
+def _sla_ticket(ticket: TicketRow) -> SlaTicket:
+    return SlaTicket(
+        tier=Tier(ticket.tier),
+        received_at=ticket.received_at,
+        reaction_due=ticket.reaction_due,
+        first_response_at=ticket.first_response_at,
+        resolution_due=ticket.resolution_due,
+        resolved_at=ticket.resolved_at,
+        waiting=ticket.paused_since is not None,
+    )
+
+
+def sla_month(
+    settings: Settings, month: Month, *, now: datetime, session: Session
+) -> list[TierSla]:
+    """Per tier: the tickets received in the month and how their deadlines went."""
+    start, end = month_bounds(month, ZoneInfo(settings.support.timezone))
+    tickets: Iterable[TicketRow] = session.exec(
+        select(TicketRow).where(
+            col(TicketRow.received_at) >= start, col(TicketRow.received_at) < end
+        )
+    ).all()
+    return sla_by_tier((_sla_ticket(t) for t in tickets), now)

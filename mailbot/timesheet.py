@@ -1,0 +1,118 @@
+"""Time recorded on tickets, and the billing marks on them (express, unjustified, warranty).
+
+Called by the CLI (``mailbot time add``, ``tickets set NUMBER express on``) and
+by staff commands in mail (``#time 1h30m``, ``#express``, ``#unjustified``).
+Each function works inside the caller's transaction and never commits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlmodel import Session, col, select
+
+from mailbot.adapters.db import TicketRow, TimeEntryRow
+from mailbot.sla_state import record_event
+
+FLAGS = ("express", "unjustified", "warranty")
+# One entry is one sitting of work: more than a day is a typo (e.g. 90h for 90m).
+MAX_ENTRY = timedelta(hours=24)
+
+_DURATION = re.compile(
+    r"""
+    (?:(?P<hours>\d+(?:[.,]\d+)?)\s*h)?      # 1h, 1.5h, 1,5h
+    \s*
+    (?:(?P<minutes>\d+)\s*m(?:in)?)?         # 30m, 30min
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def parse_work_duration(text: str) -> timedelta:
+    """``1h30m``, ``90m``, ``1.5h``, ``2h`` as a timedelta (whole seconds).
+
+    Raises ValueError for anything else, for zero or negative time, and for
+    more than MAX_ENTRY in one entry.
+    """
+    cleaned = text.strip()
+    found = _DURATION.fullmatch(cleaned)
+    if cleaned.startswith("-"):
+        raise ValueError(f"time worked must be positive, got {text!r}")
+    if not cleaned or not found or not (found.group("hours") or found.group("minutes")):
+        raise ValueError(f"expected a duration like 1h30m, 90m or 1.5h, got {text!r}")
+    hours = Decimal((found.group("hours") or "0").replace(",", "."))
+    seconds = hours * 3600 + int(found.group("minutes") or 0) * 60
+    duration = timedelta(seconds=int(seconds.to_integral_value()))
+    if duration <= timedelta():
+        raise ValueError(f"time worked must be more than zero, got {text!r}")
+    if duration > MAX_ENTRY:
+        raise ValueError(
+            f"{text!r} is more than {MAX_ENTRY.total_seconds() / 3600:.0f} h in one entry; "
+            "record each day's work separately"
+        )
+    return duration
+
+
+def add_time(
+    ticket: TicketRow,
+    duration: timedelta,
+    *,
+    at: datetime,
+    by: str,
+    note: str,
+    session: Session,
+    recorded_at: datetime | None = None,
+) -> TimeEntryRow:
+    """Record ``duration`` of work on ``ticket``, done at ``at`` (aware), by ``by``.
+
+    ``recorded_at`` (default ``at``) is when it was entered, for the record.
+    """
+    assert ticket.id is not None
+    if duration <= timedelta() or duration > MAX_ENTRY:
+        raise ValueError(f"time worked must be between 1 s and {MAX_ENTRY}, got {duration}")
+    entry = TimeEntryRow(
+        ticket_id=ticket.id,
+        seconds=int(duration.total_seconds()),
+        at=at,
+        by=by,
+        note=note,
+        created_at=recorded_at or at,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def set_flag(
+    ticket: TicketRow, flag: str, on: bool, *, by: str, at: datetime, session: Session
+) -> None:
+    """Mark or unmark ``ticket`` as express, unjustified or warranty; kept in its history."""
+    if flag not in FLAGS:
+        raise ValueError(f"expected one of {', '.join(FLAGS)}, got {flag!r}")
+    setattr(ticket, flag, on)
+    ticket.updated_at = at
+    session.add(ticket)
+    record_event(ticket, "flag", f"{flag} {'on' if on else 'off'} by {by}", at=at, session=session)
+
+
+def time_entries(
+    *,
+    session: Session,
+    ticket_id: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Sequence[tuple[TimeEntryRow, TicketRow]]:
+    """Entries with their tickets, oldest work first; ``start`` <= at < ``end`` when given."""
+    query = select(TimeEntryRow, TicketRow).join(
+        TicketRow, col(TicketRow.id) == col(TimeEntryRow.ticket_id)
+    )
+    if ticket_id is not None:
+        query = query.where(TimeEntryRow.ticket_id == ticket_id)
+    if start is not None:
+        query = query.where(col(TimeEntryRow.at) >= start)
+    if end is not None:
+        query = query.where(col(TimeEntryRow.at) < end)
+    return session.exec(query.order_by(col(TimeEntryRow.at), col(TimeEntryRow.id))).all()

@@ -1,0 +1,45 @@
+"""``mailbot tickets open`` (phone tickets) and the timeline of ``tickets show``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.test_cli import mailbot
+
+
+def test_open_a_phone_ticket_and_read_its_timeline(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    assert mailbot("demo", "--dir", str(demo)).returncode == 0
+    config = str(demo / "config.toml")
+
+    done = mailbot(
+        "--config",
+        config,
+        "tickets",
+        "open",
+        "--contract",
+        "acme-vip",
+        "--subject",
+        "Telefon: drukarka",
+        "--body",
+        "Klient dzwonił w sprawie drukarki.",
+        "--received",
+        "2026-11-18T10:00",
+        "--json",
+    )
+
+    assert done.returncode == 0, done.stderr
+    opened = json.loads(done.stdout)
+    assert (opened["number"], opened["tier"], opened["contract"]) == ("SOL-6", "vip", "acme-vip")
+    assert opened["reaction_due"] == "2026-11-18T10:00:00+00:00"  # 11:00 CET: 1 h after the call
+    assert [m["author"] for m in opened["messages"] if not m["internal"]] == ["customer", "mailbot"]
+    assert (demo / "sent").glob("*.eml")
+    shown = mailbot("--config", config, "tickets", "show", "SOL-6")
+    assert "timeline:" in shown.stdout and "by phone" not in shown.stdout.split("timeline:")[0]
+    assert "<- customer jan.kowalski@acme.pl" in shown.stdout
+    assert "-> mailbot jan.kowalski@acme.pl" in shown.stdout  # the acknowledgement
+    missing = mailbot(
+        "--config", config, "tickets", "open", "--contract", "nope", "--subject", "x", "--body", "y"
+    )
+    assert missing.returncode == 2 and "nope" in missing.stderr
