@@ -99,10 +99,15 @@ def make_settings(
 
 
 def customer_mail(
-    sender: str, subject: str, body: str = "Nie działa drukarka.\n", **headers: str
+    sender: str,
+    subject: str,
+    body: str = "Nie działa drukarka.\n",
+    *,
+    from_name: str = "Klient",
+    **headers: str,
 ) -> bytes:
     msg = EmailMessage()
-    msg["From"] = f"Klient <{sender}>"
+    msg["From"] = f"{from_name} <{sender}>"
     msg["To"] = SUPPORT
     msg["Subject"] = subject
     msg["Date"] = "Wed, 25 Nov 2026 10:29:00 +0100"

@@ -68,7 +68,11 @@ def staff_reply(text: str, notification: EmailMessage, *, sender: str = TECH) ->
     quoted = "\n".join("> " + line for line in notification.get_content().splitlines())
     body = f"{text}\n\nW dniu 18.11.2026 o 10:31, Pomoc IT pisze:\n{quoted}\n"
     return customer_mail(
-        sender, f"Re: {notification['Subject']}", body, In_Reply_To=notification["Message-ID"]
+        sender,
+        f"Re: {notification['Subject']}",
+        body,
+        from_name="Anna Technik",
+        In_Reply_To=notification["Message-ID"],
     )
 
 
@@ -101,7 +105,7 @@ def test_a_whole_conversation_reads_naturally_from_both_sides(
         20,
     )
     question = last_of(smtp_sink, "relay")
-    assert question["From"] == f"Klient ({'Pomoc IT'}) <{SUPPORT}>" or SUPPORT in question["From"]
+    assert question["From"] == f'"Anna Technik (Pomoc IT)" <{SUPPORT}>'
     assert question["To"] == "jan@acme.pl"
     assert question["Subject"] == "Re: [SOL-1] Drukarka nie drukuje"
     assert question["In-Reply-To"] == parsed(first)["Message-ID"]
