@@ -20,6 +20,8 @@ The e-mail thread is the interface (issue 4):
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -55,14 +57,24 @@ def status_label(status: str, language: str) -> str:
     return STATUS_LABELS.get(language, STATUS_LABELS["pl"]).get(status, status)
 
 
+# "STATUS [SOL-12]" (after any Re:), not "Status of my printer".
+_STATUS_SUBJECT = re.compile(r"^\s*((re|odp|aw)\s*:\s*)*status\s*\[[^\]]+\]\s*$", re.IGNORECASE)
+
+
 def is_status_query(mail: InboundMail, text: str) -> bool:
     """The customer asks where their ticket stands: "status" alone, or a STATUS subject."""
     words = text.strip().strip(".?!").lower()
-    return words in ("status", "stan") or mail.subject.strip().upper().startswith("STATUS")
+    return words in ("status", "stan") or _STATUS_SUBJECT.match(mail.subject) is not None
 
 
 def handle_followup(
-    desk: Desk, ticket: TicketRow, mail: InboundMail, *, store: Any, now: datetime, session: Session
+    desk: Desk,
+    ticket: TicketRow,
+    mail: InboundMail,
+    *,
+    store: Callable[..., None],
+    now: datetime,
+    session: Session,
 ) -> str:
     """Apply a mail that ``decide`` joined to ``ticket``; a summary for the log.
 
@@ -81,7 +93,7 @@ def _customer_mail(
     mail: InboundMail,
     text: str,
     *,
-    store: Any,
+    store: Callable[..., None],
     now: datetime,
     session: Session,
 ) -> str:
@@ -181,7 +193,7 @@ def _staff_mail(
     mail: InboundMail,
     text: str,
     *,
-    store: Any,
+    store: Callable[..., None],
     now: datetime,
     session: Session,
 ) -> str:

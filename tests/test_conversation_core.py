@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from mailbot.conversation import is_status_query
 from mailbot.core.authres import sender_authenticated
 from mailbot.core.commands import Command, parse_reply, work_minutes
+from mailbot.core.mail import InboundMail
 from mailbot.core.quoting import NOTIFICATION_MARKER, strip_quoted
 
 NEW = "Proszę zrestartować serwer.\nPozdrawiam, Anna"
@@ -128,3 +130,21 @@ MX = "mx.serwis.pl"
 )
 def test_sender_authenticated(header: str, expected: bool) -> None:
     assert sender_authenticated([header], authserv_id=MX, from_address="anna@serwis.pl") is expected
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "expected"),
+    [
+        ("Re: [SOL-1] Serwer", "status", True),
+        ("Re: [SOL-1] Serwer", "Status?", True),
+        ("STATUS [SOL-1]", "", True),
+        ("Odp: status [SOL-12]", "cokolwiek", True),
+        ("Status of my printer [SOL-1]", "It prints blank pages.", False),
+        ("Re: [SOL-1] Serwer", "status: still broken", False),
+    ],
+)
+def test_status_questions(subject: str, text: str, expected: bool) -> None:
+    mail = InboundMail(
+        message_id=None, from_address="jan@acme.pl", from_name="", subject=subject, date=None
+    )
+    assert is_status_query(mail, text) is expected
