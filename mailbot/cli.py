@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from mailbot import __version__, cli_billing
+from mailbot import __version__, cli_billing, cli_db
 from mailbot.adapters import repository as repo
-from mailbot.adapters.db import make_engine
+from mailbot.adapters.db import open_database
 from mailbot.config import Settings, load_settings, parse_duration
 from mailbot.config_check import connection_checks, offline_checks
 from mailbot.contracts_file import load_contracts_file
@@ -33,7 +33,7 @@ from mailbot.demo import run_demo
 from mailbot.errors import ConfigError, MailbotError
 from mailbot.health import judge, report, take_snapshot
 from mailbot.heartbeat import Heartbeat
-from mailbot.inspect import inspect_mail
+from mailbot.inspect import inspect_mail, read_mails
 from mailbot.log_setup import LOG_FORMATS, apply_log_settings, configure_logging
 from mailbot.phone import open_by_hand
 from mailbot.sdnotify import Notifier
@@ -105,17 +105,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
 
-    raw = Path(args.file).read_bytes()
     settings = _settings(args) if (args.config or os.environ.get("MAILBOT_CONFIG")) else None
-    summary = inspect_mail(raw, settings)
-    if args.json:
-        print(json.dumps(summary, ensure_ascii=False, indent=2))
-    else:
-        for key, value in summary.items():
-            if key not in ("body_text", "body_html"):
-                print(f"{key}: {value}")
-        print()
-        print(summary["body_text"])
+    for path in args.file:
+        for name, raw in read_mails(Path(path)):
+            summary = {"file": name, **inspect_mail(raw, settings)}
+            if args.json:  # one object per mail and line (JSON Lines)
+                print(json.dumps(summary, ensure_ascii=False))
+                continue
+            for key, value in summary.items():
+                if key not in ("body_text", "body_html"):
+                    print(f"{key}: {value}")
+            print()
+            print(summary["body_text"])
+            print()
     return EXIT_OK
 
 
@@ -123,7 +125,7 @@ def cmd_contracts_import(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     contracts = load_contracts_file(Path(args.file))
-    with Session(make_engine(settings.database.url)) as session:
+    with Session(open_database(settings.database)) as session:
         report = repo.import_contracts(contracts, session=session)
         session.commit()
     for label, ids in (
@@ -140,7 +142,7 @@ def cmd_contracts_import(args: argparse.Namespace) -> int:
 
 def cmd_contracts_list(args: argparse.Namespace) -> int:
 
-    with Session(make_engine(_settings(args).database.url)) as session:
+    with Session(open_database(_settings(args).database)) as session:
         contracts = repo.load_contracts(session=session)
     rows = [
         {
@@ -331,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ticket_commands(sub)
     _add_sla_commands(sub)
     cli_billing.register(sub)
+    cli_db.register(sub)
     return parser
 
 
@@ -377,11 +380,18 @@ def _add_run_commands(sub: Any) -> None:
         sub,
         "inspect",
         cmd_inspect,
-        "parse a mail file without storing it and show what "
-        "mailbot reads from it (tier and contract too, given --config)",
+        "parse mail files without storing them and show what mailbot reads from each and"
+        " how it would treat it (tier and contract too, given --config)",
     )
-    inspect.add_argument("file", metavar="FILE.eml", help="the mail, as RFC 5322 bytes")
-    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.add_argument(
+        "file",
+        metavar="FILE.eml",
+        nargs="+",
+        help="a mail as RFC 5322 bytes, a directory of them, a Maildir or an mbox",
+    )
+    inspect.add_argument(
+        "--json", action="store_true", help="print one JSON object per mail and line"
+    )
 
 
 def _add_contract_commands(sub: Any) -> None:

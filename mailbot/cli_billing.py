@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from mailbot.adapters import repository as repo
-from mailbot.adapters.db import make_engine
+from mailbot.adapters.db import open_database
 from mailbot.config import Settings, load_settings
 from mailbot.contracts_file import changed_contract, contract_fields, with_address
 from mailbot.core.billing import Month, only_customer
@@ -78,7 +78,7 @@ def _load_contract(contract_id: str, *, session: Session) -> Contract | None:
 
 
 def cmd_contracts_show(args: argparse.Namespace) -> int:
-    with Session(make_engine(_settings(args).database.url)) as session:
+    with Session(open_database(_settings(args).database)) as session:
         contract = _load_contract(args.id, session=session)
     if contract is None:
         return _fail(f"no contract {args.id}")
@@ -97,7 +97,7 @@ def cmd_contracts_show(args: argparse.Namespace) -> int:
 def _change_contract(
     args: argparse.Namespace, change: Callable[[Contract], Contract], what: str
 ) -> int:
-    with Session(make_engine(_settings(args).database.url)) as session:
+    with Session(open_database(_settings(args).database)) as session:
         contract = _load_contract(args.id, session=session)
         if contract is None:
             return _fail(f"no contract {args.id}")
@@ -136,7 +136,7 @@ def cmd_time_add(args: argparse.Namespace) -> int:
         raise ConfigError(f"DURATION: {exc}") from None
     now = system_clock()
     at = _moment(args.at, settings) if args.at else now
-    with Session(make_engine(settings.database.url)) as session:
+    with Session(open_database(settings.database)) as session:
         ticket = repo.ticket_by_number(args.ticket.upper(), session=session)
         if ticket is None:
             return _fail(f"no ticket {args.ticket}")
@@ -168,7 +168,7 @@ def cmd_time_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
     tz = _tz(settings)
     start, end = month_bounds(_month(args.month), tz) if args.month else (None, None)
-    with Session(make_engine(settings.database.url)) as session:
+    with Session(open_database(settings.database)) as session:
         ticket_id = None
         if args.ticket:
             ticket = repo.ticket_by_number(args.ticket.upper(), session=session)
@@ -212,7 +212,7 @@ def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None
 def cmd_report_billing(args: argparse.Namespace) -> int:
     settings = _settings(args)
     month = _month(args.month)
-    with Session(make_engine(settings.database.url)) as session:
+    with Session(open_database(settings.database)) as session:
         invoice = billing_invoice(settings, month, session=session)
         names = {c.id: c.customer for c in repo.load_contracts(session=session)}
     if args.customer:
@@ -230,7 +230,7 @@ def cmd_report_billing(args: argparse.Namespace) -> int:
 def cmd_report_sla(args: argparse.Namespace) -> int:
     settings = _settings(args)
     month = _month(args.month)
-    with Session(make_engine(settings.database.url)) as session:
+    with Session(open_database(settings.database)) as session:
         rows = sla_month(settings, month, now=system_clock(), session=session)
     if args.json:
         print(json.dumps(sla_json(str(month), rows), ensure_ascii=False, indent=2))

@@ -101,6 +101,7 @@ class SmtpSettings:
 @dataclass(frozen=True)
 class DatabaseSettings:
     url: str
+    auto_upgrade: bool = True  # migrate the schema at start; False: refuse an old one
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ class SupportSettings:
     reopen_days: int = 14
     # The authserv-id of our mail server's Authentication-Results; "" trusts From alone.
     authserv_id: str = ""
+    # With authserv_id set: a VIP contract's tier only for a sender that server vouches for.
+    vip_requires_authentication: bool = True
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,16 @@ class BillingSettings:
     vip_monthly_fee: Decimal = Decimal("290")
     # Express post-warranty work costs the price times this ("+100 %").
     express_multiplier: Decimal = Decimal("2")
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    """What one mail may cost: bigger mails open their ticket with text only, in quarantine."""
+
+    max_mail_size: int = 25 * 1024 * 1024
+    max_attachment_size: int = 10 * 1024 * 1024
+    # Automatic mails (acknowledgements, status mails) to one address in an hour, at most.
+    auto_replies_per_hour: int = 5
 
 
 @dataclass(frozen=True)
@@ -179,6 +192,7 @@ class Settings:
     # (logger, level) pairs applied after log_level, e.g. ("mailbot.outbox", "DEBUG").
     log_levels: tuple[tuple[str, str], ...] = ()
     health: HealthSettings = HealthSettings()
+    limits: LimitsSettings = LimitsSettings()
 
 
 # The loader. Everything below the dataclasses is private except
@@ -521,6 +535,32 @@ def _check_local_url(scheme: str, what: str) -> Callable[[object], str]:
     return check
 
 
+_SIZE = re.compile(r"(\d+)\s*(B|KB|MB|GB)?", re.IGNORECASE)
+_SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+
+
+def _check_size(value: object) -> int:
+    """A size in bytes: ``"25MB"``, ``"512KB"``, ``"1GB"`` (binary units) or a number of bytes."""
+    found = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif found is not None:
+        size = int(found[1]) * _SIZE_UNITS[(found[2] or "B").upper()]
+    else:
+        size = 0
+    if size <= 0:
+        raise ValueError(
+            f'expected a size like "25MB", "512KB" or bytes, got {describe_value(value)}'
+        )
+    return size
+
+
+def _check_count(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"expected a whole number, 0 or more, got {describe_value(value)}")
+    return value
+
+
 def _check_amount(value: object) -> Decimal:
     # Floats are read through their text ("120.5"), never as binary fractions.
     text = (
@@ -619,6 +659,7 @@ SMTP_FROM_ADDRESS = _Key("smtp.from_address", _EMAIL)
 SMTP_TIMEOUT = _Key("smtp.timeout", _DURATION_KIND, timedelta(seconds=30))
 
 DATABASE_URL = _Key("database.url", _DATABASE_URL)
+DATABASE_AUTO_UPGRADE = _Key("database.auto_upgrade", _BOOL, True)
 
 SUPPORT_ADDRESS = _Key("support.address", _EMAIL)
 SUPPORT_NAME = _Key("support.name", _TEXT, "Support")
@@ -630,6 +671,13 @@ SUPPORT_TIMEZONE = _Key("support.timezone", _TIMEZONE, "Europe/Warsaw")
 SUPPORT_ESCALATION_ADDRESS = _Key("support.escalation_address", _EMAIL, "")
 SUPPORT_REOPEN_DAYS = _Key("support.reopen_days", _Kind(_check_days, _int_from_env), 14)
 SUPPORT_AUTHSERV_ID = _Key("support.authserv_id", _TEXT, "")
+SUPPORT_VIP_REQUIRES_AUTH = _Key("support.vip_requires_authentication", _BOOL, True)
+
+LIMITS_MAX_MAIL_SIZE = _Key("limits.max_mail_size", _Kind(_check_size, _int_from_env), 25 * 1024**2)
+LIMITS_MAX_ATTACHMENT_SIZE = _Key(
+    "limits.max_attachment_size", _Kind(_check_size, _int_from_env), 10 * 1024**2
+)
+LIMITS_AUTO_REPLIES = _Key("limits.auto_replies_per_hour", _Kind(_check_count, _int_from_env), 5)
 
 # No default for the poll thresholds: they follow imap.poll_interval (_health).
 HEALTH_POLL_WARNING = _Key("health.poll_warning", _DURATION_KIND)
@@ -743,6 +791,7 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     SMTP_FROM_ADDRESS,
     SMTP_TIMEOUT,
     DATABASE_URL,
+    DATABASE_AUTO_UPGRADE,
     SUPPORT_ADDRESS,
     SUPPORT_NAME,
     SUPPORT_STAFF_ADDRESSES,
@@ -753,6 +802,10 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     SUPPORT_ESCALATION_ADDRESS,
     SUPPORT_REOPEN_DAYS,
     SUPPORT_AUTHSERV_ID,
+    SUPPORT_VIP_REQUIRES_AUTH,
+    LIMITS_MAX_MAIL_SIZE,
+    LIMITS_MAX_ATTACHMENT_SIZE,
+    LIMITS_AUTO_REPLIES,
     BILLING_HOURLY_RATE,
     BILLING_VAT_PERCENT,
     BILLING_VIP_MONTHLY_FEE,
@@ -1041,6 +1094,7 @@ def _support(source: _Source) -> SupportSettings:
         escalation_address=source.get(SUPPORT_ESCALATION_ADDRESS),
         reopen_days=source.get(SUPPORT_REOPEN_DAYS),
         authserv_id=source.get(SUPPORT_AUTHSERV_ID).lower(),
+        vip_requires_authentication=source.get(SUPPORT_VIP_REQUIRES_AUTH),
     )
 
 
@@ -1126,7 +1180,8 @@ def load_settings(
         imap=imap,
         smtp=_smtp(source, env, support=support),
         database=DatabaseSettings(
-            url=source.get(DATABASE_URL, f"sqlite:///{state_dir / 'mailbot.db'}")
+            url=source.get(DATABASE_URL, f"sqlite:///{state_dir / 'mailbot.db'}"),
+            auto_upgrade=source.get(DATABASE_AUTO_UPGRADE),
         ),
         support=support,
         tiers=_tiers(source, calendars),
@@ -1143,4 +1198,9 @@ def load_settings(
         calendars=calendars,
         log_levels=source.get(LOG_LEVELS),
         health=_health(source, poll_interval=imap.poll_interval),
+        limits=LimitsSettings(
+            max_mail_size=source.get(LIMITS_MAX_MAIL_SIZE),
+            max_attachment_size=source.get(LIMITS_MAX_ATTACHMENT_SIZE),
+            auto_replies_per_hour=source.get(LIMITS_AUTO_REPLIES),
+        ),
     )

@@ -29,3 +29,8 @@ class DeliveryError(MailbotError):
     def __init__(self, message: str, *, permanent: bool) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+class SchemaError(MailbotError):
+    """The database schema is not the one this mailbot needs (``mailbot db upgrade`` fixes
+    it), or it is one mailbot cannot upgrade safely."""

@@ -1,17 +1,30 @@
-"""``mailbot inspect``: what mailbot reads from a mail, without storing anything."""
+"""``mailbot inspect``: what mailbot reads from a mail, without storing anything.
+
+Besides the parsed fields, it says how the desk would treat the mail:
+``is_auto_reply`` and ``automated_reason`` (no automatic answer goes back),
+``is_bounce`` (a delivery report), ``charset_problems`` (what had to be
+guessed or could not be decoded) and ``authenticated`` (the trusted
+server's verdict on the sender; None without ``authserv_id``).
+"""
 
 from __future__ import annotations
 
+import mailbox
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
 from mailbot.adapters import repository as repo
-from mailbot.adapters.db import make_engine
+from mailbot.adapters.db import open_database
 from mailbot.config import Settings
 from mailbot.contracts_file import load_contracts_file
+from mailbot.core.authres import sender_verified
+from mailbot.core.automation import is_bounce, robot_reason
 from mailbot.core.contracts import Contract, match_contract
+from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
 from mailbot.core.tickets import find_ticket_number
 
@@ -20,7 +33,7 @@ def _contracts(settings: Settings) -> list[Contract]:
     """The contracts file when there is one (no database needed), else the database's."""
     if settings.support.contracts_file is not None:
         return load_contracts_file(settings.support.contracts_file)
-    engine = make_engine(settings.database.url)
+    engine = open_database(settings.database)
     try:
         with Session(engine) as session:
             return repo.load_contracts(session=session)
@@ -54,6 +67,7 @@ def inspect_mail(
         "auto_submitted": mail.auto_submitted,
         "size": mail.size,
         "defects": list(mail.defects),
+        **automation_summary(mail, settings),
     }
     if settings is not None:
         contracts = _contracts(settings)
@@ -61,3 +75,55 @@ def inspect_mail(
         summary["tier"] = match.tier.value
         summary["contract"] = match.contract.id if match.contract else None
     return summary
+
+
+# The parser's notes about text it had to guess, repair or could not decode.
+_CHARSET_WORDS = ("decoded as", "charset", "8-bit", "encoded word", "could not be decoded")
+
+
+def automation_summary(mail: InboundMail, settings: Settings | None) -> dict[str, Any]:
+    """How the desk would treat ``mail``: robot or not, bounce, charsets, sender verdict."""
+    own = (
+        frozenset({settings.support.address.lower(), settings.smtp.from_address.lower()})
+        if settings
+        else frozenset()
+    )
+    reason = robot_reason(mail, own_addresses=own)
+    authserv_id = settings.support.authserv_id if settings else ""
+    return {
+        "is_auto_reply": reason is not None,
+        "is_bounce": is_bounce(mail),
+        "automated_reason": reason,
+        "charset_problems": [d for d in mail.defects if any(w in d for w in _CHARSET_WORDS)],
+        "authenticated": sender_verified(
+            mail.authentication_results,
+            authserv_id=authserv_id,
+            from_address=mail.from_address or "",
+        )
+        if authserv_id
+        else None,
+    }
+
+
+def read_mails(path: Path) -> Iterator[tuple[str, bytes]]:
+    """Every mail under ``path`` with a name for it: a file, a Maildir, or an mbox."""
+    if path.is_dir() and (path / "cur").is_dir():
+        box = mailbox.Maildir(path, create=False)
+        for key in sorted(box.iterkeys()):
+            yield f"{path}/{key}", box.get_bytes(key)
+    elif path.is_dir():
+        for child in sorted(path.iterdir()):
+            if child.is_file():
+                yield str(child), child.read_bytes()
+    elif _is_mbox(path):
+        mbox = mailbox.mbox(path, create=False)
+        for index, key in enumerate(mbox.iterkeys()):
+            yield f"{path}#{index + 1}", mbox.get_bytes(key)
+    else:
+        yield str(path), path.read_bytes()
+
+
+def _is_mbox(path: Path) -> bool:
+    """An mbox starts with a "From " line (RFC 4155); a single mail never does."""
+    with path.open("rb") as file:
+        return file.read(5) == b"From "

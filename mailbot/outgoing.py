@@ -9,9 +9,10 @@ that a plain "reply" comes back to mailbot.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,27 @@ from mailbot.core.tickets import subject_with_tag, ticket_tag
 if TYPE_CHECKING:
     from mailbot.service import Desk
 
+log = logging.getLogger("mailbot.outgoing")
+
 # Staff of a Polish company read Polish; the templates exist in English too.
 STAFF_LANGUAGE = "pl"
+
+# Outbox kinds a program writes to a customer on its own; ``[limits] auto_replies_per_hour``
+# caps them per address, so that a robot we fail to recognise cannot keep a loop going.
+AUTOMATIC_KINDS = ("ack", "status_reply", "status_open", "status_waiting", "status_resolved",
+                   "status_closed", "status_reopened")  # fmt: skip
+
+
+def automatic_mail_allowed(desk: Desk, address: str, *, now: datetime, session: Session) -> bool:
+    """False (and a log line) when ``address`` already had its automatic mails this hour."""
+    cap = desk.settings.limits.auto_replies_per_hour
+    sent = repo.automatic_mails_since(
+        address, now - timedelta(hours=1), AUTOMATIC_KINDS, session=session
+    )
+    if sent < cap:
+        return True
+    log.warning("no automatic mail to %s: %d sent in the last hour (cap %d)", address, sent, cap)
+    return False
 
 
 def queue_mail(
@@ -108,7 +128,12 @@ def queue_customer_mail(
     sender_name: str = "",
     auto: bool = True,
 ) -> None:
-    """Render ``template`` in the ticket's language and queue it to the customer, threaded."""
+    """Render ``template`` in the ticket's language and queue it to the customer, threaded.
+
+    An automatic mail (``auto``) past the address's hourly cap is not queued.
+    """
+    if auto and not automatic_mail_allowed(desk, ticket.customer_address, now=now, session=session):
+        return
     rendered = desk.renderer.render(
         template, ticket.language, {**base_context(desk, ticket), **context}
     )

@@ -23,8 +23,11 @@ from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import LedgerRow
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
 from mailbot.adapters.templates import Renderer
+from mailbot.bounces import handle_bounce
 from mailbot.config import Settings
+from mailbot.core.automation import is_bounce
 from mailbot.core.decide import DeskPolicy, Ignore, Quarantine, decide
+from mailbot.core.limits import SizeLimits, apply_limits
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
 from mailbot.core.sla import TierPolicy
@@ -70,7 +73,13 @@ class Desk:
             tiers=tier_policies(s),
             tz=self.tz,
             reopen_window=timedelta(days=s.support.reopen_days),
+            vip_authserv_id=s.support.authserv_id if s.support.vip_requires_authentication else "",
         )
+
+    @cached_property
+    def size_limits(self) -> SizeLimits:
+        limits = self.settings.limits
+        return SizeLimits(limits.max_mail_size, limits.max_attachment_size)
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -119,13 +128,15 @@ class MailKey:
 class Outcome:
     """What became of one mail, as the ledger records it."""
 
-    kind: str  # ticket, followup, ignored, duplicate, quarantined
+    # ticket, followup, ignored, duplicate, quarantined, bounce, or oversized (a ticket was
+    # opened or joined, but the original is too big to keep in the processed folder)
+    kind: str
     reason: str
     ticket_id: int | None = None
 
     @property
     def destination(self) -> Destination:
-        return "quarantine" if self.kind == "quarantined" else "processed"
+        return "quarantine" if self.kind in ("quarantined", "oversized") else "processed"
 
 
 def ingest(
@@ -188,13 +199,17 @@ def handle_mail(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
 
 
 def _process(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
-    mail = parse_mail(fetched.raw)
+    limited = apply_limits(parse_mail(fetched.raw), desk.size_limits)
+    mail = limited.mail
     now = desk.clock()
     # The SLA clock starts when the mailbox got the mail, even if mailbot was down
     # then; a mailbox date in the future (a skewed server clock) counts as now.
     received = min(fetched.received_at or now, now)
     with Session(desk.engine) as session:
         outcome = _apply(desk, key, mail, now=received, session=session)
+        if limited.oversized and outcome.kind in ("ticket", "followup"):
+            why = f"over the size limit; {outcome.reason}"
+            outcome = Outcome("oversized", why, outcome.ticket_id)
         session.add(_ledger(key, mail.message_id, outcome, now))
         session.commit()
     mail_id = mail.message_id or "<no Message-ID>"
@@ -207,6 +222,10 @@ def _apply(
 ) -> Outcome:
     if mail.message_id and repo.ledger_by_message_id(key.mailbox, mail.message_id, session=session):
         return Outcome("duplicate", f"{mail.message_id} was handled before")
+    if is_bounce(mail):
+        bounced = handle_bounce(desk, mail, now=now, session=session)
+        if bounced is not None:
+            return Outcome("bounce", bounced)
     decision = decide(
         mail,
         now=now,

@@ -16,7 +16,7 @@ from mailbot.core.compose import reply_references
 from mailbot.core.decide import AppendToTicket, OpenTicket
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number, ticket_tag
-from mailbot.outgoing import queue_mail
+from mailbot.outgoing import automatic_mail_allowed, queue_mail, queue_staff_mail
 from mailbot.ticket_actions import record_opened
 
 if TYPE_CHECKING:
@@ -105,10 +105,13 @@ def open_ticket(
         now=now,
         session=session,
         author="customer",
-        note="" if channel == "email" else f"by {channel}",
+        note=_opening_note(desk, decision, channel),
     )
     who = f"contract {contract.id}" if contract else "no contract"
     opened = f"{number} opened, tier {ticket.tier}, {who}"
+    if decision.unverified is not None:
+        opened += f"; unverified sender for contract {decision.unverified.id}"
+        _tell_unverified(desk, ticket, decision.unverified.id, now=now, session=session)
     if decision.note:  # e.g. why a ticket tag in the subject was not followed
         opened += f"; new ticket because {decision.note}"
     if not notify_new_ticket(desk, ticket, mail, now=now, session=session):
@@ -117,9 +120,29 @@ def open_ticket(
         return Applied(
             "ticket", ticket.id, f"{opened}; no acknowledgement: {decision.no_ack_reason}"
         )
+    to = mail.reply_to[0] if mail.reply_to else ticket.customer_address
+    if not automatic_mail_allowed(desk, to, now=now, session=session):
+        return Applied("ticket", ticket.id, f"{opened}; no acknowledgement: {to} is over the cap")
     customer = contract.customer if contract else ""
     _queue_ack(desk, ticket, mail, contract_customer=customer, now=now, session=session)
     return Applied("ticket", ticket.id, f"{opened}; acknowledgement queued")
+
+
+def _opening_note(desk: Desk, decision: OpenTicket, channel: str) -> str:
+    if decision.unverified is not None:
+        return (
+            f"unverified: {desk.settings.support.authserv_id} did not confirm the sender"
+            f" (contract {decision.unverified.id})"
+        )
+    return "" if channel == "email" else f"by {channel}"
+
+
+def _tell_unverified(
+    desk: Desk, ticket: TicketRow, contract_id: str, *, now: datetime, session: Session
+) -> None:
+    context = {"sender": ticket.customer_address, "contract": contract_id, "tier_label": "VIP",
+               "authserv_id": desk.settings.support.authserv_id}  # fmt: skip
+    queue_staff_mail(desk, ticket, "staff_unverified_sender", context, now=now, session=session)
 
 
 def _store_message(

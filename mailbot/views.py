@@ -8,7 +8,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from mailbot.adapters import repository as repo
-from mailbot.adapters.db import AttachmentRow, TicketRow, make_engine
+from mailbot.adapters.db import AttachmentRow, TicketRow, open_database
 from mailbot.config import Settings
 from mailbot.sla_state import alerts_of, events_of
 
@@ -41,7 +41,7 @@ def ticket_summaries(
     settings: Settings, *, limit: int, due_before: datetime | None = None
 ) -> list[dict[str, Any]]:
     """The newest tickets; with ``due_before``, those with an unmet deadline up to then."""
-    with Session(make_engine(settings.database.url)) as session:
+    with Session(open_database(settings.database)) as session:
         tickets = repo.list_tickets(session=session, limit=limit, due_before=due_before)
         return [ticket_summary(t, session=session) for t in tickets]
 
@@ -79,7 +79,7 @@ def sla_detail(ticket: TicketRow, now: datetime, *, session: Session) -> dict[st
 
 
 def ticket_detail(settings: Settings, number: str, *, now: datetime) -> dict[str, Any] | None:
-    with Session(make_engine(settings.database.url)) as session:
+    with Session(open_database(settings.database)) as session:
         ticket = repo.ticket_by_number(number.upper(), session=session)
         if ticket is None or ticket.id is None:
             return None

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from mailbot.adapters import repository as repo
 from mailbot.adapters.attachments import AttachmentStore
-from mailbot.adapters.db import make_engine
+from mailbot.adapters.db import open_database
 from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.mailbox import MailSource
 from mailbot.adapters.maildir import MaildirSource
@@ -27,7 +27,7 @@ def system_clock() -> datetime:
 
 def build_desk(settings: Settings, *, clock: Clock = system_clock) -> Desk:
     return Desk(
-        engine=make_engine(settings.database.url),
+        engine=open_database(settings.database),
         settings=settings,
         renderer=Renderer(settings.templates_dir),
         store=AttachmentStore(settings.state_dir / "attachments"),

@@ -35,6 +35,7 @@ from sqlalchemy import text
 from sqlmodel import Session, SQLModel, create_engine
 
 from mailbot.adapters import repository as repo
+from mailbot.adapters import schema
 from mailbot.config import ImapSettings
 from mailbot.service import Desk
 from mailbot.wiring import build_desk
@@ -550,7 +551,7 @@ def postgres_schema_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=DATABASES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database: a SQLite file, or this run's PostgreSQL schema emptied.
 
     ./tests/run sets MAILBOT_TEST_DATABASE_URL when a server answers on
@@ -560,9 +561,52 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'mailbot.db'}"
     url: str = request.getfixturevalue("postgres_schema_url")
     engine = create_engine(url)
-    SQLModel.metadata.drop_all(engine)
+    _drop_everything(engine)
     engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_at_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session, copied for each test."""
+    path = tmp_path_factory.mktemp("schema") / "head.db"
+    engine = create_engine(f"sqlite:///{path}")
+    schema.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database at the newest schema revision and without rows, like a new install's.
+
+    Migrating takes about 0.1 s a test, so the migrations run once per session
+    (a SQLite file copied; PostgreSQL's tables emptied between tests);
+    tests/test_migrations.py runs them on empty databases (``empty_database_url``).
+    """
+    if request.param == "sqlite":
+        path = tmp_path / "mailbot.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_at_head"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_schema_url")
+    engine = create_engine(url)
+    try:
+        if schema.current_revision(engine) == schema.head_revision():
+            tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+            with engine.begin() as connection:
+                connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        else:  # a migration test left an older or a broken schema
+            _drop_everything(engine)
+            schema.upgrade(engine)
+    finally:
+        engine.dispose()
+    return url
+
+
+def _drop_everything(engine: Any) -> None:
+    SQLModel.metadata.drop_all(engine)
+    with engine.begin() as connection:  # the schema's revision goes too (mailbot/migrations)
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
 # --- the desk under test: real Dovecot account, SMTP sink and database ------------------

@@ -863,3 +863,30 @@ def test_each_calendar_problem_names_the_key(
     tmp_path: Path, text: str, environ: Mapping[str, str], expected: str
 ) -> None:
     assert load_error(tmp_path, text, environ).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [('"25MB"', 25 * 1024**2), ('"512 kb"', 512 * 1024), ('"1GB"', 1024**3), ("4096", 4096)],
+)
+def test_limits_take_sizes(tmp_path: Path, text: str, size: int) -> None:
+    settings = load(tmp_path, MINIMAL + f"\n[limits]\nmax_mail_size = {text}\n")
+    assert settings.limits.max_mail_size == size
+    assert settings.limits.max_attachment_size == 10 * 1024**2
+    assert settings.limits.auto_replies_per_hour == 5
+
+
+@pytest.mark.parametrize("text", ['"25 elephants"', '"0MB"', "-1", "true"])
+def test_a_bad_size_is_refused_naming_the_key(tmp_path: Path, text: str) -> None:
+    message = load_error(tmp_path, MINIMAL + f"\n[limits]\nmax_mail_size = {text}\n")
+    assert "limits.max_mail_size" in message and "25MB" in message
+
+
+def test_limits_come_from_the_environment(tmp_path: Path) -> None:
+    settings = load(
+        tmp_path,
+        environ={**SECRETS, "MAILBOT_LIMITS__MAX_ATTACHMENT_SIZE": "2MB",
+                 "MAILBOT_LIMITS__AUTO_REPLIES_PER_HOUR": "0"},
+    )  # fmt: skip
+    assert settings.limits.max_attachment_size == 2 * 1024**2
+    assert settings.limits.auto_replies_per_hour == 0

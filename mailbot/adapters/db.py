@@ -14,6 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel, create_engine
 
+from mailbot.adapters import schema
+from mailbot.config import DatabaseSettings
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """An aware datetime, stored as naive UTC, returned as aware UTC."""
@@ -252,16 +255,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # writer instead of failing with "database is locked".
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # In WAL mode NORMAL may lose the last commits on a power loss, after the mail has
+    # already left the inbox; FULL syncs the WAL at every commit.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``, with the tables created if absent."""
+def open_database(settings: DatabaseSettings) -> Engine:
+    """The configured database's engine, upgraded or checked as ``auto_upgrade`` says."""
+    return make_engine(settings.url, auto_upgrade=settings.auto_upgrade)
+
+
+def make_engine(url: str, *, auto_upgrade: bool = True) -> Engine:
+    """An engine for ``url`` whose schema is this mailbot's (``mailbot.adapters.schema``).
+
+    With ``auto_upgrade`` the database is migrated to the newest revision (an
+    empty one gets every table); without it, SchemaError unless it is there.
+    """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    SQLModel.metadata.create_all(engine)
+    try:
+        if auto_upgrade:
+            schema.upgrade(engine)
+        else:
+            schema.require_head(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine

@@ -166,6 +166,10 @@ def ticket_number_of(ticket_id: int, *, session: Session) -> str:
     return row.number
 
 
+def ticket_by_id(ticket_id: int, *, session: Session) -> TicketRow | None:
+    return session.get(TicketRow, ticket_id)
+
+
 def ticket_ref(number: str | None, *, session: Session) -> TicketRef | None:
     row = ticket_by_number(number, session=session) if number else None
     return _ref(row) if row else None
@@ -275,3 +279,28 @@ def due_outbox(now: datetime, *, session: Session, limit: int = 100) -> Sequence
 def outbox_counts(*, session: Session) -> dict[str, int]:
     rows = session.exec(select(OutboxRow.status, sa.func.count()).group_by(OutboxRow.status)).all()
     return {status: int(n) for status, n in rows}
+
+
+def outbox_by_message_ids(ids: Iterable[str], *, session: Session) -> Sequence[OutboxRow]:
+    """Our outgoing mails with any of these Message-IDs (a bounce names the one it returns)."""
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return []
+    return session.exec(select(OutboxRow).where(col(OutboxRow.message_id).in_(wanted))).all()
+
+
+def automatic_mails_since(
+    address: str, since: datetime, kinds: Iterable[str], *, session: Session
+) -> int:
+    """How many mails of ``kinds`` were queued to ``address`` alone since ``since``."""
+    return int(
+        session.exec(
+            select(sa.func.count())
+            .select_from(OutboxRow)
+            .where(
+                sa.func.lower(OutboxRow.recipients) == address.lower(),
+                col(OutboxRow.kind).in_(list(kinds)),
+                col(OutboxRow.created_at) >= since,
+            )
+        ).one()
+    )

@@ -65,3 +65,24 @@ def sender_authenticated(headers: Iterable[str], *, authserv_id: str, from_addre
             if found.method == "dkim" and _aligned(found.properties.get("header.d", ""), domain):
                 return True
     return False
+
+
+def sender_verified(headers: Iterable[str], *, authserv_id: str, from_address: str) -> bool:
+    """True when ``authserv_id`` shows DMARC passing, or DKIM or SPF passing for the From domain.
+
+    Looser than ``sender_authenticated`` on purpose (issue 5, contracts): SPF
+    counts when the envelope sender's domain (``smtp.mailfrom``) is the From
+    domain or aligned with it.
+    """
+    if sender_authenticated(headers, authserv_id=authserv_id, from_address=from_address):
+        return True
+    domain = from_address.rpartition("@")[2].lower()
+    for value in headers:
+        server, results = parse_authentication_results(value)
+        if server != authserv_id.lower():
+            continue
+        for found in results:
+            mailfrom = found.properties.get("smtp.mailfrom", "").rpartition("@")[2]
+            if found.method == "spf" and found.result == "pass" and _aligned(mailfrom, domain):
+                return True
+    return False

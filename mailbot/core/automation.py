@@ -3,7 +3,10 @@
 Answering robots is how mail loops start: an out-of-office reply answered by
 an acknowledgement answered by another out-of-office reply... RFC 3834 section
 2 lists the signs; the rest are common practice (Request Tracker, Zammad).
-Issue 5 extends this with bounces and per-sender caps.
+Beyond RFC 3834: the X-Autoreply family (Exchange and common autoresponders),
+our own loop marker (``X-Loop`` naming the desk: the mail went round back to
+us) and delivery-status reports (RFC 3464), which ``is_bounce`` recognises so
+that the service can mark the returned mail failed instead of opening a ticket.
 """
 
 from __future__ import annotations
@@ -15,15 +18,30 @@ from mailbot.core.mail import InboundMail
 ROBOT_LOCAL_PARTS = frozenset(
     {"mailer-daemon", "postmaster", "noreply", "no-reply", "do-not-reply", "donotreply"}
 )
+# "noreply-billing@", "no_reply.alerts@": the prefix is what says nobody reads it.
+ROBOT_PREFIXES = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply")
 BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
+
+
+def is_bounce(mail: InboundMail) -> bool:
+    """A delivery-status report (RFC 3464), or a bounce in the old style: null Return-Path
+    and a MAILER-DAEMON/postmaster sender."""
+    if mail.is_delivery_report:
+        return True
+    sender = (mail.from_address or "").partition("@")[0]
+    null_path = mail.return_path is not None and mail.return_path.strip("<> ") == ""
+    return null_path and sender in ("mailer-daemon", "postmaster")
 
 
 def robot_reason(mail: InboundMail, *, own_addresses: frozenset[str]) -> str | None:
     """Why no automatic mail may answer ``mail``, or None when a person wrote it."""
     sender = mail.from_address or ""
     auto = (mail.auto_submitted or "no").split(";")[0].strip().lower()
+    looped = next((m for m in mail.loop_markers if m in own_addresses), None)
     checks = (
         (sender in own_addresses, f"sent from our own address {sender}"),  # when not ignored
+        (looped is not None, f"our own loop marker X-Loop: {looped}"),
+        (mail.is_delivery_report, "delivery-status report (a bounce)"),
         (auto != "no", f"Auto-Submitted: {mail.auto_submitted}"),
         (
             (mail.precedence or "").strip().lower() in BULK_PRECEDENCE,
@@ -34,6 +52,11 @@ def robot_reason(mail: InboundMail, *, own_addresses: frozenset[str]) -> str | N
             mail.return_path is not None and mail.return_path.strip("<> ") == "",
             "empty Return-Path (a bounce)",
         ),
-        (sender.partition("@")[0] in ROBOT_LOCAL_PARTS, f"robot sender {sender}"),
+        (_robot_local_part(sender.partition("@")[0]), f"robot sender {sender}"),
+        (bool(mail.autoreply_headers), f"{', '.join(mail.autoreply_headers)} header"),
     )
     return next((why for hit, why in checks if hit), None)
+
+
+def _robot_local_part(local: str) -> bool:
+    return local in ROBOT_LOCAL_PARTS or local.startswith(ROBOT_PREFIXES)

@@ -6,6 +6,7 @@ row always produces the same bytes.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -14,14 +15,28 @@ from email.utils import format_datetime
 
 from mailbot.core.mail import OutboundMail
 
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators: none belongs in a
+# header value, and CR/LF would start a new header (CVE-2024-6923: Python before 3.11.10
+# re-emits an encoded newline from a parsed header as a real one).
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    """``value`` fit for one header: every run of control characters becomes one space."""
+    return _HEADER_UNSAFE.sub(" ", value).strip()
+
 
 def format_sender(name: str, address: str) -> str:
-    local, _, domain = address.partition("@")
-    return str(Address(display_name=name, username=local, domain=domain))
+    local, _, domain = header_text(address).partition("@")
+    return str(Address(display_name=header_text(name), username=local, domain=domain))
 
 
 def compose(mail: OutboundMail, *, sender_name: str, date: datetime) -> bytes:
-    """RFC 5322 bytes (CRLF line ends) of ``mail``, text/plain in UTF-8."""
+    """RFC 5322 bytes (CRLF line ends) of ``mail``, text/plain in UTF-8.
+
+    Every header is built from plain strings passed through ``header_text``,
+    never from a parsed header object, so no customer text can add a header.
+    """
     # Lines up to 998 characters (RFC 5322 section 2.1.1): with the default 78,
     # a long Message-ID in In-Reply-To/References would be RFC 2047-encoded,
     # and mail clients could no longer thread the answer.
@@ -30,16 +45,16 @@ def compose(mail: OutboundMail, *, sender_name: str, date: datetime) -> bytes:
     international = not all(a.isascii() for a in (mail.sender, *mail.recipients))
     msg = EmailMessage(policy=SMTP.clone(max_line_length=998, utf8=international))
     msg["From"] = format_sender(sender_name, mail.sender)
-    msg["To"] = ", ".join(mail.recipients)
-    msg["Subject"] = mail.subject
+    msg["To"] = ", ".join(header_text(r) for r in mail.recipients)
+    msg["Subject"] = header_text(mail.subject)
     msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = mail.message_id
+    msg["Message-ID"] = header_text(mail.message_id)
     if mail.in_reply_to:
-        msg["In-Reply-To"] = mail.in_reply_to
+        msg["In-Reply-To"] = header_text(mail.in_reply_to)
     if mail.references:
-        msg["References"] = " ".join(mail.references)
+        msg["References"] = " ".join(header_text(r) for r in mail.references)
     for name, value in mail.extra_headers:
-        msg[name] = value
+        msg[header_text(name)] = header_text(value)
     msg.set_content(mail.body_text, charset="utf-8", cte="quoted-printable")
     return msg.as_bytes()
 

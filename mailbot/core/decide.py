@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from mailbot.core.authres import sender_verified
 from mailbot.core.automation import robot_reason
 from mailbot.core.contracts import WARSAW, Contract, Match, match_contract
 from mailbot.core.mail import InboundMail
@@ -50,6 +51,8 @@ class DeskPolicy:
     tz: ZoneInfo = WARSAW  # the company's: contract dates are its calendar days
     # A customer's answer later than this after the resolution opens a new ticket.
     reopen_window: timedelta = timedelta(days=14)
+    # When set, a VIP contract's tier needs this server's word that the sender is genuine.
+    vip_authserv_id: str = ""
 
     def is_staff(self, address: str) -> bool:
         return address in self.staff_addresses or address.rpartition("@")[2] in self.staff_domains
@@ -63,6 +66,9 @@ class OpenTicket:
     no_ack_reason: str | None
     note: str = ""
     follows: str | None = None  # the earlier, long-resolved ticket this mail answered
+    # The VIP contract the sender's address names, when the sender could not be verified:
+    # the ticket then opens at post-warranty without a contract, flagged, and staff are told.
+    unverified: Contract | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,9 @@ def decide(
     if mail.from_address in policy.own_addresses:
         return Ignore(f"sent from our own address {mail.from_address} (loop guard)")
     match = match_contract(mail.from_address, contracts, now, tz=policy.tz)
+    unverified = _unverified_vip(mail, match, policy)
+    if unverified is not None:
+        match = Match(contract=None, tier=Tier.POST_WARRANTY)
     ticket, why = thread_ticket(
         mail,
         by_message_id=by_message_id,
@@ -139,7 +148,20 @@ def decide(
         no_ack_reason=robot_reason(mail, own_addresses=policy.own_addresses),
         note=why if tagged is not None or follows else "",
         follows=follows,
+        unverified=unverified,
     )
+
+
+def _unverified_vip(mail: InboundMail, match: Match, policy: DeskPolicy) -> Contract | None:
+    """The VIP contract ``match`` found, when the policy wants proof and the mail has none."""
+    if match.tier is not Tier.VIP or not policy.vip_authserv_id or match.contract is None:
+        return None
+    verified = sender_verified(
+        mail.authentication_results,
+        authserv_id=policy.vip_authserv_id,
+        from_address=mail.from_address or "",
+    )
+    return None if verified else match.contract
 
 
 def _past_reopen_window(ticket: TicketRef, now: datetime, policy: DeskPolicy) -> str | None:

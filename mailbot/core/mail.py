@@ -46,6 +46,14 @@ class InboundMail:
     precedence: str | None = None
     list_id: str | None = None
     return_path: str | None = None
+    # Other robot signs: X-Autoreply, X-Autorespond, X-Auto-Response-Suppress (names present,
+    # lower-case) and every X-Loop value (lower-cased), which names the desk that sent a mail.
+    autoreply_headers: tuple[str, ...] = ()
+    loop_markers: tuple[str, ...] = ()
+    # A delivery-status report (RFC 3464: multipart/report; report-type=delivery-status), and
+    # the Message-IDs of the mails it reports on (its message/rfc822 or text/rfc822-headers part).
+    is_delivery_report: bool = False
+    reported_message_ids: tuple[str, ...] = ()
     # Every Authentication-Results header (RFC 8601), as written; whose to trust is policy.
     authentication_results: tuple[str, ...] = ()
     size: int = 0

@@ -75,6 +75,8 @@ _POLISH_LETTERS = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
 # superset (the WHATWG Encoding Standard makes the same substitutions).
 _CHARSET_LABELS = {"iso-8859-8-i": "iso8859-8", "ks_c_5601-1987": "cp949", "x-gbk": "gb18030"}
 _CODEC_SUPERSETS = {"iso8859-1": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
+# Headers by which Microsoft Exchange and many autoresponders mark their mail (not RFC 3834).
+_AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-auto-response-suppress")
 # Text codecs that would interpret the data rather than decode a charset.
 _NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"})
 
@@ -174,6 +176,12 @@ def _parse(raw: bytes) -> InboundMail:
         precedence=_plain_header(msg, "precedence"),
         list_id=_plain_header(msg, "list-id"),
         return_path=_return_path(msg),
+        autoreply_headers=tuple(
+            name for name in _AUTOREPLY_HEADERS if _first_raw(msg, name) is not None
+        ),
+        loop_markers=tuple(_unfold(v).strip().lower() for v in _raw_values(msg, "x-loop")),
+        is_delivery_report=_is_delivery_report(msg),
+        reported_message_ids=_reported_message_ids(msg, log) if _is_delivery_report(msg) else (),
         authentication_results=tuple(
             " ".join(_unfold(v).split()) for v in _raw_values(msg, "authentication-results")
         ),
@@ -264,6 +272,34 @@ def _return_path(msg: Message) -> str | None:
     if value is not None and "".join(value.split()) == "<>":
         return ""
     return value
+
+
+def _is_delivery_report(msg: Message) -> bool:
+    """RFC 3464: a DSN is ``multipart/report`` with ``report-type=delivery-status``."""
+    if _content_type(msg) != "multipart/report":
+        return False
+    return (_param(msg, "content-type", "report-type") or "").strip().lower() == "delivery-status"
+
+
+def _reported_message_ids(msg: Message, log: _Log) -> tuple[str, ...]:
+    """Message-IDs of the returned mail: its ``message/rfc822`` or ``text/rfc822-headers`` part.
+
+    RFC 3462 section 2: the third part of a report is the original message, or only its
+    headers; both carry the Message-ID we gave it.
+    """
+    found: list[str] = []
+    for part in itertools.islice(msg.walk(), _MAX_PARTS):
+        content_type = _content_type(part)
+        if content_type == "message/rfc822" and part.is_multipart():
+            inner = part.get_payload(0)
+            if isinstance(inner, Message):
+                found.extend(_msg_ids(_first_raw(inner, "message-id"), log))
+        elif content_type == "text/rfc822-headers":
+            headers = BytesParser(policy=email.policy.compat32).parsebytes(
+                _payload_bytes(part), headersonly=True
+            )
+            found.extend(_msg_ids(_first_raw(headers, "message-id"), log))
+    return _unique(found)
 
 
 def _decode_unstructured(raw: str, log: _Log, what: str) -> str:

@@ -1,0 +1,144 @@
+"""Alembic migrations on SQLite and PostgreSQL: from empty, from the skeleton's 0001 with
+rows in it, through the CLI, and refused when ``auto_upgrade`` is off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import Session, SQLModel
+
+from mailbot.adapters import repository as repo
+from mailbot.adapters import schema
+from mailbot.adapters.db import make_engine
+from mailbot.cli import main
+from mailbot.config import ImapSettings
+from mailbot.errors import SchemaError
+from mailbot.wiring import build_desk
+from tests import factories
+from tests.conftest import SmtpSink
+from tests.test_cli import write_config
+
+
+@pytest.fixture
+def engine(empty_database_url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(empty_database_url)
+    yield engine
+    engine.dispose()
+
+
+def migrate(engine: sa.Engine, revision: str) -> None:
+    with schema._migration_connection(engine) as connection:
+        command.upgrade(schema.alembic_config(connection), revision)
+
+
+def at_0001_with_rows(engine: sa.Engine) -> None:
+    """A database as the walking skeleton left it: one customer's ticket, mail and ack."""
+    migrate(engine, "0001")
+    statements = [
+        "INSERT INTO customer (id, name) VALUES (1, 'ACME')",
+        "INSERT INTO contract (id, customer_id, tier, valid_from, language)"
+        " VALUES ('acme-vip', 1, 'vip', '2025-01-01', 'pl')",
+        "INSERT INTO contract_address (id, contract_id, value, is_domain)"
+        " VALUES (1, 'acme-vip', 'jan@acme.pl', false)",
+        "INSERT INTO counter (name, value) VALUES ('ticket', 1)",
+        "INSERT INTO ticket (id, number, seq, customer_id, contract_id, tier, status, subject,"
+        " customer_address, customer_name, language, received_at, reaction_due, resolution_due,"
+        " updated_at) VALUES (1, 'SOL-1', 1, 1, 'acme-vip', 'vip', 'open', 'Printer',"
+        " 'jan@acme.pl', 'Jan', 'pl', '2026-11-17 09:00:00', '2026-11-17 10:00:00',"
+        " '2026-11-17 13:00:00', '2026-11-17 09:00:00')",
+        'INSERT INTO message (id, ticket_id, direction, message_id, "references", sender,'
+        " recipients, subject, body_text, received_at, note) VALUES (1, 1, 'in', '<a@acme.pl>',"
+        " '', 'jan@acme.pl', 'support@desk.example.pl', 'Printer', 'It jams.',"
+        " '2026-11-17 09:00:00', '')",
+        "INSERT INTO outbox (id, ticket_id, kind, message_id, mail_from, recipients, raw, status,"
+        " attempts, last_error, created_at, next_attempt_at) VALUES (1, 1, 'ack', '<ack@desk>',"
+        " 'support@desk.example.pl', 'jan@acme.pl', :raw, 'sent', 1, '', '2026-11-17 09:00:01',"
+        " '2026-11-17 09:00:01')",
+    ]
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(sa.text(statement), {"raw": b"Subject: [SOL-1]\r\n\r\nok"})
+
+
+def differences(engine: sa.Engine) -> list[object]:
+    with engine.connect() as connection:
+        return list(compare_metadata(MigrationContext.configure(connection), SQLModel.metadata))
+
+
+def test_the_numbered_head_is_alembics_only_head() -> None:
+    assert schema._scripts().get_heads() == [schema.head_revision()]
+
+
+def test_upgrade_from_empty_gives_exactly_the_models_schema(engine: sa.Engine) -> None:
+    assert schema.upgrade(engine) == (None, schema.head_revision())
+    # A model changed without a revision fails here: python -m mailbot.migrations.new "..."
+    assert differences(engine) == []
+    assert not schema.is_behind(engine)
+
+
+def test_upgrade_from_0001_keeps_the_rows_and_the_desk_works(
+    empty_database_url: str, engine: sa.Engine, imap_settings: ImapSettings, smtp_sink: SmtpSink,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    at_0001_with_rows(engine)
+    assert schema.is_behind(engine)
+    assert schema.upgrade(engine) == ("0001", schema.head_revision())
+    assert differences(engine) == []
+    with engine.connect() as connection:
+        ticket = connection.execute(sa.text("SELECT number, express, assignee FROM ticket")).one()
+        author = connection.execute(sa.text("SELECT author FROM message")).scalar_one()
+        package = connection.execute(sa.text("SELECT package_hours FROM contract")).scalar_one()
+    assert tuple(ticket) == ("SOL-1", False, "")
+    assert (author, package) == ("customer", "2")
+
+    desk = build_desk(
+        factories.make_settings(imap_settings, smtp_sink, empty_database_url, tmp_path)
+    )
+    try:
+        factories.run_once(desk)  # an empty mailbox: every job reads the migrated tables
+        with Session(desk.engine) as session:
+            assert [c.id for c in repo.load_contracts(session=session)] == ["acme-vip"]
+    finally:
+        desk.engine.dispose()
+
+
+def test_auto_upgrade_off_refuses_an_old_schema(empty_database_url: str, engine: sa.Engine) -> None:
+    at_0001_with_rows(engine)
+    with pytest.raises(SchemaError, match=r"at 0001, this mailbot needs 0002: run mailbot db"):
+        make_engine(empty_database_url, auto_upgrade=False)
+    assert schema.current_revision(engine) == "0001"  # untouched
+
+
+def test_db_upgrade_command_on_an_old_database(
+    empty_database_url: str, engine: sa.Engine, imap_settings: ImapSettings, smtp_sink: SmtpSink,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    config = str(write_config(tmp_path, imap_settings, smtp_sink, empty_database_url))
+    at_0001_with_rows(engine)
+    assert main(["--config", config, "db", "current"]) == 0
+    assert "0001 (behind: mailbot needs 0002)" in capsys.readouterr().out
+    assert main(["--config", config, "db", "upgrade"]) == 0
+    assert "upgraded from 0001 to 0002" in capsys.readouterr().out
+    assert main(["--config", config, "db", "upgrade"]) == 0
+    assert "already at 0002" in capsys.readouterr().out
+
+
+def test_a_database_from_before_alembic_is_stamped_by_its_columns(engine: sa.Engine) -> None:
+    at_0001_with_rows(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE alembic_version"))
+    assert schema.upgrade(engine) == ("0001", schema.head_revision())
+    assert differences(engine) == []
+
+
+def test_unknown_tables_without_a_revision_are_refused(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE customer (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(SchemaError, match="match no revision"):
+        schema.upgrade(engine)
