@@ -64,7 +64,9 @@ _STATUS_SUBJECT = re.compile(r"^\s*((re|odp|aw)\s*:\s*)*status\s*\[[^\]]+\]\s*$"
 def is_status_query(mail: InboundMail, text: str) -> bool:
     """The customer asks where their ticket stands: "status" alone, or a STATUS subject."""
     words = text.strip().strip(".?!").lower()
-    return words in ("status", "stan") or _STATUS_SUBJECT.match(mail.subject) is not None
+    if _STATUS_SUBJECT.match(mail.subject) is not None:
+        return words in ("", "status", "stan")  # a real answer under that subject is an answer
+    return words in ("status", "stan")
 
 
 def handle_followup(
@@ -82,7 +84,17 @@ def handle_followup(
     """
     sender = mail.from_address or ""
     text = strip_quoted(mail.body_text)
-    if desk.policy.is_staff(sender):
+    staff = desk.policy.is_staff(sender)
+    # Robots first, staff's too: a technician's out-of-office answering our
+    # notification must not be relayed to the customer, count as the reaction,
+    # or start a loop with the customer's own autoresponder.
+    robot = robot_reason(mail, own_addresses=desk.policy.own_addresses)
+    if robot:
+        store(
+            author="staff" if staff else "customer", internal=True, note=f"automatic mail: {robot}"
+        )
+        return f"automatic mail kept as a note ({robot})"
+    if staff:
         return _staff_mail(desk, ticket, mail, text, store=store, now=now, session=session)
     return _customer_mail(desk, ticket, mail, text, store=store, now=now, session=session)
 
@@ -98,10 +110,6 @@ def _customer_mail(
     session: Session,
 ) -> str:
     sender = mail.from_address or ""
-    robot = robot_reason(mail, own_addresses=desk.policy.own_addresses)
-    if robot:
-        store(author="customer", internal=True, note=f"automatic mail: {robot}")
-        return f"automatic mail kept as a note ({robot})"
     if is_status_query(mail, text) and _belongs(desk, ticket, sender, session=session):
         store(author="customer", internal=False, note="status question")
         queue_customer_mail(

@@ -113,7 +113,9 @@ def _claim(desk: Desk, mail_id: int, now: datetime) -> PendingMail | None:
             session.execute(
                 sa.update(OutboxRow)
                 .where(col(OutboxRow.id) == mail_id, col(OutboxRow.status) == "queued")
-                .values(status="sending", next_attempt_at=now)
+                # The claim's own time: a long flush must not make its later
+                # claims look stale to another flusher at once.
+                .values(status="sending", next_attempt_at=desk.clock())
             )
         )
         session.commit()

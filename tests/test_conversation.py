@@ -299,3 +299,25 @@ def test_a_phone_ticket_gets_the_same_tier_deadlines_and_acknowledgement(
     ack = last_of(smtp_sink, "ack")
     assert ack["To"] == "jan@acme.pl" and ack["Subject"].startswith(f"[{number}] ")
     assert "Klient dzwonił" in last_of(smtp_sink, "staff_new").get_content()
+
+
+def test_a_staff_out_of_office_reply_is_neither_relayed_nor_the_reaction(
+    timed: Desk, clock: Clock, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    step(timed, clock, imap_client, customer_mail("jan@acme.pl", "Serwer"), 0)
+    notification = last_of(smtp_sink, "staff_new")
+    away = customer_mail(
+        TECH,
+        f"Automatyczna odpowiedź: {notification['Subject']}",
+        "Jestem na urlopie.\n",
+        Auto_Submitted="auto-replied",
+        In_Reply_To=notification["Message-ID"],
+    )
+
+    step(timed, clock, imap_client, away, 2)
+
+    assert smtp_sink.of_kind("relay") == []
+    assert ticket(timed).first_response_at is None
+    with Session(timed.engine) as session:
+        note = session.exec(select(MessageRow).where(MessageRow.author == "staff")).one()
+    assert note.internal and "automatic mail" in note.note

@@ -138,9 +138,10 @@ def test_sender_authenticated(header: str, expected: bool) -> None:
         ("Re: [SOL-1] Serwer", "status", True),
         ("Re: [SOL-1] Serwer", "Status?", True),
         ("STATUS [SOL-1]", "", True),
-        ("Odp: status [SOL-12]", "cokolwiek", True),
+        ("Odp: status [SOL-12]", "", True),
         ("Status of my printer [SOL-1]", "It prints blank pages.", False),
         ("Re: [SOL-1] Serwer", "status: still broken", False),
+        ("STATUS [SOL-1]", "To HP LaserJet 1020.", False),  # an answer, whatever the subject
     ],
 )
 def test_status_questions(subject: str, text: str, expected: bool) -> None:
@@ -148,3 +149,10 @@ def test_status_questions(subject: str, text: str, expected: bool) -> None:
         message_id=None, from_address="jan@acme.pl", from_name="", subject=subject, date=None
     )
     assert is_status_query(mail, text) is expected
+
+
+def test_only_our_topmost_authentication_results_count() -> None:
+    ours = f"{MX}; dmarc=fail header.from=serwis.pl; dkim=none"
+    forged = f"{MX}; dmarc=pass header.from=serwis.pl"  # written by the sender, below ours
+    assert not sender_authenticated([ours, forged], authserv_id=MX, from_address="anna@serwis.pl")
+    assert sender_authenticated([forged, ours], authserv_id=MX, from_address="anna@serwis.pl")

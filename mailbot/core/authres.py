@@ -50,20 +50,30 @@ def _aligned(signer: str, author: str) -> bool:
     return signer == author or author.endswith("." + signer) or signer.endswith("." + author)
 
 
+def our_results(headers: Iterable[str], *, authserv_id: str) -> list[AuthResult]:
+    """The results of the topmost header written by ``authserv_id``, the only one we trust.
+
+    Our server adds its header above everything the mail brought along; a
+    header lower down that claims to be ours was written by the sender
+    (RFC 8601 section 5 asks servers to remove those, and not all do).
+    """
+    for value in headers:
+        server, results = parse_authentication_results(value)
+        if server == authserv_id.lower():
+            return results
+    return []
+
+
 def sender_authenticated(headers: Iterable[str], *, authserv_id: str, from_address: str) -> bool:
     """True when ``authserv_id`` vouches for the From domain by DMARC or aligned DKIM."""
     domain = from_address.rpartition("@")[2].lower()
-    for value in headers:
-        server, results = parse_authentication_results(value)
-        if server != authserv_id.lower():
+    for found in our_results(headers, authserv_id=authserv_id):
+        if found.result != "pass":
             continue
-        for found in results:
-            if found.result != "pass":
-                continue
-            if found.method == "dmarc" and found.properties.get("header.from", domain) == domain:
-                return True
-            if found.method == "dkim" and _aligned(found.properties.get("header.d", ""), domain):
-                return True
+        if found.method == "dmarc" and found.properties.get("header.from", domain) == domain:
+            return True
+        if found.method == "dkim" and _aligned(found.properties.get("header.d", ""), domain):
+            return True
     return False
 
 
@@ -77,12 +87,8 @@ def sender_verified(headers: Iterable[str], *, authserv_id: str, from_address: s
     if sender_authenticated(headers, authserv_id=authserv_id, from_address=from_address):
         return True
     domain = from_address.rpartition("@")[2].lower()
-    for value in headers:
-        server, results = parse_authentication_results(value)
-        if server != authserv_id.lower():
-            continue
-        for found in results:
-            mailfrom = found.properties.get("smtp.mailfrom", "").rpartition("@")[2]
-            if found.method == "spf" and found.result == "pass" and _aligned(mailfrom, domain):
-                return True
+    for found in our_results(headers, authserv_id=authserv_id):
+        mailfrom = found.properties.get("smtp.mailfrom", "").rpartition("@")[2]
+        if found.method == "spf" and found.result == "pass" and _aligned(mailfrom, domain):
+            return True
     return False
