@@ -22,15 +22,12 @@ from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AlertRow, TicketRow
 from mailbot.core.humanize import human_duration
 from mailbot.core.sla import Alert, plan_alerts
-from mailbot.core.tickets import ticket_tag
 from mailbot.core.tiers import Tier
-from mailbot.outgoing import STAFF_LANGUAGE, queue_staff_mail
+from mailbot.outgoing import STAFF_LANGUAGE, TIER_LABELS, base_context, queue_staff_mail
 from mailbot.service import Desk
 from mailbot.sla_state import alert_keys, clock_of, deadlines_of
 
 log = logging.getLogger("mailbot.alerts")
-
-TIER_LABELS = {"vip": "VIP", "warranty": "gwarancja", "post_warranty": "pogwarancyjne"}
 
 
 @dataclass
@@ -144,11 +141,7 @@ def alert_context(
 ) -> dict[str, Any]:
     """What the ``reminder`` and ``escalation`` templates are rendered with."""
     return {
-        "number": ticket.number,
-        "tag": ticket_tag(ticket.number),
-        "subject": ticket.subject or "(bez tematu)",
-        "customer": ticket.customer_address,
-        "customer_name": ticket.customer_name,
+        **base_context(desk, ticket),
         "contract_customer": contract_customer,
         "tier_label": TIER_LABELS.get(ticket.tier, ticket.tier),
         "kind": alert.kind.value,
@@ -157,5 +150,4 @@ def alert_context(
         "left": human_duration(alert.due - now, STAFF_LANGUAGE),
         "overdue": human_duration(now - alert.due, STAFF_LANGUAGE),
         "late": alert.late(now),
-        "support_address": desk.settings.support.address,
     }

@@ -35,7 +35,7 @@ from mailbot.core.commands import Command, ParsedReply, parse_reply, work_minute
 from mailbot.core.mail import InboundMail
 from mailbot.core.quoting import NOTIFICATION_MARKER, strip_quoted
 from mailbot.core.tickets import TicketStatus
-from mailbot.outgoing import queue_customer_mail, queue_staff_mail
+from mailbot.outgoing import TIER_LABELS, queue_customer_mail, queue_staff_mail
 from mailbot.ticket_actions import set_status, update_ticket
 from mailbot.timesheet import add_time, set_flag
 
@@ -50,7 +50,6 @@ STATUS_LABELS = {
     "en": {"new": "received", "open": "in progress", "waiting": "waiting for your answer",
            "resolved": "resolved", "closed": "closed"},
 }  # fmt: skip
-TIER_LABELS = {"vip": "VIP", "warranty": "gwarancja", "post_warranty": "pogwarancyjne"}
 
 
 def status_label(status: str, language: str) -> str:

@@ -31,6 +31,8 @@ log = logging.getLogger("mailbot.outgoing")
 
 # Staff of a Polish company read Polish; the templates exist in English too.
 STAFF_LANGUAGE = "pl"
+# The tiers as staff mail names them.
+TIER_LABELS = {"vip": "VIP", "warranty": "gwarancja", "post_warranty": "pogwarancyjne"}
 
 # Outbox kinds a program writes to a customer on its own; ``[limits] auto_replies_per_hour``
 # caps them per address, so that a robot we fail to recognise cannot keep a loop going.

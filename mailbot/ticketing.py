@@ -15,8 +15,8 @@ from mailbot.conversation import handle_followup, notify_new_ticket
 from mailbot.core.compose import reply_references
 from mailbot.core.decide import AppendToTicket, OpenTicket
 from mailbot.core.mail import InboundMail, OutboundMail
-from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number, ticket_tag
-from mailbot.outgoing import automatic_mail_allowed, queue_mail, queue_staff_mail
+from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number
+from mailbot.outgoing import automatic_mail_allowed, base_context, queue_mail, queue_staff_mail
 from mailbot.ticket_actions import record_opened
 
 if TYPE_CHECKING:
@@ -190,20 +190,12 @@ def _store_message(
 
 def ack_context(desk: Desk, ticket: TicketRow, *, contract_customer: str) -> dict[str, Any]:
     """What the acknowledgement templates (``ack_<tier>``) are rendered with."""
-    support = desk.settings.support
     return {
-        "number": ticket.number,
-        "tag": ticket_tag(ticket.number),
-        "subject": ticket.subject or "(bez tematu)",
-        "customer_name": ticket.customer_name,
+        **base_context(desk, ticket),
         "contract_customer": contract_customer,
         "tier": ticket.tier,
-        "reaction_due": desk.local_time(ticket.reaction_due),
-        "resolution_due": desk.local_time(ticket.resolution_due),
         "hourly_rate": desk.settings.billing.hourly_rate,
         "vat_percent": desk.settings.billing.vat_percent,
-        "support_name": support.name,
-        "support_address": support.address,
     }
 
 
