@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from mailbot.bounces import handle_bounce
 from mailbot.config import Settings
 from mailbot.core.automation import is_bounce
 from mailbot.core.decide import DeskPolicy, Ignore, Quarantine, decide
+from mailbot.core.fingerprint import fingerprint
 from mailbot.core.limits import SizeLimits, apply_limits
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
@@ -205,23 +206,41 @@ def _process(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
     # The SLA clock starts when the mailbox got the mail, even if mailbot was down
     # then; a mailbox date in the future (a skewed server clock) counts as now.
     received = min(fetched.received_at or now, now)
+    content = fingerprint(mail)
     with Session(desk.engine) as session:
-        outcome = _apply(desk, key, mail, now=received, session=session)
+        outcome = _apply(desk, key, mail, content, now=received, session=session)
         if limited.oversized and outcome.kind in ("ticket", "followup"):
             why = f"over the size limit; {outcome.reason}"
             outcome = Outcome("oversized", why, outcome.ticket_id)
-        session.add(_ledger(key, mail.message_id, outcome, now))
+        session.add(_ledger(key, mail.message_id, outcome, now, content=content))
         session.commit()
     mail_id = mail.message_id or "<no Message-ID>"
     log.info("mail %s uid %s: %s (%s)", mail_id, key.uid, outcome.kind, outcome.reason)
     return outcome
 
 
+def _duplicate_of(
+    key: MailKey, mail: InboundMail, content: str, *, session: Session
+) -> tuple[LedgerRow | None, InboundMail]:
+    """The earlier ledger entry this mail repeats, if any, and the mail (flagged when a
+    known Message-ID comes with other content: a guessed id must not suppress real mail)."""
+    if not mail.message_id:
+        return repo.ledger_by_fingerprint(key.mailbox, content, session=session), mail
+    earlier = repo.ledger_by_message_id(key.mailbox, mail.message_id, session=session)
+    if earlier is None or earlier.fingerprint in ("", content):
+        return earlier, mail
+    note = f"same Message-ID as the mail of UID {earlier.uid}, but different content: kept"
+    log.warning("mail %s uid %s: %s", mail.message_id, key.uid, note)
+    return None, replace(mail, defects=(*mail.defects, note))
+
+
 def _apply(
-    desk: Desk, key: MailKey, mail: InboundMail, *, now: datetime, session: Session
+    desk: Desk, key: MailKey, mail: InboundMail, content: str, *, now: datetime, session: Session
 ) -> Outcome:
-    if mail.message_id and repo.ledger_by_message_id(key.mailbox, mail.message_id, session=session):
-        return Outcome("duplicate", f"{mail.message_id} was handled before")
+    earlier, mail = _duplicate_of(key, mail, content, session=session)
+    if earlier is not None:
+        what = mail.message_id or "a mail with the same content and no Message-ID"
+        return Outcome("duplicate", f"{what} was handled before (UID {earlier.uid})")
     if is_bounce(mail):
         bounced = handle_bounce(desk, mail, now=now, session=session)
         if bounced is not None:
@@ -246,12 +265,15 @@ def _apply(
     return Outcome(applied.outcome, applied.summary, applied.ticket_id)
 
 
-def _ledger(key: MailKey, message_id: str | None, outcome: Outcome, now: datetime) -> LedgerRow:
+def _ledger(
+    key: MailKey, message_id: str | None, outcome: Outcome, now: datetime, *, content: str = ""
+) -> LedgerRow:
     return LedgerRow(
         mailbox=key.mailbox,
         uidvalidity=key.uidvalidity,
         uid=key.uid,
         message_id=message_id,
+        fingerprint=content,
         outcome=outcome.kind,
         ticket_id=outcome.ticket_id,
         reason=outcome.reason[:1000],

@@ -287,3 +287,40 @@ def test_a_broken_database_leaves_the_mail_in_the_inbox_not_in_quarantine(
     assert imap_client.messages("INBOX") == []
     assert len(tickets(desk)) == 1
     assert len(smtp_sink.of_kind("ack")) == 1
+
+
+def test_a_reused_message_id_with_other_content_is_kept_and_flagged(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    """A mailer that guesses or reuses Message-IDs must not make real mail vanish."""
+    deliver(
+        imap_client,
+        customer_mail("jan@acme.pl", "Pierwsze", "Serwer stoi.\n", Message_ID="<same@acme.pl>"),
+    )
+    run_once(desk)
+    deliver(
+        imap_client,
+        customer_mail("ewa@klos.pl", "Drugie", "Drukarka.\n", Message_ID="<same@acme.pl>"),
+    )
+
+    run_once(desk)
+
+    assert [t.subject for t in tickets(desk)] == ["Pierwsze", "Drugie"]
+    with Session(desk.engine) as session:
+        flagged = session.exec(select(MessageRow).where(MessageRow.subject == "Drugie")).one()
+    assert "different content" in flagged.note
+
+
+def test_a_mail_without_message_id_delivered_twice_opens_one_ticket(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    raw = customer_mail("jan@acme.pl", "Bez identyfikatora", "Treść.\n", Message_ID="")
+    deliver(imap_client, raw)
+    run_once(desk)
+    deliver(imap_client, raw)
+
+    run_once(desk)
+
+    assert len(tickets(desk)) == 1
+    assert len(smtp_sink.of_kind("ack")) == 1
+    assert imap_client.messages("INBOX") == []

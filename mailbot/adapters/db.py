@@ -224,6 +224,8 @@ class LedgerRow(SQLModel, table=True):
     uidvalidity: int = Field(sa_type=sa.BigInteger)
     uid: str
     message_id: str | None = Field(default=None, index=True)
+    # mailbot.core.fingerprint of the content; "" for rows from before it existed.
+    fingerprint: str = Field(default="", index=True)
     outcome: str  # ticket, followup, ignored, duplicate, quarantined
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
     reason: str = ""

@@ -251,6 +251,18 @@ def ledger_by_message_id(mailbox: str, message_id: str, *, session: Session) -> 
     ).first()
 
 
+def ledger_by_fingerprint(mailbox: str, fingerprint: str, *, session: Session) -> LedgerRow | None:
+    """An earlier mail without a Message-ID and with the same content."""
+    return session.exec(
+        select(LedgerRow).where(
+            LedgerRow.mailbox == mailbox,
+            col(LedgerRow.message_id).is_(None),
+            LedgerRow.fingerprint == fingerprint,
+            col(LedgerRow.outcome).in_(["ticket", "followup"]),
+        )
+    ).first()
+
+
 def last_uid(mailbox: str, uidvalidity: int, *, session: Session) -> int:
     row = session.get(MailboxStateRow, (mailbox, uidvalidity))
     return row.last_uid if row else 0
