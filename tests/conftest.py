@@ -216,6 +216,13 @@ class Dovecot:
             raise RuntimeError(f"doveadm {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout
 
+    def start(self) -> None:
+        """Start it again after ``stop()``: the same ports, folder, users and mail."""
+        dovecot_path = _find_program("dovecot")
+        if dovecot_path is None:
+            pytest.fail("Dovecot is not installed (apt-get install dovecot-imapd)")
+        _start_dovecot(self, dovecot_path)
+
     def stop(self, *, timeout: float = 10.0) -> None:
         pid_file = self.directory / "run" / "master.pid"
         try:

@@ -7,6 +7,12 @@ while sending. A final clean run then finishes the work. Afterwards every
 mail has exactly one ticket, every ticket exactly one acknowledgement at the
 SMTP server, the inbox is empty and every mail is in the processed folder.
 
+A second test takes the servers away instead of the process: the daemon
+(``mailbot run``) works through 100 mails while the SMTP server answers
+"451 Try later" and Dovecot is stopped and started again under it; once both
+are back, every mail has one ticket and one acknowledgement, and the daemon
+never exited.
+
 The one window a crash may duplicate a mail is between the SMTP server's
 acceptance and the commit that marks it sent (README: "at least once, in
 practice once"); such a copy keeps its Message-ID, so the test counts
@@ -22,20 +28,26 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlmodel import Session, create_engine, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, create_engine, func, select
 
 from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.config import ImapSettings
 from mailbot.outbox import STALE_CLAIM
-from tests.conftest import ImapPeer, SmtpSink
+from tests.conftest import ImapPeer, SmtpSink, private_dovecot
 from tests.factories import customer_mail
 from tests.test_cli import write_config
 
 MAILS = 300
 KILLS = 20
 SEED = 20261125
+OUTAGE_MAILS = 100  # 90 in the inbox at the start, 10 more once Dovecot is back
+WAIT = 120.0  # seconds: a deadline for conditions, reached only when something is wrong
 
 
 def run_once(config: Path) -> subprocess.Popen[bytes]:
@@ -101,6 +113,141 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
     print(f"crash test: {kills} kills, {MAILS} mails, {len(tickets)} tickets, "
           f"{len(acks)} acknowledgements ({copies} resent copies, "
           f"{len(stuck)} interrupted sends)")  # fmt: skip
+
+
+def test_dovecot_restart_and_smtp_451_mid_run_deliver_everything_once(
+    tmp_path: Path, smtp_sink: SmtpSink, database_url: str
+) -> None:
+    # A Dovecot of its own: stopping the session's one would break the other tests' accounts.
+    with private_dovecot() as server:
+        user, password = f"u{uuid.uuid4().hex[:12]}", f"pw-{uuid.uuid4().hex[:12]}"
+        server.add_user(user, password)
+        imap = ImapSettings(
+            host=server.host,
+            port=server.port,
+            username=user,
+            password=password,
+            tls="none",
+            verify_tls=False,
+            folder="INBOX",
+            processed_folder="Processed",
+            quarantine_folder="Quarantine",
+            poll_interval=timedelta(seconds=1),
+            url="",
+        )
+        config = write_config(tmp_path, imap, smtp_sink, database_url)
+        config.write_text(
+            config.read_text().replace('poll_interval = "5s"', 'poll_interval = "1s"')
+        )
+        first = OUTAGE_MAILS * 9 // 10
+        peer = ImapPeer(imap)
+        for n in range(first):
+            peer.append(customer_mail(f"klient{n}@firma{n % 7}.pl", f"Awaria nr {n}"))
+        peer.close()
+        smtp_sink.reply_with("451 4.3.0 Try later")
+        engine = create_engine(database_url)
+        log_file = tmp_path / "daemon.log"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
+        with log_file.open("wb") as log:
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "mailbot", "--config", str(config), "run"],
+                env=clean,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        try:
+            # Dovecot goes away while the daemon is ingesting (its first poll, most likely).
+            _until(daemon, log_file, lambda: _count(engine, TicketRow) >= 10)
+            # Stopping the master leaves a running imap process to finish its session:
+            # cut the daemon's connection too, as a crashed or restarted server would.
+            server.doveadm("kick", user)
+            server.stop()
+            at_stop = _count(engine, TicketRow)
+            assert at_stop < first, "the daemon had ingested everything: stop Dovecot sooner"
+            errors = _poll_errors(log_file)
+            _until(daemon, log_file, lambda: _poll_errors(log_file) > errors)
+            assert daemon.poll() is None, "the daemon exited on the IMAP outage"
+            server.start()  # the same ports, folder and mail
+            peer = ImapPeer(imap)
+            for n in range(first, OUTAGE_MAILS):
+                peer.append(customer_mail(f"klient{n}@firma{n % 7}.pl", f"Awaria nr {n}"))
+            _until(daemon, log_file, lambda: _count(engine, TicketRow) == OUTAGE_MAILS)
+            _until(daemon, log_file, lambda: not peer.messages("INBOX"))
+            refused = _until(daemon, log_file, lambda: _refused(engine))
+            assert refused > 0 and smtp_sink.messages == []  # 451 so far: nothing accepted
+            smtp_sink.reply_with("250 2.0.0 OK")
+            # The outbox retries a 4xx after 1 minute, then 5, 15...: rather than wait real
+            # minutes, the test moves the queued rows' next attempt to now (again, in case
+            # an attempt answered 451 just before the switch).
+            _until(daemon, log_file, lambda: _send_queued_now(engine) == 0)
+            assert daemon.poll() is None, "the daemon exited during the outages"
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(timeout=WAIT) == 0, log_file.read_text()
+
+            with Session(engine) as session:
+                tickets = session.exec(select(TicketRow)).all()
+                unsent = session.exec(select(OutboxRow).where(OutboxRow.status != "sent")).all()
+            assert unsent == []
+            acks = smtp_sink.of_kind("ack")
+            ack_ids = [_header(m.content, b"Message-ID") for m in acks]
+            acked_tickets = [_header(m.content, b"X-Mailbot-Ticket") for m in acks]
+            subjects = sorted(t.subject for t in tickets)
+            assert subjects == sorted(f"Awaria nr {n}" for n in range(OUTAGE_MAILS))
+            assert sorted(acked_tickets) == sorted(t.number for t in tickets)  # once each
+            assert len(set(ack_ids)) == len(ack_ids) == OUTAGE_MAILS  # no process died: no copy
+            assert peer.messages("INBOX") == []
+            assert len(peer.messages("Processed")) == OUTAGE_MAILS
+            assert "Quarantine" not in peer.folders() or peer.messages("Quarantine") == []
+            peer.close()
+            print(f"outage test: {OUTAGE_MAILS} mails, Dovecot stopped at {at_stop} tickets, "
+                  f"{refused} SMTP attempts answered 451, {len(acks)} acknowledgements")  # fmt: skip
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+            engine.dispose()
+
+
+def _until(daemon: subprocess.Popen[bytes], log_file: Path, condition: Any) -> Any:
+    """Poll ``condition`` until it is true (and return its value); the daemon must stay up."""
+    deadline = time.monotonic() + WAIT
+    while not (value := condition()):
+        assert daemon.poll() is None, f"the daemon exited:\n{log_file.read_text()}"
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not after {WAIT} s:\n{log_file.read_text()[-5000:]}")
+        time.sleep(0.05)
+    return value
+
+
+def _count(engine: sa.Engine, table: Any) -> int:
+    with Session(engine) as session:
+        return session.exec(select(func.count()).select_from(table)).one()
+
+
+def _refused(engine: sa.Engine) -> int:
+    """Outbox attempts that failed (451) and wait for a retry."""
+    with Session(engine) as session:
+        rows = session.exec(select(OutboxRow).where(col(OutboxRow.attempts) > 0)).all()
+        return sum(row.attempts for row in rows)
+
+
+def _poll_errors(log_file: Path) -> int:
+    return sum(
+        "mailbox:" in line or "poll failed" in line for line in log_file.read_text().splitlines()
+    )
+
+
+def _send_queued_now(engine: sa.Engine) -> int:
+    """Make every queued mail due at once; the number of mails not sent yet."""
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        session.exec(
+            sa.update(OutboxRow)
+            .where(col(OutboxRow.status) == "queued", col(OutboxRow.next_attempt_at) > now)
+            .values(next_attempt_at=now - timedelta(seconds=1))
+        )
+        session.commit()
+        return len(session.exec(select(OutboxRow).where(OutboxRow.status != "sent")).all())
 
 
 def _header(raw: bytes, name: bytes) -> str:
