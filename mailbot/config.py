@@ -74,6 +74,14 @@ class ImapSettings:
     poll_interval: timedelta
     # "" for the IMAP server above, or "maildir:PATH" for a local Maildir.
     url: str
+    # A PEM file of the CA(s) to trust instead of the system's; None: the system's.
+    ca_file: Path | None = None
+    # The longest wait between reconnection attempts while the server is away.
+    max_backoff: timedelta = timedelta(minutes=15)
+    # Wait for new mail with IMAP IDLE where the server offers it (polling stays the fallback).
+    idle: bool = True
+    # How long any one IMAP command (and connecting) may take before it counts as failed.
+    timeout: timedelta = timedelta(seconds=30)
 
     @property
     def maildir_path(self) -> Path | None:
@@ -92,6 +100,10 @@ class SmtpSettings:
     timeout: timedelta
     # "" for the SMTP server above, or "dir:PATH" to write each mail as a .eml file there.
     url: str
+    # A PEM file of the CA(s) to trust instead of the system's; None: the system's.
+    ca_file: Path | None = None
+    # SMTP connections kept open and used in parallel by the outbox.
+    connections: int = 4
 
     @property
     def pickup_dir(self) -> Path | None:
@@ -160,6 +172,18 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    """How much mail one step of the intake takes at once: bounds memory and sets the pace."""
+
+    # Mails fetched, stored and committed together (one transaction, one fsync).
+    batch_size: int = 100
+    # ... and at most this many bytes of mail in one batch.
+    batch_bytes: int = 16 * 1024 * 1024
+    # Processes parsing mail beside the main one; 0 parses in the main process.
+    parse_workers: int = 1
+
+
+@dataclass(frozen=True)
 class HealthSettings:
     """When ``mailbot status`` warns (exit 1) or calls it critical (exit 2)."""
 
@@ -193,6 +217,7 @@ class Settings:
     log_levels: tuple[tuple[str, str], ...] = ()
     health: HealthSettings = HealthSettings()
     limits: LimitsSettings = LimitsSettings()
+    ingest: IngestSettings = IngestSettings()
 
 
 # The loader. Everything below the dataclasses is private except
@@ -561,6 +586,12 @@ def _check_count(value: object) -> int:
     return value
 
 
+def _check_positive(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"expected a whole number, 1 or more, got {describe_value(value)}")
+    return value
+
+
 def _check_amount(value: object) -> Decimal:
     # Floats are read through their text ("120.5"), never as binary fractions.
     text = (
@@ -647,6 +678,10 @@ IMAP_FOLDER = _Key("imap.folder", _TEXT, "INBOX")
 IMAP_PROCESSED_FOLDER = _Key("imap.processed_folder", _TEXT, "Processed")
 IMAP_QUARANTINE_FOLDER = _Key("imap.quarantine_folder", _TEXT, "Quarantine")
 IMAP_POLL_INTERVAL = _Key("imap.poll_interval", _DURATION_KIND, timedelta(seconds=60))
+IMAP_CA_FILE = _Key("imap.ca_file", _PATH)
+IMAP_MAX_BACKOFF = _Key("imap.max_backoff", _DURATION_KIND, timedelta(minutes=15))
+IMAP_IDLE = _Key("imap.idle", _BOOL, True)
+IMAP_TIMEOUT = _Key("imap.timeout", _DURATION_KIND, timedelta(seconds=30))
 
 SMTP_URL = _Key("smtp.url", _PICKUP_URL, "")
 SMTP_HOST = _Key("smtp.host", _TEXT)
@@ -657,6 +692,12 @@ SMTP_TLS = _Key("smtp.tls", _TLS, "starttls")
 SMTP_VERIFY_TLS = _Key("smtp.verify_tls", _BOOL, True)
 SMTP_FROM_ADDRESS = _Key("smtp.from_address", _EMAIL)
 SMTP_TIMEOUT = _Key("smtp.timeout", _DURATION_KIND, timedelta(seconds=30))
+SMTP_CA_FILE = _Key("smtp.ca_file", _PATH)
+SMTP_CONNECTIONS = _Key("smtp.connections", _Kind(_check_positive, _int_from_env), 4)
+
+INGEST_BATCH_SIZE = _Key("ingest.batch_size", _Kind(_check_positive, _int_from_env), 100)
+INGEST_BATCH_BYTES = _Key("ingest.batch_bytes", _Kind(_check_size, _int_from_env), 16 * 1024 * 1024)
+INGEST_PARSE_WORKERS = _Key("ingest.parse_workers", _Kind(_check_count, _int_from_env), 1)
 
 DATABASE_URL = _Key("database.url", _DATABASE_URL)
 DATABASE_AUTO_UPGRADE = _Key("database.auto_upgrade", _BOOL, True)
@@ -781,6 +822,10 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     IMAP_PROCESSED_FOLDER,
     IMAP_QUARANTINE_FOLDER,
     IMAP_POLL_INTERVAL,
+    IMAP_CA_FILE,
+    IMAP_MAX_BACKOFF,
+    IMAP_IDLE,
+    IMAP_TIMEOUT,
     SMTP_URL,
     SMTP_HOST,
     SMTP_PORT,
@@ -790,6 +835,11 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     SMTP_VERIFY_TLS,
     SMTP_FROM_ADDRESS,
     SMTP_TIMEOUT,
+    SMTP_CA_FILE,
+    SMTP_CONNECTIONS,
+    INGEST_BATCH_SIZE,
+    INGEST_BATCH_BYTES,
+    INGEST_PARSE_WORKERS,
     DATABASE_URL,
     DATABASE_AUTO_UPGRADE,
     SUPPORT_ADDRESS,
@@ -1056,7 +1106,16 @@ def _imap(source: _Source, env: Mapping[str, str]) -> ImapSettings:
         quarantine_folder=source.get(IMAP_QUARANTINE_FOLDER),
         poll_interval=source.get(IMAP_POLL_INTERVAL),
         url=_resolve_url(source, url, "maildir:"),
+        ca_file=_optional_path(source, IMAP_CA_FILE),
+        max_backoff=source.get(IMAP_MAX_BACKOFF),
+        idle=source.get(IMAP_IDLE),
+        timeout=source.get(IMAP_TIMEOUT),
     )
+
+
+def _optional_path(source: _Source, key: _Key[Path]) -> Path | None:
+    value = source.opt(key)
+    return source.resolve(value) if value else None
 
 
 _SMTP_PORTS: dict[TlsMode, int] = {"ssl": 465, "starttls": 587, "none": 25}
@@ -1078,6 +1137,8 @@ def _smtp(source: _Source, env: Mapping[str, str], *, support: SupportSettings) 
         from_address=source.get(SMTP_FROM_ADDRESS, support.address),
         timeout=source.get(SMTP_TIMEOUT),
         url=_resolve_url(source, url, "dir:"),
+        ca_file=_optional_path(source, SMTP_CA_FILE),
+        connections=source.get(SMTP_CONNECTIONS),
     )
 
 
@@ -1202,5 +1263,10 @@ def load_settings(
             max_mail_size=source.get(LIMITS_MAX_MAIL_SIZE),
             max_attachment_size=source.get(LIMITS_MAX_ATTACHMENT_SIZE),
             auto_replies_per_hour=source.get(LIMITS_AUTO_REPLIES),
+        ),
+        ingest=IngestSettings(
+            batch_size=source.get(INGEST_BATCH_SIZE),
+            batch_bytes=source.get(INGEST_BATCH_BYTES),
+            parse_workers=source.get(INGEST_PARSE_WORKERS),
         ),
     )

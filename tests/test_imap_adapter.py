@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,6 +153,45 @@ def test_imaps_with_verification_rejects_a_self_signed_certificate(
     imap_settings: ImapSettings, dovecot: Dovecot
 ) -> None:
     settings = replace(imap_settings, tls="ssl", port=dovecot.tls_port, verify_tls=True)
+    with pytest.raises(MailboxError, match=r"TLS failed while connecting.*certificate"):
+        ImapSource(settings).open()
+
+
+def test_imaps_verified_against_a_pinned_ca_file(
+    imap_settings: ImapSettings, imap_client: ImapPeer, dovecot: Dovecot
+) -> None:
+    """``ca_file`` trusts the server's own certificate, with host-name checks still on."""
+    uid = imap_client.append(make_mail(8))
+    settings = replace(
+        imap_settings,
+        tls="ssl",
+        port=dovecot.tls_port,
+        verify_tls=True,
+        ca_file=dovecot.directory / "ssl" / "cert.pem",
+    )
+    source = ImapSource(settings)
+    source.open()
+    try:
+        assert source.list_new(0) == [str(uid)]
+    finally:
+        source.close()
+
+
+def test_a_pinned_ca_file_that_does_not_sign_the_server_is_refused(
+    imap_settings: ImapSettings, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-ca.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(tmp_path / "other-key.pem"), "-out", str(other)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    settings = replace(
+        imap_settings, tls="ssl", port=dovecot.tls_port, verify_tls=True, ca_file=other
+    )
     with pytest.raises(MailboxError, match=r"TLS failed while connecting.*certificate"):
         ImapSource(settings).open()
 

@@ -33,8 +33,6 @@ from mailbot.adapters.tls import tls_context
 from mailbot.config import ImapSettings
 from mailbot.errors import MailboxError
 
-DEFAULT_TIMEOUT = 30.0  # seconds, for connecting and for every read
-
 # UIDs are 32-bit unsigned numbers (RFC 3501 section 2.3.1.1).
 _MAX_UID = 2**32 - 1
 
@@ -45,9 +43,9 @@ _FETCH_BATCH = 20
 class ImapSource(MailSource):
     """The inbox folder of one IMAP account, as ``ImapSettings`` describe it."""
 
-    def __init__(self, settings: ImapSettings, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, settings: ImapSettings, *, timeout: float | None = None) -> None:
         self._settings = settings
-        self._timeout = timeout
+        self._timeout = settings.timeout.total_seconds() if timeout is None else timeout
         self._client: Any = None  # an IMAPClient while open
         self._capabilities: frozenset[bytes] = frozenset()
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
@@ -122,11 +120,14 @@ class ImapSource(MailSource):
             port=self._settings.port,
             use_uid=True,
             ssl=implicit_tls,
-            ssl_context=tls_context(verify=self._settings.verify_tls) if implicit_tls else None,
+            ssl_context=self._tls() if implicit_tls else None,
             timeout=self._timeout,
         )
         client.normalise_times = False  # keep the server's zone: no naive local datetimes
         return client
+
+    def _tls(self) -> ssl.SSLContext:
+        return tls_context(verify=self._settings.verify_tls, ca_file=self._settings.ca_file)
 
     def _connect_translated(self) -> Any:
         with self._translated("connecting"):
@@ -136,7 +137,7 @@ class ImapSource(MailSource):
         if self._settings.tls != "starttls":
             return
         try:
-            client.starttls(tls_context(verify=self._settings.verify_tls))
+            client.starttls(self._tls())
         except CapabilityError as exc:
             raise MailboxError(
                 f"{self._server} does not offer STARTTLS; refusing to log in without TLS"

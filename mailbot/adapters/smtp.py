@@ -7,6 +7,7 @@ whether a retry can help (SMTP 5xx: no; 4xx, timeouts, refused connections: yes)
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Protocol
 
@@ -41,7 +42,7 @@ class SmtpSender:
                 password=s.password or None,
                 use_tls=s.tls == "ssl",
                 start_tls=s.tls == "starttls",
-                tls_context=tls_context(verify=s.verify_tls) if s.tls != "none" else None,
+                tls_context=_tls(s),
                 timeout=s.timeout.total_seconds(),
             )
         except Exception as exc:  # every failure becomes a DeliveryError, sorted below
@@ -64,7 +65,7 @@ async def check(settings: SmtpSettings) -> str:
         password=s.password or None,
         use_tls=s.tls == "ssl",
         start_tls=s.tls == "starttls",
-        tls_context=tls_context(verify=s.verify_tls) if s.tls != "none" else None,
+        tls_context=_tls(s),
         timeout=s.timeout.total_seconds(),
     )
     try:
@@ -77,6 +78,12 @@ async def check(settings: SmtpSettings) -> str:
         raise _delivery_error(exc, server, "the connection check") from exc
     login = f", logged in as {s.username}" if s.username else ""
     return f"{server}: EHLO and NOOP answered ({s.tls}{login})"
+
+
+def _tls(settings: SmtpSettings) -> ssl.SSLContext | None:
+    if settings.tls == "none":
+        return None
+    return tls_context(verify=settings.verify_tls, ca_file=settings.ca_file)
 
 
 def _check_pickup_dir(directory: Path) -> str:
