@@ -24,6 +24,7 @@ from mailbot.alerts import sweep
 from mailbot.errors import MailboxError
 from mailbot.heartbeat import Heartbeat
 from mailbot.outbox import flush_outbox
+from mailbot.parse_pool import ParsePool
 from mailbot.sdnotify import Notifier
 from mailbot.service import Desk, IngestReport, ingest
 from mailbot.wiring import make_source
@@ -54,6 +55,8 @@ class Daemon:
         self._cycle_lock = asyncio.Lock()
         self._scheduler: AsyncIOScheduler | None = None
         self._reloads: set[asyncio.Task[bool]] = set()
+        # Parsing on a second core; the workers start with the first batch.
+        self.parser = ParsePool(desk.settings.ingest.parse_workers)
 
     async def cycle(self) -> bool:
         """One poll of the mailbox, one reminder sweep, one flush of the outbox; never raises.
@@ -103,7 +106,9 @@ class Daemon:
         """The report, or None and what went wrong."""
         source = make_source(self.desk.settings)
         try:
-            report = await asyncio.to_thread(ingest, self.desk, source, should_stop=self._next_mail)
+            report = await asyncio.to_thread(
+                ingest, self.desk, source, should_stop=self._next_mail, parser=self.parser
+            )
         except MailboxError as exc:
             log.error("mailbox: %s", exc)
             return None, str(exc)
@@ -122,7 +127,10 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        return await self.cycle()
+        try:
+            return await self.cycle()
+        finally:
+            self.parser.close()
 
     async def run_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -158,6 +166,7 @@ class Daemon:
         # The scheduler cancelled its job; the shielded cycle finishes its mail and send.
         async with self._cycle_lock:
             pass
+        self.parser.close()
         log.info("mailbot stopped")
 
     def _add_watchdog_job(self, scheduler: AsyncIOScheduler) -> None:

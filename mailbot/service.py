@@ -8,7 +8,8 @@ the outbox -> only then the mail leaves the inbox -> the outbox flush sends.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -27,13 +28,13 @@ from mailbot.bounces import handle_bounce
 from mailbot.config import Settings
 from mailbot.core.automation import is_bounce
 from mailbot.core.decide import DeskPolicy, Ignore, Quarantine, decide
-from mailbot.core.fingerprint import fingerprint
-from mailbot.core.limits import SizeLimits, apply_limits
+from mailbot.core.limits import SizeLimits
 from mailbot.core.mail import InboundMail
-from mailbot.core.parsing import parse_mail
+from mailbot.core.prepare import Prepared, RawMail, prepare
 from mailbot.core.sla import TierPolicy
 from mailbot.core.tickets import find_ticket_number
 from mailbot.core.tiers import Tier
+from mailbot.parse_pool import INLINE, ParsePool
 from mailbot.ticketing import apply_decision
 
 log = logging.getLogger("mailbot.ingest")
@@ -141,21 +142,33 @@ class Outcome:
 
 
 def ingest(
-    desk: Desk, source: MailSource, *, should_stop: Callable[[], bool] = lambda: False
+    desk: Desk,
+    source: MailSource,
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    parser: ParsePool = INLINE,
 ) -> IngestReport:
-    """Process every new mail in ``source``; stops between mails when ``should_stop()``."""
+    """Process every new mail in ``source``, a batch at a time; stops between batches when
+    ``should_stop()``.
+
+    A batch (``[ingest]`` batch_size and batch_bytes) is stored in one transaction,
+    then moved out of the inbox in one command per folder; while it is stored,
+    ``parser`` already parses the next one.
+    """
     report = IngestReport()
     validity = source.open()
     try:
         with Session(desk.engine) as session:
             after = repo.last_uid(source.name, validity, session=session)
-        for fetched in source.fetch(source.list_new(after)):
-            key = MailKey(source.name, validity, fetched.uid)
-            outcome = handle_mail(desk, key, fetched)
-            # Only now, with the outcome committed, may the mail leave the inbox.
-            source.move(fetched.uid, to=outcome.destination)
-            _remember_uid(desk, key)
-            report.count(outcome.kind)
+        fetched = source.fetch(source.list_new(after), max_size=desk.size_limits.max_mail_size)
+        for batch, prepared in _parsed_batches(desk, fetched, parser):
+            keys = [MailKey(source.name, validity, mail.uid) for mail in batch]
+            outcomes = handle_batch(desk, keys, batch, prepared)
+            # Only now, with the outcomes committed, may the mails leave the inbox.
+            _move_out(source, keys, outcomes)
+            _remember_uid(desk, keys)
+            for outcome in outcomes:
+                report.count(outcome.kind)
             if should_stop():
                 break
     finally:
@@ -163,14 +176,106 @@ def ingest(
     return report
 
 
-def _remember_uid(desk: Desk, key: MailKey) -> None:
-    if key.uid.isdigit():  # IMAP; a Maildir has no UIDs and empties its inbox instead
+def _batches(
+    fetched: Iterator[FetchedMail], size: int, max_bytes: int
+) -> Iterator[list[FetchedMail]]:
+    batch: list[FetchedMail] = []
+    total = 0
+    for mail in fetched:
+        if batch and (len(batch) >= size or total + len(mail.raw) > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(mail)
+        total += len(mail.raw)
+    if batch:
+        yield batch
+
+
+def _parsed_batches(
+    desk: Desk, fetched: Iterator[FetchedMail], parser: ParsePool
+) -> Iterator[tuple[list[FetchedMail], list[Prepared]]]:
+    """Batches with their parsed mails; the next batch is fetched and handed to the parser
+    before the current one is given out, so parsing overlaps storing."""
+    limits = desk.size_limits
+    bounds = desk.settings.ingest
+    pending: tuple[list[FetchedMail], list[RawMail], Future[list[Prepared]]] | None = None
+    for batch in _batches(fetched, bounds.batch_size, bounds.batch_bytes):
+        raws = [RawMail(mail.raw, mail.size, mail.truncated) for mail in batch]
+        submitted = (batch, raws, parser.submit(raws, limits))
+        if pending is not None:
+            yield pending[0], parser.result(pending[2], pending[1], limits)
+        pending = submitted
+    if pending is not None:
+        yield pending[0], parser.result(pending[2], pending[1], limits)
+
+
+def _move_out(source: MailSource, keys: list[MailKey], outcomes: list[Outcome]) -> None:
+    for destination in ("processed", "quarantine"):
+        uids = [k.uid for k, o in zip(keys, outcomes, strict=True) if o.destination == destination]
+        source.move_all(uids, to=destination)
+
+
+def _remember_uid(desk: Desk, keys: list[MailKey]) -> None:
+    uids = [int(key.uid) for key in keys if key.uid.isdigit()]
+    if uids:  # IMAP; a Maildir has no UIDs and empties its inbox instead
         with Session(desk.engine) as session:
-            repo.set_last_uid(key.mailbox, key.uidvalidity, int(key.uid), session=session)
+            repo.set_last_uid(keys[0].mailbox, keys[0].uidvalidity, max(uids), session=session)
             session.commit()
 
 
-def handle_mail(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
+def handle_batch(
+    desk: Desk, keys: list[MailKey], batch: list[FetchedMail], prepared: list[Prepared]
+) -> list[Outcome]:
+    """``handle_mail`` for a batch, in one transaction; never raises except for storage.
+
+    When anything in the batch fails, the transaction is rolled back and the
+    mails are handled one by one, so one bad mail costs only itself.
+    """
+    try:
+        return _store_batch(desk, keys, batch, prepared)
+    except Exception as exc:
+        if storage_unavailable(exc):
+            raise
+        log.warning("a batch of %d mail(s) failed (%r); storing them one by one", len(keys), exc)
+    return [handle_mail(desk, *each) for each in zip(keys, batch, prepared, strict=True)]
+
+
+def _store_batch(
+    desk: Desk, keys: list[MailKey], batch: list[FetchedMail], prepared: list[Prepared]
+) -> list[Outcome]:
+    stored: list[tuple[MailKey, InboundMail, Outcome]] = []
+    outcomes: list[Outcome] = []
+    with Session(desk.engine) as session:
+        done = repo.ledger_entries(
+            keys[0].mailbox, keys[0].uidvalidity, [k.uid for k in keys], session=session
+        )
+        for key, fetched, mail in zip(keys, batch, prepared, strict=True):
+            earlier = done.get(key.uid)
+            if earlier is not None:
+                _log_handled_before(key, earlier)
+                outcomes.append(Outcome(earlier.outcome, earlier.reason, earlier.ticket_id))
+                continue
+            outcome = _store(desk, key, fetched, mail, session=session)
+            stored.append((key, mail.mail, outcome))
+            outcomes.append(outcome)
+        session.commit()
+    for key, inbound, outcome in stored:
+        _log_outcome(key, inbound, outcome)
+    return outcomes
+
+
+def _log_handled_before(key: MailKey, done: LedgerRow) -> None:
+    log.info("uid %s in %s: already handled (%s), moving it", key.uid, key.mailbox, done.outcome)
+
+
+def _log_outcome(key: MailKey, mail: InboundMail, outcome: Outcome) -> None:
+    mail_id = mail.message_id or "<no Message-ID>"
+    log.info("mail %s uid %s: %s (%s)", mail_id, key.uid, outcome.kind, outcome.reason)
+
+
+def handle_mail(
+    desk: Desk, key: MailKey, fetched: FetchedMail, prepared: Prepared | None = None
+) -> Outcome:
     """Store what the mail means, committed, and return the outcome; never raises.
 
     A mail already in the ledger (we crashed after the commit, before the
@@ -182,12 +287,10 @@ def handle_mail(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
     with Session(desk.engine) as session:
         done = repo.ledger_entry(key.mailbox, key.uidvalidity, key.uid, session=session)
     if done is not None:
-        log.info(
-            "uid %s in %s: already handled (%s), moving it", key.uid, key.mailbox, done.outcome
-        )
+        _log_handled_before(key, done)
         return Outcome(done.outcome, done.reason, done.ticket_id)
     try:
-        return _process(desk, key, fetched)
+        return _process(desk, key, fetched, prepared)
     except Exception as exc:  # one bad mail must not stop the desk
         if storage_unavailable(exc):
             raise  # the database or the disk is away: the mail stays in the inbox for the next poll
@@ -199,23 +302,30 @@ def handle_mail(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
         return outcome
 
 
-def _process(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
-    limited = apply_limits(parse_mail(fetched.raw), desk.size_limits)
-    mail = limited.mail
+def _process(desk: Desk, key: MailKey, fetched: FetchedMail, prepared: Prepared | None) -> Outcome:
+    if prepared is None:
+        raw = RawMail(fetched.raw, fetched.size, fetched.truncated)
+        prepared = prepare(raw, desk.size_limits)
+    with Session(desk.engine) as session:
+        outcome = _store(desk, key, fetched, prepared, session=session)
+        session.commit()
+    _log_outcome(key, prepared.mail, outcome)
+    return outcome
+
+
+def _store(
+    desk: Desk, key: MailKey, fetched: FetchedMail, prepared: Prepared, *, session: Session
+) -> Outcome:
+    """Apply one mail in ``session`` with its ledger entry; the caller commits."""
+    mail = prepared.mail
     now = desk.clock()
     # The SLA clock starts when the mailbox got the mail, even if mailbot was down
     # then; a mailbox date in the future (a skewed server clock) counts as now.
     received = min(fetched.received_at or now, now)
-    content = fingerprint(mail)
-    with Session(desk.engine) as session:
-        outcome = _apply(desk, key, mail, content, now=received, session=session)
-        if limited.oversized and outcome.kind in ("ticket", "followup"):
-            why = f"over the size limit; {outcome.reason}"
-            outcome = Outcome("oversized", why, outcome.ticket_id)
-        session.add(_ledger(key, mail.message_id, outcome, now, content=content))
-        session.commit()
-    mail_id = mail.message_id or "<no Message-ID>"
-    log.info("mail %s uid %s: %s (%s)", mail_id, key.uid, outcome.kind, outcome.reason)
+    outcome = _apply(desk, key, mail, prepared.fingerprint, now=received, session=session)
+    if prepared.oversized and outcome.kind in ("ticket", "followup"):
+        outcome = Outcome("oversized", f"over the size limit; {outcome.reason}", outcome.ticket_id)
+    session.add(_ledger(key, mail.message_id, outcome, now, content=prepared.fingerprint))
     return outcome
 
 

@@ -39,7 +39,8 @@ def make_source(settings: Settings) -> MailSource:
     imap = settings.imap
     if imap.maildir_path is not None:
         return MaildirSource(imap.maildir_path, imap.processed_folder, imap.quarantine_folder)
-    return ImapSource(imap)
+    ingest = settings.ingest
+    return ImapSource(imap, batch_size=ingest.batch_size, batch_bytes=ingest.batch_bytes)
 
 
 def import_configured_contracts(desk: Desk) -> None:

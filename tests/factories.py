@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from mailbot.config import (
     DatabaseSettings,
     ImapSettings,
+    IngestSettings,
     Settings,
     SmtpSettings,
     SupportSettings,
@@ -95,6 +96,9 @@ def make_settings(
         state_dir=state,
         templates_dir=None,
         log_level="INFO",
+        # Parse in the test process: a worker process per test costs time; the parse
+        # pool has tests of its own (test_batching) and the daemon subprocess tests use it.
+        ingest=IngestSettings(parse_workers=0),
     )
 
 
@@ -127,4 +131,8 @@ def deliver(imap: ImapPeer, raw: bytes, *, at: datetime = NOW) -> None:
 
 
 def run_once(desk: Desk) -> None:
-    asyncio.run(Daemon(desk).cycle())
+    daemon = Daemon(desk)
+    try:
+        asyncio.run(daemon.cycle())
+    finally:
+        daemon.parser.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -160,7 +161,7 @@ def test_running_once_twice_opens_no_second_ticket(
 class CrashOnMove(ImapSource):
     """The real adapter, dying the way a killed process would: after the commit, before the move."""
 
-    def move(self, uid: str, *, to: Destination) -> None:
+    def move_all(self, uids: Sequence[str], *, to: Destination) -> None:
         raise KeyboardInterrupt("killed between commit and move")
 
 

@@ -36,15 +36,29 @@ from mailbot.errors import MailboxError
 # UIDs are 32-bit unsigned numbers (RFC 3501 section 2.3.1.1).
 _MAX_UID = 2**32 - 1
 
-# How many mails one UID FETCH asks for: bounds the memory a burst of big mails takes.
-_FETCH_BATCH = 20
+# Of a mail over the size limit only its start is read: the text comes first, and the
+# attachments of such a mail are not stored anyway (core.limits).
+_HEAD_BYTES = 1024 * 1024
+
+# How many sizes one UID FETCH RFC822.SIZE asks for (keeps the command line short).
+_SIZE_BATCH = 1000
 
 
 class ImapSource(MailSource):
     """The inbox folder of one IMAP account, as ``ImapSettings`` describe it."""
 
-    def __init__(self, settings: ImapSettings, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        settings: ImapSettings,
+        *,
+        timeout: float | None = None,
+        batch_size: int = 100,
+        batch_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self._settings = settings
+        # One UID FETCH asks for at most this many mails and bytes: bounds memory and round trips.
+        self._batch_size = batch_size
+        self._batch_bytes = batch_bytes
         self._timeout = settings.timeout.total_seconds() if timeout is None else timeout
         self._client: Any = None  # an IMAPClient while open
         self._capabilities: frozenset[bytes] = frozenset()
@@ -78,30 +92,73 @@ class ImapSource(MailSource):
         # (RFC 3501 section 6.4.8: "*" is the largest number in use): filter.
         return [str(uid) for uid in sorted(int(uid) for uid in found) if uid > after_uid]
 
-    def fetch(self, uids: Sequence[str]) -> Iterator[FetchedMail]:
+    def fetch(self, uids: Sequence[str], *, max_size: int | None = None) -> Iterator[FetchedMail]:
+        """In round trips of at most ``batch_size`` mails and ``batch_bytes`` bytes.
+
+        The sizes are asked first (RFC822.SIZE, a few bytes per mail), so one
+        round trip never holds more than the byte bound, whatever the mailbox
+        holds; a mail over ``max_size`` is read only up to it (a partial fetch,
+        RFC 3501 section 6.4.5) and comes ``truncated``.
+        """
         client = self._open_client()
-        for start in range(0, len(uids), _FETCH_BATCH):
-            batch = [_uid_number(uid) for uid in uids[start : start + _FETCH_BATCH]]
+        numbers = [_uid_number(uid) for uid in uids]
+        sizes: dict[int, int] = {}
+        for start in range(0, len(numbers), _SIZE_BATCH):
+            chunk = numbers[start : start + _SIZE_BATCH]
+            with self._translated(f"reading mail sizes in {self._settings.folder!r}"):
+                response = client.fetch(chunk, ["RFC822.SIZE"])
+            sizes.update({uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in response.items()})
+        present = [uid for uid in numbers if uid in sizes]  # absent: expunged since list_new
+        for batch in _batches(present, sizes, self._batch_size, self._batch_bytes):
+            yield from self._fetch_batch(client, batch, sizes, max_size)
+
+    def _fetch_batch(
+        self, client: Any, batch: list[int], sizes: dict[int, int], max_size: int | None
+    ) -> Iterator[FetchedMail]:
+        whole = [uid for uid in batch if max_size is None or sizes[uid] <= max_size]
+        response: dict[int, Any] = {}
+        if whole:
             with self._translated(f"fetching mail from {self._settings.folder!r}"):
-                response = client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"])
-            for uid in batch:
-                data = response.get(uid, {})
+                response = dict(client.fetch(whole, ["BODY.PEEK[]", "INTERNALDATE"]))
+        for uid in batch:
+            if uid in response:
+                data = response[uid]
                 raw = data.get(b"BODY[]")
-                if isinstance(raw, bytes):  # absent: expunged since list_new
-                    yield FetchedMail(str(uid), raw, _aware(data.get(b"INTERNALDATE")))
+                if isinstance(raw, bytes):
+                    yield FetchedMail(
+                        str(uid), raw, _aware(data.get(b"INTERNALDATE")), size=sizes[uid]
+                    )
+            elif uid not in whole and max_size is not None:
+                yield from self._fetch_head(client, uid, sizes[uid], max_size)
+
+    def _fetch_head(self, client: Any, uid: int, size: int, max_size: int) -> Iterator[FetchedMail]:
+        """The start of a mail too big to read whole."""
+        part = f"BODY.PEEK[]<0.{min(max_size, _HEAD_BYTES)}>"
+        with self._translated(f"fetching the start of UID {uid} ({size} bytes)"):
+            data = client.fetch([uid], [part, "INTERNALDATE"]).get(uid, {})
+        raw = data.get(b"BODY[]<0>")
+        if isinstance(raw, bytes):
+            received = _aware(data.get(b"INTERNALDATE"))
+            yield FetchedMail(str(uid), raw, received, size=size, truncated=True)
 
     def move(self, uid: str, *, to: Destination) -> None:
+        self.move_all([uid], to=to)
+
+    def move_all(self, uids: Sequence[str], *, to: Destination) -> None:
+        if not uids:
+            return
         client = self._open_client()
-        number = _uid_number(uid)
+        numbers = [_uid_number(uid) for uid in uids]
         folder = self._destination(to)
-        with self._translated(f"moving UID {uid} to {folder!r}"):
+        shown = uids[0] if len(uids) == 1 else f"{uids[0]}..{uids[-1]} ({len(uids)} mails)"
+        with self._translated(f"moving UID {shown} to {folder!r}"):
             if b"MOVE" in self._capabilities:
-                client.move([number], folder)
+                client.move(numbers, folder)
                 return
-            client.copy([number], folder)
-            client.delete_messages([number], silent=True)
+            client.copy(numbers, folder)
+            client.delete_messages(numbers, silent=True)
             if b"UIDPLUS" in self._capabilities:
-                client.uid_expunge([number])
+                client.uid_expunge(numbers)
             else:
                 # Without UIDPLUS, EXPUNGE also removes mails others marked \Deleted.
                 client.expunge()
@@ -204,6 +261,22 @@ class ImapSource(MailSource):
             raise MailboxError(f"{self._server}: timed out while {step}") from exc
         except (IMAPClientError, OSError) as exc:
             raise MailboxError(f"{self._server}: failed while {step}: {exc}") from exc
+
+
+def _batches(
+    uids: list[int], sizes: dict[int, int], max_count: int, max_bytes: int
+) -> Iterator[list[int]]:
+    """Consecutive runs of ``uids`` within both bounds (a mail bigger than the byte bound alone)."""
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        if batch and (len(batch) >= max_count or total + sizes[uid] > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += sizes[uid]
+    if batch:
+        yield batch
 
 
 def _uid_number(uid: str) -> int:

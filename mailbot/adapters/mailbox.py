@@ -28,6 +28,10 @@ class FetchedMail:
     # When the mailbox received it (IMAP INTERNALDATE, a Maildir file's time), aware;
     # deadlines run from here, not from when mailbot got round to it.
     received_at: datetime | None = None
+    # The mail's full size when the source knows it (IMAP RFC822.SIZE); with ``truncated``
+    # set, ``raw`` holds only its first bytes (a mail over the size limit is not read whole).
+    size: int | None = None
+    truncated: bool = False
 
 
 class MailSource(Protocol):
@@ -58,10 +62,11 @@ class MailSource(Protocol):
         """
         ...
 
-    def fetch(self, uids: Sequence[str]) -> Iterator[FetchedMail]:
+    def fetch(self, uids: Sequence[str], *, max_size: int | None = None) -> Iterator[FetchedMail]:
         """The mails with these uids, in that order, without marking them as read.
 
-        A uid no longer in the inbox is skipped.
+        A uid no longer in the inbox is skipped. A mail bigger than ``max_size``
+        may come truncated to its first ``max_size`` bytes (``truncated`` set).
         """
         ...
 
@@ -70,6 +75,10 @@ class MailSource(Protocol):
 
         A uid no longer in the inbox is ignored: someone else moved it already.
         """
+        ...
+
+    def move_all(self, uids: Sequence[str], *, to: Destination) -> None:
+        """``move`` for several mails at once (one command where the server allows)."""
         ...
 
     def close(self) -> None:

@@ -52,7 +52,8 @@ class MaildirSource(MailSource):
             delivered = sorted(self._delivered(box))
         return [key for _, key in delivered]
 
-    def fetch(self, uids: Sequence[str]) -> Iterator[FetchedMail]:
+    def fetch(self, uids: Sequence[str], *, max_size: int | None = None) -> Iterator[FetchedMail]:
+        # A local file is read whole: the size limit applies after parsing (core.limits).
         box = self._open_box()
         for key in uids:
             with self._translated(f"reading mail {key}"):
@@ -70,6 +71,10 @@ class MaildirSource(MailSource):
             # Add before removing: a crash in between leaves a duplicate, never a loss.
             box.get_folder(folder).add(raw)
             box.discard(uid)
+
+    def move_all(self, uids: Sequence[str], *, to: Destination) -> None:
+        for uid in uids:
+            self.move(uid, to=to)
 
     def close(self) -> None:
         self._box = None  # mailbox.Maildir holds no open files between calls

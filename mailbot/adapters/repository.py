@@ -241,6 +241,20 @@ def ledger_entry(mailbox: str, uidvalidity: int, uid: str, *, session: Session) 
     ).first()
 
 
+def ledger_entries(
+    mailbox: str, uidvalidity: int, uids: list[str], *, session: Session
+) -> dict[str, LedgerRow]:
+    """``ledger_entry`` for many uids in one query, by uid."""
+    rows = session.exec(
+        select(LedgerRow).where(
+            LedgerRow.mailbox == mailbox,
+            LedgerRow.uidvalidity == uidvalidity,
+            col(LedgerRow.uid).in_(uids),
+        )
+    ).all()
+    return {row.uid: row for row in rows}
+
+
 def ledger_by_message_id(mailbox: str, message_id: str, *, session: Session) -> LedgerRow | None:
     return session.exec(
         select(LedgerRow).where(

@@ -1,0 +1,45 @@
+"""From a mailbox's bytes to what the desk stores: parse, apply the size limits, fingerprint.
+
+Pure and picklable both ways, so it can run in a worker process (``mailbot.parse_pool``):
+parsing is the costliest step of the intake, and a second core can take it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from mailbot.core.fingerprint import fingerprint
+from mailbot.core.limits import SizeLimits, apply_limits
+from mailbot.core.mail import InboundMail
+from mailbot.core.parsing import parse_mail
+
+
+@dataclass(frozen=True)
+class RawMail:
+    """A mail's bytes and what the mailbox said of its size."""
+
+    raw: bytes
+    # The full size when ``raw`` is only its start (a mail too big to fetch whole).
+    size: int | None = None
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    mail: InboundMail  # with the parts over the limits dropped and noted
+    oversized: bool  # the original belongs in quarantine
+    fingerprint: str
+
+
+def prepare(raw: RawMail, limits: SizeLimits) -> Prepared:
+    mail = parse_mail(raw.raw)
+    if raw.truncated and raw.size is not None:
+        note = f"only the first {len(raw.raw)} of {raw.size} bytes were read"
+        mail = replace(mail, size=raw.size, defects=(*mail.defects, note))
+    limited = apply_limits(mail, limits)
+    return Prepared(limited.mail, limited.oversized, fingerprint(limited.mail))
+
+
+def prepare_all(raws: list[RawMail], limits: SizeLimits) -> list[Prepared]:
+    """One batch in one call: a worker process is sent one task per batch, not per mail."""
+    return [prepare(raw, limits) for raw in raws]
