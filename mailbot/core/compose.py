@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime
+from typing import Any
 
 from mailbot.core.mail import OutboundMail
 
@@ -19,6 +20,61 @@ from mailbot.core.mail import OutboundMail
 # header value, and CR/LF would start a new header (CVE-2024-6923: Python before 3.11.10
 # re-emits an encoded newline from a parsed header as a real one).
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+# Headers whose value we write as given, when it is plain ASCII that fits one line: ids,
+# dates and tokens, which the header registry would only parse and fold back unchanged
+# (that parsing was most of the cost of an acknowledgement). Addresses and Subject
+# always go through the registry, which encodes and quotes them.
+_VERBATIM = frozenset(
+    {
+        "message-id",
+        "in-reply-to",
+        "references",
+        "date",
+        "auto-submitted",
+        "precedence",
+        "x-loop",
+        "x-mailbot-kind",
+        "x-auto-response-suppress",
+        "mime-version",
+        "content-transfer-encoding",
+    }
+)
+
+
+class _Policy(EmailPolicy):
+    """The SMTP policy, keeping safe plain values of ``_VERBATIM`` headers as strings."""
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if (
+            isinstance(value, str)
+            and name.lower() in _VERBATIM
+            and value.isascii()
+            and not _HEADER_UNSAFE.search(value)
+            and len(name) + 2 + len(value) <= 998
+        ):
+            return (name, value)
+        return super().header_store_parse(name, value)
+
+
+class _Registry(HeaderRegistry):
+    """``HeaderRegistry`` remembering the classes it makes: the standard one builds a new
+    class with ``type()`` for every header set or read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+_SMTP = _Policy(**{**SMTP.__dict__, "header_factory": _Registry()})
 
 
 def header_text(value: str) -> str:
@@ -43,7 +99,7 @@ def compose(mail: OutboundMail, *, sender_name: str, date: datetime) -> bytes:
     # An international address (RFC 6531) can only be written as raw UTF-8
     # (RFC 6532); the server must then offer SMTPUTF8, or refuses the mail.
     international = not all(a.isascii() for a in (mail.sender, *mail.recipients))
-    msg = EmailMessage(policy=SMTP.clone(max_line_length=998, utf8=international))
+    msg = EmailMessage(policy=_SMTP.clone(max_line_length=998, utf8=international))
     msg["From"] = format_sender(sender_name, mail.sender)
     msg["To"] = ", ".join(header_text(r) for r in mail.recipients)
     msg["Subject"] = header_text(mail.subject)
