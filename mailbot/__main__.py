@@ -2,4 +2,6 @@
 
 from mailbot.cli import main
 
-raise SystemExit(main())
+# Guarded: a parse worker process imports the main module again (multiprocessing).
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -43,13 +43,17 @@ AUTOMATIC_KINDS = ("ack", "status_reply", "status_open", "status_waiting", "stat
 def automatic_mail_allowed(desk: Desk, address: str, *, now: datetime, session: Session) -> bool:
     """False (and a log line) when ``address`` already had its automatic mails this hour."""
     cap = desk.settings.limits.auto_replies_per_hour
-    sent = repo.automatic_mails_since(
-        address, now - timedelta(hours=1), AUTOMATIC_KINDS, session=session
-    )
+    sent = repo.automatic_mails_since(address, now - timedelta(hours=1), session=session)
     if sent < cap:
         return True
     log.warning("no automatic mail to %s: %d sent in the last hour (cap %d)", address, sent, cap)
     return False
+
+
+def _capped_address(kind: str, mail: OutboundMail) -> str:
+    if kind in AUTOMATIC_KINDS and len(mail.recipients) == 1:
+        return mail.recipients[0].lower()
+    return ""
 
 
 def queue_mail(
@@ -69,7 +73,8 @@ def queue_mail(
     mail = replace(mail, extra_headers=(*mail.extra_headers, ("X-Mailbot-Kind", kind)))
     session.add(OutboxRow(
         ticket_id=ticket.id, kind=kind, message_id=mail.message_id, mail_from=mail.sender,
-        recipients=",".join(mail.recipients), raw=compose(mail, sender_name=sender_name, date=now),
+        recipients=",".join(mail.recipients), capped_address=_capped_address(kind, mail),
+        raw=compose(mail, sender_name=sender_name, date=now),
         created_at=now, next_attempt_at=now,
     ))  # fmt: skip
     session.add(MessageRow(

@@ -52,12 +52,14 @@ WAIT = 120.0  # seconds: a deadline for conditions, reached only when something 
 
 def run_once(config: Path) -> subprocess.Popen[bytes]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
-    return subprocess.Popen(
-        [sys.executable, "-m", "mailbot", "--config", str(config), "run", "--once"],
-        env=clean,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # The last run's log, for the failure message: each run writes over it.
+    with (config.parent / "run.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mailbot", "--config", str(config), "run", "--once"],
+            env=clean,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
@@ -80,7 +82,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
         process.wait()
         assert kills or imap_client.messages("INBOX"), "one run finished everything: kill sooner"
     engine = create_engine(database)
-    assert run_once(config).wait(timeout=300) == 0
+    assert run_once(config).wait(timeout=300) == 0, (config.parent / "run.log").read_text()
     # A mail claimed for sending when its process died is queued again once the claim is
     # STALE_CLAIM old (it may or may not have reached the server): let that time pass.
     with Session(engine) as session:
@@ -90,7 +92,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(
             session.add(row)
         session.commit()
     for _ in range(2):  # one run is enough; the second shows there is nothing left to do
-        assert run_once(config).wait(timeout=300) == 0
+        assert run_once(config).wait(timeout=300) == 0, (config.parent / "run.log").read_text()
 
     with Session(engine) as session:
         tickets = session.exec(select(TicketRow)).all()

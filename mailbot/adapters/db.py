@@ -204,6 +204,9 @@ class OutboxRow(SQLModel, table=True):
     message_id: str = Field(unique=True)
     mail_from: str
     recipients: str  # comma-separated envelope recipients
+    # The lower-cased recipient of an automatic mail to one address ("" for others): the
+    # per-sender cap counts by it, through its index, in a burst of thousands of mails.
+    capped_address: str = Field(default="", index=True)
     raw: bytes = Field(sa_type=sa.LargeBinary)
     status: str = Field(default="queued", index=True)
     attempts: int = 0

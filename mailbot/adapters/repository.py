@@ -315,17 +315,14 @@ def outbox_by_message_ids(ids: Iterable[str], *, session: Session) -> Sequence[O
     return session.exec(select(OutboxRow).where(col(OutboxRow.message_id).in_(wanted))).all()
 
 
-def automatic_mails_since(
-    address: str, since: datetime, kinds: Iterable[str], *, session: Session
-) -> int:
-    """How many mails of ``kinds`` were queued to ``address`` alone since ``since``."""
+def automatic_mails_since(address: str, since: datetime, *, session: Session) -> int:
+    """How many automatic mails (by ``capped_address``) went to ``address`` since ``since``."""
     return int(
         session.exec(
             select(sa.func.count())
             .select_from(OutboxRow)
             .where(
-                sa.func.lower(OutboxRow.recipients) == address.lower(),
-                col(OutboxRow.kind).in_(list(kinds)),
+                col(OutboxRow.capped_address) == address.lower(),
                 col(OutboxRow.created_at) >= since,
             )
         ).one()
