@@ -35,10 +35,20 @@ TICKET_COUNTER = "ticket"
 # --- contracts -------------------------------------------------------------
 
 
+# Where a session keeps the contracts it loaded (``Session.info``).
+_CONTRACTS = "mailbot.contracts"
+
+
 def load_contracts(*, session: Session) -> list[Contract]:
-    rows = session.exec(select(ContractRow, CustomerRow).join(CustomerRow)).all()
-    addresses = session.exec(select(ContractAddressRow)).all()
-    return [_contract(row, customer.name, addresses) for row, customer in rows]
+    """Every contract, read once per session: a batch of mails matches them all against
+    one reading (they change only by ``import_contracts``, which forgets the reading)."""
+    cached: list[Contract] | None = session.info.get(_CONTRACTS)
+    if cached is None:
+        rows = session.exec(select(ContractRow, CustomerRow).join(CustomerRow)).all()
+        addresses = session.exec(select(ContractAddressRow)).all()
+        cached = [_contract(row, customer.name, addresses) for row, customer in rows]
+        session.info[_CONTRACTS] = cached
+    return list(cached)
 
 
 def _contract(row: ContractRow, customer: str, addresses: Sequence[ContractAddressRow]) -> Contract:
@@ -74,6 +84,7 @@ class ImportReport:
 def import_contracts(contracts: Iterable[Contract], *, session: Session) -> ImportReport:
     """Insert or update contracts by id; the same input twice changes nothing."""
     current = {c.id: c for c in load_contracts(session=session)}
+    session.info.pop(_CONTRACTS, None)
     added: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
