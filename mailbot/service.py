@@ -255,7 +255,11 @@ def _store_batch(
                 _log_handled_before(key, earlier)
                 outcomes.append(Outcome(earlier.outcome, earlier.reason, earlier.ticket_id))
                 continue
-            outcome = _store(desk, key, fetched, mail, session=session)
+            # One flush per mail instead of one before every query: what a mail
+            # reads (earlier mails of the batch, the ticket it joins) is flushed by then.
+            with session.no_autoflush:
+                outcome = _store(desk, key, fetched, mail, session=session)
+            session.flush()
             stored.append((key, mail.mail, outcome))
             outcomes.append(outcome)
         session.commit()

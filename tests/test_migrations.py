@@ -3,6 +3,10 @@ rows in it, through the CLI, and refused when ``auto_upgrade`` is off."""
 
 from __future__ import annotations
 
+import random
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -144,3 +148,41 @@ def test_unknown_tables_without_a_revision_are_refused(engine: sa.Engine) -> Non
         connection.execute(sa.text("CREATE TABLE customer (id INTEGER PRIMARY KEY)"))
     with pytest.raises(SchemaError, match="match no revision"):
         schema.upgrade(engine)
+
+
+def test_a_migration_failing_halfway_leaves_the_schema_as_it_was(engine: sa.Engine) -> None:
+    """All revisions run in one transaction: an error in the last one undoes the first ones
+    (on SQLite too, whose driver would otherwise run DDL outside any transaction)."""
+    migrate(engine, "0001")
+    before = schema._table_columns(engine)
+    with pytest.raises(sa.exc.DBAPIError), schema._migration_connection(engine) as connection:
+        command.upgrade(schema.alembic_config(connection), "head")
+        connection.exec_driver_sql("SELECT * FROM no_such_table")  # the last step fails
+    assert schema._table_columns(engine) == before
+    assert schema.current_revision(engine) == "0001"
+    schema.upgrade(engine)
+    assert schema.current_revision(engine) == schema.head_revision()
+
+
+def test_a_process_killed_while_migrating_leaves_a_database_that_starts(
+    empty_database_url: str, engine: sa.Engine
+) -> None:
+    """SIGKILL at random moments of a first migration; the next upgrade always succeeds."""
+    code = (
+        "import sys, sqlalchemy as sa\n"
+        "from mailbot.adapters import schema\n"
+        "schema.upgrade(sa.create_engine(sys.argv[1]))\n"
+    )
+    chance = random.Random(8)
+    for _ in range(6):
+        process = subprocess.Popen([sys.executable, "-c", code, empty_database_url])
+        try:
+            process.wait(timeout=chance.uniform(0.3, 1.5))
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        assert schema.current_revision(engine) in (None, schema.head_revision())
+        if schema.current_revision(engine) is None:
+            assert schema._table_columns(engine) == {}, "tables without a revision"
+    schema.upgrade(engine)
+    assert differences(engine) == []

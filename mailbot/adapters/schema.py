@@ -108,19 +108,31 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     return before, head
 
 
+# Any fixed number: the advisory lock that serialises migrations on PostgreSQL.
+_MIGRATION_LOCK = 0x6D61696C626F74  # "mailbot"
+
+
 @contextmanager
 def _migration_connection(engine: Engine) -> Iterator[sa.Connection]:
-    """A connection for migrations, committed at the end.
+    """A connection for migrations, in one transaction committed at the end.
 
-    SQLite's batch ALTER rebuilds a table (copy, drop, rename); with foreign
-    keys enforced the drop of a referenced table would fail, so they are off
-    meanwhile (the PRAGMA works only outside a transaction).
+    One transaction for every revision: a process killed halfway leaves the
+    schema as it was, never tables without their ``alembic_version``. It also
+    serialises migrations: a second process starting at the same moment waits,
+    then finds the schema at head. SQLite needs the BEGIN said out loud (its
+    driver would run DDL outside any transaction); its batch ALTER rebuilds a
+    table (copy, drop, rename), and with foreign keys enforced the drop of a
+    referenced table would fail, so they are off meanwhile (the PRAGMA works
+    only outside a transaction).
     """
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
         if sqlite:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
         try:
             yield connection
             connection.commit()
