@@ -42,7 +42,14 @@ def statuses(desk: Desk) -> list[tuple[str, str]]:
 
 
 def flush(desk: Desk) -> None:
-    asyncio.run(flush_outbox(desk, make_sender(desk.settings.smtp)))
+    async def flush_and_close() -> None:
+        sender = make_sender(desk.settings.smtp)
+        try:
+            await flush_outbox(desk, sender)
+        finally:
+            await sender.close()
+
+    asyncio.run(flush_and_close())
 
 
 def test_a_recipient_refused_for_good_fails_and_the_next_mail_still_goes(
