@@ -73,14 +73,17 @@ class SmtpSender:
     a mail over it: after any failure its state is unknown (half an envelope, a
     dead socket), so it is closed and the next mail gets a new one. The pool
     belongs to the event loop it was filled in; when that loop ends (``asyncio.run``
-    returning) the connections still open are closed with a QUIT even if nobody
-    called ``close``, and a later loop starts afresh.
+    returning) every connection still open is closed, idle ones with a QUIT, even
+    if nobody called ``close``; a later loop starts afresh.
     """
 
     def __init__(self, settings: SmtpSettings, *, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self._clock = clock
         self._idle: list[_Idle] = []
+        # Every connection not closed yet, idle or busy: one a cancelled send left
+        # behind (CancelledError is no Exception) is closed with the rest.
+        self._open: set[aiosmtplib.SMTP] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None  # one per event loop, made in it
         self._keeper: AsyncGenerator[None, None] | None = None
@@ -97,17 +100,20 @@ class SmtpSender:
             try:
                 refused, _ = await client.sendmail(mail_from, recipients, raw)
             except Exception as exc:  # every failure becomes a DeliveryError, sorted below
-                client.close()
+                self._drop(client)
                 raise _delivery_error(exc, self._server, name) from exc
             self._idle.append(_Idle(client, self._clock()))
         return tuple(Refusal(address, r.code, r.message) for address, r in refused.items())
 
     async def close(self) -> None:
-        """QUIT every idle connection (errors ignored: we are leaving anyway)."""
+        """QUIT every idle connection (errors ignored: we are leaving anyway), close all.
+
+        Call it with no ``send`` in progress.
+        """
         keeper, self._keeper, self._loop, self._slots = self._keeper, None, None, None
         if keeper is not None:
-            await keeper.aclose()  # its ``finally`` says QUIT
-        await self._quit_idle()
+            await keeper.aclose()  # its ``finally`` closes them
+        await self._close_all()
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
@@ -115,7 +121,7 @@ class SmtpSender:
         if self._slots is None or self._loop is not loop:
             # A new event loop: connections of an old one cannot be used in it
             # (that loop's end closed them), nor can a semaphore bound to it.
-            self._loop, self._idle = loop, []
+            self._loop, self._idle, self._open = loop, [], set()
             self._slots = asyncio.Semaphore(max(1, self.settings.connections))
             self._keeper = self._quit_when_loop_ends()
             await anext(self._keeper)
@@ -133,14 +139,19 @@ class SmtpSender:
         try:
             yield
         finally:
-            await self._quit_idle()
+            await self._close_all()
 
-    async def _quit_idle(self) -> None:
+    async def _close_all(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:
             with suppress(Exception):
                 await connection.client.quit()
-            connection.client.close()
+        for client in list(self._open):
+            self._drop(client)
+
+    def _drop(self, client: aiosmtplib.SMTP) -> None:
+        self._open.discard(client)
+        client.close()
 
     async def _connection(self, name: str) -> aiosmtplib.SMTP:
         """An idle connection that still answers, else a new one; DeliveryError when none."""
@@ -148,12 +159,13 @@ class SmtpSender:
             idle = self._idle.pop()  # the most recently used: the likeliest to be alive
             if await self._answers(idle):
                 return idle.client
-            idle.client.close()
+            self._drop(idle.client)
         client = _client(self.settings)
+        self._open.add(client)
         try:
             await client.connect()  # TLS and login happen here, as configured
         except Exception as exc:  # every failure becomes a DeliveryError, sorted below
-            client.close()
+            self._drop(client)
             raise _delivery_error(exc, self._server, name) from exc
         return client
 
