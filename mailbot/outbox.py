@@ -14,24 +14,30 @@ Exactly once, as far as SMTP allows:
   the flush, since the next mails would wait for the same dead server; a
   permanent one (5xx for this mail, or a mail that cannot be encoded) marks
   that row ``failed`` and the flush goes on.
+- A mail the server took for some recipients and refused for others counts
+  as sent to the first, who never get it again; the others are retried
+  (4xx) or recorded and reported to staff (5xx), see ``_after_partial``.
+
+Mails go out over ``[smtp] connections`` workers at once; mails that share an
+address are sent by one worker in queue order (``send_groups``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col
 
-from mailbot.adapters import repository as repo
 from mailbot.adapters.db import OutboxRow, TicketRow
-from mailbot.adapters.smtp import MailSender
+from mailbot.adapters.smtp import MailSender, Refusal
 from mailbot.errors import DeliveryError
+from mailbot.outgoing import queue_staff_mail
 from mailbot.service import Desk
 
 log = logging.getLogger("mailbot.outbox")
@@ -40,6 +46,8 @@ log = logging.getLogger("mailbot.outbox")
 # (about two days of trying, like a mail server's queue lifetime).
 RETRY_DELAYS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60, 240, 480, 720, 720, 720))
 STALE_CLAIM = timedelta(minutes=10)
+# Kinds besides staff_* that go to staff (as in mailbot.bounces).
+_STAFF_KINDS = frozenset({"reminder", "escalation"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class PendingMail:
     raw: bytes
     attempts: int
     ticket: str = "-"  # its number, for the log; "-" for a mail of no ticket
+    ticket_id: int | None = None
 
 
 @dataclass
@@ -79,6 +88,7 @@ def _pending(row: OutboxRow, *, session: Session) -> PendingMail:
         row.raw,
         row.attempts,
         ticket.number if ticket else "-",
+        row.ticket_id,
     )
 
 
@@ -88,7 +98,8 @@ def _rowcount(result: object) -> int:
     return int(result.rowcount)
 
 
-def _due_ids(desk: Desk, now: datetime, limit: int) -> list[int]:
+def _due(desk: Desk, now: datetime, limit: int) -> list[tuple[int, str]]:
+    """Ids and recipients of the mails due, in queue order (no bytes: ``_claim`` reads those)."""
     with Session(desk.engine) as session:
         stale = _rowcount(
             session.execute(
@@ -103,7 +114,13 @@ def _due_ids(desk: Desk, now: datetime, limit: int) -> list[int]:
         session.commit()
         if stale:
             log.warning("outbox: %d mail(s) interrupted while sending are queued again", stale)
-        return [row.id for row in repo.due_outbox(now, session=session, limit=limit) if row.id]
+        rows = session.execute(
+            sa.select(col(OutboxRow.id), col(OutboxRow.recipients))
+            .where(col(OutboxRow.status) == "queued", col(OutboxRow.next_attempt_at) <= now)
+            .order_by(col(OutboxRow.id))
+            .limit(limit)
+        ).all()
+        return [(mail_id, recipients) for mail_id, recipients in rows]
 
 
 def _claim(desk: Desk, mail_id: int, now: datetime) -> PendingMail | None:
@@ -167,10 +184,90 @@ def _after_failure(desk: Desk, mail: PendingMail, error: DeliveryError, now: dat
     return "retrying"
 
 
-async def _send(sender: MailSender, mail: PendingMail) -> DeliveryError | None:
-    """Send one mail; the failure as a value, whatever went wrong."""
+def _after_partial(
+    desk: Desk, mail: PendingMail, refused: tuple[Refusal, ...], now: datetime
+) -> str:
+    """The server took the mail for some recipients: they have it and never get it again.
+
+    Those refused for now wait for a retry in this same row, queued again with
+    only them as recipients: the copy must keep the Message-ID the others got
+    (so a client folds the two), and ``message_id`` is unique in the outbox, so
+    a second row could not hold it. Those refused for good (or out of retries)
+    are recorded, logged and reported to staff like a bounce.
+    """
+    attempts = mail.attempts + 1
+    delay = retry_delay(attempts)
+    later = [r for r in refused if not r.permanent] if delay else []
+    never = [r for r in refused if r not in later]
+    refused_to = {r.address for r in refused}
+    reached = [a for a in mail.recipients if a not in refused_to]
+    note = f"sent to {', '.join(reached)}; refused {'; '.join(map(str, refused))}"[:1000]
+    if delay and later:
+        _update(
+            desk,
+            mail.id,
+            status="queued",
+            recipients=",".join(r.address for r in later),
+            attempts=attempts,
+            last_error=note,
+            next_attempt_at=now + delay,
+        )
+    else:
+        _update(
+            desk, mail.id, status="sent", attempts=attempts, sent_at=desk.clock(), last_error=note
+        )
+    log.info(
+        "outbox %s (%s, ticket %s) %s: %s", mail.id, mail.kind, mail.ticket, note, mail.message_id
+    )
+    if later:
+        log.warning(
+            "outbox %s (%s, ticket %s): not sent to %s yet, retry in %s",
+            mail.id,
+            mail.kind,
+            mail.ticket,
+            ", ".join(r.address for r in later),
+            delay,
+        )
+    if never:
+        log.error(
+            "outbox %s (%s, ticket %s, %s): refused for good for %s",
+            mail.id,
+            mail.kind,
+            mail.ticket,
+            mail.message_id,
+            "; ".join(map(str, never)),
+        )
+        _tell_staff(desk, mail, never)
+    return "retrying" if later else "sent"
+
+
+def _tell_staff(desk: Desk, mail: PendingMail, refused: list[Refusal]) -> None:
+    """Queue the ``staff_bounce`` notice that ``mailbot.bounces`` sends for a returned mail."""
+    # A refused mail to staff is not reported to staff: the report could be refused
+    # too, and so on (the rule of mailbot.bounces, which keeps it private).
+    if mail.ticket_id is None or mail.kind.startswith("staff_") or mail.kind in _STAFF_KINDS:
+        return
+    context = {
+        "recipients": ", ".join(r.address for r in refused),
+        "kind": mail.kind,
+        "diagnosis": "; ".join(map(str, refused)),
+        "bounced_message_id": mail.message_id,
+    }
     try:
-        await sender.send(
+        with Session(desk.engine) as session:
+            ticket = session.get(TicketRow, mail.ticket_id)
+            if ticket is not None:
+                now = desk.clock()
+                queue_staff_mail(desk, ticket, "staff_bounce", context, now=now, session=session)
+                session.commit()
+    except Exception:  # the mail is marked already; its report must not stop the outbox
+        log.exception("outbox %s: cannot queue the staff notice of its refusal", mail.id)
+
+
+async def _send(sender: MailSender, mail: PendingMail) -> tuple[Refusal, ...] | DeliveryError:
+    """Send one mail; the recipients refused while others took it, or the failure as a value."""
+    try:
+        return await sender.send(
             mail_from=mail.mail_from,
             recipients=mail.recipients,
             raw=mail.raw,
@@ -181,7 +278,57 @@ async def _send(sender: MailSender, mail: PendingMail) -> DeliveryError | None:
     except Exception as exc:  # a row that cannot be sent must not block the ones after it
         log.exception("outbox %s: cannot be sent", mail.id)
         return DeliveryError(f"cannot be sent: {exc!r}", permanent=True)
-    return None
+
+
+def send_groups(due: Sequence[tuple[int, str]]) -> list[list[int]]:
+    """Due mails ``(id, comma-separated recipients)``, in queue order, grouped for the workers.
+
+    Mails that share an address, directly or through other mails (a mail to a@
+    and b@ ties a@'s mails to b@'s), fall in one group, in queue order; one
+    worker sends a group's mails one after another, so every address gets its
+    mails in the order they were queued, while groups go out in parallel. A
+    union-find over addresses rather than a key of the recipient list, which
+    would let a mail to a@ and b@ overtake an earlier one to a@ alone.
+    Addresses compare without case: a merge too many costs parallelism, never order.
+    """
+    parent: dict[str, str] = {}
+
+    def root(address: str) -> str:
+        while parent[address] != address:
+            parent[address] = parent[parent[address]]  # path halving keeps chains short
+            address = parent[address]
+        return address
+
+    for _, recipients in due:
+        first, *rest = _addresses(recipients)
+        parent.setdefault(first, first)
+        for address in rest:
+            parent.setdefault(address, address)
+            parent[root(address)] = root(first)
+    groups: dict[str, list[int]] = {}
+    for mail_id, recipients in due:
+        groups.setdefault(root(_addresses(recipients)[0]), []).append(mail_id)
+    return list(groups.values())
+
+
+def _addresses(recipients: str) -> list[str]:
+    return [address.strip().lower() for address in recipients.split(",")]
+
+
+@dataclass
+class _Flush:
+    """One flush shared by its workers (all in one event loop: no locks needed)."""
+
+    desk: Desk
+    sender: MailSender
+    now: datetime
+    should_stop: Callable[[], bool]
+    groups: Iterator[list[int]]  # shared: each group goes to the worker that takes it
+    report: FlushReport = field(default_factory=FlushReport)
+    halted: bool = False  # a transient failure: the server is unwell, claim no more
+
+    def count(self, outcome: str) -> None:
+        setattr(self.report, outcome, getattr(self.report, outcome) + 1)
 
 
 async def flush_outbox(
@@ -191,37 +338,59 @@ async def flush_outbox(
     limit: int = 100,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> FlushReport:
-    """Send what is due now; every outcome is committed before the next mail."""
-    report = FlushReport()
+    """Send what is due now over ``[smtp] connections`` workers; each outcome committed at once.
+
+    A transient failure (or ``should_stop``) stops every worker from claiming
+    another mail; the mails they hold are finished and recorded first.
+    """
     now = desk.clock()
-    for mail_id in await asyncio.to_thread(_due_ids, desk, now, limit):
-        if should_stop():
-            break
-        mail = await asyncio.to_thread(_claim, desk, mail_id, now)
-        if mail is None:
-            continue
-        error = await _send(sender, mail)
-        if error is None:
-            await asyncio.to_thread(
-                _update,
-                desk,
-                mail.id,
-                status="sent",
-                attempts=mail.attempts + 1,
-                sent_at=desk.clock(),
-            )
-            log.info(
-                "outbox %s (%s, ticket %s) sent to %s: %s",
-                mail.id,
-                mail.kind,
-                mail.ticket,
-                ",".join(mail.recipients),
-                mail.message_id,
-            )
-            report.sent += 1
-            continue
-        outcome = await asyncio.to_thread(_after_failure, desk, mail, error, now)
-        setattr(report, outcome, getattr(report, outcome) + 1)
-        if outcome == "retrying":
-            break  # the server is unwell: the rest waits for the next flush
-    return report
+    groups = send_groups(await asyncio.to_thread(_due, desk, now, limit))
+    run = _Flush(desk, sender, now, should_stop, iter(groups))
+    workers = max(1, min(desk.settings.smtp.connections, len(groups)))
+    # return_exceptions: a worker's error must not return before the others
+    # have recorded the mails they are sending; it is raised after.
+    results = await asyncio.gather(*(_worker(run) for _ in range(workers)), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return run.report
+
+
+async def _worker(run: _Flush) -> None:
+    try:
+        for group in run.groups:
+            for mail_id in group:
+                if run.halted or run.should_stop():
+                    return
+                await _flush_one(run, mail_id)
+    except BaseException:
+        run.halted = True  # the others finish their mail in hand and stop
+        raise
+
+
+async def _flush_one(run: _Flush, mail_id: int) -> None:
+    mail = await asyncio.to_thread(_claim, run.desk, mail_id, run.now)
+    if mail is None:
+        return  # another flusher took it
+    result = await _send(run.sender, mail)
+    if isinstance(result, DeliveryError):
+        outcome = await asyncio.to_thread(_after_failure, run.desk, mail, result, run.now)
+        run.halted = run.halted or outcome == "retrying"  # the rest waits for the next flush
+    elif result:
+        outcome = await asyncio.to_thread(_after_partial, run.desk, mail, result, run.now)
+    else:
+        await asyncio.to_thread(_mark_sent, run.desk, mail)
+        outcome = "sent"
+    run.count(outcome)
+
+
+def _mark_sent(desk: Desk, mail: PendingMail) -> None:
+    _update(desk, mail.id, status="sent", attempts=mail.attempts + 1, sent_at=desk.clock())
+    log.info(
+        "outbox %s (%s, ticket %s) sent to %s: %s",
+        mail.id,
+        mail.kind,
+        mail.ticket,
+        ",".join(mail.recipients),
+        mail.message_id,
+    )

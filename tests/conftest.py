@@ -11,6 +11,7 @@ database ones, for example) in a section of their own.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -455,6 +456,37 @@ class RecordingHandler:
         self.reply = "250 2.0.0 OK"
         # And refuse recipients: address -> reply, e.g. {"x@y.pl": "550 5.1.1 No such user"}.
         self.refuse: dict[str, str] = {}
+        # DATA waits (5 s at most) until this many sessions are in DATA at once: parallel
+        # sending proven without timing anything. The most seen at once is in most_in_data.
+        self.hold_data = 0
+        self.most_in_data = 0
+        self._in_data = 0
+        self._all_in = asyncio.Event()
+        # The SMTP sessions opened (one EHLO each), NOOPs and QUITs received, and
+        # the server side of each session, so that a test can drop them.
+        self.sessions = 0
+        self.noops = 0
+        self.quits = 0
+        self._servers: list[Any] = []
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # aiosmtpd leaves this to a handler that has the hook
+        with self._lock:
+            self.sessions += 1
+            self._servers.append(server)
+        return responses
+
+    async def handle_NOOP(self, server: Any, session: Any, envelope: Any, arg: str) -> str:
+        with self._lock:
+            self.noops += 1
+        return "250 OK"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.quits += 1
+        return "221 Bye"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
@@ -465,6 +497,16 @@ class RecordingHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self._in_data += 1  # (the server's event loop runs every hook: no lock needed)
+        self.most_in_data = max(self.most_in_data, self._in_data)
+        try:
+            if self._in_data >= self.hold_data:
+                self._all_in.set()
+            await asyncio.wait_for(self._all_in.wait(), 5.0)
+        except TimeoutError:
+            return "451 4.3.0 Never had enough sessions in DATA at once"
+        finally:
+            self._in_data -= 1
         content = envelope.original_content or b""
         with self._arrived:
             if self.reply.startswith("2"):
@@ -478,6 +520,14 @@ class RecordingHandler:
     def messages(self) -> list[ReceivedMail]:
         with self._lock:
             return list(self._received)
+
+    def drop_connections(self) -> None:
+        """Close every open session from the server's side, as a server does to idle clients."""
+        with self._lock:
+            servers, self._servers = self._servers, []
+        for server in servers:
+            if server.transport is not None:
+                server.loop.call_soon_threadsafe(server.transport.close)
 
     def wait_for(self, count: int, *, timeout: float = 5.0) -> list[ReceivedMail]:
         """Block until at least ``count`` mails arrived; returns them all."""

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, col, select
 
-from mailbot.adapters.db import OutboxRow
+from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import make_sender
-from mailbot.outbox import STALE_CLAIM, flush_outbox
+from mailbot.outbox import RETRY_DELAYS, STALE_CLAIM, FlushReport, flush_outbox, send_groups
 from mailbot.service import Desk, ingest
 from mailbot.wiring import make_source
-from tests.conftest import ImapPeer, SmtpSink
-from tests.factories import customer_mail, deliver
+from tests.conftest import ImapPeer, ReceivedMail, SmtpSink
+from tests.factories import NOW, STAFF, SUPPORT, customer_mail, deliver
 
 
 @pytest.fixture
@@ -41,8 +43,51 @@ def statuses(desk: Desk) -> list[tuple[str, str]]:
         return [(row.recipients, row.status) for row in rows]
 
 
-def flush(desk: Desk) -> None:
-    asyncio.run(flush_outbox(desk, make_sender(desk.settings.smtp)))
+def flush(desk: Desk) -> FlushReport:
+    async def flush_and_close() -> FlushReport:
+        sender = make_sender(desk.settings.smtp)
+        try:
+            return await flush_outbox(desk, sender)
+        finally:
+            await sender.close()
+
+    return asyncio.run(flush_and_close())
+
+
+def with_smtp(desk: Desk, *, connections: int) -> Desk:
+    smtp = replace(desk.settings.smtp, connections=connections)
+    return replace(desk, settings=replace(desk.settings, smtp=smtp))
+
+
+def queue(desk: Desk, *recipients: str, subject: str, ticket_id: int | None = None) -> int:
+    """Put a small mail in the outbox, due now; its Subject and Message-ID name it."""
+    message_id = f"<{subject}@desk.example.pl>"
+    raw = (
+        f"From: {SUPPORT}\r\nTo: {', '.join(recipients)}\r\nSubject: {subject}\r\n"
+        f"Message-ID: {message_id}\r\n\r\nHello.\r\n"
+    ).encode()
+    with Session(desk.engine) as session:
+        row = OutboxRow(
+            ticket_id=ticket_id, kind="relay", message_id=message_id, mail_from=SUPPORT,
+            recipients=",".join(recipients), raw=raw, created_at=NOW, next_attempt_at=NOW,
+        )  # fmt: skip
+        session.add(row)
+        session.commit()
+        assert row.id is not None
+        return row.id
+
+
+def subjects(mails: list[ReceivedMail]) -> list[str]:
+    """The Subjects of ``mails`` (as ``queue`` writes them: one word)."""
+    found = [re.search(rb"^Subject: (\S+)", m.content, re.MULTILINE) for m in mails]
+    return [match[1].decode() if match else "" for match in found]
+
+
+def outbox_row(desk: Desk, mail_id: int) -> OutboxRow:
+    with Session(desk.engine) as session:
+        row = session.get(OutboxRow, mail_id)
+        assert row is not None
+        return row
 
 
 def test_a_recipient_refused_for_good_fails_and_the_next_mail_still_goes(
@@ -126,3 +171,128 @@ def test_long_message_ids_stay_literal_so_clients_can_thread(
     [sent] = smtp_sink.messages
     assert f"In-Reply-To: {long_id}\r\n".encode() in sent.content
     assert f"References: {long_id}\r\n".encode() in sent.content
+
+
+@pytest.mark.parametrize(
+    ("due", "groups"),
+    [
+        ([], []),
+        ([(1, "a@x.pl"), (2, "b@x.pl"), (3, "a@x.pl")], [[1, 3], [2]]),
+        # A mail to two addresses ties their queues together, before and after it.
+        ([(1, "a@x.pl"), (2, "b@x.pl"), (3, "b@x.pl,a@x.pl"), (4, "c@x.pl"), (5, "b@x.pl")],
+         [[1, 2, 3, 5], [4]]),
+        # Through a chain: a-b, then b-c, then c alone.
+        ([(1, "c@x.pl"), (2, "a@x.pl,b@x.pl"), (3, "d@x.pl"), (4, "b@x.pl,c@x.pl")],
+         [[1, 2, 4], [3]]),
+        ([(1, "Jan@X.pl"), (2, "jan@x.pl")], [[1, 2]]),
+    ],
+)  # fmt: skip
+def test_mails_sharing_an_address_fall_in_one_group_in_queue_order(
+    due: list[tuple[int, str]], groups: list[list[int]]
+) -> None:
+    assert send_groups(due) == groups
+
+
+def test_mails_to_one_address_keep_their_order_while_others_go_in_parallel(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    desk = with_smtp(desk, connections=2)
+    smtp_sink.handler.hold_data = 2  # no DATA answered before two sessions are in it at once
+    for n, recipients in enumerate(
+        (["a@acme.pl"], ["a@acme.pl"], ["b@acme.pl"], ["a@acme.pl", "b@acme.pl"],
+         ["c@acme.pl"], ["a@acme.pl"], ["b@acme.pl"]), start=1,
+    ):  # fmt: skip
+        queue(desk, *recipients, subject=f"m{n}")
+
+    report = flush(desk)
+
+    assert report.sent == 7
+    assert smtp_sink.handler.most_in_data == 2
+    assert subjects(smtp_sink.to("a@acme.pl")) == ["m1", "m2", "m4", "m6"]
+    assert subjects(smtp_sink.to("b@acme.pl")) == ["m3", "m4", "m7"]
+    assert subjects(smtp_sink.to("c@acme.pl")) == ["m5"]
+
+
+def test_a_transient_failure_stops_every_worker_from_claiming_more(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    desk = with_smtp(desk, connections=2)
+    smtp_sink.handler.hold_data = 2  # both workers have a mail in DATA when it fails
+    smtp_sink.reply_with("451 4.3.0 Try later")
+    ids = [queue(desk, f"k{n}@acme.pl", subject=f"m{n}") for n in range(6)]
+
+    report = flush(desk)
+
+    assert report == FlushReport(sent=0, retrying=2, failed=0)
+    rows = [outbox_row(desk, mail_id) for mail_id in ids]
+    assert [r.status for r in rows] == ["queued"] * 6
+    tried = [r for r in rows if r.attempts]
+    assert len(tried) == 2
+    assert all(r.next_attempt_at == NOW + RETRY_DELAYS[0] for r in tried)
+    assert all(r.next_attempt_at == NOW and r.last_error == "" for r in rows if not r.attempts)
+    assert smtp_sink.messages == []
+
+
+def open_ticket(desk: Desk, imap: ImapPeer) -> TicketRow:
+    """A ticket of jan@acme.pl's, its acknowledgement sent already."""
+    queue_acks(desk, imap, "jan@acme.pl")
+    flush(desk)
+    with Session(desk.engine) as session:
+        return session.exec(select(TicketRow)).one()
+
+
+def test_recipients_refused_for_good_are_reported_and_the_others_get_the_mail_once(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    ticket = open_ticket(desk, imap_client)
+    staffed = replace(desk, settings=replace(
+        desk.settings, support=replace(desk.settings.support, staff_addresses=STAFF)))  # fmt: skip
+    smtp_sink.handler.refuse["gone@acme.pl"] = "550 5.1.1 No such user"
+    mail_id = queue(staffed, "jan@acme.pl", "gone@acme.pl", subject="m1", ticket_id=ticket.id)
+
+    with caplog.at_level(logging.ERROR, logger="mailbot.outbox"):
+        report = flush(staffed)
+
+    assert report.sent == 1
+    row = outbox_row(staffed, mail_id)
+    assert row.status == "sent" and row.attempts == 1
+    assert "gone@acme.pl: 550 5.1.1 No such user" in row.last_error
+    [error] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "gone@acme.pl" in error.getMessage() and ticket.number in error.getMessage()
+    # Staff hear of it as of a bounce, and the next flush sends them that.
+    flush(staffed)
+    [notice] = smtp_sink.of_kind("staff_bounce")
+    assert notice.rcpt_tos == STAFF
+    assert b"gone@acme.pl" in notice.content and b"550 5.1.1" in notice.content
+    assert subjects(smtp_sink.to("jan@acme.pl")).count("m1") == 1
+    assert smtp_sink.to("gone@acme.pl") == []
+
+
+def test_recipients_refused_for_now_get_the_same_mail_later_and_the_others_only_once(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    now = [NOW]
+    desk = replace(desk, clock=lambda: now[0])
+    ticket = open_ticket(desk, imap_client)
+    smtp_sink.handler.refuse["busy@acme.pl"] = "450 4.2.1 Mailbox busy"
+    mail_id = queue(desk, "jan@acme.pl", "busy@acme.pl", subject="m1", ticket_id=ticket.id)
+
+    first = flush(desk)
+
+    assert first == FlushReport(sent=0, retrying=1, failed=0)
+    row = outbox_row(desk, mail_id)
+    assert (row.status, row.recipients, row.attempts) == ("queued", "busy@acme.pl", 1)
+    assert row.next_attempt_at == NOW + RETRY_DELAYS[0]
+    assert "busy@acme.pl: 450 4.2.1 Mailbox busy" in row.last_error
+    assert flush(desk) == FlushReport()  # not due yet
+
+    del smtp_sink.handler.refuse["busy@acme.pl"]
+    now[0] = NOW + RETRY_DELAYS[0]
+    assert flush(desk).sent == 1
+
+    row = outbox_row(desk, mail_id)
+    assert (row.status, row.attempts, row.sent_at) == ("sent", 2, now[0])
+    [to_jan] = [m for m in smtp_sink.to("jan@acme.pl") if b"Subject: m1" in m.content]
+    [to_busy] = smtp_sink.to("busy@acme.pl")
+    assert to_busy.rcpt_tos == ("busy@acme.pl",)
+    assert to_busy.content == to_jan.content  # the same Message-ID: a client folds the two

@@ -2,12 +2,19 @@
 
 Both translate failures into ``DeliveryError``; ``permanent`` tells the outbox
 whether a retry can help (SMTP 5xx: no; 4xx, timeouts, refused connections: yes).
+A mail the server took for some recipients but not all is no failure: ``send``
+returns the ``Refusal`` of each recipient left out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -17,36 +24,161 @@ from mailbot.adapters.tls import tls_context
 from mailbot.config import SmtpSettings
 from mailbot.errors import DeliveryError
 
+# Seconds a connection may sit unused before it must answer a NOOP to carry a mail:
+# servers drop idle clients (RFC 5321 section 4.5.3.2.7 allows it after 5 minutes,
+# busy ones sooner), and a mail handed to a dead connection would wait a retry delay.
+IDLE_CHECK_AFTER = 10.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A recipient the server refused (RCPT TO) while it took the mail for others."""
+
+    address: str
+    code: int
+    message: str
+
+    @property
+    def permanent(self) -> bool:
+        return 500 <= self.code < 600
+
+    def __str__(self) -> str:
+        return f"{self.address}: {self.code} {self.message}"
+
 
 class MailSender(Protocol):
-    async def send(self, *, mail_from: str, recipients: list[str], raw: bytes, name: str) -> None:
-        """Deliver ``raw``; raise ``DeliveryError`` when it was not accepted."""
+    async def send(
+        self, *, mail_from: str, recipients: list[str], raw: bytes, name: str
+    ) -> tuple[Refusal, ...]:
+        """Deliver ``raw``; the recipients refused while others took it (empty: all took it).
+
+        Raises ``DeliveryError`` when no recipient got it.
+        """
+
+    async def close(self) -> None:
+        """Let go of open connections (QUIT); a later ``send`` opens new ones."""
+
+
+@dataclass
+class _Idle:
+    client: aiosmtplib.SMTP
+    since: float  # the clock's reading when it was last used
 
 
 class SmtpSender:
-    """One SMTP connection per mail: simple, and plenty at support-desk volumes."""
+    """Up to ``settings.connections`` SMTP connections, opened when needed and kept for reuse.
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    One ``send`` uses one connection; that many sends can run at once, more wait
+    for a free one. A connection goes back to the pool only after the server took
+    a mail over it: after any failure its state is unknown (half an envelope, a
+    dead socket), so it is closed and the next mail gets a new one. The pool
+    belongs to the event loop it was filled in; when that loop ends (``asyncio.run``
+    returning) every connection still open is closed, idle ones with a QUIT, even
+    if nobody called ``close``; a later loop starts afresh.
+    """
+
+    def __init__(self, settings: SmtpSettings, *, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
+        self._clock = clock
+        self._idle: list[_Idle] = []
+        # Every connection not closed yet, idle or busy: one a cancelled send left
+        # behind (CancelledError is no Exception) is closed with the rest.
+        self._open: set[aiosmtplib.SMTP] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None  # one per event loop, made in it
+        self._keeper: AsyncGenerator[None, None] | None = None
 
-    async def send(self, *, mail_from: str, recipients: list[str], raw: bytes, name: str) -> None:
-        s = self.settings
+    @property
+    def _server(self) -> str:
+        return f"SMTP {self.settings.host}:{self.settings.port}"
+
+    async def send(
+        self, *, mail_from: str, recipients: list[str], raw: bytes, name: str
+    ) -> tuple[Refusal, ...]:
+        async with self._slot():
+            client = await self._connection(name)
+            try:
+                refused, _ = await client.sendmail(mail_from, recipients, raw)
+            except Exception as exc:  # every failure becomes a DeliveryError, sorted below
+                self._drop(client)
+                raise _delivery_error(exc, self._server, name) from exc
+            self._idle.append(_Idle(client, self._clock()))
+        return tuple(Refusal(address, r.code, r.message) for address, r in refused.items())
+
+    async def close(self) -> None:
+        """QUIT every idle connection (errors ignored: we are leaving anyway), close all.
+
+        Call it with no ``send`` in progress.
+        """
+        keeper, self._keeper, self._loop, self._slots = self._keeper, None, None, None
+        if keeper is not None:
+            await keeper.aclose()  # its ``finally`` closes them
+        await self._close_all()
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            # A new event loop: connections of an old one cannot be used in it
+            # (that loop's end closed them), nor can a semaphore bound to it.
+            self._loop, self._idle, self._open = loop, [], set()
+            self._slots = asyncio.Semaphore(max(1, self.settings.connections))
+            self._keeper = self._quit_when_loop_ends()
+            await anext(self._keeper)
+        async with self._slots:
+            yield
+
+    async def _quit_when_loop_ends(self) -> AsyncGenerator[None, None]:
+        """Waits at ``yield`` for the loop's life.
+
+        asyncio closes every unfinished async generator when its loop shuts down
+        (``asyncio.run`` does, before closing the loop), so this ``finally`` says
+        QUIT to our connections even when the owner forgot ``close``; without it
+        their sockets would outlive the loop and be reclaimed with a ResourceWarning.
+        """
         try:
-            await aiosmtplib.send(
-                raw,
-                sender=mail_from,
-                recipients=recipients,
-                hostname=s.host,
-                port=s.port,
-                username=s.username or None,
-                password=s.password or None,
-                use_tls=s.tls == "ssl",
-                start_tls=s.tls == "starttls",
-                tls_context=_tls(s),
-                timeout=s.timeout.total_seconds(),
-            )
+            yield
+        finally:
+            await self._close_all()
+
+    async def _close_all(self) -> None:
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            with suppress(Exception):
+                await connection.client.quit()
+        for client in list(self._open):
+            self._drop(client)
+
+    def _drop(self, client: aiosmtplib.SMTP) -> None:
+        self._open.discard(client)
+        client.close()
+
+    async def _connection(self, name: str) -> aiosmtplib.SMTP:
+        """An idle connection that still answers, else a new one; DeliveryError when none."""
+        if self._idle:
+            idle = self._idle.pop()  # the most recently used: the likeliest to be alive
+            if await self._answers(idle):
+                return idle.client
+            self._drop(idle.client)
+        client = _client(self.settings)
+        self._open.add(client)
+        try:
+            await client.connect()  # TLS and login happen here, as configured
         except Exception as exc:  # every failure becomes a DeliveryError, sorted below
-            raise _delivery_error(exc, f"SMTP {s.host}:{s.port}", name) from exc
+            self._drop(client)
+            raise _delivery_error(exc, self._server, name) from exc
+        return client
+
+    async def _answers(self, idle: _Idle) -> bool:
+        if not idle.client.is_connected:  # the server closed it and we saw it go
+            return False
+        if self._clock() - idle.since <= IDLE_CHECK_AFTER:
+            return True
+        try:
+            await idle.client.noop()
+        except Exception:  # dropped, timed out or answered nonsense: a new one is cheaper
+            return False
+        return True
 
 
 async def check(settings: SmtpSettings) -> str:
@@ -58,16 +190,7 @@ async def check(settings: SmtpSettings) -> str:
         return _check_pickup_dir(settings.pickup_dir)
     s = settings
     server = f"SMTP {s.host}:{s.port}"
-    client = aiosmtplib.SMTP(
-        hostname=s.host,
-        port=s.port,
-        username=s.username or None,
-        password=s.password or None,
-        use_tls=s.tls == "ssl",
-        start_tls=s.tls == "starttls",
-        tls_context=_tls(s),
-        timeout=s.timeout.total_seconds(),
-    )
+    client = _client(s)
     try:
         await client.connect()  # TLS and login happen here, as configured
         await client.ehlo()
@@ -78,6 +201,20 @@ async def check(settings: SmtpSettings) -> str:
         raise _delivery_error(exc, server, "the connection check") from exc
     login = f", logged in as {s.username}" if s.username else ""
     return f"{server}: EHLO and NOOP answered ({s.tls}{login})"
+
+
+def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
+    s = settings
+    return aiosmtplib.SMTP(
+        hostname=s.host,
+        port=s.port,
+        username=s.username or None,
+        password=s.password or None,
+        use_tls=s.tls == "ssl",
+        start_tls=s.tls == "starttls",
+        tls_context=_tls(s),
+        timeout=s.timeout.total_seconds(),
+    )
 
 
 def _tls(settings: SmtpSettings) -> ssl.SSLContext | None:
@@ -134,7 +271,9 @@ class DirSender:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    async def send(self, *, mail_from: str, recipients: list[str], raw: bytes, name: str) -> None:
+    async def send(
+        self, *, mail_from: str, recipients: list[str], raw: bytes, name: str
+    ) -> tuple[Refusal, ...]:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             target = self.directory / f"{name}.eml"
@@ -145,6 +284,10 @@ class DirSender:
             raise DeliveryError(
                 f"cannot write {name}.eml to {self.directory}: {exc}", permanent=False
             ) from exc
+        return ()  # a folder takes every recipient
+
+    async def close(self) -> None:
+        """Nothing is held open between mails."""
 
 
 def make_sender(settings: SmtpSettings) -> MailSender:
