@@ -21,6 +21,7 @@ from sqlmodel import Session
 from mailbot.adapters import repository as repo
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import LedgerRow
+from mailbot.adapters.lease import intake_lease
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
 from mailbot.adapters.templates import Renderer
 from mailbot.bounces import handle_bounce
@@ -109,6 +110,7 @@ def tier_policies(settings: Settings) -> dict[Tier, TierPolicy]:
 class IngestReport:
     seen: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False  # another instance holds the mailbox's intake lease
 
     def count(self, outcome: str) -> None:
         self.seen += 1
@@ -141,6 +143,22 @@ class Outcome:
 
 
 def ingest(
+    desk: Desk, source: MailSource, *, should_stop: Callable[[], bool] = lambda: False
+) -> IngestReport:
+    """Process every new mail in ``source``, unless another instance is reading it right now.
+
+    Only the holder of the mailbox's intake lease (``mailbot.adapters.lease``) polls it;
+    another instance's poll is skipped (an empty report, ``skipped``) and it goes on with
+    its outbox and reminders. Stops between mails when ``should_stop()``.
+    """
+    with intake_lease(desk.engine, source.name) as held:
+        if not held:
+            log.debug("%s: another instance is reading it; poll skipped", source.name)
+            return IngestReport(skipped=True)
+        return _ingest_leased(desk, source, should_stop=should_stop)
+
+
+def _ingest_leased(
     desk: Desk, source: MailSource, *, should_stop: Callable[[], bool] = lambda: False
 ) -> IngestReport:
     """Process every new mail in ``source``; stops between mails when ``should_stop()``."""
