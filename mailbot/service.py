@@ -192,29 +192,41 @@ def handle_mail(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
     """Store what the mail means, committed, and return the outcome; never raises.
 
     A mail already in the ledger (we crashed after the commit, before the
-    move) is not processed again. A mail that cannot be stored is recorded as
-    quarantined, so the daemon goes on with the next one; but when storage
-    itself is unavailable (``storage_unavailable``), the error propagates and the mail
-    stays in the inbox.
+    move; or another instance stored it first, and the ledger's unique key
+    rolled back our whole transaction) is not processed again. A mail that
+    cannot be stored is recorded as quarantined, so the daemon goes on with
+    the next one; but when storage itself is unavailable
+    (``storage_unavailable``), the error propagates and the mail stays in the inbox.
     """
-    with Session(desk.engine) as session:
-        done = repo.ledger_entry(key.mailbox, key.uidvalidity, key.uid, session=session)
+    done = _already_handled(desk, key)
     if done is not None:
-        log.info(
-            "uid %s in %s: already handled (%s), moving it", key.uid, key.mailbox, done.outcome
-        )
-        return Outcome(done.outcome, done.reason, done.ticket_id)
+        return done
     try:
         return _process(desk, key, fetched)
     except Exception as exc:  # one bad mail must not stop the desk
         if storage_unavailable(exc):
             raise  # the database or the disk is away: the mail stays in the inbox for the next poll
+        # A unique key refused our commit: when it was the ledger's, another process
+        # handled this mail meanwhile, and that is no fault of the mail.
+        if isinstance(exc, IntegrityError) and (done := _already_handled(desk, key)):
+            log.info("uid %s in %s: another process stored it first", key.uid, key.mailbox)
+            return done
         log.exception("uid %s in %s: cannot be stored, quarantined", key.uid, key.mailbox)
         outcome = Outcome("quarantined", f"cannot be stored: {exc!r}")
         with Session(desk.engine) as session:
             session.add(_ledger(key, None, outcome, desk.clock()))
             session.commit()
         return outcome
+
+
+def _already_handled(desk: Desk, key: MailKey) -> Outcome | None:
+    """The ledger's outcome for this mail, if it was handled before (by any process)."""
+    with Session(desk.engine) as session:
+        done = repo.ledger_entry(key.mailbox, key.uidvalidity, key.uid, session=session)
+    if done is None:
+        return None
+    log.info("uid %s in %s: already handled (%s), moving it", key.uid, key.mailbox, done.outcome)
+    return Outcome(done.outcome, done.reason, done.ticket_id)
 
 
 def _process(desk: Desk, key: MailKey, fetched: FetchedMail) -> Outcome:
