@@ -67,15 +67,13 @@ def _until(condition: Callable[[], T], *, what: str, alive: Callable[[], str] = 
 
 
 def test_lease_key_is_stable_across_processes_and_fits_a_bigint() -> None:
-    # Python's hash() would differ from process to process: the other process must agree.
-    key = lease_key("imap://support@mail:993/INBOX")
-    other = subprocess.run(
-        [sys.executable, "-c", "from mailbot.adapters.lease import lease_key as k; "
-         "print(k('imap://support@mail:993/INBOX'))"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert int(other) == key
-    assert 0 <= key < 2**63
+    name = "imap://support@mail:993/INBOX"
+    # Python's hash() of a str differs from process to process: another process must agree.
+    code = f"from mailbot.adapters.lease import lease_key; print(lease_key({name!r}))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    key = lease_key(name)
+    assert int(other.stdout) == key
+    assert 0 <= key < 2**63  # a PostgreSQL bigint
     assert lease_key("imap://support@mail:993/Other") != key
 
 
@@ -319,6 +317,10 @@ def _count(engine: sa.Engine, *where: Any, table: Any = TicketRow) -> int:
         return session.exec(select(func.count()).select_from(table).where(*where)).one()
 
 
+def _none_queued(engine: sa.Engine) -> bool:
+    return _count(engine, col(OutboxRow.status) == "queued", table=OutboxRow) == 0
+
+
 def _all_done(engine: sa.Engine) -> bool:
     """Every mail has its ticket and every queued mail went out."""
     unsent = _count(engine, col(OutboxRow.status) != "sent", table=OutboxRow)
@@ -401,9 +403,7 @@ def test_one_of_two_daemons_killed_mid_run_loses_nothing(
             for n in range(MAILS // 2, MAILS):
                 imap_client.append(_mail(n))
             _until(lambda: _count(engine) == MAILS, what="every ticket", alive=second.died)
-            unclaimed = col(OutboxRow.status) == "queued"
-            claimed = lambda: _count(engine, unclaimed, table=OutboxRow) == 0  # noqa: E731
-            _until(claimed, what="every mail claimed", alive=second.died)
+            _until(partial(_none_queued, engine), what="every mail claimed", alive=second.died)
             # A mail the killed instance had claimed stays "sending" until the claim is
             # STALE_CLAIM (10 minutes) old; it may or may not have reached the server.
             # Rather than wait, the test ages that claim, as those minutes would.
