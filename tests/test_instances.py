@@ -7,7 +7,7 @@
   sweeping reminders and flushing the outbox at the same moment send each mail once.
 - Two ``mailbot run`` daemons on the same database and Dovecot mailbox ingest 500
   mails together: one ticket per mail, one acknowledgement per ticket at the SMTP
-  server; and with one of them SIGKILLed mid-run, the other finishes the work.
+  server; and with one of them SIGKILLed mid-run (200 mails), the other finishes the work.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ from tests.factories import customer_mail
 from tests.test_cli import write_config
 
 MAILS = 500
+# The kill test takes fewer: the instances ingest one at a time (that is the lease), at about
+# 10-20 mails a second, and 200 are plenty for a kill mid-run and a take-over.
+KILL_MAILS = 200
 WAIT = 60.0  # seconds: a deadline for conditions, reached only when something is wrong
 T = TypeVar("T")
 
@@ -321,14 +324,14 @@ def _none_queued(engine: sa.Engine) -> bool:
     return _count(engine, col(OutboxRow.status) == "queued", table=OutboxRow) == 0
 
 
-def _all_done(engine: sa.Engine) -> bool:
+def _all_done(engine: sa.Engine, mails: int) -> bool:
     """Every mail has its ticket and every queued mail went out."""
     unsent = _count(engine, col(OutboxRow.status) != "sent", table=OutboxRow)
-    return _count(engine) == MAILS and unsent == 0
+    return _count(engine) == mails and unsent == 0
 
 
 def _assert_each_mail_once(
-    engine: sa.Engine, peer: ImapPeer, smtp_sink: SmtpSink, *, resent: int = 0
+    engine: sa.Engine, peer: ImapPeer, smtp_sink: SmtpSink, *, mails: int, resent: int = 0
 ) -> None:
     """One ticket per mail, one acknowledgement (Message-ID) per ticket; up to ``resent``
     copies of an acknowledgement whose sender was killed before it could mark it sent."""
@@ -338,13 +341,13 @@ def _assert_each_mail_once(
     acks = smtp_sink.of_kind("ack")
     ack_ids = [_header(m.content, b"Message-ID") for m in acks]
     acked = {_header(m.content, b"X-Mailbot-Ticket") for m in acks}
-    assert sorted(t.subject for t in tickets) == sorted(f"Awaria nr {n}" for n in range(MAILS))
-    assert len(ledger) == MAILS and {row.outcome for row in ledger} == {"ticket"}
+    assert sorted(t.subject for t in tickets) == sorted(f"Awaria nr {n}" for n in range(mails))
+    assert len(ledger) == mails and {row.outcome for row in ledger} == {"ticket"}
     assert acked == {t.number for t in tickets}
-    assert len(set(ack_ids)) == MAILS
-    assert len(ack_ids) - MAILS <= resent
+    assert len(set(ack_ids)) == mails
+    assert len(ack_ids) - mails <= resent
     assert peer.messages("INBOX") == []
-    assert len(peer.messages("Processed")) == MAILS
+    assert len(peer.messages("Processed")) == mails
     assert "Quarantine" not in peer.folders() or peer.messages("Quarantine") == []
 
 
@@ -368,10 +371,10 @@ def test_two_daemons_ingest_500_mails_together_each_once(
             def alive() -> str:
                 return first.died() or second.died()
 
-            _until(lambda: _all_done(engine), what="every mail stored and sent", alive=alive)
+            _until(lambda: _all_done(engine, MAILS), what="every mail stored and sent", alive=alive)
             first.stop()
             second.stop()
-        _assert_each_mail_once(engine, imap_client, smtp_sink)
+        _assert_each_mail_once(engine, imap_client, smtp_sink, mails=MAILS)
         print(f"two daemons: ingested {first.ingested()} + {second.ingested()}, "
               f"sent {first.sent()} + {second.sent()}")  # fmt: skip
         assert first.ingested() + second.ingested() == MAILS  # no mail stored by both
@@ -389,33 +392,33 @@ def test_one_of_two_daemons_killed_mid_run_loses_nothing(
 ) -> None:
     config = _config(tmp_path, imap_settings, smtp_sink, database_url)
     engine = create_engine(database_url)
-    for n in range(MAILS // 2):
+    for n in range(KILL_MAILS // 2):
         imap_client.append(_mail(n))
     try:
         with _two_daemons(config) as (first, second):
-            # The first took the lease for these 250 at its first poll: kill it half-way.
-            _until(lambda: _count(engine) >= MAILS // 4, what="a quarter", alive=first.died)
+            # The first took the lease for these at its first poll: kill it half-way through.
+            _until(lambda: _count(engine) >= KILL_MAILS // 4, what="a quarter", alive=first.died)
             first.process.send_signal(signal.SIGKILL)
             first.process.wait()
             killed_at = datetime.now(UTC)
             at_kill = _count(engine)
-            assert at_kill < MAILS // 2, "the first had ingested all it held: kill it sooner"
-            for n in range(MAILS // 2, MAILS):
+            assert at_kill < KILL_MAILS // 2, "the first had ingested all it held: kill it sooner"
+            for n in range(KILL_MAILS // 2, KILL_MAILS):
                 imap_client.append(_mail(n))
-            _until(lambda: _count(engine) == MAILS, what="every ticket", alive=second.died)
+            _until(lambda: _count(engine) == KILL_MAILS, what="every ticket", alive=second.died)
             _until(partial(_none_queued, engine), what="every mail claimed", alive=second.died)
             # A mail the killed instance had claimed stays "sending" until the claim is
             # STALE_CLAIM (10 minutes) old; it may or may not have reached the server.
             # Rather than wait, the test ages that claim, as those minutes would.
             resent = _age_claims_before(engine, killed_at)
-            _until(lambda: _all_done(engine), what="every mail sent", alive=second.died)
+            _until(lambda: _all_done(engine, KILL_MAILS), what="every mail sent", alive=second.died)
             second.stop()
-        _assert_each_mail_once(engine, imap_client, smtp_sink, resent=resent)
+        _assert_each_mail_once(engine, imap_client, smtp_sink, mails=KILL_MAILS, resent=resent)
         print(f"killed one daemon at {at_kill} tickets; it ingested {first.ingested()}, "
               f"sent {first.sent()}; the survivor ingested {second.ingested()}, "
               f"sent {second.sent()}; {resent} claim(s) aged")  # fmt: skip
         assert resent <= 1  # a daemon sends one mail at a time
-        assert second.ingested() >= MAILS // 2  # the survivor took the lease over
+        assert second.ingested() >= KILL_MAILS // 2  # the survivor took the lease over
     finally:
         engine.dispose()
 
