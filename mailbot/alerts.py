@@ -6,7 +6,9 @@ the sweep reads only the tickets whose moment has come, through an index. So
 100,000 open tickets cost the sweep no more than 10, and nothing is lost when
 the daemon restarts. Each alert is recorded (``alert``, unique per ticket and
 key) in the same transaction that queues its mail in the outbox: at most one
-mail per alert, even across crashes.
+mail per alert, even across crashes, and with several instances sweeping at
+once (PostgreSQL locks each ticket row, skipping one that another instance
+holds; on SQLite the alert's unique key refuses the second instance's copy).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from mailbot.adapters import repository as repo
@@ -55,10 +58,29 @@ def sweep(desk: Desk, *, limit: int = 500) -> SweepReport:
 
 
 def _alert_ticket(desk: Desk, ticket_id: int, now: datetime, report: SweepReport) -> None:
+    try:
+        _queue_due_alerts(desk, ticket_id, now, report)
+    except IntegrityError:
+        # SQLite has no FOR UPDATE: two instances may plan the same alert, and the alert's
+        # unique key refuses the second one's whole transaction. That, and only that, is fine.
+        if not _alerted_by_another(desk, ticket_id, now):
+            raise
+        log.info("ticket id %s: its due alerts were queued by another instance", ticket_id)
+
+
+def _alerted_by_another(desk: Desk, ticket_id: int, now: datetime) -> bool:
     with Session(desk.engine) as session:
-        # FOR UPDATE: another instance sweeping the same ticket waits, then sees it done.
+        ticket = session.get(TicketRow, ticket_id)
+    return ticket is None or ticket.next_alert_at is None or ticket.next_alert_at > now
+
+
+def _queue_due_alerts(desk: Desk, ticket_id: int, now: datetime, report: SweepReport) -> None:
+    with Session(desk.engine) as session:
+        # PostgreSQL: FOR UPDATE SKIP LOCKED, so a ticket another instance is sweeping
+        # (or another transaction is changing) is left to it, without waiting; the next
+        # sweep looks again if it still has an alert due.
         ticket = session.exec(
-            select(TicketRow).where(TicketRow.id == ticket_id).with_for_update()
+            select(TicketRow).where(TicketRow.id == ticket_id).with_for_update(skip_locked=True)
         ).first()
         if ticket is None or ticket.next_alert_at is None or ticket.next_alert_at > now:
             return

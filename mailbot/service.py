@@ -22,6 +22,7 @@ from sqlmodel import Session
 from mailbot.adapters import repository as repo
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import LedgerRow
+from mailbot.adapters.lease import intake_lease
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
 from mailbot.adapters.templates import Renderer
 from mailbot.bounces import handle_bounce
@@ -110,6 +111,7 @@ def tier_policies(settings: Settings) -> dict[Tier, TierPolicy]:
 class IngestReport:
     seen: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    skipped: bool = False  # another instance holds the mailbox's intake lease
 
     def count(self, outcome: str) -> None:
         self.seen += 1
@@ -147,6 +149,22 @@ def ingest(
     *,
     should_stop: Callable[[], bool] = lambda: False,
     parser: ParsePool = INLINE,
+) -> IngestReport:
+    """Process every new mail in ``source``, unless another instance is reading it right now.
+
+    Only the holder of the mailbox's intake lease (``mailbot.adapters.lease``) polls it;
+    another instance's poll is skipped (an empty report, ``skipped``) and it goes on with
+    its outbox and reminders.
+    """
+    with intake_lease(desk.engine, source.name) as held:
+        if not held:
+            log.debug("%s: another instance is reading it; poll skipped", source.name)
+            return IngestReport(skipped=True)
+        return _ingest_leased(desk, source, should_stop=should_stop, parser=parser)
+
+
+def _ingest_leased(
+    desk: Desk, source: MailSource, *, should_stop: Callable[[], bool], parser: ParsePool
 ) -> IngestReport:
     """Process every new mail in ``source``, a batch at a time; stops between batches when
     ``should_stop()``.
@@ -283,27 +301,41 @@ def handle_mail(
     """Store what the mail means, committed, and return the outcome; never raises.
 
     A mail already in the ledger (we crashed after the commit, before the
-    move) is not processed again. A mail that cannot be stored is recorded as
-    quarantined, so the daemon goes on with the next one; but when storage
-    itself is unavailable (``storage_unavailable``), the error propagates and the mail
-    stays in the inbox.
+    move; or another instance stored it first, and the ledger's unique key
+    rolled back our whole transaction) is not processed again. A mail that
+    cannot be stored is recorded as quarantined, so the daemon goes on with
+    the next one; but when storage itself is unavailable
+    (``storage_unavailable``), the error propagates and the mail stays in the inbox.
     """
-    with Session(desk.engine) as session:
-        done = repo.ledger_entry(key.mailbox, key.uidvalidity, key.uid, session=session)
+    done = _already_handled(desk, key)
     if done is not None:
-        _log_handled_before(key, done)
-        return Outcome(done.outcome, done.reason, done.ticket_id)
+        return done
     try:
         return _process(desk, key, fetched, prepared)
     except Exception as exc:  # one bad mail must not stop the desk
         if storage_unavailable(exc):
             raise  # the database or the disk is away: the mail stays in the inbox for the next poll
+        # A unique key refused our commit: when it was the ledger's, another process
+        # handled this mail meanwhile, and that is no fault of the mail.
+        if isinstance(exc, IntegrityError) and (done := _already_handled(desk, key)):
+            log.info("uid %s in %s: another process stored it first", key.uid, key.mailbox)
+            return done
         log.exception("uid %s in %s: cannot be stored, quarantined", key.uid, key.mailbox)
         outcome = Outcome("quarantined", f"cannot be stored: {exc!r}")
         with Session(desk.engine) as session:
             session.add(_ledger(key, None, outcome, desk.clock()))
             session.commit()
         return outcome
+
+
+def _already_handled(desk: Desk, key: MailKey) -> Outcome | None:
+    """The ledger's outcome for this mail, if it was handled before (by any process)."""
+    with Session(desk.engine) as session:
+        done = repo.ledger_entry(key.mailbox, key.uidvalidity, key.uid, session=session)
+    if done is None:
+        return None
+    _log_handled_before(key, done)
+    return Outcome(done.outcome, done.reason, done.ticket_id)
 
 
 def _process(desk: Desk, key: MailKey, fetched: FetchedMail, prepared: Prepared | None) -> Outcome:

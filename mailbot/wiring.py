@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from mailbot.adapters import repository as repo
@@ -16,6 +17,7 @@ from mailbot.adapters.maildir import MaildirSource
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
 from mailbot.contracts_file import load_contracts_file
+from mailbot.core.contracts import Contract
 from mailbot.service import Clock, Desk
 
 log = logging.getLogger("mailbot")
@@ -43,15 +45,24 @@ def make_source(settings: Settings) -> MailSource:
     return ImapSource(imap, batch_size=ingest.batch_size, batch_bytes=ingest.batch_bytes)
 
 
+def _import(desk: Desk, contracts: list[Contract]) -> repo.ImportReport:
+    with Session(desk.engine) as session:
+        report = repo.import_contracts(contracts, session=session)
+        session.commit()
+    return report
+
+
 def import_configured_contracts(desk: Desk) -> None:
     """Import ``support.contracts_file`` if set (idempotent), logging what changed."""
     path = desk.settings.support.contracts_file
     if path is None:
         return
     contracts = load_contracts_file(path)
-    with Session(desk.engine) as session:
-        report = repo.import_contracts(contracts, session=session)
-        session.commit()
+    try:
+        report = _import(desk, contracts)
+    except IntegrityError:
+        # Another instance starting at the same moment imported them first: read again.
+        report = _import(desk, contracts)
     log.info(
         "contracts from %s: %d added, %d updated, %d unchanged",
         path,

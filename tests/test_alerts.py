@@ -7,7 +7,7 @@ import email.policy
 from datetime import datetime, timedelta
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AlertRow, OutboxRow
@@ -148,7 +148,9 @@ def test_a_crash_between_queueing_and_sending_sends_the_reminder_once(
 
     assert len(staff_mails(smtp_sink)) == 1
     with Session(vip_desk.engine) as session:
-        kinds = [row.kind for row in session.exec(select(OutboxRow)).all()]
+        kinds = [
+            row.kind for row in session.exec(select(OutboxRow).order_by(col(OutboxRow.id))).all()
+        ]
     assert kinds == ["staff_new", "ack", "reminder"]
 
 
