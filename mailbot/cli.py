@@ -27,6 +27,7 @@ from mailbot.adapters.db import open_database
 from mailbot.config import Settings, load_settings, parse_duration
 from mailbot.config_check import connection_checks, offline_checks
 from mailbot.contracts_file import load_contracts_file
+from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.daemon import Daemon
 from mailbot.demo import run_demo
@@ -142,8 +143,10 @@ def cmd_contracts_import(args: argparse.Namespace) -> int:
 
 def cmd_contracts_list(args: argparse.Namespace) -> int:
 
-    with Session(open_database(_settings(args).database)) as session:
+    settings = _settings(args)
+    with Session(open_database(settings.database)) as session:
         contracts = repo.load_contracts(session=session)
+    vip_default = settings.support.vip_requires_authentication
     rows = [
         {
             "id": c.id,
@@ -154,11 +157,32 @@ def cmd_contracts_list(args: argparse.Namespace) -> int:
             "valid_from": c.valid_from.isoformat(),
             "valid_until": c.valid_until.isoformat() if c.valid_until else None,
             "language": c.language,
+            # What applies now, and whether the contract says so or its tier's default does.
+            "require_authentication": c.requires_authentication(vip_default=vip_default),
+            "require_authentication_default": c.require_authentication is None,
+            "auth": _auth_label(c, vip_default=vip_default),
         }
         for c in sorted(contracts, key=lambda c: c.id)
     ]
-    _print_rows(rows, args.json, ("id", "tier", "customer", "valid_from", "valid_until"))
+    _print_rows(rows, args.json, ("id", "tier", "auth", "customer", "valid_from", "valid_until"))
+    if (
+        not args.json
+        and not settings.support.authserv_id
+        and any(r["require_authentication"] for r in rows)
+    ):
+        print(
+            "note: [support] authserv_id is not set, so no sender can be verified:"
+            " every contract trusts the From address",
+            file=sys.stderr,
+        )
     return EXIT_OK
+
+
+def _auth_label(contract: Contract, *, vip_default: bool) -> str:
+    """The contracts table's AUTH cell: "required", "not required", "(default)" when unsaid."""
+    required = contract.requires_authentication(vip_default=vip_default)
+    label = "required" if required else "not required"
+    return f"{label} (default)" if contract.require_authentication is None else label
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:

@@ -13,6 +13,11 @@ binary float (TOML floats are parsed as Decimal). Only a VIP contract has a
 itself or, when it is one line naming an existing file (relative to the
 contracts file), that file's text, read at import; a one-line value ending in
 ``.txt`` or ``.md`` that names no file is an error, not text.
+
+``require_authentication`` (issue 5) is true or false (in CSV and ``contracts
+set``: true/false, yes/no, 1/0); left out, the contract follows its tier's
+default (VIP: ``[support] vip_requires_authentication``; others: false), decided
+when a mail arrives, so the stored contract keeps "not set".
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ _FIELDS = (
     "valid_from",
     "valid_until",
     "language",
+    "require_authentication",
 )
 _BILLING_FIELDS = (
     "nip",
@@ -59,6 +65,10 @@ _BILLING_FIELDS = (
 _KNOWN = frozenset(_FIELDS + _BILLING_FIELDS)
 _LIST_FIELDS = frozenset({"addresses", "domains", "ip_allowlist"})
 _DATE_FIELDS = frozenset({"valid_from", "valid_until"})
+_BOOL_FIELDS = frozenset({"require_authentication"})
+# The words a CSV cell may use for a yes/no field (TOML has true and false).
+_TRUE_WORDS = frozenset({"true", "yes", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "0"})
 _LANGUAGES = ("pl", "en")
 # The price list: VIP service "from 290 PLN a month" (SERVICE_TERMS.md).
 MIN_VIP_MONTHLY_FEE = Decimal(290)
@@ -165,6 +175,8 @@ def _from_csv(row: Mapping[str, str | None]) -> dict[str, object]:
             fields[name] = text.split()
         elif name in _DATE_FIELDS:
             fields[name] = _csv_date(text)
+        elif name in _BOOL_FIELDS:
+            fields[name] = _csv_bool(text)
         else:
             fields[name] = text
     return fields
@@ -175,6 +187,11 @@ def _csv_date(text: str) -> object:
         return date.fromisoformat(text)
     except ValueError:
         return text
+
+
+def _csv_bool(text: str) -> object:
+    word = text.lower()
+    return True if word in _TRUE_WORDS else False if word in _FALSE_WORDS else text
 
 
 # --- checking one contract ----------------------------------------------------
@@ -197,6 +214,7 @@ def _contract(fields: Mapping[str, object], *, base: Path) -> Contract:
         valid_from=_required(fields, "valid_from", _date),
         valid_until=_optional(fields, "valid_until", _date),
         language=_optional(fields, "language", _language) or "pl",
+        require_authentication=_optional(fields, "require_authentication", _bool),
         **_billing(fields, base=base),
     )
     _check_fee(contract)
@@ -261,6 +279,12 @@ def _tier(value: object) -> Tier:
     if not isinstance(value, str) or value.lower() not in {tier.value for tier in Tier}:
         raise ValueError(f"expected one of {names}, got {describe_value(value)}")
     return Tier(value.lower())
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"expected true or false, got {describe_value(value)}")
 
 
 def _strings(value: object, item: Callable[[str], bool], expected: str) -> list[str]:
@@ -388,6 +412,7 @@ def contract_fields(contract: Contract) -> dict[str, object]:
         "valid_from": contract.valid_from,
         "valid_until": contract.valid_until,
         "language": contract.language,
+        "require_authentication": contract.require_authentication,
         "nip": contract.nip,
         "monthly_fee": contract.monthly_fee,
         "package_hours": contract.package_hours,

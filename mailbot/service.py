@@ -76,7 +76,8 @@ class Desk:
             tiers=tier_policies(s),
             tz=self.tz,
             reopen_window=timedelta(days=s.support.reopen_days),
-            vip_authserv_id=s.support.authserv_id if s.support.vip_requires_authentication else "",
+            authserv_id=s.support.authserv_id,
+            vip_requires_authentication=s.support.vip_requires_authentication,
         )
 
     @cached_property

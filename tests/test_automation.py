@@ -131,7 +131,7 @@ TIERS = {
     tier: TierPolicy(ALWAYS, WorkingDuration(time=timedelta(hours=1)), WorkingDuration(2))
     for tier in Tier
 }
-POLICY = DeskPolicy("SOL", OWN, frozenset(), frozenset(), TIERS, vip_authserv_id=AUTH)
+POLICY = DeskPolicy("SOL", OWN, frozenset(), frozenset(), TIERS, authserv_id=AUTH)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_a_vip_tier_needs_a_verified_sender(results: tuple[str, ...], tier: Tier
 
 
 def test_without_authserv_id_the_from_address_is_trusted() -> None:
-    policy = replace(POLICY, vip_authserv_id="")
+    policy = replace(POLICY, authserv_id="")
     decision = decide(mail(""), now=NOW, contracts=[ACME], by_message_id={}, tagged=None,
                       policy=policy)  # fmt: skip
     assert isinstance(decision, OpenTicket) and decision.match.tier is Tier.VIP

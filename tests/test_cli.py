@@ -208,6 +208,48 @@ def test_contracts_import_is_idempotent(
     assert [(c["id"], c["domains"]) for c in listed] == [("klos", ["klos.pl", "zloty.pl"])]
 
 
+def test_contracts_list_shows_who_requires_authentication(
+    tmp_path: Path, imap_settings: ImapSettings, smtp_sink: SmtpSink
+) -> None:
+    config = write_config(tmp_path, imap_settings, smtp_sink, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    contracts = tmp_path / "auth.csv"
+    contracts.write_text(
+        "id,customer,tier,domains,valid_from,require_authentication\n"
+        "a-vip,A,vip,a.pl,2025-01-01,\n"
+        "b-vip,B,vip,b.pl,2025-01-01,false\n"
+        "c-gw,C,warranty,c.pl,2025-01-01,true\n"
+        "d-gw,D,warranty,d.pl,2025-01-01,\n"
+    )
+    assert mailbot("--config", str(config), "contracts", "import", str(contracts)).returncode == 0
+    trusted = {"MAILBOT_SUPPORT__AUTHSERV_ID": "mx.desk.example.pl"}
+
+    listed = mailbot("--config", str(config), "contracts", "list", "--json", env=trusted)
+    shown = [
+        (c["id"], c["require_authentication"], c["require_authentication_default"])
+        for c in json.loads(listed.stdout)
+    ]
+    assert shown == [
+        ("a-vip", True, True),
+        ("b-vip", False, False),
+        ("c-gw", True, False),
+        ("d-gw", False, True),
+    ]
+    table = mailbot("--config", str(config), "contracts", "list", env=trusted)
+    auth = {line.split()[0]: line for line in table.stdout.splitlines()[1:]}
+    assert "required (default)" in auth["a-vip"] and "not required" in auth["b-vip"]
+    assert "  required  " in auth["c-gw"] and "not required (default)" in auth["d-gw"]
+    assert table.stderr == ""
+
+    # The VIP default follows [support] vip_requires_authentication; without authserv_id
+    # nothing can be verified, and the list says so.
+    lenient = {"MAILBOT_SUPPORT__VIP_REQUIRES_AUTHENTICATION": "false"}
+    listed = mailbot("--config", str(config), "contracts", "list", "--json", env=lenient)
+    required = {c["id"] for c in json.loads(listed.stdout) if c["require_authentication"]}
+    assert required == {"c-gw"}
+    table = mailbot("--config", str(config), "contracts", "list", env=lenient)
+    assert "authserv_id is not set" in table.stderr
+
+
 def test_contracts_import_of_a_bad_file_names_row_and_field(
     tmp_path: Path, imap_settings: ImapSettings, smtp_sink: SmtpSink
 ) -> None:

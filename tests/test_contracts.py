@@ -1,5 +1,6 @@
 """Matching a sender to a contract and tier: a table of cases."""
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -76,3 +77,24 @@ def test_validity_uses_the_warsaw_date_not_utc() -> None:
     late = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)
     assert match_contract("x@old.pl", [EXPIRED], late).contract is None
     assert match_contract("x@old.pl", [EXPIRED], late.replace(hour=22)).contract == EXPIRED
+
+
+@pytest.mark.parametrize(
+    ("tier", "setting", "vip_default", "required"),
+    [
+        (Tier.VIP, None, True, True),  # VIP follows [support] vip_requires_authentication
+        (Tier.VIP, None, False, False),
+        (Tier.VIP, False, True, False),  # the contract's own word wins
+        (Tier.VIP, True, False, True),
+        (Tier.WARRANTY, None, True, False),  # other tiers need no proof unless they say
+        (Tier.WARRANTY, True, False, True),
+        (Tier.WARRANTY, False, True, False),
+        (Tier.POST_WARRANTY, None, True, False),
+        (Tier.POST_WARRANTY, True, True, True),
+    ],
+)
+def test_which_contracts_require_authentication(
+    tier: Tier, setting: bool | None, vip_default: bool, required: bool
+) -> None:
+    subject = replace(contract("c", tier), require_authentication=setting)
+    assert subject.requires_authentication(vip_default=vip_default) is required

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.contracts_file import load_contracts_file
+from mailbot.contracts_file import changed_contract, contract_fields, load_contracts_file
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
@@ -325,3 +325,58 @@ def test_a_bad_csv_amount_names_the_row(tmp_path: Path) -> None:
     text += "acme,ACME,vip,,acme.pl,2025-01-01,,12.5.0\n"
     message = load_error(tmp_path, text, "contracts.csv")
     assert message.startswith('row 3 (id "acme"): monthly_fee: expected an amount like')
+
+
+# --- require_authentication (issue 5) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("require_authentication = true", True),
+        ("require_authentication = false", False),
+        ("", None),
+    ],
+)
+def test_require_authentication_in_toml(tmp_path: Path, line: str, expected: bool | None) -> None:
+    text = second('tier = "warranty"', line)
+    assert load_contracts_file(write(tmp_path, text))[1].require_authentication is expected
+
+
+def test_require_authentication_in_csv(tmp_path: Path) -> None:
+    text = HEADER.replace("\n", ",require_authentication\n")
+    for number, cell in enumerate(["true", "FALSE", "yes", "no", "1", "0", ""]):
+        text += f"c{number},C,warranty,,c{number}.pl,2025-01-01,,{cell}\n"
+    contracts = load_contracts_file(write(tmp_path, text, "contracts.csv"))
+    got = [contract.require_authentication for contract in contracts]
+    assert got == [True, False, True, False, True, False, None]
+
+
+@pytest.mark.parametrize("value", ['"yes"', "1", '"true"'])
+def test_a_toml_require_authentication_must_be_true_or_false(tmp_path: Path, value: str) -> None:
+    message = load_error(tmp_path, second(f"require_authentication = {value}"))
+    assert message == (
+        f'contract #2 (id "acme-vip"): require_authentication: expected true or false, got {value}'
+    )
+
+
+def test_a_csv_require_authentication_must_be_a_yes_or_no(tmp_path: Path) -> None:
+    text = HEADER.replace("\n", ",require_authentication\n") + FIRST_ROW.replace("\n", ",maybe\n")
+    message = load_error(tmp_path, text, "contracts.csv")
+    assert (
+        message == 'row 2 (id "first"): require_authentication: expected true or false, got "maybe"'
+    )
+
+
+def test_require_authentication_is_set_and_unset_like_a_csv_cell(tmp_path: Path) -> None:
+    [contract] = load_contracts_file(write(tmp_path, CONTRACT))
+    off = changed_contract(contract, "require_authentication", "false", base=tmp_path)
+    assert off.require_authentication is False
+    assert contract_fields(off)["require_authentication"] is False  # shown, though falsy
+    unset = changed_contract(off, "require_authentication", "", base=tmp_path)
+    assert unset.require_authentication is None
+    assert "require_authentication" not in contract_fields(unset)
+    with pytest.raises(
+        ValueError, match='require_authentication: expected true or false, got "on"'
+    ):
+        changed_contract(contract, "require_authentication", "on", base=tmp_path)

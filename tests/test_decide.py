@@ -121,3 +121,87 @@ def test_robots_get_a_ticket_but_no_acknowledgement(change: dict[str, str], reas
 def test_a_person_is_not_a_robot() -> None:
     mail = replace(MAIL, auto_submitted="no", precedence=None, return_path="<jan@acme.pl>")
     assert robot_reason(mail, own_addresses=POLICY.own_addresses) is None
+
+
+# --- contracts that require an authenticated sender (issue 5) ---------------------------------
+
+MX = "mx.desk.pl"
+GUARDED = replace(POLICY, authserv_id=MX)
+VIP_DEFAULT = Contract(
+    "vip", "ACME", Tier.VIP, frozenset({"jan@acme.pl"}), frozenset(), date(2025, 1, 1)
+)
+VIP_OFF = replace(VIP_DEFAULT, id="vip-off", require_authentication=False)
+WARRANTY_ON = replace(VIP_DEFAULT, id="gw-on", tier=Tier.WARRANTY, require_authentication=True)
+WARRANTY_DEFAULT = replace(VIP_DEFAULT, id="gw", tier=Tier.WARRANTY)
+# What the receiving servers wrote: ours vouching, ours refusing, a stranger vouching, nothing.
+TRUSTED_PASS = (f"{MX}; dmarc=pass header.from=acme.pl",)
+TRUSTED_FAIL = (f"{MX}; dmarc=fail header.from=acme.pl; dkim=fail; spf=fail",)
+UNTRUSTED_PASS = ("mx.spammer.example; dmarc=pass header.from=acme.pl",)
+NO_RESULTS: tuple[str, ...] = ()
+
+
+def opened(contract: Contract, results: tuple[str, ...], policy: DeskPolicy) -> OpenTicket:
+    mail = replace(MAIL, authentication_results=results)
+    decision = decide(
+        mail, now=NOW, contracts=[contract], by_message_id={}, tagged=None, policy=policy
+    )
+    assert isinstance(decision, OpenTicket)
+    return decision
+
+
+@pytest.mark.parametrize("contract", [VIP_DEFAULT, WARRANTY_ON], ids=["vip-default", "gw-on"])
+@pytest.mark.parametrize(
+    ("results", "verified"),
+    [(TRUSTED_PASS, True), (TRUSTED_FAIL, False), (UNTRUSTED_PASS, False), (NO_RESULTS, False)],
+    ids=["trusted-pass", "trusted-fail", "untrusted", "none"],
+)
+def test_a_contract_requiring_authentication_needs_the_trusted_server(
+    contract: Contract, results: tuple[str, ...], verified: bool
+) -> None:
+    decision = opened(contract, results, GUARDED)
+    if verified:
+        assert decision.match.contract == contract and decision.match.tier is contract.tier
+        assert decision.unverified is None
+    else:
+        assert decision.match.contract is None and decision.match.tier is Tier.POST_WARRANTY
+        assert decision.unverified == contract
+        assert decision.deadlines.resolution_due == NOW + timedelta(days=14)
+
+
+@pytest.mark.parametrize("contract", [VIP_OFF, WARRANTY_DEFAULT], ids=["vip-off", "gw-default"])
+@pytest.mark.parametrize(
+    "results",
+    [TRUSTED_PASS, TRUSTED_FAIL, UNTRUSTED_PASS, NO_RESULTS],
+    ids=["trusted-pass", "trusted-fail", "untrusted", "none"],
+)
+def test_a_contract_not_requiring_authentication_trusts_from(
+    contract: Contract, results: tuple[str, ...]
+) -> None:
+    decision = opened(contract, results, GUARDED)
+    assert decision.match.contract == contract and decision.match.tier is contract.tier
+    assert decision.unverified is None
+
+
+@pytest.mark.parametrize("contract", [VIP_DEFAULT, VIP_OFF, WARRANTY_ON, WARRANTY_DEFAULT])
+def test_without_a_trusted_server_every_contract_trusts_from(contract: Contract) -> None:
+    # No authserv_id: no header can be believed, so none is asked for (today's behaviour).
+    decision = opened(contract, TRUSTED_FAIL, replace(GUARDED, authserv_id=""))
+    assert decision.match.tier is contract.tier and decision.unverified is None
+
+
+def test_vip_requires_authentication_off_is_only_the_default() -> None:
+    lenient = replace(GUARDED, vip_requires_authentication=False)
+    assert opened(VIP_DEFAULT, NO_RESULTS, lenient).match.tier is Tier.VIP
+    vip_on = replace(VIP_DEFAULT, require_authentication=True)
+    assert opened(vip_on, NO_RESULTS, lenient).unverified == vip_on
+    assert opened(WARRANTY_ON, NO_RESULTS, lenient).unverified == WARRANTY_ON
+
+
+def test_an_unverified_sender_cannot_join_the_contracts_tickets_by_tag() -> None:
+    # Same contract is how a colleague joins a tagged ticket; an unproven sender is no colleague.
+    tagged = TicketRef("SOL-7", "ola@acme.pl", WARRANTY_ON.id)
+    mail = replace(MAIL, subject="[SOL-7] x", authentication_results=NO_RESULTS)
+    decision = decide(
+        mail, now=NOW, contracts=[WARRANTY_ON], by_message_id={}, tagged=tagged, policy=GUARDED
+    )
+    assert isinstance(decision, OpenTicket) and decision.unverified == WARRANTY_ON

@@ -9,14 +9,17 @@ import re
 import threading
 from dataclasses import replace
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import Session, select
 
+from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AttachmentRow, LedgerRow, MessageRow, OutboxRow, TicketRow
 from mailbot.config import LimitsSettings
+from mailbot.contracts_file import load_contracts_file
 from mailbot.service import Desk
 from tests.conftest import ImapPeer, RecordingHandler, SmtpSink, free_port
 from tests.factories import STAFF, SUPPORT, customer_mail, deliver, run_once
@@ -272,6 +275,57 @@ def test_a_vip_address_gets_vip_only_with_trusted_authentication(
         assert message.note.startswith("unverified")
         [told] = warned
         assert told.rcpt_tos == STAFF
+
+
+@pytest.mark.parametrize(
+    ("results", "tier"),
+    [
+        ("", "post_warranty"),
+        (
+            f"{TRUSTED}; dmarc=fail header.from=klos.pl; spf=softfail smtp.mailfrom=klos.pl",
+            "post_warranty",
+        ),
+        (f"{TRUSTED}; spf=pass smtp.mailfrom=ola@klos.pl", "warranty"),
+    ],
+    ids=["none", "dmarc-fail", "trusted-spf-pass"],
+)
+def test_a_warranty_contract_can_require_an_authenticated_sender(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink, tmp_path: Path, results: str, tier: str
+) -> None:
+    # The warranty contract says so in the contracts file; the VIP default is off, so it
+    # is the contract's own key at work, not vip_requires_authentication.
+    contracts = tmp_path / "contracts.toml"
+    contracts.write_text(
+        '[[contract]]\nid = "klos-gw"\ncustomer = "Piekarnia Kłos"\ntier = "warranty"\n'
+        'domains = ["klos.pl"]\nvalid_from = 2025-01-01\nrequire_authentication = true\n',
+        encoding="utf-8",
+    )
+    with Session(desk.engine) as session:
+        assert repo.import_contracts(load_contracts_file(contracts), session=session).updated
+        session.commit()
+    guarded = with_settings(desk, authserv_id=TRUSTED, vip_requires_authentication=False)
+    headers = {"Authentication_Results": results} if results else {}
+    deliver(imap_client, customer_mail("ola@klos.pl", "Piec nie grzeje", **headers))
+
+    run_once(guarded)
+
+    [ticket] = rows(guarded, TicketRow)
+    assert ticket.tier == tier
+    [message] = [m for m in rows(guarded, MessageRow) if m.direction == "in"]
+    warned = smtp_sink.of_kind("staff_unverified_sender")
+    [ack] = smtp_sink.of_kind("ack")
+    ack_text = headers_of(ack.content).get_content()
+    if tier == "warranty":
+        assert ticket.contract_id == "klos-gw" and warned == [] and message.note == ""
+        assert "Piekarnia Kłos" in ack_text
+    else:
+        # Flagged and told to staff; the sender learns nothing of the contract it named.
+        assert ticket.contract_id is None
+        assert message.note.startswith("unverified") and "klos-gw" in message.note
+        [told] = warned
+        assert told.rcpt_tos == STAFF and b"klos-gw" in told.content
+        assert ack.rcpt_tos == ("ola@klos.pl",)
+        assert "Piekarnia" not in ack_text and "pogwarancyjn" in ack_text
 
 
 # --- header injection (CVE-2024-6923) ------------------------------------------------------------

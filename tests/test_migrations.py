@@ -97,9 +97,12 @@ def test_upgrade_from_0001_keeps_the_rows_and_the_desk_works(
     with engine.connect() as connection:
         ticket = connection.execute(sa.text("SELECT number, express, assignee FROM ticket")).one()
         author = connection.execute(sa.text("SELECT author FROM message")).scalar_one()
-        package = connection.execute(sa.text("SELECT package_hours FROM contract")).scalar_one()
+        contract = connection.execute(
+            sa.text("SELECT package_hours, require_authentication FROM contract")
+        ).one()
     assert tuple(ticket) == ("SOL-1", False, "")
-    assert (author, package) == ("customer", "2")
+    # A stored contract never said whether it requires authentication: its tier decides.
+    assert (author, *contract) == ("customer", "2", None)
 
     desk = build_desk(
         factories.make_settings(imap_settings, smtp_sink, empty_database_url, tmp_path)
@@ -107,7 +110,8 @@ def test_upgrade_from_0001_keeps_the_rows_and_the_desk_works(
     try:
         factories.run_once(desk)  # an empty mailbox: every job reads the migrated tables
         with Session(desk.engine) as session:
-            assert [c.id for c in repo.load_contracts(session=session)] == ["acme-vip"]
+            [contract] = repo.load_contracts(session=session)
+        assert (contract.id, contract.require_authentication) == ("acme-vip", None)
     finally:
         desk.engine.dispose()
 

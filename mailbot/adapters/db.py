@@ -64,6 +64,9 @@ class ContractRow(SQLModel, table=True):
     procedures: str = Field(default="", sa_type=sa.Text)
     phone: str = ""
     billing_email: str = ""
+    # Issue 5: NULL means the contract does not say, so its tier's default applies
+    # when a mail arrives ([support] vip_requires_authentication for VIP).
+    require_authentication: bool | None = None
 
 
 class ContractAddressRow(SQLModel, table=True):

@@ -71,6 +71,7 @@ def _contract(row: ContractRow, customer: str, addresses: Sequence[ContractAddre
         procedures=row.procedures,
         phone=row.phone,
         billing_email=row.billing_email,
+        require_authentication=row.require_authentication,
     )
 
 
@@ -117,6 +118,7 @@ def _write_contract(contract: Contract, *, session: Session) -> None:
     row.valid_from = contract.valid_from
     row.valid_until = contract.valid_until
     row.language = contract.language
+    row.require_authentication = contract.require_authentication
     _write_billing(row, contract)
     session.add(row)
     session.flush()

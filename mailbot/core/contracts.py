@@ -9,6 +9,11 @@ The rules (issue 2, SERVICE_TERMS.md):
 3. Among matches at the same level, VIP beats warranty beats post-warranty;
    ties go to the contract with the smallest id, so the answer is stable.
 4. No match: the post-warranty tier with no contract.
+
+Whether a contract's tier needs the trusted mail server to vouch for the sender
+(issue 5) is the contract's own ``require_authentication``; a contract that
+does not say follows its tier: VIP per ``[support] vip_requires_authentication``,
+every other tier not.
 """
 
 from __future__ import annotations
@@ -46,9 +51,21 @@ class Contract:
     procedures: str = ""
     phone: str = ""
     billing_email: str = ""
+    # None: the tier's default (see requires_authentication).
+    require_authentication: bool | None = None
 
     def valid_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
+
+    def requires_authentication(self, *, vip_default: bool) -> bool:
+        """Whether this contract's tier goes only to a sender the trusted server vouches for.
+
+        ``vip_default`` is ``[support] vip_requires_authentication``: it decides for a
+        VIP contract that does not say; other tiers that do not say need no proof.
+        """
+        if self.require_authentication is not None:
+            return self.require_authentication
+        return vip_default and self.tier is Tier.VIP
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,12 @@ Threading rules (a subset of issue 4, enough to keep answers on their ticket):
 - a ``[SOL-n]`` tag joins ticket n only when the sender is that ticket's
   customer (same address or same contract) or staff; a stranger quoting a tag
   gets a ticket of their own, so nobody can write into another customer's case.
+
+A contract that requires authentication (``Contract.requires_authentication``)
+gives its tier only when the trusted server's Authentication-Results vouch for
+the sender; otherwise the ticket opens at post-warranty without the contract
+and names it as ``unverified``. Without a trusted server (``authserv_id`` "")
+nothing can be verified and the From address is believed.
 """
 
 from __future__ import annotations
@@ -51,8 +57,11 @@ class DeskPolicy:
     tz: ZoneInfo = WARSAW  # the company's: contract dates are its calendar days
     # A customer's answer later than this after the resolution opens a new ticket.
     reopen_window: timedelta = timedelta(days=14)
-    # When set, a VIP contract's tier needs this server's word that the sender is genuine.
-    vip_authserv_id: str = ""
+    # The authserv-id of the receiving server whose Authentication-Results we trust;
+    # "" means nothing can be verified, so the From address is believed.
+    authserv_id: str = ""
+    # Whether a VIP contract that does not say needs that server's word on the sender.
+    vip_requires_authentication: bool = True
 
     def is_staff(self, address: str) -> bool:
         return address in self.staff_addresses or address.rpartition("@")[2] in self.staff_domains
@@ -66,8 +75,9 @@ class OpenTicket:
     no_ack_reason: str | None
     note: str = ""
     follows: str | None = None  # the earlier, long-resolved ticket this mail answered
-    # The VIP contract the sender's address names, when the sender could not be verified:
-    # the ticket then opens at post-warranty without a contract, flagged, and staff are told.
+    # The contract the sender's address names, when it requires authentication and the
+    # sender could not be verified: the ticket then opens at post-warranty without a
+    # contract, flagged, and staff are told.
     unverified: Contract | None = None
 
 
@@ -126,7 +136,7 @@ def decide(
     if mail.from_address in policy.own_addresses:
         return Ignore(f"sent from our own address {mail.from_address} (loop guard)")
     match = match_contract(mail.from_address, contracts, now, tz=policy.tz)
-    unverified = _unverified_vip(mail, match, policy)
+    unverified = _unverified_contract(mail, match, policy)
     if unverified is not None:
         match = Match(contract=None, tier=Tier.POST_WARRANTY)
     ticket, why = thread_ticket(
@@ -152,16 +162,20 @@ def decide(
     )
 
 
-def _unverified_vip(mail: InboundMail, match: Match, policy: DeskPolicy) -> Contract | None:
-    """The VIP contract ``match`` found, when the policy wants proof and the mail has none."""
-    if match.tier is not Tier.VIP or not policy.vip_authserv_id or match.contract is None:
+def _unverified_contract(mail: InboundMail, match: Match, policy: DeskPolicy) -> Contract | None:
+    """The contract ``match`` found, when it requires authentication and the mail has none."""
+    contract = match.contract
+    if contract is None or not policy.authserv_id:
+        # Without a trusted server no header can be believed, so From is all there is.
+        return None
+    if not contract.requires_authentication(vip_default=policy.vip_requires_authentication):
         return None
     verified = sender_verified(
         mail.authentication_results,
-        authserv_id=policy.vip_authserv_id,
+        authserv_id=policy.authserv_id,
         from_address=mail.from_address or "",
     )
-    return None if verified else match.contract
+    return None if verified else contract
 
 
 def _past_reopen_window(ticket: TicketRef, now: datetime, policy: DeskPolicy) -> str | None:
