@@ -13,10 +13,17 @@ from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AttachmentRow, MessageRow, TicketRow
 from mailbot.conversation import handle_followup, notify_new_ticket
 from mailbot.core.compose import reply_references
+from mailbot.core.contracts import Contract
 from mailbot.core.decide import AppendToTicket, OpenTicket
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number
-from mailbot.outgoing import automatic_mail_allowed, base_context, queue_mail, queue_staff_mail
+from mailbot.outgoing import (
+    TIER_LABELS,
+    automatic_mail_allowed,
+    base_context,
+    queue_mail,
+    queue_staff_mail,
+)
 from mailbot.ticket_actions import record_opened
 
 if TYPE_CHECKING:
@@ -111,7 +118,7 @@ def open_ticket(
     opened = f"{number} opened, tier {ticket.tier}, {who}"
     if decision.unverified is not None:
         opened += f"; unverified sender for contract {decision.unverified.id}"
-        _tell_unverified(desk, ticket, decision.unverified.id, now=now, session=session)
+        _tell_unverified(desk, ticket, decision.unverified, now=now, session=session)
     if decision.note:  # e.g. why a ticket tag in the subject was not followed
         opened += f"; new ticket because {decision.note}"
     if not notify_new_ticket(desk, ticket, mail, now=now, session=session):
@@ -138,9 +145,10 @@ def _opening_note(desk: Desk, decision: OpenTicket, channel: str) -> str:
 
 
 def _tell_unverified(
-    desk: Desk, ticket: TicketRow, contract_id: str, *, now: datetime, session: Session
+    desk: Desk, ticket: TicketRow, contract: Contract, *, now: datetime, session: Session
 ) -> None:
-    context = {"sender": ticket.customer_address, "contract": contract_id, "tier_label": "VIP",
+    context = {"sender": ticket.customer_address, "contract": contract.id,
+               "tier": contract.tier.value, "tier_label": TIER_LABELS[contract.tier.value],
                "authserv_id": desk.settings.support.authserv_id}  # fmt: skip
     queue_staff_mail(desk, ticket, "staff_unverified_sender", context, now=now, session=session)
 
