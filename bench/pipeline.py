@@ -276,10 +276,16 @@ def _measure_latency(
     time.sleep(2.0)  # the first (empty) poll is over, the daemon waits for mail
     appended = _append_slowly(account, corpus, r.interval)
     deadline = time.monotonic() + setup.timeout(len(corpus))
-    while len({a.in_reply_to for a in setup.sink.handler.acks()} & appended.keys()) < len(corpus):
+    said = time.monotonic()
+    while (
+        acked := len({a.in_reply_to for a in setup.sink.handler.acks()} & appended.keys())
+    ) < len(corpus):
         if time.monotonic() > deadline or not daemon.alive():
             r.error = "not every mail was acknowledged in time"
             break
+        if time.monotonic() - said > PROGRESS_EVERY:
+            said = time.monotonic()
+            progress(f"  latency: {acked} of {len(corpus)} acknowledged")
         time.sleep(TICK)
     time.sleep(SETTLE)
     first: dict[str, float] = {}

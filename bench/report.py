@@ -185,11 +185,11 @@ def _two_instances_target(runs: Sequence[RunResult]) -> tuple[str, str, str]:
     rate1 = _median_rate(runs, "postgresql", 1, n)
     compare = f"; {rate2:.0f} vs {rate1:.0f} mails/s with one (N = {n:,})" if rate1 else ""
     measured = f"{duplicates} duplicates in {len(two)} runs ({failed} failed){compare}"
-    ok = duplicates == 0 and not failed and len(two) >= 10 and bool(rate1) and rate2 >= rate1
-    verdict = _verdict(ok)
-    if len(two) < 10 or not rate1:
-        verdict += " (too few runs to judge)" if len(two) < 10 else " (no one-instance run)"
-    return target, measured, verdict
+    if duplicates or failed:
+        return target, measured, _verdict(False)
+    if len(two) < 10:
+        return target, measured, f"none so far; too few runs to judge ({len(two)} of 10)"
+    return target, measured, _verdict(bool(rate1) and rate2 >= rate1)
 
 
 def _median_rate(runs: Sequence[RunResult], db: str, instances: int, mails: int) -> float:
