@@ -6,6 +6,8 @@ bookkeeping around them: what mailbot could reach if it did nothing else.
 - fetch: imapclient, ``UID FETCH`` of ``BODY.PEEK[]`` in batches of ``FETCH_BATCH``;
 - parse: ``mailbot.core.parsing.parse_mail`` on the fetched bytes;
 - fetch + parse: one after the other for each mail, 1 / (1/fetch + 1/parse);
+- move: ``UID MOVE`` of one mail per command to another folder (mailbot moves each mail
+  after its commit);
 - insert: a ticket and its mail through SQLModel, one commit per mail (mailbot's engine:
   on SQLite WAL with ``synchronous=FULL``);
 - render: an acknowledgement from the real templates, composed to bytes as the outbox
@@ -56,6 +58,7 @@ class Limits:
     mails: int
     fetch: float = 0.0
     parse: float = 0.0
+    move: float = 0.0
     insert: dict[str, float] = field(default_factory=dict)  # per database kind
     render: float = 0.0
     smtp: dict[str, float] = field(default_factory=dict)  # "1", "8", "per mail"
@@ -92,6 +95,8 @@ def measure(
     parsed: list[InboundMail] = []
     limits.parse = _rate(len(raws), lambda: parsed.extend(parse_mail(raw) for raw in raws))
     progress(f"  parse: {limits.parse:.0f} mails/s")
+    limits.move = _rate(len(raws), lambda: move_each(account))
+    progress(f"  move: {limits.move:.0f} mails/s")
     with tempfile.TemporaryDirectory(prefix="mailbot-bench-") as temp:
         for db in dbs:
             with fresh_database(db, directory=Path(temp), postgresql=postgresql) as url:
@@ -130,6 +135,18 @@ def fetch_all(account: Account) -> list[bytes]:
             response = client.fetch(batch, ["BODY.PEEK[]"])
             raws.extend(bytes(response[uid][b"BODY[]"]) for uid in batch)
         return raws
+    finally:
+        client.logout()
+
+
+def move_each(account: Account) -> None:
+    """Every mail of the INBOX to another folder, one ``UID MOVE`` (RFC 6851) per mail."""
+    client = account.client()
+    try:
+        client.create_folder("Processed")
+        client.select_folder("INBOX")
+        for uid in sorted(client.search("ALL")):
+            client.move([uid], "Processed")
     finally:
         client.logout()
 
