@@ -84,9 +84,9 @@ class _Watch:
 def throughput(setup: Setup, *, db: str, instances: int, mails: int) -> RunResult:
     """One run: fill the inbox with ``mails`` mails, start ``instances`` daemons, wait."""
     result = RunResult(db, instances, mails)
+    progress(f"{db}, {instances} instance(s), {mails} mails: making the mails, filling the inbox")
     corpus = make_corpus(mails, seed=setup.seed)
     account = new_account(setup.dovecot)
-    progress(f"{db}, {instances} instance(s), {mails} mails: filling the inbox")
     result.fill_rate = mails / fill(account, corpus)
     setup.sink.handler.clear()
     with (

@@ -112,10 +112,31 @@ def _head(results: Results) -> str:
         "regenerate this page.\n\n"
         f"- Date: {results.date} (the whole invocation took {results.minutes:.1f} minutes)\n"
         f"- Command: `{results.command}`\n\n"
-        "## Machine\n\n" + _table(("", ""), rows) + "\n"
-        "The load average shows whether other work shared the machine: the figures of a "
+        + _caveats(results)
+        + "## Machine\n\n"
+        + _table(("", ""), rows)
+        + "\nThe load average shows whether other work shared the machine: the figures of a "
         "loaded machine are lower and noisier than those of an idle one.\n"
     )
+
+
+def _caveats(results: Results) -> str:
+    notes = []
+    full = {(n, db, i) for n in (1_000, 10_000) for db in ("sqlite", "postgresql") for i in (1, 2)}
+    measured = {(r.mails, r.db, r.instances) for r in results.runs}
+    if not full <= measured or None in (results.limits, results.latency) or not results.sweeps:
+        notes.append(
+            "**Partial**: this invocation measured only part of what `--all` measures; the "
+            "targets below say which figures are missing or provisional."
+        )
+    cpus = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    if load > cpus / 2:
+        notes.append(
+            f"**Busy machine**: other work shared it (load average {load:.1f} at the end, on "
+            f"{cpus} CPUs); every figure here is lower and noisier than an idle machine's."
+        )
+    return "".join(f"{note}\n\n" for note in notes)
 
 
 def _verdict(ok: bool | None) -> str:
