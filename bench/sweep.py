@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 import tracemalloc
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,7 +71,20 @@ def fill(desk: Desk, tickets: int) -> None:
             connection.execute(sa.insert(TicketRow.__table__), rows[start : start + 5000])  # type: ignore[attr-defined]
 
 
-def measure(database: str, tickets: int, state: Path) -> None:
+@dataclass(frozen=True)
+class SweepResult:
+    db: str
+    tickets: int
+    fill_seconds: float
+    median_ms: float  # a sweep that finds nothing due, as between two reminders
+    max_ms: float
+    peak_kib: float  # what one sweep allocates at most (tracemalloc)
+    rss_mib: float  # the process's max RSS (the fill's)
+    busy_ms: float  # the sweep that queues the due reminders
+    queued: int
+
+
+def measure(database: str, tickets: int, state: Path) -> SweepResult:
     if database.startswith("postgresql"):
         engine = create_engine(database)
         SQLModel.metadata.drop_all(engine)
@@ -95,13 +109,18 @@ def measure(database: str, tickets: int, state: Path) -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = SweepResult(
+        desk.engine.dialect.name, tickets, filled, statistics.median(idle) * 1000,
+        max(idle) * 1000, peak / 1024, rss, busy_ms, busy.sent,
+    )  # fmt: skip
     print(
-        f"{desk.engine.dialect.name:10} {tickets:>7} open tickets (filled in {filled:5.1f} s): "
-        f"sweep median {statistics.median(idle) * 1000:6.2f} ms, max {max(idle) * 1000:6.2f} ms; "
-        f"one sweep allocates {peak / 1024:6.0f} KiB at peak; process max RSS {rss:5.0f} MiB "
+        f"{result.db:10} {tickets:>7} open tickets (filled in {filled:5.1f} s): "
+        f"sweep median {result.median_ms:6.2f} ms, max {result.max_ms:6.2f} ms; "
+        f"one sweep allocates {result.peak_kib:6.0f} KiB at peak; process max RSS {rss:5.0f} MiB "
         f"(the fill's); a sweep queueing {busy.sent} reminders: {busy_ms:6.1f} ms"
     )
     desk.engine.dispose()
+    return result
 
 
 def _no_imap() -> ImapSettings:

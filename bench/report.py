@@ -1,0 +1,454 @@
+"""docs/benchmarks.md from one invocation's figures: the machine, the runs, the targets."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.pipeline import LatencyResult, RunResult
+from bench.stages import FETCH_BATCH, Limits
+from bench.sweep import SweepResult
+
+MB = 1_000_000  # memory is reported in MB of 10^6 bytes, as the target is written
+# The issue's raw figures, measured on another machine.
+REFERENCE = {
+    "fetch": "2,500-3,300",
+    "parse": "~550",
+    "insert sqlite": "~2,500",
+    "render": "~1,100",
+    "1 connection": "570",
+    "8 connections": "1,300",
+}
+
+
+@dataclass
+class Results:
+    command: str
+    date: str
+    machine: dict[str, str]
+    runs: list[RunResult] = field(default_factory=list)
+    latency: LatencyResult | None = None
+    limits: Limits | None = None
+    sweeps: list[SweepResult] = field(default_factory=list)
+    minutes: float = 0.0  # how long the whole invocation took
+
+
+def machine(postgresql: str) -> dict[str, str]:
+    """What the figures were measured on."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    models = [
+        line.split(":", 1)[1].strip()
+        for line in cpuinfo.splitlines()
+        if line.startswith("model name")
+    ]
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    ram_gib = int(meminfo["MemTotal"].split()[0]) / 1024 / 1024
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {
+        "CPU": f"{models[0] if models else platform.processor()} x {len(models) or os.cpu_count()}",
+        "RAM": f"{ram_gib:.1f} GiB",
+        "OS": f"{platform.system()} {platform.release()}",
+        "Python": platform.python_version(),
+        "SQLite": sqlite3.sqlite_version,
+        "Dovecot": _output(["dovecot", "--version"]) or _output(["/usr/sbin/dovecot", "--version"]),
+        "PostgreSQL": _postgresql_version(postgresql),
+        "mailbot": _output(["git", "describe", "--always", "--dirty"]),
+        "load average at the start (1, 5, 15 min)": load,
+    }
+
+
+def _output(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError:
+        return "?"
+    return done.stdout.strip() or "?"
+
+
+def _postgresql_version(url: str) -> str:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.execute(sa.text("SHOW server_version")).scalar())
+    except sa.exc.OperationalError:
+        return "not reachable"
+    finally:
+        engine.dispose()
+
+
+def write(results: Results, path: Path) -> None:
+    sections = [
+        _head(results),
+        _targets(results),
+        _runs(results.runs),
+        _latency(results.latency),
+        _limits(results.limits, results.runs),
+        _sweeps(results.sweeps),
+        _how(),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(s for s in sections if s))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _head(results: Results) -> str:
+    rows = [(k, v) for k, v in results.machine.items()]
+    return (
+        "# Benchmarks\n\n"
+        "Written by the benchmark itself (`bench/`, issue 8); re-run the command below to "
+        "regenerate this page.\n\n"
+        f"- Date: {results.date} (the whole invocation took {results.minutes:.1f} minutes)\n"
+        f"- Command: `{results.command}`\n\n"
+        + _caveats(results)
+        + "## Machine\n\n"
+        + _table(("", ""), rows)
+        + "\nThe load average shows whether other work shared the machine: the figures of a "
+        "loaded machine are lower and noisier than those of an idle one.\n"
+    )
+
+
+def _caveats(results: Results) -> str:
+    notes = []
+    full = {(n, db, i) for n in (1_000, 10_000) for db in ("sqlite", "postgresql") for i in (1, 2)}
+    measured = {(r.mails, r.db, r.instances) for r in results.runs}
+    if not full <= measured or None in (results.limits, results.latency) or not results.sweeps:
+        notes.append(
+            "**Partial**: this invocation measured only part of what `--all` measures; the "
+            "targets below say which figures are missing or provisional."
+        )
+    cpus = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    if load > cpus / 2:
+        notes.append(
+            f"**Busy machine**: other work shared it (load average {load:.1f} at the end, on "
+            f"{cpus} CPUs); every figure here is lower and noisier than an idle machine's."
+        )
+    return "".join(f"{note}\n\n" for note in notes)
+
+
+def _verdict(ok: bool | None) -> str:
+    return {True: "pass", False: "**fail**", None: "not measured"}[ok]
+
+
+def _targets(results: Results) -> str:
+    rows = [_ingest_target(results), _latency_target(results.latency), _memory_target(results.runs)]
+    rows += [_two_instances_target(results.runs), _sweep_target(results.sweeps)]
+    return "## Targets\n\n" + _table(("Target", "Measured", "Result"), rows)
+
+
+def _largest(runs: Sequence[RunResult], db: str, instances: int) -> RunResult | None:
+    fitting = [r for r in runs if r.db == db and r.instances == instances and not r.error]
+    return max(fitting, key=lambda r: r.mails, default=None)
+
+
+def _note_n(run: RunResult) -> str:
+    return "" if run.mails >= 10_000 else f" (N = {run.mails:,}, not 10,000: provisional)"
+
+
+def _ingest_target(results: Results) -> tuple[str, str, str]:
+    target = "Ingest at least 60 % of the raw fetch + parse rate, N = 10,000, SQLite"
+    run = _largest(results.runs, "sqlite", 1)
+    if run is None or results.limits is None or not results.limits.fetch_and_parse:
+        return target, "-", _verdict(None)
+    share = run.ingest_rate / results.limits.fetch_and_parse
+    measured = (
+        f"{run.ingest_rate:.0f} of {results.limits.fetch_and_parse:.0f} mails/s = {share:.0%} "
+        f"(to the last acknowledgement: {run.rate:.0f} mails/s){_note_n(run)}"
+    )
+    return target, measured, _verdict(share >= 0.6)
+
+
+def _latency_target(latency: LatencyResult | None) -> tuple[str, str, str]:
+    target = "Acknowledgement with IDLE at 1 mail/s: median under 2 s, p99 under 5 s"
+    if latency is None or not latency.latencies:
+        return target, "-", _verdict(None)
+    measured = (
+        f"median {latency.p50:.2f} s, p99 {latency.p99:.2f} s ({len(latency.latencies)} mails, "
+        f"poll interval {latency.poll_interval})"
+    )
+    return target, measured, _verdict(latency.p50 < 2 and latency.p99 < 5 and not latency.error)
+
+
+def _memory_target(runs: Sequence[RunResult]) -> tuple[str, str, str]:
+    target = "Peak memory under 150 MB, N = 10,000 with attachments"
+    done = [r for r in runs if not r.error and r.peak_mib]
+    if not done:
+        return target, "-", _verdict(None)
+    largest = max(r.mails for r in done)
+    peak, run = max((max(r.peak_mib), r) for r in done if r.mails == largest)
+    mb = peak * 1024 * 1024 / MB
+    where = f"{run.db}, {run.instances} instance(s)"
+    return target, f"{mb:.0f} MB at most ({where}){_note_n(run)}", _verdict(mb < 150)
+
+
+def _two_instances_target(runs: Sequence[RunResult]) -> tuple[str, str, str]:
+    target = "Two instances on PostgreSQL: zero duplicates in 10 runs, throughput at least one's"
+    two = [r for r in runs if r.db == "postgresql" and r.instances == 2]
+    if not two:
+        return target, "-", _verdict(None)
+    duplicates = sum(r.duplicates for r in two)
+    failed = sum(1 for r in two if r.error)
+    n = max(r.mails for r in two)
+    rate2 = _median_rate(runs, "postgresql", 2, n)
+    rate1 = _median_rate(runs, "postgresql", 1, n)
+    compare = f"; {rate2:.0f} vs {rate1:.0f} mails/s with one (N = {n:,})" if rate1 else ""
+    measured = f"{duplicates} duplicates in {len(two)} runs ({failed} failed){compare}"
+    if duplicates or failed:
+        return target, measured, _verdict(False)
+    if len(two) < 10:
+        return target, measured, f"none so far; too few runs to judge ({len(two)} of 10)"
+    return target, measured, _verdict(bool(rate1) and rate2 >= rate1)
+
+
+def _median_rate(runs: Sequence[RunResult], db: str, instances: int, mails: int) -> float:
+    rates = [
+        r.rate
+        for r in runs
+        if (r.db, r.instances, r.mails) == (db, instances, mails) and not r.error
+    ]
+    return statistics.median(rates) if rates else 0.0
+
+
+def _sweep_target(sweeps: Sequence[SweepResult]) -> tuple[str, str, str]:
+    target = "Reminder sweep with 100,000 open tickets under 100 ms on SQLite (issue 3)"
+    found = [s for s in sweeps if s.db == "sqlite"]
+    if not found:
+        return target, "-", _verdict(None)
+    s = max(found, key=lambda s: s.tickets)
+    measured = f"median {s.median_ms:.1f} ms, max {s.max_ms:.1f} ms ({s.tickets:,} tickets)"
+    return target, measured, _verdict(s.median_ms < 100)
+
+
+def _runs(runs: Sequence[RunResult]) -> str:
+    if not runs:
+        return ""
+    header = (
+        "Database",
+        "Instances",
+        "Mails",
+        "Mails/s to the last ack",
+        "Inbox empty after",
+        "Ingest mails/s",
+        "Start-up",
+        "Peak memory (MB, per instance)",
+        "Duplicates",
+        "Load after",
+        "Result",
+    )
+    rows = [
+        (
+            r.db,
+            r.instances,
+            f"{r.mails:,}",
+            f"{r.rate:.1f}",
+            _seconds(r.empty_after),
+            f"{r.ingest_rate:.1f}",
+            _seconds(r.startup),
+            ", ".join(f"{m * 1024 * 1024 / MB:.0f}" for m in r.peak_mib),
+            r.duplicates,
+            f"{r.load:.1f}",
+            r.error or "ok",
+        )
+        for r in runs
+    ]
+    return (
+        "## End-to-end throughput\n\n"
+        "The inbox holds N mails when the daemons start; the time runs from their start to "
+        'the last acknowledgement at the sink. "Inbox empty after" is the start to the '
+        "moment the inbox held no mail; the ingest rate is N divided by it. Both include "
+        'the start-up (from the process\'s start to "mailbot running" in its log; the schema '
+        'is migrated before, by `mailbot db upgrade`) given in its own column. "Load after" '
+        "is the machine's 1-minute load average at the end of the run.\n\n" + _table(header, rows)
+    )
+
+
+def _seconds(value: float | None) -> str:
+    return f"{value:.1f} s" if value is not None else "-"
+
+
+def _latency(latency: LatencyResult | None) -> str:
+    if latency is None:
+        return ""
+    rows = [
+        (
+            latency.db,
+            len(latency.latencies),
+            f"{latency.interval:g} s",
+            latency.poll_interval,
+            f"{latency.p50:.2f} s",
+            f"{latency.p99:.2f} s",
+            f"{latency.max:.2f} s",
+            latency.duplicates,
+            latency.error or "ok",
+        )
+    ]
+    header = (
+        "Database",
+        "Mails",
+        "One mail every",
+        "Poll interval",
+        "Median",
+        "p99",
+        "Max",
+        "Duplicates",
+        "Result",
+    )
+    return (
+        "## Acknowledgement latency\n\n"
+        "The daemon runs on an empty inbox (IDLE on, as shipped); one mail is APPENDed at a "
+        "time, and each acknowledgement is matched to its mail by In-Reply-To. Latency: from "
+        "the start of the APPEND to the acknowledgement's arrival at the sink. The poll "
+        "interval is long on purpose, so that only IDLE can make the answer quick.\n\n"
+        + _table(header, rows)
+    )
+
+
+def _limits(limits: Limits | None, runs: Sequence[RunResult]) -> str:
+    if limits is None:
+        return ""
+    rows: list[tuple[str, str, str]] = [
+        (
+            f"imapclient UID FETCH BODY.PEEK[], {FETCH_BATCH} a command",
+            f"{limits.fetch:,.0f}",
+            REFERENCE["fetch"],
+        ),
+        ("parse_mail", f"{limits.parse:,.0f}", REFERENCE["parse"]),
+        ("fetch, then parse", f"{limits.fetch_and_parse:,.0f}", ""),
+        ("imapclient UID MOVE, one mail a command", f"{limits.move:,.0f}", ""),
+    ]
+    for db, rate in limits.insert.items():
+        rows.append(
+            (
+                f"insert a ticket and its mail, a commit per mail ({db})",
+                f"{rate:,.0f}",
+                REFERENCE["insert sqlite"] if db == "sqlite" else "",
+            )
+        )
+    rows.append(
+        ("render and compose an acknowledgement", f"{limits.render:,.0f}", REFERENCE["render"])
+    )
+    for label, rate in limits.smtp.items():
+        rows.append((f"aiosmtplib to the sink, {label}", f"{rate:,.0f}", REFERENCE.get(label, "")))
+    rows.append(("all of the above one after the other", f"{_serial(limits):,.0f}", ""))
+    return (
+        f"## Raw limits of the stages\n\nEach stage alone on the same {limits.mails:,} mails, "
+        "with the libraries mailbot uses and nothing around them (mails per second; the "
+        "reference is the issue's, from another machine).\n\n"
+        + _table(("Stage", "Mails/s", "Reference"), rows)
+        + _closeness(limits, runs)
+    )
+
+
+def _serial(limits: Limits) -> float:
+    """Every stage once per mail, one after the other (SQLite, one kept SMTP connection)."""
+    rates = [limits.fetch, limits.parse, limits.move, limits.insert.get("sqlite", 0.0)]
+    rates.append(limits.render)
+    rates.append(limits.smtp.get("1 connection", 0.0))
+    if not all(rates):
+        return 0.0
+    return 1 / sum(1 / r for r in rates)
+
+
+def _closeness(limits: Limits, runs: Sequence[RunResult]) -> str:
+    serial = _serial(limits)
+    if not limits.fetch_and_parse or not serial:
+        return ""
+    lines = [
+        f"- {r.db}, {r.instances} instance(s), N = {r.mails:,}: ingest "
+        f"{r.ingest_rate / limits.fetch_and_parse:.0%} of fetch + parse; end to end "
+        f"{r.rate / serial:.0%} of all the stages one after the other\n"
+        for r in runs
+        if not r.error
+    ]
+    return ("\nHow close mailbot gets:\n\n" + "".join(lines)) if lines else ""
+
+
+def _sweeps(sweeps: Sequence[SweepResult]) -> str:
+    if not sweeps:
+        return ""
+    rows = [
+        (
+            s.db,
+            f"{s.tickets:,}",
+            f"{s.median_ms:.1f} ms",
+            f"{s.max_ms:.1f} ms",
+            f"{s.peak_kib:,.0f} KiB",
+            f"{s.busy_ms:.0f} ms ({s.queued} reminders)",
+        )
+        for s in sweeps
+    ]
+    header = (
+        "Database",
+        "Open tickets",
+        "Sweep median",
+        "Max",
+        "One sweep allocates",
+        "A sweep with reminders due",
+    )
+    return (
+        "## Reminder sweep\n\n"
+        "`bench/sweep.py`: N open tickets whose next alerts lie ahead, 20 of them due now; "
+        "the timed sweeps find nothing due, as between two reminders.\n\n" + _table(header, rows)
+    )
+
+
+def _how() -> str:
+    return """## Running it
+
+    .venv/bin/python -m bench --all --write docs/benchmarks.md
+
+needs what `./tests/run` needs (Dovecot, openssl, and PostgreSQL on 127.0.0.1:5432 with
+trust authentication; `--postgresql URL` names another server, where each run creates
+and drops a database of its own). `--all` is N = 1,000 and 10,000 on SQLite and
+PostgreSQL with 1 and 2 instances, 10 more two-instance PostgreSQL runs of 1,000 mails
+for the duplicates target, the latency run, the raw limits on 10,000 mails and the
+reminder sweep with 100,000 tickets on both databases. The parts one at a time:
+
+- `--mails N[,N...]` (repeatable), `--db sqlite|postgresql|both`, `--instances 1|2|both`,
+  `--repeat K`: end-to-end throughput runs, each configuration K times;
+- `--duplicate-runs K`: K more runs of 2 instances on PostgreSQL with the smallest N;
+- `--latency` (`--latency-mails 60 --latency-interval 1 --latency-poll-interval 60s`);
+- `--limits` (`--limit-mails N`, default the largest `--mails`);
+- `--sweep` (`--sweep-tickets 100000`), which runs `bench/sweep.py`'s measurement;
+- `--write PATH` writes this page, `--json PATH` the raw figures; `--seed`,
+  `--poll-interval` (of the throughput runs, default 1s) and `--timeout SECONDS` (a run
+  that takes longer fails instead of hanging; default 120 s + 0.5 s a mail).
+
+Progress goes to stderr; the page also goes to stdout. The exit status is 1 when a
+run failed (timed out, a daemon exited).
+
+## How it is measured
+
+- The mails (`bench/corpus.py`) are the same for the same seed: Polish text of 1-5 KB,
+  about 15 % HTML (multipart/alternative), 15 % ISO-8859-2 quoted-printable and 10 %
+  with a 50-300 KB attachment (base64), from senders spread over 97 customer domains
+  (two under contract). The inbox is filled over one IMAP connection (MULTIAPPEND);
+  the server stamps each mail's INTERNALDATE with the fill time.
+- Each end-to-end run has its own Dovecot account (of a private Dovecot), a fresh
+  database (a SQLite file, or a PostgreSQL database created for the run) and starts
+  `python -m mailbot run` as a subprocess per instance, with a config that leaves
+  `[ingest]` and `[smtp] connections` at mailbot's defaults, polls every second as the
+  fallback to IDLE, names one staff address (so every ticket also sends a staff notice)
+  and lifts the per-sender cap on automatic mail. SMTP goes to an aiosmtpd sink in the
+  benchmark's process.
+- A mail counts as acknowledged when an acknowledgement (`X-Mailbot-Kind: ack`) whose
+  In-Reply-To is its Message-ID reaches the sink; a duplicate is a mail acknowledged
+  more than once (the sink is watched for 3 s more after the last one).
+- Peak memory is the sum of VmHWM (from `/proc/<pid>/status`) over a daemon's process
+  and all its descendants (parse workers), sampled every 0.2 s and just before SIGTERM.
+- The benchmark runs on the same machine as Dovecot, PostgreSQL and the sink, which
+  take CPU too.
+"""
