@@ -29,6 +29,8 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
@@ -41,6 +43,8 @@ from mailbot.outgoing import queue_staff_mail
 from mailbot.service import Desk
 
 log = logging.getLogger("mailbot.outbox")
+
+T = TypeVar("T")
 
 # Waits between attempts; past the last one the mail is given up as failed
 # (about two days of trying, like a mail server's queue lifetime).
@@ -123,31 +127,94 @@ def _due(desk: Desk, now: datetime, limit: int) -> list[tuple[int, str]]:
         return [(mail_id, recipients) for mail_id, recipients in rows]
 
 
-def _claim(desk: Desk, mail_id: int, now: datetime) -> PendingMail | None:
+def _claim(desk: Desk, mail_id: int, session: Session) -> PendingMail | None:
     """Take the row for sending; None when another flusher took it first."""
-    with Session(desk.engine) as session:
-        taken = _rowcount(
-            session.execute(
-                sa.update(OutboxRow)
-                .where(col(OutboxRow.id) == mail_id, col(OutboxRow.status) == "queued")
-                # The claim's own time: a long flush must not make its later
-                # claims look stale to another flusher at once.
-                .values(status="sending", next_attempt_at=desk.clock())
-            )
+    taken = _rowcount(
+        session.execute(
+            sa.update(OutboxRow)
+            .where(col(OutboxRow.id) == mail_id, col(OutboxRow.status) == "queued")
+            # The claim's own time: a long flush must not make its later
+            # claims look stale to another flusher at once.
+            .values(status="sending", next_attempt_at=desk.clock())
         )
-        session.commit()
-        row = session.get(OutboxRow, mail_id) if taken == 1 else None
-        return _pending(row, session=session) if row else None
+    )
+    row = session.get(OutboxRow, mail_id) if taken == 1 else None
+    return _pending(row, session=session) if row else None
+
+
+class _SharedCommits:
+    """The workers' claims and "sent" marks, committed together when they come together.
+
+    A commit costs a disk flush (SQLite at ``synchronous=FULL``, PostgreSQL's
+    WAL): writes that arrive while one commit is under way share the next one,
+    so four workers pay about one flush per round instead of one per write.
+    Each write is still committed before its worker goes on (a mail is marked
+    sent before that worker sends another); if a shared transaction fails, its
+    writes are retried one by one, so one bad write costs only itself.
+    """
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+        self._waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self._committing: asyncio.Task[None] | None = None
+
+    async def run(self, write: Callable[[Session], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((write, future))
+        if self._committing is None:
+            self._committing = asyncio.create_task(self._commit_all())
+        # Shielded: a cancelled worker still gets its write committed (a sent mail is marked).
+        return await asyncio.shield(future)
+
+    async def _commit_all(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                results = await asyncio.to_thread(_commit_group, self.desk, [w for w, _ in group])
+                for (_, future), result in zip(group, results, strict=True):
+                    if future.cancelled():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._committing = None
+
+
+def _commit_group(desk: Desk, writes: list[Callable[[Session], Any]]) -> list[Any]:
+    """Each write's result (or its exception), committed in one transaction if possible."""
+    if len(writes) > 1:
+        with Session(desk.engine) as session:
+            try:
+                results = [write(session) for write in writes]
+                session.commit()
+                return results
+            except Exception:
+                session.rollback()
+    outcomes: list[Any] = []
+    for write in writes:
+        with Session(desk.engine) as session:
+            try:
+                outcomes.append(write(session))
+                session.commit()
+            except Exception as exc:
+                outcomes.append(exc)
+    return outcomes
 
 
 def _update(desk: Desk, mail_id: int, **values: object) -> None:
     with Session(desk.engine) as session:
-        session.execute(
-            sa.update(OutboxRow)
-            .where(col(OutboxRow.id) == mail_id, col(OutboxRow.status) == "sending")
-            .values(**values)
-        )
+        _update_in(session, mail_id, **values)
         session.commit()
+
+
+def _update_in(session: Session, mail_id: int, **values: object) -> None:
+    session.execute(
+        sa.update(OutboxRow)
+        .where(col(OutboxRow.id) == mail_id, col(OutboxRow.status) == "sending")
+        .values(**values)
+    )
 
 
 def _after_failure(desk: Desk, mail: PendingMail, error: DeliveryError, now: datetime) -> str:
@@ -324,6 +391,7 @@ class _Flush:
     now: datetime
     should_stop: Callable[[], bool]
     groups: Iterator[list[int]]  # shared: each group goes to the worker that takes it
+    commits: _SharedCommits
     report: FlushReport = field(default_factory=FlushReport)
     halted: bool = False  # a transient failure: the server is unwell, claim no more
 
@@ -340,20 +408,29 @@ async def flush_outbox(
 ) -> FlushReport:
     """Send what is due now over ``[smtp] connections`` workers; each outcome committed at once.
 
+    In rounds of at most ``limit`` mails, until nothing is due: a burst of
+    thousands of acknowledgements goes out in one flush, not ``limit`` per poll.
     A transient failure (or ``should_stop``) stops every worker from claiming
     another mail; the mails they hold are finished and recorded first.
     """
-    now = desk.clock()
-    groups = send_groups(await asyncio.to_thread(_due, desk, now, limit))
-    run = _Flush(desk, sender, now, should_stop, iter(groups))
-    workers = max(1, min(desk.settings.smtp.connections, len(groups)))
+    report = FlushReport()
+    commits = _SharedCommits(desk)
+    while True:
+        now = desk.clock()
+        due = await asyncio.to_thread(_due, desk, now, limit)
+        run = _Flush(desk, sender, now, should_stop, iter(send_groups(due)), commits, report)
+        await _round(run, workers=max(1, min(desk.settings.smtp.connections, len(due))))
+        if run.halted or should_stop() or len(due) < limit:
+            return report
+
+
+async def _round(run: _Flush, *, workers: int) -> None:
     # return_exceptions: a worker's error must not return before the others
     # have recorded the mails they are sending; it is raised after.
     results = await asyncio.gather(*(_worker(run) for _ in range(workers)), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
-    return run.report
 
 
 async def _worker(run: _Flush) -> None:
@@ -369,7 +446,7 @@ async def _worker(run: _Flush) -> None:
 
 
 async def _flush_one(run: _Flush, mail_id: int) -> None:
-    mail = await asyncio.to_thread(_claim, run.desk, mail_id, run.now)
+    mail = await run.commits.run(partial(_claim, run.desk, mail_id))
     if mail is None:
         return  # another flusher took it
     result = await _send(run.sender, mail)
@@ -379,13 +456,13 @@ async def _flush_one(run: _Flush, mail_id: int) -> None:
     elif result:
         outcome = await asyncio.to_thread(_after_partial, run.desk, mail, result, run.now)
     else:
-        await asyncio.to_thread(_mark_sent, run.desk, mail)
+        await run.commits.run(partial(_mark_sent, run.desk, mail))
         outcome = "sent"
     run.count(outcome)
 
 
-def _mark_sent(desk: Desk, mail: PendingMail) -> None:
-    _update(desk, mail.id, status="sent", attempts=mail.attempts + 1, sent_at=desk.clock())
+def _mark_sent(desk: Desk, mail: PendingMail, session: Session) -> None:
+    _update_in(session, mail.id, status="sent", attempts=mail.attempts + 1, sent_at=desk.clock())
     log.info(
         "outbox %s (%s, ticket %s) sent to %s: %s",
         mail.id,

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from mailbot.adapters.db import OutboxRow, TicketRow
@@ -296,3 +297,48 @@ def test_recipients_refused_for_now_get_the_same_mail_later_and_the_others_only_
     [to_busy] = smtp_sink.to("busy@acme.pl")
     assert to_busy.rcpt_tos == ("busy@acme.pl",)
     assert to_busy.content == to_jan.content  # the same Message-ID: a client folds the two
+
+
+def test_one_flush_sends_a_backlog_bigger_than_its_round(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    """A burst (the inbox after a holiday) goes out in one flush, ``limit`` mails a round."""
+    queue_acks(desk, imap_client, *(f"k{n}@acme.pl" for n in range(23)))
+
+    async def flush_in_rounds_of_5() -> FlushReport:
+        sender = make_sender(desk.settings.smtp)
+        try:
+            return await flush_outbox(desk, sender, limit=5)
+        finally:
+            await sender.close()
+
+    report = asyncio.run(flush_in_rounds_of_5())
+
+    assert report.sent == 23
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == sorted(
+        f"k{n}@acme.pl" for n in range(23)
+    )
+    assert {status for _, status in statuses(desk)} == {"sent"}
+
+
+def test_workers_share_their_commits(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    """Claims and "sent" marks that come together are committed together: fewer commits
+    (each one a disk flush) than two per mail, and still every mail marked sent once."""
+    queue_acks(desk, imap_client, *(f"k{n}@acme.pl" for n in range(16)))
+    commits = 0
+
+    def count(connection: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    sa.event.listen(desk.engine, "commit", count)
+    try:
+        report = flush(desk)
+    finally:
+        sa.event.remove(desk.engine, "commit", count)
+
+    assert report.sent == 16 and len(smtp_sink.messages) == 16
+    assert {status for _, status in statuses(desk)} == {"sent"}
+    assert commits < 2 * 16, f"{commits} commits for 16 mails"
