@@ -94,6 +94,9 @@ class Daemon:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     peak_kib: dict[int, int] = field(default_factory=dict)  # VmHWM per pid of its tree
+    # The largest sampled sum of the tree's proportional set sizes (shared pages, such as
+    # the libraries and the parse workers' copy-on-write memory, counted once).
+    peak_pss_kib: int = 0
 
     def start(self) -> None:
         with self.log.open("wb") as log:
@@ -115,10 +118,16 @@ class Daemon:
 
     def sample_memory(self, parents: dict[int, int]) -> None:
         """Note the VmHWM of the process and its descendants (``parents``: pid -> ppid)."""
-        for pid in descendants(self.pid, parents) | {self.pid}:
+        tree = descendants(self.pid, parents) | {self.pid}
+        for pid in tree:
             kib = vm_hwm_kib(pid)
             if kib:
                 self.peak_kib[pid] = max(kib, self.peak_kib.get(pid, 0))
+        self.peak_pss_kib = max(self.peak_pss_kib, sum(pss_kib(pid) for pid in tree))
+
+    @property
+    def peak_pss_mib(self) -> float:
+        return self.peak_pss_kib / 1024
 
     @property
     def peak_mib(self) -> float:
@@ -171,6 +180,17 @@ def vm_hwm_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss_kib(pid: int) -> int:
+    """The proportional set size of ``pid`` in KiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1])
     except OSError:
         pass

@@ -57,7 +57,8 @@ class RunResult:
     acked: int = 0  # mails with at least one acknowledgement
     duplicates: int = 0  # mails with more than one
     stray: int = 0  # acknowledgements answering no mail of the corpus
-    peak_mib: list[float] = field(default_factory=list)  # per daemon, its process tree
+    peak_mib: list[float] = field(default_factory=list)  # per daemon, its tree's VmHWM sum
+    peak_pss_mib: list[float] = field(default_factory=list)  # per daemon, its tree's peak PSS
     exit_codes: list[int | None] = field(default_factory=list)
     load: float = 0.0  # the machine's 1-minute load average at the end of the run
     error: str = ""
@@ -112,6 +113,7 @@ def throughput(setup: Setup, *, db: str, instances: int, mails: int) -> RunResul
         finally:
             result.exit_codes = [d.stop() for d in daemons]
         result.peak_mib = [d.peak_mib for d in daemons]
+        result.peak_pss_mib = [d.peak_pss_mib for d in daemons]
         result.load = os.getloadavg()[0]
         _count(result, corpus, setup.sink.handler.acks())
         if result.error:

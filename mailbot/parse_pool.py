@@ -56,6 +56,10 @@ class ParsePool:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             context = multiprocessing.get_context("forkserver")
+            # The fork server preloads the parser alone, not the daemon's main module
+            # (its default): each worker then holds the pure core (~20 MB), not the whole
+            # daemon with SQLAlchemy and the scheduler (~65 MB).
+            context.set_forkserver_preload(["mailbot.core.prepare"])
             self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
         return self._executor
 
