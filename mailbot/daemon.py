@@ -6,23 +6,41 @@ mail in hand and the SMTP send in progress, let the running cycle finish (it
 logs out of IMAP), then exit. SIGHUP reloads the configuration, templates and
 contracts between cycles; a reload that fails keeps the running desk. What
 systemd hears (READY, STATUS, WATCHDOG...) is ``mailbot.heartbeat``'s job.
+
+New mail: where the server offers IDLE (and ``imap.idle`` is on), a watcher
+(``mailbot.idle``) waits for it on a connection of its own and wakes the poll
+at once; the poll every ``imap.poll_interval`` stays as the safety net. A
+wake-up during a poll runs one more poll after it: none is lost.
+
+An unreachable mailbox: after a failed poll the next ones are skipped until a
+backoff delay has passed (``core.backoff``; starting at ``poll_interval``, so
+the daemon never tries more often than it polls, and capped at
+``imap.max_backoff``, so a server that is back is seen within that). The
+outage is logged once when it begins and once when it ends. A wake-up from
+IDLE (its connection is back, or mail came) polls at once regardless; the
+reminder sweep and the outbox go on during the outage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 import threading
+import time
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from mailbot.adapters.smtp import MailSender, make_sender
 from mailbot.alerts import sweep
+from mailbot.core.backoff import Outage, after_failure
 from mailbot.errors import MailboxError
 from mailbot.heartbeat import Heartbeat
+from mailbot.idle import IdleWatcher
 from mailbot.outbox import flush_outbox
 from mailbot.parse_pool import ParsePool
 from mailbot.sdnotify import Notifier
@@ -32,10 +50,17 @@ from mailbot.wiring import make_source
 log = logging.getLogger("mailbot.daemon")
 
 SWEEP_INTERVAL = timedelta(seconds=20)
+# On stop, how long to wait for the IDLE watcher to send DONE and log out (it checks for a
+# stop every second); a server that does not answer is not worth holding the stop for.
+IDLE_STOP_WAIT = 5.0
 
 
 class Daemon:
-    """``reload`` builds a new, checked desk from the configuration (raising when it is bad)."""
+    """``reload`` builds a new, checked desk from the configuration (raising when it is bad).
+
+    ``monotonic`` and ``random_fraction`` time and spread the reconnection backoff
+    (tests pass their own).
+    """
 
     def __init__(
         self,
@@ -44,6 +69,8 @@ class Daemon:
         sender: MailSender | None = None,
         heartbeat: Heartbeat | None = None,
         reload: Callable[[], Desk] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        random_fraction: Callable[[], float] = random.random,
     ) -> None:
         self.desk = desk
         self.sender = sender or make_sender(desk.settings.smtp)
@@ -57,6 +84,17 @@ class Daemon:
         self._reloads: set[asyncio.Task[bool]] = set()
         # Parsing on a second core; the workers start with the first batch.
         self.parser = ParsePool(desk.settings.ingest.parse_workers)
+        self._monotonic = monotonic
+        self._random = random_fraction
+        self._outage: Outage | None = None  # the mailbox has failed since...
+        self._done = asyncio.Event()
+        # Wake-ups (event loop only): _woken lets the next poll pass the backoff;
+        # _poll_again makes a running poll job run one more cycle.
+        self._woken = False
+        self._polling = False
+        self._poll_again = False
+        self._watcher: IdleWatcher | None = None
+        self.polls = 0  # poll cycles that reached the mailbox (or tried to), for the curious
 
     async def cycle(self) -> bool:
         """One poll of the mailbox, one reminder sweep, one flush of the outbox; never raises.
@@ -72,12 +110,27 @@ class Daemon:
         async with self._cycle_lock:
             if self.stopping.is_set():
                 return True
+            woken, self._woken = self._woken, False
+            if self._outage is not None and not self._outage.due(self._monotonic()) and not woken:
+                return await self._wait_out_backoff()
             report, error = await self._ingest()
+            self.polls += 1
             if report is not None and report.seen:
                 log.info("poll: %d mail(s): %s", report.seen, report.outcomes)
             swept = await self._sweep_and_flush()
             await asyncio.to_thread(self.heartbeat.poll_done, self.desk, error=error)
             return report is not None and swept
+
+    async def _wait_out_backoff(self) -> bool:
+        """A poll skipped while the mailbox is backed off: the sweep and the outbox still run.
+
+        Waiting is not being stuck: the watchdog stays fed; the STATUS and
+        ``mailbot status`` keep the last failure.
+        """
+        await self._sweep_and_flush()
+        self.heartbeat.progress()
+        await asyncio.to_thread(self.heartbeat.refresh, self.desk)
+        return False
 
     async def sweep_cycle(self) -> bool:
         """The reminder sweep and an outbox flush, between two polls (shielded like ``cycle``)."""
@@ -110,12 +163,36 @@ class Daemon:
                 ingest, self.desk, source, should_stop=self._next_mail, parser=self.parser
             )
         except MailboxError as exc:
-            log.error("mailbox: %s", exc)
+            self._mailbox_failed(exc)
             return None, str(exc)
         except Exception as exc:
             log.exception("poll failed")
             return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        self._mailbox_back()
         return report, ""
+
+    def _mailbox_failed(self, exc: MailboxError) -> None:
+        """Back off; log when the outage begins, not at every further failure."""
+        imap = self.desk.settings.imap
+        now = self._monotonic()
+        outage = after_failure(
+            self._outage, now=now, base=imap.poll_interval, cap=imap.max_backoff,
+            jitter=self._random(),
+        )  # fmt: skip
+        if self._outage is None:
+            log.error("mailbox: %s; retrying with backoff up to %s", exc, imap.max_backoff)
+        else:
+            log.debug(
+                "mailbox still failing (%d attempts): %s; next attempt in %.1f s",
+                outage.failures, exc, outage.retry_at - now,
+            )  # fmt: skip
+        self._outage = outage
+
+    def _mailbox_back(self) -> None:
+        outage, self._outage = self._outage, None
+        if outage is not None:
+            lasted = timedelta(seconds=round(self._monotonic() - outage.since))
+            log.info("mailbox back after %d failed attempt(s) over %s", outage.failures, lasted)
 
     def _next_mail(self) -> bool:
         """Between two mails: a mail was handled (progress); stop here if asked to."""
@@ -134,13 +211,12 @@ class Daemon:
 
     async def run_forever(self) -> None:
         loop = asyncio.get_running_loop()
-        done = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._request_stop, done)
+            loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self._request_reload)
         scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
         scheduler.add_job(
-            self.cycle,
+            self._poll_job,
             "interval",
             seconds=self.desk.settings.imap.poll_interval.total_seconds(),
             next_run_time=datetime.now(UTC),
@@ -161,13 +237,67 @@ class Daemon:
         self._add_watchdog_job(scheduler)
         scheduler.start()
         log.info("mailbot running; polling every %s", self.desk.settings.imap.poll_interval)
-        await done.wait()
+        self._start_watcher(loop)
+        await self._done.wait()
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.stop()
         scheduler.shutdown(wait=False)
         # The scheduler cancelled its job; the shielded cycle finishes its mail and send.
         async with self._cycle_lock:
             pass
+        if watcher is not None and not await asyncio.to_thread(watcher.join, IDLE_STOP_WAIT):
+            log.warning("the IDLE connection did not close within %s s; leaving it", IDLE_STOP_WAIT)
         self.parser.close()
         log.info("mailbot stopped")
+
+    async def _poll_job(self) -> None:
+        """The scheduler's poll: a cycle, and one more for each wake-up that came during it."""
+        self._polling = True
+        try:
+            self._poll_again = True
+            while self._poll_again and not self.stopping.is_set():
+                self._poll_again = False
+                await self.cycle()
+        except asyncio.CancelledError:
+            # The scheduler cancels its jobs when it shuts down; the shielded cycle
+            # finishes its mail by itself. Not an error for the scheduler to log.
+            if not self.stopping.is_set():
+                raise
+        finally:
+            self._polling = False
+
+    def wake(self) -> None:
+        """New mail may be in the inbox: poll now, past any backoff (event loop thread only)."""
+        if self.stopping.is_set():
+            return
+        log.debug("woken: new mail may be in the inbox")
+        self._woken = True
+        if self._polling:
+            self._poll_again = True
+        elif self._scheduler is not None and self._scheduler.running:
+            self._scheduler.modify_job("poll", next_run_time=datetime.now(UTC))
+
+    @property
+    def watcher(self) -> IdleWatcher | None:
+        """The IDLE watcher, while there is one."""
+        return self._watcher
+
+    def _start_watcher(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The IDLE watcher for the current settings, if they ask for one."""
+        imap = self.desk.settings.imap
+        if imap.maildir_path is not None:
+            return
+        if not imap.idle:
+            log.info("imap.idle is off; polling every %s", imap.poll_interval)
+            return
+
+        def wake_from_thread() -> None:
+            with suppress(RuntimeError):  # the loop is closed: the daemon has stopped
+                loop.call_soon_threadsafe(self.wake)
+
+        self._watcher = IdleWatcher(imap, wake=wake_from_thread, random_fraction=self._random)
+        self._watcher.start()
 
     def _add_watchdog_job(self, scheduler: AsyncIOScheduler) -> None:
         interval = self.heartbeat.notifier.watchdog
@@ -189,11 +319,12 @@ class Daemon:
             id="watchdog",
         )
 
-    def _request_stop(self, done: asyncio.Event) -> None:
+    def stop(self) -> None:
+        """What SIGTERM does: stop after the mail in hand (event loop thread only)."""
         log.info("stop requested; finishing the mail in hand")
         self.heartbeat.stopping()
         self.stopping.set()
-        done.set()
+        self._done.set()
 
     def _request_reload(self) -> None:
         if self.stopping.is_set():
@@ -234,3 +365,10 @@ class Daemon:
             )
         if old.engine is not desk.engine:
             old.engine.dispose()
+        if self._scheduler is not None and desk.settings.imap != old.settings.imap:
+            # Another server, account or folder, or IDLE switched: watch as the new
+            # settings say (the old thread logs out by itself).
+            if self._watcher is not None:
+                self._watcher.stop()
+                self._watcher = None
+            self._start_watcher(asyncio.get_running_loop())

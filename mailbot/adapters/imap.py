@@ -20,6 +20,7 @@ The calls block: run them off the event loop.
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -261,6 +262,60 @@ class ImapSource(MailSource):
             raise MailboxError(f"{self._server}: timed out while {step}") from exc
         except (IMAPClientError, OSError) as exc:
             raise MailboxError(f"{self._server}: failed while {step}: {exc}") from exc
+
+    # --- IMAP IDLE (RFC 2177): a connection of its own waits for new mail -----------------
+
+    @property
+    def supports_idle(self) -> bool:
+        """Whether the server offered IDLE to the logged-in client (``open()`` first)."""
+        return b"IDLE" in self._capabilities
+
+    def idle_start(self) -> None:
+        """Issue IDLE on the open inbox; the server then reports changes as they happen."""
+        client = self._open_client()
+        with self._translated(f"starting IDLE in {self._settings.folder!r}"):
+            client.idle()
+
+    def idle_wait(self, timeout: float) -> bool:
+        """Wait in IDLE up to ``timeout`` seconds; True when the server announced new mail.
+
+        Raises ``MailboxError`` when the server ends the connection (BYE, or the socket
+        closed). The socket timeout does not apply: imapclient waits with poll().
+        """
+        client = self._open_client()
+        began = time.monotonic()
+        with self._translated("waiting for new mail (IDLE)"):
+            responses = client.idle_check(timeout=timeout)
+        if not responses and time.monotonic() - began < timeout / 2:
+            # Readable, yet no whole line: that is how imapclient's idle_check reports a
+            # closed connection (it swallows the EOF). DONE needs the server's answer, so
+            # it fails on a dead connection; on a live one, IDLE simply starts again.
+            arrived = self.idle_end()
+            self.idle_start()
+            return arrived
+        return self._announces_mail(responses)
+
+    def idle_end(self) -> bool:
+        """Send DONE; True when the responses that came meanwhile announced new mail."""
+        client = self._open_client()
+        with self._translated("ending IDLE"):
+            _text, responses = client.idle_done()
+        return self._announces_mail(responses)
+
+    def _announces_mail(self, responses: Sequence[tuple[Any, ...]]) -> bool:
+        """``* n EXISTS`` / ``* n RECENT`` (RFC 3501 section 7.3) say mail came; ``* BYE``
+        (a server shutting down, an admin's kick) that the connection is over."""
+        for response in responses:
+            if response and response[0] == b"BYE":
+                said = " ".join(
+                    part.decode(errors="replace") if isinstance(part, bytes) else str(part)
+                    for part in response[1:]
+                )
+                raise MailboxError(f"{self._server} closed the connection during IDLE: {said}")
+        return any(
+            len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT") and response[0] != 0
+            for response in responses
+        )
 
 
 def _batches(
