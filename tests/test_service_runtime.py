@@ -308,6 +308,8 @@ def test_sigterm_during_an_smtp_send_finishes_it_and_marks_it_sent(
     sink, handler = slow_smtp
     url = sqlite_url(tmp_path)
     config = fast_config(tmp_path, imap_settings, sink, url)
+    # One connection: the second mail waits behind the first (with more, both are in flight).
+    config.write_text(config.read_text().replace("[smtp]\n", "[smtp]\nconnections = 1\n", 1))
     imap_client.append(customer_mail("jan@acme.pl", "Pierwsza"))
     imap_client.append(customer_mail("obcy@example.com", "Druga"))
     daemon = start_daemon(config)
