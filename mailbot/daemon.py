@@ -95,6 +95,8 @@ class Daemon:
         self._poll_again = False
         self._watcher: IdleWatcher | None = None
         self.polls = 0  # poll cycles that reached the mailbox (or tried to), for the curious
+        # An outbox flush started while the intake is still at work (see _ingest).
+        self._early_flush: asyncio.Task[None] | None = None
 
     async def cycle(self) -> bool:
         """One poll of the mailbox, one reminder sweep, one flush of the outbox; never raises.
@@ -146,6 +148,7 @@ class Daemon:
 
     async def _sweep_and_flush(self) -> bool:
         try:
+            await self._early_flush_done()
             swept = await asyncio.to_thread(sweep, self.desk)
             if swept.sent or swept.skipped:
                 log.info("sweep: %d alert(s) queued, %d skipped", swept.sent, swept.skipped)
@@ -158,9 +161,16 @@ class Daemon:
     async def _ingest(self) -> tuple[IngestReport | None, str]:
         """The report, or None and what went wrong."""
         source = make_source(self.desk.settings)
+        loop = asyncio.get_running_loop()
+
+        def after_batch() -> bool:
+            # The batch is committed: its acknowledgements may go while the next is read.
+            loop.call_soon_threadsafe(self._start_early_flush)
+            return self._next_mail()
+
         try:
             report = await asyncio.to_thread(
-                ingest, self.desk, source, should_stop=self._next_mail, parser=self.parser
+                ingest, self.desk, source, should_stop=after_batch, parser=self.parser
             )
         except MailboxError as exc:
             self._mailbox_failed(exc)
@@ -194,6 +204,22 @@ class Daemon:
             lasted = timedelta(seconds=round(self._monotonic() - outage.since))
             log.info("mailbox back after %d failed attempt(s) over %s", outage.failures, lasted)
 
+    def _start_early_flush(self) -> None:
+        """Flush the outbox beside the intake (event loop thread), unless one runs already:
+        in a burst, the first acknowledgements go out long before the inbox is empty."""
+        if self._early_flush is None or self._early_flush.done():
+            self._early_flush = asyncio.get_running_loop().create_task(self._flush_quietly())
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await flush_outbox(self.desk, self.sender, should_stop=self.stopping.is_set)
+        except Exception:
+            log.exception("outbox flush failed")
+
+    async def _early_flush_done(self) -> None:
+        if self._early_flush is not None:
+            await asyncio.shield(self._early_flush)
+
     def _next_mail(self) -> bool:
         """Between two mails: a mail was handled (progress); stop here if asked to."""
         self.heartbeat.mail_handled()
@@ -208,12 +234,14 @@ class Daemon:
             return await self.cycle()
         finally:
             self.parser.close()
+            await self.sender.close()
 
     async def run_forever(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+        await asyncio.to_thread(self.parser.warm_up)  # the first mail must not wait for it
         scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
         scheduler.add_job(
             self._poll_job,
@@ -246,9 +274,11 @@ class Daemon:
         # The scheduler cancelled its job; the shielded cycle finishes its mail and send.
         async with self._cycle_lock:
             pass
+        await self._early_flush_done()
         if watcher is not None and not await asyncio.to_thread(watcher.join, IDLE_STOP_WAIT):
             log.warning("the IDLE connection did not close within %s s; leaving it", IDLE_STOP_WAIT)
         self.parser.close()
+        await self.sender.close()
         log.info("mailbot stopped")
 
     async def _poll_job(self) -> None:
@@ -349,7 +379,11 @@ class Daemon:
                 error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 log.error("reload refused, the running configuration stays in force: %s", error)
             else:
+                await self._early_flush_done()  # it sends with the old sender
+                old_sender = self.sender
                 self._swap(desk)
+                if old_sender is not self.sender:
+                    await old_sender.close()
                 log.info("reloaded %s", desk.settings.source or "the configuration")
         await asyncio.to_thread(self.heartbeat.reloaded, self.desk, error=error)
         return not error

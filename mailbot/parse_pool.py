@@ -50,6 +50,16 @@ class ParsePool:
             self._reset()
             return prepare_all(raws, limits)
 
+    def warm_up(self) -> None:
+        """Start the workers now (a fork server and a process: a fraction of a second) rather
+        than when the first mail waits for them."""
+        if self.workers > 0:
+            try:
+                self._pool().submit(prepare_all, [], SizeLimits(1, 1)).result()
+            except Exception as exc:  # the first batch will try again, or parse in place
+                log.warning("parse workers did not start (%r)", exc)
+                self._reset()
+
     def close(self) -> None:
         self._reset()
 
