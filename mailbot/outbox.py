@@ -79,23 +79,6 @@ def retry_delay(attempts: int) -> timedelta | None:
     return RETRY_DELAYS[attempts - 1] if 0 < attempts <= len(RETRY_DELAYS) else None
 
 
-def _pending(row: OutboxRow, *, session: Session) -> PendingMail:
-    assert row.id is not None
-    recipients = row.recipients.split(",")
-    ticket = session.get(TicketRow, row.ticket_id) if row.ticket_id is not None else None
-    return PendingMail(
-        row.id,
-        row.kind,
-        row.message_id,
-        row.mail_from,
-        recipients,
-        row.raw,
-        row.attempts,
-        ticket.number if ticket else "-",
-        row.ticket_id,
-    )
-
-
 def _rowcount(result: object) -> int:
     """Rows an UPDATE changed (its result is a CursorResult; the session types it loosely)."""
     assert isinstance(result, CursorResult)
@@ -138,8 +121,36 @@ def _claim(desk: Desk, mail_id: int, session: Session) -> PendingMail | None:
             .values(status="sending", next_attempt_at=desk.clock())
         )
     )
-    row = session.get(OutboxRow, mail_id) if taken == 1 else None
-    return _pending(row, session=session) if row else None
+    if taken != 1:
+        return None
+    # Plain columns, no ORM objects: a flush of thousands of mails claims thousands of rows.
+    row = session.execute(
+        sa.select(
+            col(OutboxRow.kind),
+            col(OutboxRow.message_id),
+            col(OutboxRow.mail_from),
+            col(OutboxRow.recipients),
+            col(OutboxRow.raw),
+            col(OutboxRow.attempts),
+            col(OutboxRow.ticket_id),
+            col(TicketRow.number),
+        )
+        .select_from(OutboxRow)
+        .outerjoin(TicketRow, col(TicketRow.id) == col(OutboxRow.ticket_id))
+        .where(col(OutboxRow.id) == mail_id)
+    ).one()
+    kind, message_id, mail_from, recipients, raw, attempts, ticket_id, number = row
+    return PendingMail(
+        mail_id,
+        kind,
+        message_id,
+        mail_from,
+        recipients.split(","),
+        raw,
+        attempts,
+        number or "-",
+        ticket_id,
+    )
 
 
 class _SharedCommits:
