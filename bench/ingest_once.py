@@ -130,7 +130,7 @@ def run(
     print(f"APPEND (MULTIAPPEND x100): {len(mails) / appended:8.0f} mails/s")
     rate = report.seen / ingested
     print(f"ingest (fetch, parse, store, move): {rate:8.1f} mails/s  {report.outcomes}")
-    print(f"outbox flush (SMTP, one connection per mail): {flushed.sent / sent:8.1f} mails/s")
+    print(f"outbox flush: {flushed.sent / sent:8.1f} mails/s")
     print(f"run --once in all: {len(mails) / (ingested + sent):8.1f} mails/s")
     desk.engine.dispose()
     peer.close()

@@ -335,7 +335,7 @@ def _limits(limits: Limits | None, runs: Sequence[RunResult]) -> str:
         ),
         ("parse_mail", f"{limits.parse:,.0f}", REFERENCE["parse"]),
         ("fetch, then parse", f"{limits.fetch_and_parse:,.0f}", ""),
-        ("imapclient UID MOVE, one mail a command", f"{limits.move:,.0f}", ""),
+        ("imapclient UID MOVE, 100 mails a command", f"{limits.move:,.0f}", ""),
     ]
     for db, rate in limits.insert.items():
         rows.append(
