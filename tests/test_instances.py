@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -37,7 +37,7 @@ from mailbot.adapters.lease import intake_lease, lease_key
 from mailbot.adapters.mailbox import FetchedMail
 from mailbot.adapters.smtp import make_sender
 from mailbot.alerts import sweep
-from mailbot.config import ImapSettings
+from mailbot.config import ImapSettings, SmtpSettings
 from mailbot.outbox import STALE_CLAIM, flush_outbox
 from mailbot.service import Desk, MailKey, handle_mail
 from mailbot.wiring import build_desk
@@ -419,10 +419,15 @@ def test_one_of_two_daemons_killed_mid_run_loses_nothing(
         print(f"killed one daemon at {at_kill} tickets; it ingested {first.ingested()}, "
               f"sent {first.sent()}; the survivor ingested {second.ingested()}, "
               f"sent {second.sent()}; {resent} claim(s) aged")  # fmt: skip
-        assert resent <= 1  # a daemon sends one mail at a time
+        # A daemon has at most one mail in flight per SMTP connection ([smtp] connections).
+        assert resent <= SMTP_CONNECTIONS
         assert second.ingested() >= KILL_MAILS // 2  # the survivor took the lease over
     finally:
         engine.dispose()
+
+
+# The default of [smtp] connections, which the test config leaves alone.
+SMTP_CONNECTIONS = next(f.default for f in fields(SmtpSettings) if f.name == "connections")
 
 
 def _age_claims_before(engine: sa.Engine, moment: datetime) -> int:
