@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -70,7 +73,12 @@ class ParsePool:
             # (its default): each worker then holds the pure core (~20 MB), not the whole
             # daemon with SQLAlchemy and the scheduler (~65 MB).
             context.set_forkserver_preload(["mailbot.core.prepare"])
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._executor = ProcessPoolExecutor(
+                self.workers,
+                mp_context=context,
+                initializer=exit_with,
+                initargs=(os.getpid(),),
+            )
         return self._executor
 
     def _reset(self) -> None:
@@ -80,3 +88,27 @@ class ParsePool:
 
 
 INLINE = ParsePool(0)
+
+# How often a worker looks whether the daemon that started it is still there.
+_PARENT_CHECK = 1.0
+
+
+def exit_with(daemon_pid: int) -> None:
+    """A worker's initializer: exit when the daemon is gone.
+
+    A daemon killed with SIGKILL tells nobody; its worker would wait for work
+    forever (its task queue holds both ends of its pipe), and keep the fork
+    server and the resource tracker alive with it.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_CHECK)
+            try:
+                os.kill(daemon_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # alive, under another user: not ours to judge
+                pass
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

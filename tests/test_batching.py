@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,3 +174,44 @@ def test_a_dead_parse_worker_is_replaced_by_parsing_in_place() -> None:
         ]
     finally:
         pool.close()
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def test_the_parse_workers_go_when_the_daemon_is_killed() -> None:
+    """SIGKILL tells no one: the worker notices on its own, and with it the fork server
+    and the resource tracker end (they used to stay for good, one set per killed daemon)."""
+    code = (
+        "import sys\n"
+        "from mailbot.parse_pool import ParsePool\n"
+        "pool = ParsePool(1)\n"
+        "pool.warm_up()\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stdout.readline() == b"ready\n"
+            helpers = _children(process.pid)
+            workers = {worker for helper in helpers for worker in _children(helper)}
+            assert helpers and workers, "a fork server, a resource tracker and a worker"
+        finally:
+            process.kill()
+            process.wait()
+    deadline = time.monotonic() + 15
+    while any(Path(f"/proc/{pid}").exists() for pid in helpers | workers):
+        assert time.monotonic() < deadline, "the parse worker outlived its daemon"
+        time.sleep(0.1)
