@@ -77,6 +77,17 @@ def _load_contract(contract_id: str, *, session: Session) -> Contract | None:
     return next((c for c in repo.load_contracts(session=session) if c.id == contract_id), None)
 
 
+def _shown(name: str, value: object) -> str:
+    """A field as the contracts file writes it (true/false, not Python's True/False)."""
+    if isinstance(value, list):
+        return " ".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "(the tier's default)" if name == "require_authentication" else ""
+    return str(value)
+
+
 def cmd_contracts_show(args: argparse.Namespace) -> int:
     with Session(open_database(_settings(args).database)) as session:
         contract = _load_contract(args.id, session=session)
@@ -87,7 +98,7 @@ def cmd_contracts_show(args: argparse.Namespace) -> int:
         print(json.dumps(shown, ensure_ascii=False, indent=2, default=str))
         return EXIT_OK
     for name, value in shown.items():
-        text = " ".join(value) if isinstance(value, list) else "" if value is None else str(value)
+        text = _shown(name, value)
         if name == "procedures" and "\n" in text:
             text = "\n  " + text.replace("\n", "\n  ")
         print(f"{name}: {text}")

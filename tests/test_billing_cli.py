@@ -147,6 +147,11 @@ def test_contract_commands(tmp_path: Path, database_url: str) -> None:
     assert shown["monthly_fee"] == "600"
     assert shown["domains"] == ["acme.com"]
     assert shown["nip"] == "PL5260001246"
+    text = run(config, "contracts", "show", "acme-vip").splitlines()
+    assert "require_authentication: (the tier's default)" in text
+    assert "monthly_fee: 600" in text
+    run(config, "contracts", "set", "acme-vip", "require_authentication", "true")
+    assert "require_authentication: true" in run(config, "contracts", "show", "acme-vip")
     missing = mailbot("--config", config, "contracts", "show", "nobody")
     assert missing.returncode == 1
     # Importing the file again puts the file's fee back: the file is the source of truth.

@@ -306,15 +306,6 @@ def set_last_uid(mailbox: str, uidvalidity: int, uid: int, *, session: Session) 
 # --- outbox ----------------------------------------------------------------
 
 
-def due_outbox(now: datetime, *, session: Session, limit: int = 100) -> Sequence[OutboxRow]:
-    return session.exec(
-        select(OutboxRow)
-        .where(OutboxRow.status == "queued", col(OutboxRow.next_attempt_at) <= now)
-        .order_by(col(OutboxRow.id))
-        .limit(limit)
-    ).all()
-
-
 def outbox_counts(*, session: Session) -> dict[str, int]:
     rows = session.exec(select(OutboxRow.status, sa.func.count()).group_by(OutboxRow.status)).all()
     return {status: int(n) for status, n in rows}
