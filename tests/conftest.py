@@ -357,6 +357,11 @@ def dovecot() -> Iterator[Dovecot]:
 @pytest.fixture
 def imap_settings(dovecot: Dovecot) -> ImapSettings:
     """Settings for a brand-new Dovecot user, plain IMAP on the non-TLS port."""
+    return new_account(dovecot)
+
+
+def new_account(dovecot: Dovecot) -> ImapSettings:
+    """A brand-new user of ``dovecot`` and the settings to read its inbox (plain IMAP)."""
     user = f"u{uuid.uuid4().hex[:12]}"
     password = f"pw-{uuid.uuid4().hex[:12]}"
     dovecot.add_user(user, password)

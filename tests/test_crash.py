@@ -28,7 +28,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from mailbot.adapters.db import DaemonStateRow, OutboxRow, TicketRow
 from mailbot.config import ImapSettings
 from mailbot.health import POLL
 from mailbot.outbox import STALE_CLAIM
-from tests.conftest import ImapPeer, SmtpSink, private_dovecot
+from tests.conftest import ImapPeer, SmtpSink, new_account, private_dovecot
 from tests.factories import customer_mail
 from tests.test_cli import write_config
 
@@ -123,21 +122,7 @@ def test_dovecot_restart_and_smtp_451_mid_run_deliver_everything_once(
 ) -> None:
     # A Dovecot of its own: stopping the session's one would break the other tests' accounts.
     with private_dovecot() as server:
-        user, password = f"u{uuid.uuid4().hex[:12]}", f"pw-{uuid.uuid4().hex[:12]}"
-        server.add_user(user, password)
-        imap = ImapSettings(
-            host=server.host,
-            port=server.port,
-            username=user,
-            password=password,
-            tls="none",
-            verify_tls=False,
-            folder="INBOX",
-            processed_folder="Processed",
-            quarantine_folder="Quarantine",
-            poll_interval=timedelta(seconds=1),
-            url="",
-        )
+        imap = new_account(server)
         config = write_config(tmp_path, imap, smtp_sink, database_url)
         # max_backoff: once Dovecot is back, the daemon tries again within 5 s (15 min by
         # default): what an operator can expect, made short enough for a test. One mail a
@@ -170,7 +155,7 @@ def test_dovecot_restart_and_smtp_451_mid_run_deliver_everything_once(
             _until(daemon, log_file, lambda: _count(engine, TicketRow) >= 10)
             # Stopping the master leaves a running imap process to finish its session:
             # cut the daemon's connection too, as a crashed or restarted server would.
-            server.doveadm("kick", user)
+            server.doveadm("kick", imap.username)
             at_stop = _count(engine, TicketRow)
             server.stop()
             stopped_at = datetime.now(UTC)

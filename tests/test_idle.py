@@ -11,7 +11,6 @@ import logging
 import statistics
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -27,7 +26,7 @@ from mailbot.idle import IdleWatcher
 from mailbot.service import Desk
 from mailbot.wiring import build_desk
 from tests import factories
-from tests.conftest import Dovecot, ImapPeer, SmtpSink, private_dovecot
+from tests.conftest import Dovecot, ImapPeer, SmtpSink, new_account, private_dovecot
 
 HOUR = timedelta(hours=1)
 WAIT = 10.0  # seconds: a deadline for conditions, reached only when something is wrong
@@ -205,21 +204,7 @@ def test_a_server_without_idle_is_polled(
 ) -> None:
     caplog.set_level(logging.INFO)
     server = dovecot_without_idle
-    user, password = f"u{uuid.uuid4().hex[:12]}", f"pw-{uuid.uuid4().hex[:12]}"
-    server.add_user(user, password)
-    imap = ImapSettings(
-        host=server.host,
-        port=server.port,
-        username=user,
-        password=password,
-        tls="none",
-        verify_tls=False,
-        folder="INBOX",
-        processed_folder="Processed",
-        quarantine_folder="Quarantine",
-        poll_interval=timedelta(seconds=1),
-        url="",
-    )
+    imap = new_account(server)
     source = ImapSource(imap)
     source.open()
     assert not source.supports_idle
