@@ -28,6 +28,7 @@ from mailbot.adapters.templates import Renderer
 from mailbot.bounces import handle_bounce
 from mailbot.config import Settings
 from mailbot.core.automation import is_bounce
+from mailbot.core.batches import bounded_batches
 from mailbot.core.decide import DeskPolicy, Ignore, Quarantine, decide
 from mailbot.core.limits import SizeLimits
 from mailbot.core.mail import InboundMail
@@ -195,21 +196,6 @@ def _ingest_leased(
     return report
 
 
-def _batches(
-    fetched: Iterator[FetchedMail], size: int, max_bytes: int
-) -> Iterator[list[FetchedMail]]:
-    batch: list[FetchedMail] = []
-    total = 0
-    for mail in fetched:
-        if batch and (len(batch) >= size or total + len(mail.raw) > max_bytes):
-            yield batch
-            batch, total = [], 0
-        batch.append(mail)
-        total += len(mail.raw)
-    if batch:
-        yield batch
-
-
 def _parsed_batches(
     desk: Desk, fetched: Iterator[FetchedMail], parser: ParsePool
 ) -> Iterator[tuple[list[FetchedMail], list[Prepared]]]:
@@ -218,14 +204,25 @@ def _parsed_batches(
     limits = desk.size_limits
     bounds = desk.settings.ingest
     pending: tuple[list[FetchedMail], list[RawMail], Future[list[Prepared]]] | None = None
-    for batch in _batches(fetched, bounds.batch_size, bounds.batch_bytes):
-        raws = [RawMail(mail.raw, mail.size, mail.truncated) for mail in batch]
+    batches = bounded_batches(
+        fetched, _raw_size, max_count=bounds.batch_size, max_bytes=bounds.batch_bytes
+    )
+    for batch in batches:
+        raws = [_raw(mail) for mail in batch]
         submitted = (batch, raws, parser.submit(raws, limits))
         if pending is not None:
             yield pending[0], parser.result(pending[2], pending[1], limits)
         pending = submitted
     if pending is not None:
         yield pending[0], parser.result(pending[2], pending[1], limits)
+
+
+def _raw_size(mail: FetchedMail) -> int:
+    return len(mail.raw)
+
+
+def _raw(mail: FetchedMail) -> RawMail:
+    return RawMail(mail.raw, mail.size, mail.truncated)
 
 
 def _move_out(source: MailSource, keys: list[MailKey], outcomes: list[Outcome]) -> None:
@@ -341,8 +338,7 @@ def _already_handled(desk: Desk, key: MailKey) -> Outcome | None:
 
 def _process(desk: Desk, key: MailKey, fetched: FetchedMail, prepared: Prepared | None) -> Outcome:
     if prepared is None:
-        raw = RawMail(fetched.raw, fetched.size, fetched.truncated)
-        prepared = prepare(raw, desk.size_limits)
+        prepared = prepare(_raw(fetched), desk.size_limits)
     with Session(desk.engine) as session:
         outcome = _store(desk, key, fetched, prepared, session=session)
         session.commit()

@@ -32,6 +32,7 @@ from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
 from mailbot.adapters.tls import tls_context
 from mailbot.config import ImapSettings
+from mailbot.core.batches import bounded_batches
 from mailbot.errors import MailboxError
 
 # UIDs are 32-bit unsigned numbers (RFC 3501 section 2.3.1.1).
@@ -110,7 +111,10 @@ class ImapSource(MailSource):
                 response = client.fetch(chunk, ["RFC822.SIZE"])
             sizes.update({uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in response.items()})
         present = [uid for uid in numbers if uid in sizes]  # absent: expunged since list_new
-        for batch in _batches(present, sizes, self._batch_size, self._batch_bytes):
+        batches = bounded_batches(
+            present, sizes.__getitem__, max_count=self._batch_size, max_bytes=self._batch_bytes
+        )
+        for batch in batches:
             yield from self._fetch_batch(client, batch, sizes, max_size)
 
     def _fetch_batch(
@@ -316,22 +320,6 @@ class ImapSource(MailSource):
             len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT") and response[0] != 0
             for response in responses
         )
-
-
-def _batches(
-    uids: list[int], sizes: dict[int, int], max_count: int, max_bytes: int
-) -> Iterator[list[int]]:
-    """Consecutive runs of ``uids`` within both bounds (a mail bigger than the byte bound alone)."""
-    batch: list[int] = []
-    total = 0
-    for uid in uids:
-        if batch and (len(batch) >= max_count or total + sizes[uid] > max_bytes):
-            yield batch
-            batch, total = [], 0
-        batch.append(uid)
-        total += sizes[uid]
-    if batch:
-        yield batch
 
 
 def _uid_number(uid: str) -> int:
