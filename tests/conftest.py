@@ -416,7 +416,13 @@ class ImapPeer:
         """(uid, raw bytes) of every mail in ``folder``, ascending; does not set \\Seen."""
         self.client.select_folder(folder, readonly=True)
         fetched = self.client.fetch(self.client.search("ALL"), ["BODY.PEEK[]"])
-        return [(int(uid), bytes(data[b"BODY[]"])) for uid, data in sorted(fetched.items())]
+        # A mail another session expunged meanwhile comes back without a body (Dovecot
+        # answers NIL while the expunge is not yet announced to this session): it is gone.
+        return [
+            (int(uid), bytes(data[b"BODY[]"]))
+            for uid, data in sorted(fetched.items())
+            if data.get(b"BODY[]") is not None
+        ]
 
     def flags(self, uid: int, *, folder: str = "INBOX") -> tuple[bytes, ...]:
         self.client.select_folder(folder, readonly=True)

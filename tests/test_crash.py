@@ -150,6 +150,7 @@ def test_dovecot_restart_and_smtp_451_mid_run_deliver_everything_once(
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
+        peer = None
         try:
             # Dovecot goes away while the daemon is ingesting (its first poll, most likely).
             _until(daemon, log_file, lambda: _count(engine, TicketRow) >= 10)
@@ -195,7 +196,6 @@ def test_dovecot_restart_and_smtp_451_mid_run_deliver_everything_once(
             assert peer.messages("INBOX") == []
             assert len(peer.messages("Processed")) == OUTAGE_MAILS
             assert "Quarantine" not in peer.folders() or peer.messages("Quarantine") == []
-            peer.close()
             # Each outage (the kick and the stop may make one or two) is logged when it
             # begins and when it ends, not at every failed attempt.
             log_text = log_file.read_text()
@@ -204,6 +204,8 @@ def test_dovecot_restart_and_smtp_451_mid_run_deliver_everything_once(
             print(f"outage test: {OUTAGE_MAILS} mails, Dovecot stopped at {at_stop} tickets, "
                   f"{refused} SMTP attempts answered 451, {len(acks)} acknowledgements")  # fmt: skip
         finally:
+            if peer is not None:  # closed on failure too: a leaked socket fails a later test
+                peer.close()
             if daemon.poll() is None:
                 daemon.kill()
                 daemon.wait()
