@@ -97,6 +97,7 @@ class Daemon:
         self.polls = 0  # poll cycles that reached the mailbox (or tried to), for the curious
         # An outbox flush started while the intake is still at work (see _ingest).
         self._early_flush: asyncio.Task[None] | None = None
+        self._sweeping = False  # a scheduled sweep is waiting or running
 
     async def cycle(self) -> bool:
         """One poll of the mailbox, one reminder sweep, one flush of the outbox; never raises.
@@ -133,6 +134,17 @@ class Daemon:
         self.heartbeat.progress()
         await asyncio.to_thread(self.heartbeat.refresh, self.desk)
         return False
+
+    async def _sweep_job(self) -> None:
+        """The scheduler's sweep; nothing while the one before still waits or runs (behind a
+        long poll, say: both take the cycle lock)."""
+        if self._sweeping:
+            return
+        self._sweeping = True
+        try:
+            await self.sweep_cycle()
+        finally:
+            self._sweeping = False
 
     async def sweep_cycle(self) -> bool:
         """The reminder sweep and an outbox flush, between two polls (shielded like ``cycle``)."""
@@ -243,22 +255,25 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self._request_reload)
         await asyncio.to_thread(self.parser.warm_up)  # the first mail must not wait for it
         scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
+        # max_instances=2: a tick that comes while a long poll (a backlog of thousands of
+        # mails) still runs returns at once (_poll_job); with 1, APScheduler would log a
+        # warning at every tick of it, once a second with a short poll interval.
         scheduler.add_job(
             self._poll_job,
             "interval",
             seconds=self.desk.settings.imap.poll_interval.total_seconds(),
             next_run_time=datetime.now(UTC),
-            max_instances=1,
+            max_instances=2,
             coalesce=True,
             id="poll",
         )
         # Reminders are due to the minute (issue 3): look every SWEEP_INTERVAL,
         # whatever the poll interval is. The sweep reads an index; it is cheap.
         scheduler.add_job(
-            self.sweep_cycle,
+            self._sweep_job,
             "interval",
             seconds=SWEEP_INTERVAL.total_seconds(),
-            max_instances=1,
+            max_instances=2,
             coalesce=True,
             id="sweep",
         )
@@ -282,7 +297,13 @@ class Daemon:
         log.info("mailbot stopped")
 
     async def _poll_job(self) -> None:
-        """The scheduler's poll: a cycle, and one more for each wake-up that came during it."""
+        """The scheduler's poll: a cycle, and one more for each wake-up that came during it.
+
+        Nothing when a poll is running already: the mail that came meanwhile is its
+        next cycle's (``wake``) or the next tick's.
+        """
+        if self._polling:
+            return
         self._polling = True
         try:
             self._poll_again = True

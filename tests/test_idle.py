@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -271,3 +272,47 @@ def test_the_watcher_reconnects_after_a_dovecot_restart_and_mail_is_taken_after(
     # one outage or two).
     lost = caplog.text.count("IDLE connection lost")
     assert lost >= 1 and caplog.text.count("IDLE connection back after") == lost
+
+
+# --- (e) a poll longer than the poll interval -------------------------------------------------
+
+
+def test_ticks_during_a_long_poll_pass_without_a_warning_and_start_no_second_poll(
+    make_desk: DeskFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A backlog of thousands of mails keeps one poll busy for a minute: the ticks that
+    come meanwhile (one a second here) must neither queue polls nor log a warning each."""
+    caplog.set_level(logging.INFO)
+    daemon = Daemon(make_desk(poll_interval=timedelta(seconds=1), idle=False))
+    ticks = 0
+    polls_at_once = 0
+    release = asyncio.Event()
+    scheduled_poll = daemon._poll_job
+    real_ingest = daemon._ingest
+
+    async def counting_poll_job() -> None:
+        nonlocal ticks
+        ticks += 1
+        await scheduled_poll()
+
+    async def long_ingest() -> Any:
+        nonlocal polls_at_once
+        polls_at_once += 1
+        await release.wait()  # the backlog: until the test has seen three ticks
+        try:
+            return await real_ingest()
+        finally:
+            polls_at_once -= 1
+
+    daemon._poll_job = counting_poll_job  # type: ignore[method-assign]
+    daemon._ingest = long_ingest  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        async with running(daemon):
+            await until(lambda: ticks >= 3, "three ticks of the poll job during one poll")
+            assert polls_at_once == 1 and daemon.polls == 0
+            release.set()
+            await until(lambda: daemon.polls >= 1, "the long poll's end")
+
+    asyncio.run(scenario())
+    assert "maximum number of running instances" not in caplog.text
