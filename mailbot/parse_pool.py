@@ -2,41 +2,136 @@
 
 The main process fetches, stores and sends; ``ParsePool`` hands each batch of
 raw mails to a worker process and gives back a future, so the next batch is
-parsed while the current one is stored. Workers start from a fork server (no
-copy of the daemon's threads or connections) and import only the pure core.
-A worker that dies or a batch that cannot cross the process boundary is parsed
-in the main process instead: the pool is a speed-up, never a new way to fail.
+parsed while the current one is stored. A worker is a plain child process,
+``python -m mailbot.parse_worker``, that imports only the pure core and talks
+over its stdin and stdout: no fork server and no resource tracker beside it
+(multiprocessing's way cost two more processes, ~17 MB), and it ends by
+itself when the daemon is gone, however the daemon ended, because its stdin
+then reads end of file. A worker that dies, or a batch that cannot cross the
+process boundary, is parsed in the main process instead: the pool is a
+speed-up, never a new way to fail.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-import multiprocessing
-import os
+import pickle
+import queue
+import subprocess
+import sys
 import threading
-import time
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
+from concurrent.futures import Future
+from contextlib import suppress
+from typing import IO
 
 from mailbot.core.limits import SizeLimits
 from mailbot.core.prepare import Prepared, RawMail, prepare_all
+from mailbot.parse_worker import read_frame, write_frame
 
 log = logging.getLogger("mailbot.ingest")
 
 
+class WorkerGone(RuntimeError):
+    """The worker process ended (killed, out of memory) before it answered."""
+
+
+class _Worker:
+    """One child process and the two threads that feed it and read its answers, in order."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mailbot.parse_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._waiting: deque[Future[list[Prepared]]] = deque()
+        self._lock = threading.Lock()
+        self._gone = False
+        # Writing a batch blocks while the worker is busy with the one before: the
+        # writer thread waits for it, not the intake.
+        self._outgoing: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        threading.Thread(target=self._write, name="parse-feed", daemon=True).start()
+        threading.Thread(target=self._read, name="parse-answers", daemon=True).start()
+
+    def submit(self, raws: list[RawMail], limits: SizeLimits) -> Future[list[Prepared]]:
+        payload = pickle.dumps((raws, limits), protocol=pickle.HIGHEST_PROTOCOL)
+        future: Future[list[Prepared]] = Future()
+        with self._lock:
+            if self._gone:
+                raise WorkerGone("the parse worker has ended")
+            self._waiting.append(future)
+        self._outgoing.put(payload)
+        return future
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._outgoing.put(None)  # the writer closes stdin: the worker ends on end of file
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("the parse worker %d did not end; killed", self.process.pid)
+            self.process.kill()
+            self.process.wait()
+
+    def _write(self) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            while (payload := self._outgoing.get()) is not None:
+                write_frame(stdin, payload)
+        except OSError:  # the worker is gone; the reader fails the waiting futures
+            pass
+        finally:
+            _close_quietly(stdin)
+
+    def _read(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            while (frame := read_frame(stdout)) is not None:
+                ok, value = pickle.loads(frame)
+                with self._lock:
+                    future = self._waiting.popleft()
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(RuntimeError(f"the parse worker failed: {value}"))
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            log.warning("the parse worker's answer could not be read (%r)", exc)
+        finally:
+            self._end()
+            _close_quietly(stdout)
+            self.process.wait()
+
+    def _end(self) -> None:
+        with self._lock:
+            self._gone = True
+            waiting, self._waiting = list(self._waiting), deque()
+        for future in waiting:
+            future.set_exception(WorkerGone(f"the parse worker ended ({self.process.poll()})"))
+
+
 class ParsePool:
-    """``workers`` parsing processes; 0 parses in the calling thread."""
+    """``workers`` parsing processes, given batches in turn; 0 parses in the calling thread."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._executor: ProcessPoolExecutor | None = None
+        self._started: list[_Worker] = []
+        self._turn = itertools.count()
+
+    @property
+    def pids(self) -> list[int]:
+        """The running workers' process ids (for tests and `mailbot status`)."""
+        return [worker.process.pid for worker in self._started]
 
     def submit(self, raws: list[RawMail], limits: SizeLimits) -> Future[list[Prepared]]:
         if self.workers > 0:
             try:
-                return self._pool().submit(prepare_all, raws, limits)
-            except (BrokenProcessPool, RuntimeError, OSError) as exc:
-                log.warning("parse workers unavailable (%s); parsing in the main process", exc)
+                workers = self._workers()
+                return workers[next(self._turn) % len(workers)].submit(raws, limits)
+            except (WorkerGone, OSError, pickle.PicklingError) as exc:
+                log.warning("parse workers unavailable (%r); parsing in the main process", exc)
                 self._reset()
         done: Future[list[Prepared]] = Future()
         done.set_result(prepare_all(raws, limits))
@@ -54,11 +149,12 @@ class ParsePool:
             return prepare_all(raws, limits)
 
     def warm_up(self) -> None:
-        """Start the workers now (a fork server and a process: a fraction of a second) rather
-        than when the first mail waits for them."""
+        """Start the workers now (a Python start-up, a fraction of a second) rather than
+        when the first mail waits for them."""
         if self.workers > 0:
             try:
-                self._pool().submit(prepare_all, [], SizeLimits(1, 1)).result()
+                for worker in self._workers():
+                    worker.submit([], SizeLimits(1, 1)).result()
             except Exception as exc:  # the first batch will try again, or parse in place
                 log.warning("parse workers did not start (%r)", exc)
                 self._reset()
@@ -66,49 +162,20 @@ class ParsePool:
     def close(self) -> None:
         self._reset()
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            context = multiprocessing.get_context("forkserver")
-            # The fork server preloads the parser alone, not the daemon's main module
-            # (its default): each worker then holds the pure core (~20 MB), not the whole
-            # daemon with SQLAlchemy and the scheduler (~65 MB).
-            context.set_forkserver_preload(["mailbot.core.prepare"])
-            self._executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=context,
-                initializer=exit_with,
-                initargs=(os.getpid(),),
-            )
-        return self._executor
+    def _workers(self) -> list[_Worker]:
+        if not self._started:
+            self._started = [_Worker() for _ in range(self.workers)]
+        return self._started
 
     def _reset(self) -> None:
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        started, self._started = self._started, []
+        for worker in started:
+            worker.close()
 
 
 INLINE = ParsePool(0)
 
-# How often a worker looks whether the daemon that started it is still there.
-_PARENT_CHECK = 1.0
 
-
-def exit_with(daemon_pid: int) -> None:
-    """A worker's initializer: exit when the daemon is gone.
-
-    A daemon killed with SIGKILL tells nobody; its worker would wait for work
-    forever (its task queue holds both ends of its pipe), and keep the fork
-    server and the resource tracker alive with it.
-    """
-
-    def watch() -> None:
-        while True:
-            time.sleep(_PARENT_CHECK)
-            try:
-                os.kill(daemon_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:  # alive, under another user: not ours to judge
-                pass
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+def _close_quietly(stream: IO[bytes]) -> None:
+    with suppress(OSError):
+        stream.close()

@@ -145,10 +145,10 @@ def test_parsing_in_a_worker_process_gives_the_same_tickets(
     source = ImapSource(desk.settings.imap, batch_size=2)
     try:
         report = ingest(with_ingest(desk, batch_size=2, parse_workers=1), source, parser=pool)
-        worker = pool._executor
+        workers = pool.pids
     finally:
         pool.close()
-    assert worker is not None, "the batches went to a worker process"
+    assert len(workers) == 1, "the batches went to a worker process"
     assert report.outcomes == {"ticket": 6}
     assert subjects(desk) == [f"Zgłoszenie {n}" for n in range(6)]
 
@@ -162,9 +162,8 @@ def test_a_dead_parse_worker_is_replaced_by_parsing_in_place() -> None:
             "Mail 1",
             "Mail 2",
         ]
-        executor = pool._executor
-        assert executor is not None
-        for pid in list(executor._processes):  # the worker dies (the OOM killer, say)
+        assert pool.pids
+        for pid in pool.pids:  # the worker dies (the OOM killer, say)
             os.kill(pid, signal.SIGKILL)
         future = pool.submit(raws, LIMITS)
         assert [p.mail.subject for p in pool.result(future, raws, LIMITS)] == [
@@ -189,9 +188,9 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def test_the_parse_workers_go_when_the_daemon_is_killed() -> None:
-    """SIGKILL tells no one: the worker notices on its own, and with it the fork server
-    and the resource tracker end (they used to stay for good, one set per killed daemon)."""
+def test_the_parse_worker_goes_when_the_daemon_is_killed() -> None:
+    """SIGKILL tells no one: the worker's stdin ends with its daemon, and it ends too. It is
+    the daemon's only helper process (no fork server, no resource tracker beside it)."""
     code = (
         "import sys\n"
         "from mailbot.parse_pool import ParsePool\n"
@@ -206,12 +205,12 @@ def test_the_parse_workers_go_when_the_daemon_is_killed() -> None:
         try:
             assert process.stdout is not None and process.stdout.readline() == b"ready\n"
             helpers = _children(process.pid)
-            workers = {worker for helper in helpers for worker in _children(helper)}
-            assert helpers and workers, "a fork server, a resource tracker and a worker"
+            commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in helpers]
+            assert len(helpers) == 1 and b"mailbot.parse_worker" in commands[0], commands
         finally:
             process.kill()
             process.wait()
     deadline = time.monotonic() + 15
-    while any(Path(f"/proc/{pid}").exists() for pid in helpers | workers):
+    while any(Path(f"/proc/{pid}").exists() for pid in helpers):
         assert time.monotonic() < deadline, "the parse worker outlived its daemon"
         time.sleep(0.1)
