@@ -129,14 +129,20 @@ def _choice(kind: type[E], value: str, what: str) -> E:
         raise ConfigError(f"{what}: {value!r} is not one of {choices}") from None
 
 
+def start_clock(desk: Desk, ticket: TicketRow, *, session: Session) -> None:
+    """A new ticket's deadlines and first alert, set before its row is inserted: it has no
+    alerts to look up yet, and the values go in with the INSERT instead of an UPDATE after."""
+    assert ticket.id is None, "only for a ticket not stored yet"
+    store_clock(ticket, clock_of(ticket), desk.policy.tiers[Tier(ticket.tier)], session=session)
+
+
 def record_opened(desk: Desk, ticket: TicketRow, *, now: datetime, session: Session) -> None:
-    """The first entry of a ticket's SLA history, and its first alert."""
+    """The first entry of a ticket's SLA history (its clock is ``start_clock``'s)."""
     policy = desk.policy.tiers[Tier(ticket.tier)]
     detail = (
         f"tier {ticket.tier}, calendar {policy.calendar.name}: reaction {policy.reaction}, "
         f"resolution {policy.resolution} from {desk.local_time(ticket.received_at)}"
     )
-    store_clock(ticket, clock_of(ticket), policy, session=session)
     record_event(ticket, "received", _with_deadlines(desk, ticket, detail), at=now, session=session)
 
 

@@ -24,7 +24,7 @@ from mailbot.outgoing import (
     queue_mail,
     queue_staff_mail,
 )
-from mailbot.ticket_actions import record_opened
+from mailbot.ticket_actions import record_opened, start_clock
 
 if TYPE_CHECKING:
     from mailbot.service import Desk
@@ -101,7 +101,7 @@ def open_ticket(
         follows=decision.follows,
         updated_at=now,
     )
-    session.add(ticket)
+    start_clock(desk, ticket, session=session)  # adds it to the session
     session.flush()
     assert ticket.id is not None
     record_opened(desk, ticket, now=now, session=session)
@@ -181,7 +181,9 @@ def _store_message(
         internal=internal,
     )
     session.add(row)
-    session.flush()
+    if not mail.attachments:
+        return
+    session.flush()  # the attachments need the message's id
     assert row.id is not None
     for part in mail.attachments:
         session.add(

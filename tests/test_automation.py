@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
 
 import pytest
 
@@ -211,3 +214,37 @@ def test_compose_cannot_be_made_to_add_a_header() -> None:
              if line and not line[:1].isspace()]  # fmt: skip
     assert b"bcc" not in names and b"cc" not in names
     assert names.count(b"to") == 1
+
+
+def _composed(**fields: object) -> tuple[bytes, EmailMessage]:
+    outbound = OutboundMail(**{  # type: ignore[arg-type]
+        "message_id": "<1@desk.pl>", "sender": "support@desk.pl", "recipients": ("jan@acme.pl",),
+        "subject": "[SOL-1] Drukarka", "body_text": "Tekst\n", **fields,
+    })  # fmt: skip
+    raw = compose(outbound, sender_name="Pomoc IT", date=NOW)
+    return raw, email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def test_plain_ascii_headers_are_written_as_given_and_polish_ones_encoded() -> None:
+    raw, parsed = _composed(recipients=("Jan Nowak <jan@acme.pl>",), subject="[SOL-1] Drukarka")
+    header_lines = raw.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert b"To: Jan Nowak <jan@acme.pl>" in header_lines
+    assert b"Subject: [SOL-1] Drukarka" in header_lines
+    assert b"From: Pomoc IT <support@desk.pl>" in header_lines
+
+    raw, parsed = _composed(recipients=("jan@acme.pl",), subject="[SOL-1] Zażółć")
+    [subject_line] = [line for line in raw.split(b"\r\n") if line.startswith(b"Subject:")]
+    assert subject_line.startswith(b"Subject: [SOL-1] =?utf-8?") and subject_line.isascii()
+    assert parsed["Subject"] == "[SOL-1] Zażółć"
+
+
+def test_composed_mail_keeps_content_language_and_short_quoted_printable_lines() -> None:
+    """set_content() used to drop every Content-* header set before it, Content-Language
+    too, and folded quoted-printable lines at 998 characters (RFC 2045 allows 76)."""
+    body = "Dzień dobry, " + "bardzo długi akapit " * 40 + "\n"
+    raw, parsed = _composed(body_text=body, extra_headers=(("Content-Language", "pl"),))
+    assert parsed["Content-Language"] == "pl"
+    assert parsed.get_content_type() == "text/plain" and parsed.get_content_charset() == "utf-8"
+    assert parsed["Content-Transfer-Encoding"] == "quoted-printable"
+    assert parsed.get_content().replace("\r\n", "\n") == body
+    assert max(len(line) for line in raw.split(b"\r\n\r\n", 1)[1].split(b"\r\n")) <= 76

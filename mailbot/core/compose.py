@@ -6,8 +6,10 @@ row always produces the same bytes.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
+from email import quoprimime
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
@@ -24,8 +26,9 @@ _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 # Headers whose value we write as given, when it is plain ASCII that fits one line: ids,
 # dates and tokens, which the header registry would only parse and fold back unchanged
-# (that parsing was most of the cost of an acknowledgement). Addresses and Subject
-# always go through the registry, which encodes and quotes them.
+# (that parsing was most of the cost of an acknowledgement). Addresses and Subject are
+# written as given only in the plain cases of ``_plain``; otherwise the registry encodes
+# and quotes them.
 _VERBATIM = frozenset(
     {
         "message-id",
@@ -38,24 +41,49 @@ _VERBATIM = frozenset(
         "x-mailbot-kind",
         "x-auto-response-suppress",
         "mime-version",
+        "content-type",
         "content-transfer-encoding",
+        "content-language",
+        "x-mailbot-ticket",
     }
 )
+
+# Address headers are written as given when each address is a plain ASCII addr-spec, alone
+# or after a display name of letters, digits and single spaces: nothing in them to quote or
+# encode. Anything else (a dot or a Polish letter in a name, say) goes through the registry.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_MAILBOX = rf"(?:{_ADDR_SPEC}|[A-Za-z0-9]+(?: [A-Za-z0-9]+)* <{_ADDR_SPEC}>)"
+_PLAIN_ADDRESSES = re.compile(rf"{_MAILBOX}(?:, {_MAILBOX})*")
+_ADDRESS_HEADERS = frozenset({"from", "to", "cc", "reply-to"})
+
+
+def _plain(name: str, value: str) -> bool:
+    """True when ``value`` can be written as it is: the registry would write it unchanged."""
+    if not value.isascii() or _HEADER_UNSAFE.search(value) or len(name) + 2 + len(value) > 998:
+        return False
+    key = name.lower()
+    if key in _ADDRESS_HEADERS:
+        return _PLAIN_ADDRESSES.fullmatch(value) is not None
+    if key == "subject":  # text that looks like an encoded word must be encoded itself
+        return "=?" not in value
+    return key in _VERBATIM
 
 
 class _Policy(EmailPolicy):
     """The SMTP policy, keeping safe plain values of ``_VERBATIM`` headers as strings."""
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
-        if (
-            isinstance(value, str)
-            and name.lower() in _VERBATIM
-            and value.isascii()
-            and not _HEADER_UNSAFE.search(value)
-            and len(name) + 2 + len(value) <= 998
-        ):
+        if isinstance(value, str) and _plain(name, value):
             return (name, value)
         return super().header_store_parse(name, value)
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        # The generator reads Content-Type twice per mail, and each read would parse the
+        # same constant again.
+        if name.lower() == "content-type" and value == _TEXT_PLAIN:
+            return _text_plain_header()
+        return super().header_fetch_parse(name, value)
 
 
 class _Registry(HeaderRegistry):
@@ -75,6 +103,13 @@ class _Registry(HeaderRegistry):
 
 
 _SMTP = _Policy(**{**SMTP.__dict__, "header_factory": _Registry()})
+_TEXT_PLAIN = 'text/plain; charset="utf-8"'
+
+
+@functools.cache
+def _text_plain_header() -> Any:
+    """The parsed Content-Type of every mail we compose (header objects are immutable)."""
+    return _SMTP.header_factory("Content-Type", _TEXT_PLAIN)
 
 
 def header_text(value: str) -> str:
@@ -111,8 +146,21 @@ def compose(mail: OutboundMail, *, sender_name: str, date: datetime) -> bytes:
         msg["References"] = " ".join(header_text(r) for r in mail.references)
     for name, value in mail.extra_headers:
         msg[header_text(name)] = header_text(value)
-    msg.set_content(mail.body_text, charset="utf-8", cte="quoted-printable")
+    _set_text(msg, mail.body_text)
     return msg.as_bytes()
+
+
+def _set_text(msg: EmailMessage, text: str) -> None:
+    """``text`` as the UTF-8 quoted-printable body: what ``set_content`` makes, without its
+    header parsing, and with lines of at most 76 characters as RFC 2045 asks (set_content
+    folds them at the policy's 998)."""
+    lines = text.encode("utf-8").splitlines()
+    # quoprimime wants the bytes as a str of code points 0-255; its output is ASCII.
+    body = quoprimime.body_encode(b"\n".join(lines).decode("latin-1") + "\n", maxlinelen=76)
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = _TEXT_PLAIN
+    msg["Content-Transfer-Encoding"] = "quoted-printable"
+    msg.set_payload(body)
 
 
 def reply_references(
