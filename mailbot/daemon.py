@@ -41,6 +41,7 @@ from mailbot.core.backoff import Outage, after_failure
 from mailbot.errors import MailboxError
 from mailbot.heartbeat import Heartbeat
 from mailbot.idle import IdleWatcher
+from mailbot.memory import release_free_memory
 from mailbot.outbox import flush_outbox
 from mailbot.parse_pool import ParsePool
 from mailbot.sdnotify import Notifier
@@ -178,6 +179,7 @@ class Daemon:
         def after_batch() -> bool:
             # The batch is committed: its acknowledgements may go while the next is read.
             loop.call_soon_threadsafe(self._start_early_flush)
+            release_free_memory()
             return self._next_mail()
 
         try:

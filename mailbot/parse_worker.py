@@ -17,6 +17,7 @@ from contextlib import suppress
 from typing import IO
 
 from mailbot.core.prepare import prepare_all
+from mailbot.memory import release_free_memory
 
 _LENGTH = struct.Struct(">Q")
 
@@ -49,6 +50,8 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
         except Exception as exc:  # prepare never raises; this is a broken frame
             answer = (False, repr(exc))
         write_frame(answers, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+        del answer
+        release_free_memory()
 
 
 def main() -> None:
