@@ -71,19 +71,21 @@ def queue_mail(
     sender_name = mail.sender_name or desk.settings.support.name
     # What produced it, for staff's mail filters and for tests: ack, relay, reminder...
     mail = replace(mail, extra_headers=(*mail.extra_headers, ("X-Mailbot-Kind", kind)))
-    session.add(OutboxRow(
+    repo.insert_row(
+        OutboxRow, session=session,
         ticket_id=ticket.id, kind=kind, message_id=mail.message_id, mail_from=mail.sender,
         recipients=",".join(mail.recipients), capped_address=_capped_address(kind, mail),
         raw=compose(mail, sender_name=sender_name, date=now),
         created_at=now, next_attempt_at=now,
-    ))  # fmt: skip
-    session.add(MessageRow(
+    )  # fmt: skip
+    repo.insert_row(
+        MessageRow, session=session,
         ticket_id=ticket.id, direction="out", message_id=mail.message_id,
         in_reply_to=mail.in_reply_to, references=" ".join(mail.references), sender=mail.sender,
         recipients=", ".join(mail.recipients), subject=mail.subject, body_text=mail.body_text,
         received_at=now, note=kind, author="mailbot" if kind != "relay" else "staff",
         internal=internal,
-    ))  # fmt: skip
+    )  # fmt: skip
 
 
 def new_message_id(desk: Desk, ticket: TicketRow, kind: str) -> str:

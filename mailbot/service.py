@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -358,7 +359,8 @@ def _store(
     outcome = _apply(desk, key, mail, prepared.fingerprint, now=received, session=session)
     if prepared.oversized and outcome.kind in ("ticket", "followup"):
         outcome = Outcome("oversized", f"over the size limit; {outcome.reason}", outcome.ticket_id)
-    session.add(_ledger(key, mail.message_id, outcome, now, content=prepared.fingerprint))
+    entry = _ledger_values(key, mail.message_id, outcome, now, content=prepared.fingerprint)
+    repo.insert_row(LedgerRow, session=session, **entry)
     return outcome
 
 
@@ -408,17 +410,21 @@ def _apply(
     return Outcome(applied.outcome, applied.summary, applied.ticket_id)
 
 
-def _ledger(
+def _ledger(key: MailKey, message_id: str | None, outcome: Outcome, now: datetime) -> LedgerRow:
+    return LedgerRow(**_ledger_values(key, message_id, outcome, now))
+
+
+def _ledger_values(
     key: MailKey, message_id: str | None, outcome: Outcome, now: datetime, *, content: str = ""
-) -> LedgerRow:
-    return LedgerRow(
-        mailbox=key.mailbox,
-        uidvalidity=key.uidvalidity,
-        uid=key.uid,
-        message_id=message_id,
-        fingerprint=content,
-        outcome=outcome.kind,
-        ticket_id=outcome.ticket_id,
-        reason=outcome.reason[:1000],
-        processed_at=now,
-    )
+) -> dict[str, Any]:
+    return {
+        "mailbox": key.mailbox,
+        "uidvalidity": key.uidvalidity,
+        "uid": key.uid,
+        "message_id": message_id,
+        "fingerprint": content,
+        "outcome": outcome.kind,
+        "ticket_id": outcome.ticket_id,
+        "reason": outcome.reason[:1000],
+        "processed_at": now,
+    }

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
+from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AlertRow, SlaEventRow, TicketRow
 from mailbot.core.sla import Deadlines, SlaClock, TierPolicy, deadlines, next_alert_at
 
@@ -53,7 +54,9 @@ def record_event(
     ticket: TicketRow, kind: str, detail: str, *, at: datetime, session: Session
 ) -> None:
     assert ticket.id is not None
-    session.add(SlaEventRow(ticket_id=ticket.id, at=at, kind=kind, detail=detail))
+    repo.insert_row(
+        SlaEventRow, session=session, ticket_id=ticket.id, at=at, kind=kind, detail=detail
+    )
 
 
 def events_of(ticket_id: int, *, session: Session) -> list[SlaEventRow]:

@@ -164,7 +164,9 @@ def _store_message(
     internal: bool = False,
     note: str = "",
 ) -> None:
-    row = MessageRow(
+    message_id = repo.insert_row(
+        MessageRow,
+        session=session,
         ticket_id=ticket_id,
         direction="in",
         message_id=mail.message_id,
@@ -180,15 +182,10 @@ def _store_message(
         author=author,
         internal=internal,
     )
-    session.add(row)
-    if not mail.attachments:
-        return
-    session.flush()  # the attachments need the message's id
-    assert row.id is not None
     for part in mail.attachments:
         session.add(
             AttachmentRow(
-                message_id=row.id,
+                message_id=message_id,
                 filename=part.filename,
                 content_type=part.content_type,
                 size=part.size,
