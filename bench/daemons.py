@@ -95,7 +95,7 @@ class Daemon:
     process: subprocess.Popen[bytes] | None = None
     peak_kib: dict[int, int] = field(default_factory=dict)  # VmHWM per pid of its tree
     # The largest sampled sum of the tree's proportional set sizes (shared pages, such as
-    # the libraries and the parse workers' copy-on-write memory, counted once).
+    # the interpreter and the libraries, counted once).
     peak_pss_kib: int = 0
 
     def start(self) -> None:

@@ -457,10 +457,10 @@ run failed (timed out, a daemon exited).
   more than once (the sink is watched for 3 s more after the last one).
 - Peak memory is the largest sum of the proportional set sizes (`Pss` of
   `/proc/<pid>/smaps_rollup`) over a daemon's process and all its descendants (the
-  multiprocessing fork server, resource tracker and parse worker), sampled every 0.2 s
-  and just before SIGTERM: memory shared by several of them (libraries, the worker's
-  copy-on-write pages) counts once. Beside it, the sum of each process's own peak RSS
-  (VmHWM of `/proc/<pid>/status`), which counts every shared page in every process.
+  parse worker), sampled every 0.2 s and just before SIGTERM: memory shared by several
+  of them (the interpreter and libraries) counts once. Beside it, the sum of each
+  process's own peak RSS (VmHWM of `/proc/<pid>/status`), which counts every shared page
+  in every process.
 - The benchmark runs on the same machine as Dovecot, PostgreSQL and the sink, which
   take CPU too.
 """
