@@ -122,7 +122,7 @@ class ParsePool:
 
     @property
     def pids(self) -> list[int]:
-        """The running workers' process ids (for tests and `mailbot status`)."""
+        """The running workers' process ids (the tests kill them)."""
         return [worker.process.pid for worker in self._started]
 
     def submit(self, raws: list[RawMail], limits: SizeLimits) -> Future[list[Prepared]]:
