@@ -13,7 +13,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -322,7 +321,7 @@ def handle_mail(
         log.exception("uid %s in %s: cannot be stored, quarantined", key.uid, key.mailbox)
         outcome = Outcome("quarantined", f"cannot be stored: {exc!r}")
         with Session(desk.engine) as session:
-            session.add(_ledger(key, None, outcome, desk.clock()))
+            _record(key, None, outcome, desk.clock(), session=session)
             session.commit()
         return outcome
 
@@ -359,8 +358,7 @@ def _store(
     outcome = _apply(desk, key, mail, prepared.fingerprint, now=received, session=session)
     if prepared.oversized and outcome.kind in ("ticket", "followup"):
         outcome = Outcome("oversized", f"over the size limit; {outcome.reason}", outcome.ticket_id)
-    entry = _ledger_values(key, mail.message_id, outcome, now, content=prepared.fingerprint)
-    repo.insert_row(LedgerRow, session=session, **entry)
+    _record(key, mail.message_id, outcome, now, content=prepared.fingerprint, session=session)
     return outcome
 
 
@@ -410,21 +408,26 @@ def _apply(
     return Outcome(applied.outcome, applied.summary, applied.ticket_id)
 
 
-def _ledger(key: MailKey, message_id: str | None, outcome: Outcome, now: datetime) -> LedgerRow:
-    return LedgerRow(**_ledger_values(key, message_id, outcome, now))
-
-
-def _ledger_values(
-    key: MailKey, message_id: str | None, outcome: Outcome, now: datetime, *, content: str = ""
-) -> dict[str, Any]:
-    return {
-        "mailbox": key.mailbox,
-        "uidvalidity": key.uidvalidity,
-        "uid": key.uid,
-        "message_id": message_id,
-        "fingerprint": content,
-        "outcome": outcome.kind,
-        "ticket_id": outcome.ticket_id,
-        "reason": outcome.reason[:1000],
-        "processed_at": now,
-    }
+def _record(
+    key: MailKey,
+    message_id: str | None,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    session: Session,
+    content: str = "",
+) -> None:
+    """The mail's ledger entry, in ``session``'s transaction."""
+    repo.insert_row(
+        LedgerRow,
+        session=session,
+        mailbox=key.mailbox,
+        uidvalidity=key.uidvalidity,
+        uid=key.uid,
+        message_id=message_id,
+        fingerprint=content,
+        outcome=outcome.kind,
+        ticket_id=outcome.ticket_id,
+        reason=outcome.reason[:1000],
+        processed_at=now,
+    )
