@@ -364,7 +364,7 @@ def _store(
 
 def _duplicate_of(
     key: MailKey, mail: InboundMail, content: str, *, session: Session
-) -> tuple[LedgerRow | None, InboundMail]:
+) -> tuple[repo.EarlierMail | None, InboundMail]:
     """The earlier ledger entry this mail repeats, if any, and the mail (flagged when a
     known Message-ID comes with other content: a guessed id must not suppress real mail)."""
     if not mail.message_id:

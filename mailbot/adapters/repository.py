@@ -159,8 +159,12 @@ def insert_row(table: type[SQLModel], *, session: Session, **values: Any) -> int
     transaction (messages, outbox mails, ledger entries, SLA events): an ORM
     object costs its constructor and a unit-of-work flush, about half of what
     storing a new ticket cost. Queries still see the row at once.
+
+    Like the other per-mail statements here, it is built once and runs on the session's
+    connection: building a statement and the ORM's execute path cost more than SQLite
+    spends running it.
     """
-    return int(session.execute(_insert_returning_id(table), values).scalar_one())
+    return int(session.connection().execute(_insert_returning_id(table), values).scalar_one())
 
 
 @functools.cache
@@ -174,17 +178,23 @@ def _insert_returning_id(table: type[SQLModel]) -> sa.Insert:
 
 def next_ticket_seq(*, session: Session) -> int:
     """The next ticket sequence number; never reused, even after a rollback elsewhere commits."""
-    bumped = session.execute(
-        sa.update(CounterRow)
-        .where(col(CounterRow.name) == TICKET_COUNTER)
-        .values(value=CounterRow.value + 1)
-        .returning(col(CounterRow.value))
-    ).scalar()
+    bumped = session.connection().execute(_bump_counter(), {"counter": TICKET_COUNTER}).scalar()
     if bumped is not None:
         return int(bumped)
     session.add(CounterRow(name=TICKET_COUNTER, value=1))
     session.flush()
     return 1
+
+
+@functools.cache
+def _bump_counter() -> sa.Update:
+    counter = CounterRow.__table__  # type: ignore[attr-defined]
+    return (
+        sa.update(counter)
+        .where(counter.c.name == sa.bindparam("counter"))
+        .values(value=counter.c.value + 1)
+        .returning(counter.c.value)
+    )
 
 
 def _ref(row: TicketRow) -> TicketRef:
@@ -290,19 +300,43 @@ def ledger_entries(
     return {row.uid: row for row in rows}
 
 
-def ledger_by_message_id(mailbox: str, message_id: str, *, session: Session) -> LedgerRow | None:
-    return session.exec(
-        select(LedgerRow).where(
-            LedgerRow.mailbox == mailbox,
-            LedgerRow.message_id == message_id,
-            col(LedgerRow.outcome).in_(["ticket", "followup"]),
+@dataclass(frozen=True)
+class EarlierMail:
+    """What the duplicate check needs of an earlier mail's ledger entry."""
+
+    uid: str
+    fingerprint: str
+
+
+def ledger_by_message_id(mailbox: str, message_id: str, *, session: Session) -> EarlierMail | None:
+    """The entry of an earlier mail with this Message-ID that opened or joined a ticket."""
+    row = (
+        session.connection()
+        .execute(_ledger_by_message_id(), {"mailbox": mailbox, "message_id": message_id})
+        .first()
+    )
+    return EarlierMail(row.uid, row.fingerprint) if row else None
+
+
+@functools.cache
+def _ledger_by_message_id() -> sa.Select[tuple[str, str]]:
+    ledger = LedgerRow.__table__  # type: ignore[attr-defined]
+    return (
+        sa.select(ledger.c.uid, ledger.c.fingerprint)
+        .where(
+            ledger.c.mailbox == sa.bindparam("mailbox"),
+            ledger.c.message_id == sa.bindparam("message_id"),
+            ledger.c.outcome.in_(["ticket", "followup"]),
         )
-    ).first()
+        .limit(1)
+    )
 
 
-def ledger_by_fingerprint(mailbox: str, fingerprint: str, *, session: Session) -> LedgerRow | None:
+def ledger_by_fingerprint(
+    mailbox: str, fingerprint: str, *, session: Session
+) -> EarlierMail | None:
     """An earlier mail without a Message-ID and with the same content."""
-    return session.exec(
+    row = session.exec(
         select(LedgerRow).where(
             LedgerRow.mailbox == mailbox,
             col(LedgerRow.message_id).is_(None),
@@ -310,6 +344,7 @@ def ledger_by_fingerprint(mailbox: str, fingerprint: str, *, session: Session) -
             col(LedgerRow.outcome).in_(["ticket", "followup"]),
         )
     ).first()
+    return EarlierMail(row.uid, row.fingerprint) if row else None
 
 
 def last_uid(mailbox: str, uidvalidity: int, *, session: Session) -> int:
@@ -343,13 +378,15 @@ def outbox_by_message_ids(ids: Iterable[str], *, session: Session) -> Sequence[O
 
 def automatic_mails_since(address: str, since: datetime, *, session: Session) -> int:
     """How many automatic mails (by ``capped_address``) went to ``address`` since ``since``."""
-    return int(
-        session.exec(
-            select(sa.func.count())
-            .select_from(OutboxRow)
-            .where(
-                col(OutboxRow.capped_address) == address.lower(),
-                col(OutboxRow.created_at) >= since,
-            )
-        ).one()
+    values = {"address": address.lower(), "since": since}
+    count: int = session.connection().execute(_automatic_mails_since(), values).scalar_one()
+    return count
+
+
+@functools.cache
+def _automatic_mails_since() -> sa.Select[int]:
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    return sa.select(sa.func.count()).where(
+        outbox.c.capped_address == sa.bindparam("address"),
+        outbox.c.created_at >= sa.bindparam("since"),
     )
