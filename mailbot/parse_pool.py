@@ -24,7 +24,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future
 from contextlib import suppress
-from typing import IO
+from typing import IO, Any
 
 from mailbot.core.limits import SizeLimits
 from mailbot.core.prepare import Prepared, RawMail, prepare_all
@@ -50,19 +50,20 @@ class _Worker:
         self._lock = threading.Lock()
         self._gone = False
         # Writing a batch blocks while the worker is busy with the one before: the
-        # writer thread waits for it, not the intake.
-        self._outgoing: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        # writer thread waits for it, not the intake. It pickles a mail at a time.
+        self._outgoing: queue.SimpleQueue[tuple[list[RawMail], SizeLimits] | None] = (
+            queue.SimpleQueue()
+        )
         threading.Thread(target=self._write, name="parse-feed", daemon=True).start()
         threading.Thread(target=self._read, name="parse-answers", daemon=True).start()
 
     def submit(self, raws: list[RawMail], limits: SizeLimits) -> Future[list[Prepared]]:
-        payload = pickle.dumps((raws, limits), protocol=pickle.HIGHEST_PROTOCOL)
         future: Future[list[Prepared]] = Future()
         with self._lock:
             if self._gone:
                 raise WorkerGone("the parse worker has ended")
             self._waiting.append(future)
-        self._outgoing.put(payload)
+        self._outgoing.put((raws, limits))
         return future
 
     def close(self, timeout: float = 5.0) -> None:
@@ -78,10 +79,16 @@ class _Worker:
         stdin = self.process.stdin
         assert stdin is not None
         try:
-            while (payload := self._outgoing.get()) is not None:
-                write_frame(stdin, payload)
+            while (batch := self._outgoing.get()) is not None:
+                raws, limits = batch
+                write_frame(stdin, _pickled((len(raws), limits)))
+                for raw in raws:
+                    write_frame(stdin, _pickled(raw))
+                del batch, raws
         except OSError:  # the worker is gone; the reader fails the waiting futures
             pass
+        except Exception:  # a mail that cannot be pickled: end the worker, parse in place
+            log.exception("a batch could not be handed to the parse worker")
         finally:
             _close_quietly(stdin)
 
@@ -89,14 +96,15 @@ class _Worker:
         stdout = self.process.stdout
         assert stdout is not None
         try:
-            while (frame := read_frame(stdout)) is not None:
-                ok, value = pickle.loads(frame)
+            while (answers := _read_batch(stdout)) is not None:
                 with self._lock:
                     future = self._waiting.popleft()
-                if ok:
-                    future.set_result(value)
+                failed = [value for ok, value in answers if not ok]
+                if failed:
+                    future.set_exception(RuntimeError(f"the parse worker failed: {failed[0]}"))
                 else:
-                    future.set_exception(RuntimeError(f"the parse worker failed: {value}"))
+                    future.set_result([value for _, value in answers])
+                del answers
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             log.warning("the parse worker's answer could not be read (%r)", exc)
         finally:
@@ -174,6 +182,22 @@ class ParsePool:
 
 
 INLINE = ParsePool(0)
+
+
+def _pickled(value: object) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _read_batch(stream: IO[bytes]) -> list[tuple[bool, Any]] | None:
+    """One batch's answers, up to its empty frame; None when the stream ended between batches."""
+    answers: list[tuple[bool, Any]] = []
+    while (frame := read_frame(stream)) != b"":
+        if frame is None:
+            if answers:
+                raise EOFError("the parse worker's answer ended inside a batch")
+            return None
+        answers.append(pickle.loads(frame))
+    return answers
 
 
 def _close_quietly(stream: IO[bytes]) -> None:

@@ -1,10 +1,13 @@
 """The parse worker's process: ``python -m mailbot.parse_worker``, started by ``ParsePool``.
 
-It reads batches from stdin and writes the parsed mails to stdout, one frame
-each way per batch (an 8-byte length, then a pickle), until stdin ends: when
-the daemon closes it, or when the daemon is gone, however it ended. It
-imports only the pure core, so it costs a small Python process, not a second
-daemon.
+It reads batches from stdin and writes the parsed mails to stdout until stdin
+ends: when the daemon closes it, or when the daemon is gone, however it ended.
+A frame is an 8-byte length, then a pickle. A batch comes as one frame of
+``(count, limits)`` and a frame per mail; the answer is a frame per mail,
+``(True, Prepared)`` or ``(False, what went wrong)``, then an empty frame. A
+mail at a time each way, so that neither process holds a whole batch twice
+(its mails, and a pickle of them all). It imports only the pure core, so it
+costs a small Python process, not a second daemon.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import sys
 from contextlib import suppress
 from typing import IO
 
-from mailbot.core.prepare import prepare_all
+from mailbot.core.limits import SizeLimits
+from mailbot.core.prepare import prepare
 from mailbot.memory import release_free_memory
 
 _LENGTH = struct.Struct(">Q")
@@ -29,7 +33,7 @@ def write_frame(stream: IO[bytes], payload: bytes) -> None:
 
 
 def read_frame(stream: IO[bytes]) -> bytes | None:
-    """The next frame; None at a clean end of the stream."""
+    """The next frame (b"" for an empty one); None at a clean end of the stream."""
     header = stream.read(_LENGTH.size)
     if not header:
         return None
@@ -44,14 +48,24 @@ def read_frame(stream: IO[bytes]) -> bytes | None:
 
 def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
     while (frame := read_frame(requests)) is not None:
-        try:
-            raws, limits = pickle.loads(frame)
-            answer: tuple[bool, object] = (True, prepare_all(raws, limits))
-        except Exception as exc:  # prepare never raises; this is a broken frame
-            answer = (False, repr(exc))
-        write_frame(answers, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
-        del answer
+        # Only the daemon writes these: a broken batch frame ends the worker (and the daemon
+        # parses in place), since the mail frames after it could not be told apart.
+        count, limits = pickle.loads(frame)
+        for _ in range(count):
+            mail = read_frame(requests)
+            if mail is None:
+                raise EOFError("the stream ended inside a batch")
+            write_frame(answers, _answer(mail, limits))
+        write_frame(answers, b"")
         release_free_memory()
+
+
+def _answer(frame: bytes, limits: SizeLimits) -> bytes:
+    try:
+        answer: tuple[bool, object] = (True, prepare(pickle.loads(frame), limits))
+    except Exception as exc:  # prepare never raises; this is a broken frame
+        answer = (False, repr(exc))
+    return pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def main() -> None:

@@ -6,7 +6,9 @@ pool's workers are real processes.
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from mailbot.config import ImapSettings, IngestSettings
 from mailbot.core.limits import SizeLimits
 from mailbot.core.prepare import RawMail, prepare_all
 from mailbot.parse_pool import ParsePool
+from mailbot.parse_worker import read_frame, serve, write_frame
 from mailbot.service import Desk, ingest
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import customer_mail, deliver, run_once
@@ -214,3 +217,33 @@ def test_the_parse_worker_goes_when_the_daemon_is_killed() -> None:
     while any(Path(f"/proc/{pid}").exists() for pid in helpers):
         assert time.monotonic() < deadline, "the parse worker outlived its daemon"
         time.sleep(0.1)
+
+
+def _frames(*payloads: bytes) -> io.BytesIO:
+    stream = io.BytesIO()
+    for payload in payloads:
+        write_frame(stream, payload)
+    stream.seek(0)
+    return stream
+
+
+def _answers(stream: io.BytesIO) -> list[bytes | None]:
+    stream.seek(0)
+    frames: list[bytes | None] = []
+    while (frame := read_frame(stream)) is not None:
+        frames.append(frame)
+    return frames
+
+
+def test_the_worker_answers_a_mail_at_a_time_and_a_broken_mail_frame_alone() -> None:
+    """A batch is (count, limits) and a frame per mail; the answer a frame per mail, then
+    an empty frame. A mail frame that is no pickle fails only its own answer."""
+    good = pickle.dumps(RawMail(customer_mail("jan@acme.pl", "Drukarka")))
+    answers = io.BytesIO()
+    serve(_frames(pickle.dumps((2, LIMITS)), good, b"not a pickle"), answers)
+    first, second, end = _answers(answers)
+    assert first is not None and second is not None
+    ok, prepared = pickle.loads(first)
+    assert ok and prepared.mail.subject == "Drukarka"
+    assert pickle.loads(second)[0] is False
+    assert end == b""
