@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlmodel import Session
 
 from mailbot.adapters.db import TicketRow
-from mailbot.core.sla import Change, change_status
+from mailbot.core.sla import Change, change_status, next_alert_at
 from mailbot.core.tickets import TicketStatus
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
-from mailbot.sla_state import clock_of, record_event, store_clock
+from mailbot.sla_state import clock_of, deadlines_of, record_event, store_clock
 from mailbot.timesheet import FLAGS, set_flag
 
 if TYPE_CHECKING:
@@ -129,11 +129,13 @@ def _choice(kind: type[E], value: str, what: str) -> E:
         raise ConfigError(f"{what}: {value!r} is not one of {choices}") from None
 
 
-def start_clock(desk: Desk, ticket: TicketRow, *, session: Session) -> None:
-    """A new ticket's deadlines and first alert, set before its row is inserted: it has no
-    alerts to look up yet, and the values go in with the INSERT instead of an UPDATE after."""
+def start_clock(desk: Desk, ticket: TicketRow) -> None:
+    """A new ticket's first alert, set before its row is inserted: it has no alerts to look
+    up yet, and the value goes in with the INSERT instead of an UPDATE after. Its deadlines
+    are the decision's (``decide`` computed them from the same received time and tier)."""
     assert ticket.id is None, "only for a ticket not stored yet"
-    store_clock(ticket, clock_of(ticket), desk.policy.tiers[Tier(ticket.tier)], session=session)
+    policy = desk.policy.tiers[Tier(ticket.tier)]
+    ticket.next_alert_at = next_alert_at(clock_of(ticket), policy, deadlines_of(ticket), done=set())
 
 
 def record_opened(desk: Desk, ticket: TicketRow, *, now: datetime, session: Session) -> None:

@@ -101,8 +101,8 @@ def open_ticket(
         follows=decision.follows,
         updated_at=now,
     )
-    start_clock(desk, ticket, session=session)  # adds it to the session
-    session.flush()
+    start_clock(desk, ticket)
+    repo.insert_new(ticket, session=session)
     assert ticket.id is not None
     record_opened(desk, ticket, now=now, session=session)
     _store_message(

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
 
 from mailbot.adapters.db import (
@@ -165,6 +166,20 @@ def insert_row(table: type[SQLModel], *, session: Session, **values: Any) -> int
     spends running it.
     """
     return int(session.connection().execute(_insert_returning_id(table), values).scalar_one())
+
+
+def insert_new(row: SQLModel, *, session: Session) -> int:
+    """INSERT a new ORM object's row now, as ``insert_row`` does, and make the object
+    persistent in ``session`` as if it had been loaded: later changes to it are flushed as
+    UPDATEs. A unit-of-work flush of a new ticket cost several times the INSERT itself."""
+    table = type(row).__table__  # type: ignore[attr-defined]
+    values = {column.key: getattr(row, column.key) for column in table.columns}
+    del values["id"]
+    row_id = insert_row(type(row), session=session, **values)
+    row.id = row_id
+    make_transient_to_detached(row)
+    session.add(row)
+    return row_id
 
 
 @functools.cache
