@@ -25,6 +25,7 @@ address are sent by one worker in queue order (``send_groups``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -112,34 +113,17 @@ def _due(desk: Desk, now: datetime, limit: int) -> list[tuple[int, str]]:
 
 def _claim(desk: Desk, mail_id: int, session: Session) -> PendingMail | None:
     """Take the row for sending; None when another flusher took it first."""
-    taken = _rowcount(
-        session.execute(
-            sa.update(OutboxRow)
-            .where(col(OutboxRow.id) == mail_id, col(OutboxRow.status) == "queued")
-            # The claim's own time: a long flush must not make its later
-            # claims look stale to another flusher at once.
-            .values(status="sending", next_attempt_at=desk.clock())
-        )
-    )
-    if taken != 1:
+    # The claim's own time: a long flush must not make its later claims look stale to
+    # another flusher at once. Plain columns, no ORM objects: a flush of thousands of
+    # mails claims thousands of rows, one prebuilt statement each.
+    connection = session.connection()
+    row = connection.execute(_claim_row(), {"mail_id": mail_id, "now": desk.clock()}).first()
+    if row is None:
         return None
-    # Plain columns, no ORM objects: a flush of thousands of mails claims thousands of rows.
-    row = session.execute(
-        sa.select(
-            col(OutboxRow.kind),
-            col(OutboxRow.message_id),
-            col(OutboxRow.mail_from),
-            col(OutboxRow.recipients),
-            col(OutboxRow.raw),
-            col(OutboxRow.attempts),
-            col(OutboxRow.ticket_id),
-            col(TicketRow.number),
-        )
-        .select_from(OutboxRow)
-        .outerjoin(TicketRow, col(TicketRow.id) == col(OutboxRow.ticket_id))
-        .where(col(OutboxRow.id) == mail_id)
-    ).one()
-    kind, message_id, mail_from, recipients, raw, attempts, ticket_id, number = row
+    kind, message_id, mail_from, recipients, raw, attempts, ticket_id = row
+    number: str | None = None
+    if ticket_id is not None:
+        number = connection.execute(_ticket_number(), {"ticket_id": ticket_id}).scalar()
     return PendingMail(
         mail_id,
         kind,
@@ -151,6 +135,31 @@ def _claim(desk: Desk, mail_id: int, session: Session) -> PendingMail | None:
         number or "-",
         ticket_id,
     )
+
+
+@functools.cache
+def _claim_row() -> sa.Update:
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    return (
+        sa.update(outbox)
+        .where(outbox.c.id == sa.bindparam("mail_id"), outbox.c.status == "queued")
+        .values(status="sending", next_attempt_at=sa.bindparam("now"))
+        .returning(
+            outbox.c.kind,
+            outbox.c.message_id,
+            outbox.c.mail_from,
+            outbox.c.recipients,
+            outbox.c.raw,
+            outbox.c.attempts,
+            outbox.c.ticket_id,
+        )
+    )
+
+
+@functools.cache
+def _ticket_number() -> sa.Select[Any]:
+    ticket = TicketRow.__table__  # type: ignore[attr-defined]
+    return sa.select(ticket.c.number).where(ticket.c.id == sa.bindparam("ticket_id"))
 
 
 class _SharedCommits:
@@ -342,6 +351,16 @@ def _tell_staff(desk: Desk, mail: PendingMail, refused: list[Refusal]) -> None:
         log.exception("outbox %s: cannot queue the staff notice of its refusal", mail.id)
 
 
+@functools.cache
+def _sent_row() -> sa.Update:
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    return (
+        sa.update(outbox)
+        .where(outbox.c.id == sa.bindparam("mail_id"), outbox.c.status == "sending")
+        .values(status="sent", attempts=sa.bindparam("attempts"), sent_at=sa.bindparam("sent_at"))
+    )
+
+
 async def _send(sender: MailSender, mail: PendingMail) -> tuple[Refusal, ...] | DeliveryError:
     """Send one mail; the recipients refused while others took it, or the failure as a value."""
     try:
@@ -473,7 +492,8 @@ async def _flush_one(run: _Flush, mail_id: int) -> None:
 
 
 def _mark_sent(desk: Desk, mail: PendingMail, session: Session) -> None:
-    _update_in(session, mail.id, status="sent", attempts=mail.attempts + 1, sent_at=desk.clock())
+    values = {"mail_id": mail.id, "attempts": mail.attempts + 1, "sent_at": desk.clock()}
+    session.connection().execute(_sent_row(), values)
     log.info(
         "outbox %s (%s, ticket %s) sent to %s: %s",
         mail.id,
