@@ -117,7 +117,8 @@ def _claim(desk: Desk, mail_id: int, session: Session) -> PendingMail | None:
     # another flusher at once. Plain columns, no ORM objects: a flush of thousands of
     # mails claims thousands of rows, one prebuilt statement each.
     connection = session.connection()
-    row = connection.execute(_claim_row(), {"mail_id": mail_id, "now": desk.clock()}).first()
+    claim = {"mail_id": mail_id, "new_next_attempt_at": desk.clock()}
+    row = connection.execute(_claim_row(), claim).first()
     if row is None:
         return None
     kind, message_id, mail_from, recipients, raw, attempts, ticket_id = row
@@ -137,22 +138,29 @@ def _claim(desk: Desk, mail_id: int, session: Session) -> PendingMail | None:
     )
 
 
-@functools.cache
-def _claim_row() -> sa.Update:
+def _status_change(before: str, after: str, *bound: str) -> sa.Update:
+    """UPDATE of the row ``:mail_id`` from status ``before`` to ``after``, setting each of
+    the ``bound`` columns from the parameter ``new_<column>`` (SQLAlchemy keeps a column's
+    own name for itself in SET)."""
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
     return (
         sa.update(outbox)
-        .where(outbox.c.id == sa.bindparam("mail_id"), outbox.c.status == "queued")
-        .values(status="sending", next_attempt_at=sa.bindparam("now"))
-        .returning(
-            outbox.c.kind,
-            outbox.c.message_id,
-            outbox.c.mail_from,
-            outbox.c.recipients,
-            outbox.c.raw,
-            outbox.c.attempts,
-            outbox.c.ticket_id,
-        )
+        .where(outbox.c.id == sa.bindparam("mail_id"), outbox.c.status == before)
+        .values(status=after, **{name: sa.bindparam(f"new_{name}") for name in bound})
+    )
+
+
+@functools.cache
+def _claim_row() -> sa.Update:
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    return _status_change("queued", "sending", "next_attempt_at").returning(
+        outbox.c.kind,
+        outbox.c.message_id,
+        outbox.c.mail_from,
+        outbox.c.recipients,
+        outbox.c.raw,
+        outbox.c.attempts,
+        outbox.c.ticket_id,
     )
 
 
@@ -353,12 +361,7 @@ def _tell_staff(desk: Desk, mail: PendingMail, refused: list[Refusal]) -> None:
 
 @functools.cache
 def _sent_row() -> sa.Update:
-    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    return (
-        sa.update(outbox)
-        .where(outbox.c.id == sa.bindparam("mail_id"), outbox.c.status == "sending")
-        .values(status="sent", attempts=sa.bindparam("attempts"), sent_at=sa.bindparam("sent_at"))
-    )
+    return _status_change("sending", "sent", "attempts", "sent_at")
 
 
 async def _send(sender: MailSender, mail: PendingMail) -> tuple[Refusal, ...] | DeliveryError:
@@ -492,7 +495,7 @@ async def _flush_one(run: _Flush, mail_id: int) -> None:
 
 
 def _mark_sent(desk: Desk, mail: PendingMail, session: Session) -> None:
-    values = {"mail_id": mail.id, "attempts": mail.attempts + 1, "sent_at": desk.clock()}
+    values = {"mail_id": mail.id, "new_attempts": mail.attempts + 1, "new_sent_at": desk.clock()}
     session.connection().execute(_sent_row(), values)
     log.info(
         "outbox %s (%s, ticket %s) sent to %s: %s",
