@@ -26,9 +26,9 @@ _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 # Headers whose value we write as given, when it is plain ASCII that fits one line: ids,
 # dates and tokens, which the header registry would only parse and fold back unchanged
-# (that parsing was most of the cost of an acknowledgement). Addresses and Subject are
-# written as given only in the plain cases of ``_plain``; otherwise the registry encodes
-# and quotes them.
+# (that parsing was most of the cost of an acknowledgement). Addresses are written as
+# given only in the plain cases of ``_plain``; otherwise the registry encodes and quotes
+# them. The Subject is encoded by ``encode_text`` before either sees it.
 _VERBATIM = frozenset(
     {
         "message-id",
@@ -65,8 +65,6 @@ def _plain(name: str, value: str) -> bool:
     key = name.lower()
     if key in _ADDRESS_HEADERS:
         return _PLAIN_ADDRESSES.fullmatch(value) is not None
-    if key == "subject":  # text that looks like an encoded word must be encoded itself
-        return "=?" not in value
     return key in _VERBATIM
 
 
@@ -182,9 +180,8 @@ def _generated(headers: list[tuple[str, str]], body: str, *, international: bool
 
 
 def _quoted_printable(text: str) -> str:
-    """``text`` as a UTF-8 quoted-printable body (LF line ends): what ``set_content`` makes,
-    with lines of at most 76 characters as RFC 2045 asks (set_content folds them at the
-    policy's 998)."""
+    """``text`` as a UTF-8 quoted-printable body (LF line ends), in lines of at most 76
+    characters as RFC 2045 asks (``set_content`` folded them at the policy's 998)."""
     lines = text.encode("utf-8").splitlines()
     # binascii's encoder is in C (email.quoprimime's, in Python, was five times slower);
     # istext: line ends stay line ends, and whitespace before them is encoded.
