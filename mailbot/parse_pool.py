@@ -120,11 +120,18 @@ class _Worker:
             future.set_exception(WorkerGone(f"the parse worker ended ({self.process.poll()})"))
 
 
+# How long the intake waits for a worker's answer before it parses the batch itself. A
+# batch takes a fraction of a second; a worker that has not answered by then is stuck (a
+# stopped process, a pipe that lost a frame), and a hung intake would log nothing.
+ANSWER_TIMEOUT = 120.0
+
+
 class ParsePool:
     """``workers`` parsing processes, given batches in turn; 0 parses in the calling thread."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, answer_timeout: float = ANSWER_TIMEOUT) -> None:
         self.workers = workers
+        self.answer_timeout = answer_timeout
         self._started: list[_Worker] = []
         self._turn = itertools.count()
 
@@ -148,10 +155,13 @@ class ParsePool:
     def result(
         self, future: Future[list[Prepared]], raws: list[RawMail], limits: SizeLimits
     ) -> list[Prepared]:
-        """The batch's parsed mails; parsed here when the worker failed them."""
+        """The batch's parsed mails; parsed here when the worker failed them or did not answer
+        within ``answer_timeout`` seconds (the worker is then replaced)."""
         try:
-            return future.result()
-        except Exception as exc:  # a dead worker, a pickling error: parse here, go on
+            return future.result(timeout=self.answer_timeout)
+        except Exception as exc:  # a dead or stuck worker, a pickling error: parse here, go on
+            if isinstance(exc, TimeoutError):
+                exc = WorkerGone(f"no answer within {self.answer_timeout:g} s; replaced")
             log.warning("a parse worker failed (%r); parsing the batch in the main process", exc)
             self._reset()
             return prepare_all(raws, limits)

@@ -178,6 +178,24 @@ def test_a_dead_parse_worker_is_replaced_by_parsing_in_place() -> None:
         pool.close()
 
 
+def test_a_stuck_parse_worker_is_replaced_by_parsing_in_place() -> None:
+    """A worker that never answers (stopped here; a lost frame would look the same) costs
+    the intake ``answer_timeout``, then the batch is parsed in place, not a hung daemon."""
+    raws = [RawMail(customer_mail("jan@acme.pl", f"Mail {n}")) for n in range(2)]
+    pool = ParsePool(1, answer_timeout=1.0)
+    try:
+        pool.warm_up()
+        [stuck] = pool.pids
+        os.kill(stuck, signal.SIGSTOP)
+        future = pool.submit(raws, LIMITS)
+        assert [p.mail.subject for p in pool.result(future, raws, LIMITS)] == ["Mail 0", "Mail 1"]
+        assert stuck not in pool.pids and not Path(f"/proc/{stuck}").exists()  # killed, reaped
+        future = pool.submit(raws, LIMITS)  # a new worker takes the next batch
+        assert len(pool.result(future, raws, LIMITS)) == 2 and pool.pids
+    finally:
+        pool.close()
+
+
 def _children(pid: int) -> set[int]:
     found: set[int] = set()
     for entry in Path("/proc").iterdir():
