@@ -72,7 +72,7 @@ class _Policy(EmailPolicy):
     """The SMTP policy, keeping safe plain values of ``_VERBATIM`` headers as strings."""
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
-        if isinstance(value, _Encoded) or (isinstance(value, str) and _plain(name, value)):
+        if isinstance(value, str) and _writable(name, value):
             return (name, value)
         return super().header_store_parse(name, value)
 
