@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from mailbot.core.limits import SizeLimits
 from mailbot.core.prepare import Prepared, RawMail, prepare_all
-from mailbot.parse_worker import read_frame, write_frame
+from mailbot.parse_worker import pickled, read_frame, write_frame
 
 log = logging.getLogger("mailbot.ingest")
 
@@ -81,9 +81,9 @@ class _Worker:
         try:
             while (batch := self._outgoing.get()) is not None:
                 raws, limits = batch
-                write_frame(stdin, _pickled((len(raws), limits)))
+                write_frame(stdin, pickled((len(raws), limits)))
                 for raw in raws:
-                    write_frame(stdin, _pickled(raw))
+                    write_frame(stdin, pickled(raw))
                 del batch, raws
         except OSError:  # the worker is gone; the reader fails the waiting futures
             pass
@@ -192,10 +192,6 @@ class ParsePool:
 
 
 INLINE = ParsePool(0)
-
-
-def _pickled(value: object) -> bytes:
-    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _read_batch(stream: IO[bytes]) -> list[tuple[bool, Any]] | None:

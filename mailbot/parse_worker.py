@@ -32,6 +32,11 @@ def write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.flush()
 
 
+def pickled(value: object) -> bytes:
+    """A frame's payload for ``value``."""
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def read_frame(stream: IO[bytes]) -> bytes | None:
     """The next frame (b"" for an empty one); None at a clean end of the stream."""
     header = stream.read(_LENGTH.size)
@@ -65,7 +70,7 @@ def _answer(frame: bytes, limits: SizeLimits) -> bytes:
         answer: tuple[bool, object] = (True, prepare(pickle.loads(frame), limits))
     except Exception as exc:  # prepare never raises; this is a broken frame
         answer = (False, repr(exc))
-    return pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+    return pickled(answer)
 
 
 def main() -> None:
