@@ -169,6 +169,8 @@ class LimitsSettings:
     max_attachment_size: int = 10 * 1024 * 1024
     # Automatic mails (acknowledgements, status mails) to one address in an hour, at most.
     auto_replies_per_hour: int = 5
+    # Mails to one ticket's customer in an hour (relays too); the rest is held for a person.
+    customer_mails_per_ticket_hour: int = 10
 
 
 @dataclass(frozen=True)
@@ -719,6 +721,9 @@ LIMITS_MAX_ATTACHMENT_SIZE = _Key(
     "limits.max_attachment_size", _Kind(_check_size, _int_from_env), 10 * 1024**2
 )
 LIMITS_AUTO_REPLIES = _Key("limits.auto_replies_per_hour", _Kind(_check_count, _int_from_env), 5)
+LIMITS_TICKET_MAILS = _Key(
+    "limits.customer_mails_per_ticket_hour", _Kind(_check_count, _int_from_env), 10
+)
 
 # No default for the poll thresholds: they follow imap.poll_interval (_health).
 HEALTH_POLL_WARNING = _Key("health.poll_warning", _DURATION_KIND)
@@ -856,6 +861,7 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     LIMITS_MAX_MAIL_SIZE,
     LIMITS_MAX_ATTACHMENT_SIZE,
     LIMITS_AUTO_REPLIES,
+    LIMITS_TICKET_MAILS,
     BILLING_HOURLY_RATE,
     BILLING_VAT_PERCENT,
     BILLING_VIP_MONTHLY_FEE,
@@ -1263,6 +1269,7 @@ def load_settings(
             max_mail_size=source.get(LIMITS_MAX_MAIL_SIZE),
             max_attachment_size=source.get(LIMITS_MAX_ATTACHMENT_SIZE),
             auto_replies_per_hour=source.get(LIMITS_AUTO_REPLIES),
+            customer_mails_per_ticket_hour=source.get(LIMITS_TICKET_MAILS),
         ),
         ingest=IngestSettings(
             batch_size=source.get(INGEST_BATCH_SIZE),

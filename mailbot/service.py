@@ -8,6 +8,7 @@ the outbox -> only then the mail leaves the inbox -> the outbox flush sends.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -80,6 +81,18 @@ class Desk:
             authserv_id=s.support.authserv_id,
             vip_requires_authentication=s.support.vip_requires_authentication,
         )
+
+    @cached_property
+    def token_key(self) -> bytes:
+        """The key that signs our Message-IDs (``mailbot.core.tokens``), made at first start.
+
+        ``build_desk`` reads it once, before any transaction: creating it inside one
+        would hold SQLite's write lock from a second connection.
+        """
+        with Session(self.engine) as session:
+            value = repo.secret("token", candidate=secrets.token_hex(32), session=session)
+            session.commit()
+        return bytes.fromhex(value)
 
     @cached_property
     def size_limits(self) -> SizeLimits:

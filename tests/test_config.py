@@ -874,6 +874,7 @@ def test_limits_take_sizes(tmp_path: Path, text: str, size: int) -> None:
     assert settings.limits.max_mail_size == size
     assert settings.limits.max_attachment_size == 10 * 1024**2
     assert settings.limits.auto_replies_per_hour == 5
+    assert settings.limits.customer_mails_per_ticket_hour == 10
 
 
 @pytest.mark.parametrize("text", ['"25 elephants"', '"0MB"', "-1", "true"])
@@ -886,7 +887,9 @@ def test_limits_come_from_the_environment(tmp_path: Path) -> None:
     settings = load(
         tmp_path,
         environ={**SECRETS, "MAILBOT_LIMITS__MAX_ATTACHMENT_SIZE": "2MB",
-                 "MAILBOT_LIMITS__AUTO_REPLIES_PER_HOUR": "0"},
+                 "MAILBOT_LIMITS__AUTO_REPLIES_PER_HOUR": "0",
+                 "MAILBOT_LIMITS__CUSTOMER_MAILS_PER_TICKET_HOUR": "3"},
     )  # fmt: skip
     assert settings.limits.max_attachment_size == 2 * 1024**2
     assert settings.limits.auto_replies_per_hour == 0
+    assert settings.limits.customer_mails_per_ticket_hour == 3

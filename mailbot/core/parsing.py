@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.errors import MessageDefect
 from email.generator import BytesGenerator
+from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
@@ -461,6 +462,10 @@ def _msg_ids(raw: str | None, log: _Log) -> tuple[str, ...]:
     if raw is None:
         return ()
     value = _restore_8bit(_unfold(raw), _Log(), "message id")
+    if "=?" in value:
+        # Python's email package folds an id longer than a line into RFC 2047 encoded
+        # words, as for any unstructured header: a sender's bug, readable all the same.
+        value = _decoded_words(value)
     ids = tuple(f"<{inner}>" for inner in ("".join(m.split()) for m in _MSG_ID.findall(value)))
     ids = tuple(found for found in ids if found != "<>")
     if any(len(found) > _MAX_MSG_ID for found in ids):
@@ -472,6 +477,16 @@ def _msg_ids(raw: str | None, log: _Log) -> tuple[str, ...]:
         log.notes.append(f"message id {bare[:60]!r} without angle brackets")
         return (f"<{bare.strip('<>')}>",)
     return ids
+
+
+def _decoded_words(value: str) -> str:
+    try:
+        return "".join(
+            part.decode(charset or "ascii", "replace") if isinstance(part, bytes) else part
+            for part, charset in decode_header(value)
+        )
+    except (ValueError, LookupError):  # a broken encoded word: read the value as it is
+        return value
 
 
 def _is_address(address: str) -> bool:
