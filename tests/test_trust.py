@@ -14,12 +14,13 @@ from email.message import EmailMessage
 import pytest
 from sqlmodel import Session, select
 
+from mailbot.adapters import repository as repo
 from mailbot.adapters.db import MessageRow, OutboxRow, TicketRow, TimeEntryRow
 from mailbot.core.tokens import STAFF as STAFF_AUDIENCE
 from mailbot.core.tokens import verify
 from mailbot.service import Desk
 from tests.conftest import ImapPeer, SmtpSink
-from tests.factories import NOW, STAFF, customer_mail
+from tests.factories import NOW, STAFF, customer_mail, run_once
 from tests.test_conversation import (
     Clock,
     customer_reply,
@@ -277,6 +278,13 @@ def test_two_careless_robots_stop_at_the_ticket_cap(
     with Session(timed.engine) as session:
         held = session.exec(select(OutboxRow).where(OutboxRow.status == "held")).all()
     assert [h.kind for h in held] == ["relay"]
+
+    # A person read the ticket and lets the held answer go.
+    with Session(timed.engine) as session:
+        assert repo.release_held(held[0].ticket_id or 0, clock.now, session=session) == 1
+        session.commit()
+    run_once(timed)
+    assert len(smtp_sink.of_kind("relay")) == cap
 
 
 # --- commands ----------------------------------------------------------------------------------
