@@ -129,7 +129,8 @@ class SupportSettings:
     escalation_address: str = ""
     # A follow-up this many days after a ticket was resolved opens a new ticket.
     reopen_days: int = 14
-    # The authserv-id of our mail server's Authentication-Results; "" trusts From alone.
+    # The authserv-id of our mail server's Authentication-Results; "" leaves staff only the
+    # proof of answering our notifications (mailbot.core.identity).
     authserv_id: str = ""
     # With authserv_id set: a VIP contract's tier only for a sender that server vouches for.
     vip_requires_authentication: bool = True

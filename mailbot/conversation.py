@@ -7,14 +7,19 @@ The e-mail thread is the interface (issue 4):
   window, see ``decide``) it reopens the ticket and the customer is told.
 - A customer asking ``status`` (the whole text, or a subject ``STATUS
   [SOL-1]``) gets the ticket's status back, if the ticket is theirs.
-- A staff reply (from ``staff_addresses``/``staff_domains``, and when
-  ``authserv_id`` is set, vouched for by DMARC or aligned DKIM) counts as the
-  reaction, runs its ``#commands`` and is relayed to the customer from the
-  desk's address with the quoted history cut. ``#internal`` or a reply of
-  commands only relays nothing. A command error relays nothing, changes
-  nothing, keeps the mail as an internal note and tells the staff member.
-- Robots (out-of-office replies and the like) are kept as notes and change
-  nothing.
+- A staff reply (from ``staff_addresses``/``staff_domains``, with proof: an
+  answer to our mail to staff, or DMARC/DKIM from ``authserv_id``; see
+  ``mailbot.core.identity``) counts as the reaction, runs its ``#commands``
+  and is relayed to the customer from the desk's address with the quoted
+  history cut. ``#internal`` or a reply of commands only relays nothing. A
+  command error relays nothing, changes nothing, keeps the mail as an internal
+  note and tells the staff member. A staff-looking mail without proof is a
+  note, and the address it claims is told once per ticket.
+- A customer whose contract needs an authenticated sender, and whose mail had
+  none, confirms by answering the acknowledgement with ``potwierdzam``: the
+  ticket gets the contract's tier.
+- Robots (out-of-office replies and the like, staff's also by their wording)
+  are kept as notes and change nothing.
 """
 
 from __future__ import annotations
