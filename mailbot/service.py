@@ -135,14 +135,17 @@ class Outcome:
     """What became of one mail, as the ledger records it."""
 
     # ticket, followup, ignored, duplicate, quarantined, bounce, or oversized (a ticket was
-    # opened or joined, but the original is too big to keep in the processed folder)
+    # opened or joined, but the original is too big to keep in the processed folder), or
+    # unparsed (a ticket was opened or joined from what the fallback reader read, e.g. past
+    # the parse deadline; the original goes to quarantine for staff to open)
     kind: str
     reason: str
     ticket_id: int | None = None
 
     @property
     def destination(self) -> Destination:
-        return "quarantine" if self.kind in ("quarantined", "oversized") else "processed"
+        held = ("quarantined", "oversized", "unparsed")
+        return "quarantine" if self.kind in held else "processed"
 
 
 def ingest(
@@ -356,7 +359,9 @@ def _store(
     # then; a mailbox date in the future (a skewed server clock) counts as now.
     received = min(fetched.received_at or now, now)
     outcome = _apply(desk, key, mail, prepared.fingerprint, now=received, session=session)
-    if prepared.oversized and outcome.kind in ("ticket", "followup"):
+    if mail.unparsed and outcome.kind in ("ticket", "followup"):
+        outcome = Outcome("unparsed", f"{mail.unparsed}; {outcome.reason}", outcome.ticket_id)
+    elif prepared.oversized and outcome.kind in ("ticket", "followup"):
         outcome = Outcome("oversized", f"over the size limit; {outcome.reason}", outcome.ticket_id)
     _record(key, mail.message_id, outcome, now, content=prepared.fingerprint, session=session)
     return outcome
