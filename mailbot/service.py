@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -36,7 +35,7 @@ from mailbot.core.prepare import Prepared, RawMail, prepare
 from mailbot.core.sla import TierPolicy
 from mailbot.core.tickets import find_ticket_number
 from mailbot.core.tiers import Tier
-from mailbot.parse_pool import INLINE, ParsePool
+from mailbot.parse_pool import INLINE, ParseAborted, ParseJob, ParsePool
 from mailbot.ticketing import apply_decision
 
 log = logging.getLogger("mailbot.ingest")
@@ -203,21 +202,24 @@ def _parsed_batches(
     desk: Desk, fetched: Iterator[FetchedMail], parser: ParsePool
 ) -> Iterator[tuple[list[FetchedMail], list[Prepared]]]:
     """Batches with their parsed mails; the next batch is fetched and handed to the parser
-    before the current one is given out, so parsing overlaps storing."""
+    before the current one is given out, so parsing overlaps storing. Ends early, leaving
+    the unparsed batches in the inbox, when the parser is aborted (the daemon stops)."""
     limits = desk.size_limits
     bounds = desk.settings.ingest
-    pending: tuple[list[FetchedMail], list[RawMail], Future[list[Prepared]]] | None = None
+    pending: tuple[list[FetchedMail], ParseJob] | None = None
     batches = bounded_batches(
         fetched, _raw_size, max_count=bounds.batch_size, max_bytes=bounds.batch_bytes
     )
-    for batch in batches:
-        raws = [_raw(mail) for mail in batch]
-        submitted = (batch, raws, parser.submit(raws, limits))
+    try:
+        for batch in batches:
+            submitted = (batch, parser.submit([_raw(mail) for mail in batch], limits))
+            if pending is not None:
+                yield pending[0], parser.result(pending[1])
+            pending = submitted
         if pending is not None:
-            yield pending[0], parser.result(pending[2], pending[1], limits)
-        pending = submitted
-    if pending is not None:
-        yield pending[0], parser.result(pending[2], pending[1], limits)
+            yield pending[0], parser.result(pending[1])
+    except ParseAborted:
+        log.info("parsing aborted: the mails not yet stored stay in the inbox")
 
 
 def _raw_size(mail: FetchedMail) -> int:
