@@ -184,6 +184,9 @@ class IngestSettings:
     batch_bytes: int = 16 * 1024 * 1024
     # Processes parsing mail beside the main one; 0 parses in the main process.
     parse_workers: int = 1
+    # A worker's time for one mail; past it the worker is killed and replaced, and the mail
+    # is read by the bounded fallback reader (mailbot.parse_pool).
+    parse_deadline: timedelta = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -701,6 +704,7 @@ SMTP_CONNECTIONS = _Key("smtp.connections", _Kind(_check_positive, _int_from_env
 INGEST_BATCH_SIZE = _Key("ingest.batch_size", _Kind(_check_positive, _int_from_env), 100)
 INGEST_BATCH_BYTES = _Key("ingest.batch_bytes", _Kind(_check_size, _int_from_env), 16 * 1024 * 1024)
 INGEST_PARSE_WORKERS = _Key("ingest.parse_workers", _Kind(_check_count, _int_from_env), 1)
+INGEST_PARSE_DEADLINE = _Key("ingest.parse_deadline", _DURATION_KIND, timedelta(seconds=10))
 
 DATABASE_URL = _Key("database.url", _DATABASE_URL)
 DATABASE_AUTO_UPGRADE = _Key("database.auto_upgrade", _BOOL, True)
@@ -846,6 +850,7 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     INGEST_BATCH_SIZE,
     INGEST_BATCH_BYTES,
     INGEST_PARSE_WORKERS,
+    INGEST_PARSE_DEADLINE,
     DATABASE_URL,
     DATABASE_AUTO_UPGRADE,
     SUPPORT_ADDRESS,
@@ -1276,5 +1281,6 @@ def load_settings(
             batch_size=source.get(INGEST_BATCH_SIZE),
             batch_bytes=source.get(INGEST_BATCH_BYTES),
             parse_workers=source.get(INGEST_PARSE_WORKERS),
+            parse_deadline=source.get(INGEST_PARSE_DEADLINE),
         ),
     )

@@ -248,6 +248,8 @@ def _staff_context(
         "attachments": [a.filename for a in mail.attachments] if mail else [],
         "text": text or "(bez treści)",
         "follows": ticket.follows or "",
+        # Why only the fallback reader read the mail (the parse deadline, say), or "".
+        "unparsed": mail.unparsed if mail else "",
     }
 
 

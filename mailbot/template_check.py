@@ -61,7 +61,7 @@ def _conversation_jobs(base: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
     """Staff notifications, relayed replies and status mails, with what they are given."""
     staff = {"marker": NOTIFICATION_MARKER, "tier_label": "VIP", "contract_customer": "ACME",
              "procedures": "Dzwonić do kierownika.", "attachments": ["skan.pdf"], "text": "Tekst",
-             "follows": "SOL-0"}  # fmt: skip
+             "follows": "SOL-0", "unparsed": "parse deadline of 10 s exceeded"}  # fmt: skip
     statuses = ("open", "waiting", "resolved", "closed", "reopened")
     return [
         ("staff_new", {**base, **staff}),
