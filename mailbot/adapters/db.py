@@ -198,7 +198,7 @@ class AttachmentRow(SQLModel, table=True):
 
 
 class OutboxRow(SQLModel, table=True):
-    """A rendered mail waiting to be sent. ``status``: queued, sent or failed."""
+    """A rendered mail waiting to be sent. ``status``: queued, sending, sent or failed."""
 
     __tablename__ = "outbox"
     id: int | None = Field(default=None, primary_key=True)
@@ -217,6 +217,13 @@ class OutboxRow(SQLModel, table=True):
     created_at: datetime = _utc()
     next_attempt_at: datetime = _utc(index=True)
     sent_at: datetime | None = _utc(default=None)
+    # Who claimed it (``sending``), for taking back a dead process's claims at once
+    # (mailbot.adapters.claims): the instance, the process (pid and its start, in clock
+    # ticks since boot) and that process's random token. NULL: never claimed.
+    claimed_by: str | None = None
+    claimed_pid: int | None = None
+    claimed_started: int | None = Field(default=None, sa_type=sa.BigInteger)
+    claim_token: str | None = None
 
 
 class LedgerRow(SQLModel, table=True):
