@@ -24,6 +24,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,9 @@ from mailbot.adapters.lease import lease_key
 log = logging.getLogger("mailbot.outbox")
 
 _PROC = Path("/proc")
+# Seconds to wait for PostgreSQL to drop the lock of a process seen dead here: the server
+# ends its session when it reads the closed socket, at once unless the machine went away.
+LOCK_GRACE = 5.0
 
 
 @dataclass(frozen=True)
@@ -147,13 +151,22 @@ def hold(engine: Engine, token: str) -> None:
 def gone(engine: Engine, owner: Owner) -> bool:
     """Whether the process that made a claim is gone (see the module's docstring).
 
-    Ask only about an owner of this machine: on SQLite its pid is looked up here.
+    Ask only about an owner of this machine: its pid is looked up here. On
+    PostgreSQL the lock decides; while the pid shows the process dead but its
+    lock is still held (the server has not yet seen the connection close), the
+    lock is asked again for up to ``LOCK_GRACE`` seconds.
     """
     if engine.dialect.name == "sqlite":
         return process_gone(owner.pid, owner.started)
-    if engine.dialect.name == "postgresql":
-        return _lock_free(engine, owner_key(owner.token))
-    return False
+    if engine.dialect.name != "postgresql":
+        return False
+    key = owner_key(owner.token)
+    deadline = time.monotonic() + LOCK_GRACE
+    while not _lock_free(engine, key):
+        if not process_gone(owner.pid, owner.started) or time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _lock_free(engine: Engine, key: int) -> bool:
