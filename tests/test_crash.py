@@ -13,10 +13,16 @@ A second test takes the servers away instead of the process: the daemon
 are back, every mail has one ticket and one acknowledgement, and the daemon
 never exited.
 
+A third kills the daemon itself (``mailbot run``), 30 times while it sends
+300 acknowledgements, restarting it after each kill: the restart takes back
+the dead process's claims at once, so every acknowledgement is at the sink
+within 60 s of the final restart.
+
 The one window a crash may duplicate a mail is between the SMTP server's
-acceptance and the commit that marks it sent (README: "at least once, in
-practice once"); such a copy keeps its Message-ID, so the test counts
-acknowledgements by Message-ID per ticket and reports raw copies separately.
+acceptance and the commit that marks it sent (README, "After a crash"): at
+most one mail per SMTP connection per kill. Such a copy keeps its Message-ID,
+so the tests count acknowledgements by Message-ID per ticket and report raw
+copies separately.
 """
 
 from __future__ import annotations
