@@ -198,7 +198,7 @@ class AttachmentRow(SQLModel, table=True):
 
 
 class OutboxRow(SQLModel, table=True):
-    """A rendered mail waiting to be sent. ``status``: queued, sending, sent or failed."""
+    """A rendered mail waiting to be sent. ``status``: queued, sent or failed."""
 
     __tablename__ = "outbox"
     id: int | None = Field(default=None, primary_key=True)
