@@ -108,8 +108,8 @@ def take_back(desk: Desk) -> int:
     """
     me = claim_owner(desk)
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    with Session(desk.engine) as session:
-        owners = session.execute(
+    with desk.engine.connect() as connection:
+        owners = connection.execute(
             sa.select(outbox.c.claimed_pid, outbox.c.claimed_started, outbox.c.claim_token)
             .where(
                 outbox.c.status == "sending",
@@ -118,13 +118,15 @@ def take_back(desk: Desk) -> int:
             )
             .distinct()
         ).all()
-        dead = [
-            owner
-            for pid, started, token in owners
-            if claims.gone(desk.engine, owner := Owner(me.instance, pid, started, token))
-        ]
-        if not dead:
-            return 0
+    # Asked with no transaction open: on PostgreSQL, asking may wait for the server.
+    dead = [
+        owner
+        for pid, started, token in owners
+        if claims.gone(desk.engine, owner := Owner(me.instance, pid, started, token))
+    ]
+    if not dead:
+        return 0
+    with Session(desk.engine) as session:
         taken = _rowcount(
             session.execute(
                 sa.update(outbox)
