@@ -42,7 +42,7 @@ from mailbot.errors import MailboxError
 from mailbot.heartbeat import Heartbeat
 from mailbot.idle import IdleWatcher
 from mailbot.memory import release_free_memory
-from mailbot.outbox import flush_outbox
+from mailbot.outbox import flush_outbox, take_back
 from mailbot.parse_pool import ParsePool
 from mailbot.sdnotify import Notifier
 from mailbot.service import Desk, IngestReport, ingest
@@ -251,16 +251,26 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop_parsing)
         try:
+            await self.take_back_claims()
             return await self.cycle()
         finally:
             self.parser.close()
             await self.sender.close()
+
+    async def take_back_claims(self) -> None:
+        """At start: the outbox claims of this instance's dead processes are queued again at
+        once (``mailbot.outbox.take_back``), not after the stale limit. Never raises."""
+        try:
+            await asyncio.to_thread(take_back, self.desk)
+        except Exception:
+            log.exception("cannot take back the outbox claims of dead processes")
 
     async def run_forever(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+        await self.take_back_claims()
         await asyncio.to_thread(self.parser.warm_up)  # the first mail must not wait for it
         scheduler = self._scheduler = AsyncIOScheduler(timezone=UTC)
         # max_instances=2: a tick that comes while a long poll (a backlog of thousands of

@@ -5,11 +5,16 @@ Exactly once, as far as SMTP allows:
 - A row is claimed (``queued`` -> ``sending``) by a conditional UPDATE before
   it is sent, so two flushers (the daemon and a ``run --once`` from cron, or
   two instances on PostgreSQL) never send the same mail.
-- It is marked ``sent`` in its own commit right after the server accepted it,
-  so a retry never repeats an accepted mail. The window left is a crash
-  between the server's "250 OK" and that commit; a row still ``sending``
-  long after (``STALE_CLAIM``) was most likely interrupted before the server
-  took it, and is queued again with a warning in the log.
+- It is marked ``sent`` in a commit of its own right after the server accepted
+  it (never batched with other writes, ``_mark_sent``), so a retry never repeats
+  an accepted mail. The window left is a crash between the server's "250 OK"
+  and that commit: a worker sends its next mail only after the mark, so a kill
+  leaves at most one such mail per SMTP connection.
+- A claim names its owner (``mailbot.adapters.claims``: instance, process,
+  token). At start an instance takes back at once the claims of its own
+  processes that are gone (``take_back``); any other claim still ``sending``
+  after ``STALE_CLAIM`` (another instance's, whose death cannot be told from
+  here) was most likely interrupted, and is queued again with a warning.
 - A temporary failure (4xx, no connection) is retried with backoff and ends
   the flush, since the next mails would wait for the same dead server; a
   permanent one (5xx for this mail, or a mail that cannot be encoded) marks
@@ -37,6 +42,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col
 
+from mailbot.adapters import claims
+from mailbot.adapters.claims import Owner
 from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import MailSender, Refusal
 from mailbot.errors import DeliveryError
@@ -86,8 +93,67 @@ def _rowcount(result: object) -> int:
     return int(result.rowcount)
 
 
-def _due(desk: Desk, now: datetime, limit: int) -> list[tuple[int, str]]:
-    """Ids and recipients of the mails due, in queue order (no bytes: ``_claim`` reads those)."""
+def claim_owner(desk: Desk) -> Owner:
+    """The owner this process's claims on ``desk`` record."""
+    return claims.this_process(claims.instance_id(desk.settings.state_dir))
+
+
+def take_back(desk: Desk) -> int:
+    """Queue again, at once, the mails claimed by this instance's processes that are gone.
+
+    Called at start. Each may have reached the server just before its process died
+    (then it goes out twice, with the same Message-ID); most had not. Claims of
+    other instances, of processes still alive, and from before claims had owners
+    are left to ``STALE_CLAIM``. Returns how many mails were queued again.
+    """
+    me = claim_owner(desk)
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    with desk.engine.connect() as connection:
+        owners = connection.execute(
+            sa.select(outbox.c.claimed_pid, outbox.c.claimed_started, outbox.c.claim_token)
+            .where(
+                outbox.c.status == "sending",
+                outbox.c.claimed_by == me.instance,
+                outbox.c.claim_token != me.token,
+            )
+            .distinct()
+        ).all()
+    # Asked with no transaction open: on PostgreSQL, asking may wait for the server.
+    dead = [
+        owner
+        for pid, started, token in owners
+        if claims.gone(desk.engine, owner := Owner(me.instance, pid, started, token))
+    ]
+    if not dead:
+        return 0
+    with Session(desk.engine) as session:
+        taken = _rowcount(
+            session.execute(
+                sa.update(outbox)
+                .where(
+                    outbox.c.status == "sending",
+                    outbox.c.claim_token.in_([owner.token for owner in dead]),
+                )
+                .values(status="queued")
+            )
+        )
+        session.commit()
+    log.warning(
+        "outbox: %d mail(s) claimed by process(es) %s of this instance, which are gone, are "
+        "queued again (one the server took just before its process died goes out twice)",
+        taken,
+        ", ".join(str(owner.pid) for owner in dead),
+    )
+    return taken
+
+
+def _due(desk: Desk, now: datetime, limit: int, owner: Owner) -> list[tuple[int, str]]:
+    """Ids and recipients of the mails due, in queue order (no bytes: ``_claim`` reads those).
+
+    Makes sure first that this process holds its owner lock (PostgreSQL), which
+    tells other processes that its claims are alive.
+    """
+    claims.hold(desk.engine, owner.token)
     with Session(desk.engine) as session:
         stale = _rowcount(
             session.execute(
@@ -111,13 +177,20 @@ def _due(desk: Desk, now: datetime, limit: int) -> list[tuple[int, str]]:
         return [(mail_id, recipients) for mail_id, recipients in rows]
 
 
-def _claim(desk: Desk, mail_id: int, session: Session) -> PendingMail | None:
-    """Take the row for sending; None when another flusher took it first."""
+def _claim(desk: Desk, owner: Owner, mail_id: int, session: Session) -> PendingMail | None:
+    """Take the row for sending, in ``owner``'s name; None when another flusher took it first."""
     # The claim's own time: a long flush must not make its later claims look stale to
     # another flusher at once. Plain columns, no ORM objects: a flush of thousands of
     # mails claims thousands of rows, one prebuilt statement each.
     connection = session.connection()
-    claim = {"mail_id": mail_id, "new_next_attempt_at": desk.clock()}
+    claim = {
+        "mail_id": mail_id,
+        "new_next_attempt_at": desk.clock(),
+        "new_claimed_by": owner.instance,
+        "new_claimed_pid": owner.pid,
+        "new_claimed_started": owner.started,
+        "new_claim_token": owner.token,
+    }
     row = connection.execute(_claim_row(), claim).first()
     if row is None:
         return None
@@ -153,7 +226,8 @@ def _status_change(before: str, after: str, *bound: str) -> sa.Update:
 @functools.cache
 def _claim_row() -> sa.Update:
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    return _status_change("queued", "sending", "next_attempt_at").returning(
+    claim = ("next_attempt_at", "claimed_by", "claimed_pid", "claimed_started", "claim_token")
+    return _status_change("queued", "sending", *claim).returning(
         outbox.c.kind,
         outbox.c.message_id,
         outbox.c.mail_from,
@@ -171,14 +245,15 @@ def _ticket_number() -> sa.Select[Any]:
 
 
 class _SharedCommits:
-    """The workers' claims and "sent" marks, committed together when they come together.
+    """The workers' claims, committed together when they come together.
 
     A commit costs a disk flush (SQLite at ``synchronous=FULL``, PostgreSQL's
-    WAL): writes that arrive while one commit is under way share the next one,
-    so four workers pay about one flush per round instead of one per write.
-    Each write is still committed before its worker goes on (a mail is marked
-    sent before that worker sends another); if a shared transaction fails, its
-    writes are retried one by one, so one bad write costs only itself.
+    WAL): claims that arrive while one commit is under way share the next one,
+    so four workers pay about one flush per round instead of one per claim.
+    Each claim is still committed before its worker sends; if a shared
+    transaction fails, its writes are retried one by one, so one bad write
+    costs only itself. "Sent" marks never come here: one waiting for a shared
+    commit would widen the window in which a kill sends a mail twice.
     """
 
     def __init__(self, desk: Desk) -> None:
@@ -425,6 +500,7 @@ class _Flush:
     should_stop: Callable[[], bool]
     groups: Iterator[list[int]]  # shared: each group goes to the worker that takes it
     commits: _SharedCommits
+    owner: Owner  # in whose name its claims are made
     report: FlushReport = field(default_factory=FlushReport)
     halted: bool = False  # a transient failure: the server is unwell, claim no more
 
@@ -448,10 +524,12 @@ async def flush_outbox(
     """
     report = FlushReport()
     commits = _SharedCommits(desk)
+    owner = claim_owner(desk)
     while True:
         now = desk.clock()
-        due = await asyncio.to_thread(_due, desk, now, limit)
-        run = _Flush(desk, sender, now, should_stop, iter(send_groups(due)), commits, report)
+        due = await asyncio.to_thread(_due, desk, now, limit, owner)
+        groups = iter(send_groups(due))
+        run = _Flush(desk, sender, now, should_stop, groups, commits, owner, report)
         await _round(run, workers=max(1, min(desk.settings.smtp.connections, len(due))))
         if run.halted or should_stop() or len(due) < limit:
             return report
@@ -479,7 +557,7 @@ async def _worker(run: _Flush) -> None:
 
 
 async def _flush_one(run: _Flush, mail_id: int) -> None:
-    mail = await run.commits.run(partial(_claim, run.desk, mail_id))
+    mail = await run.commits.run(partial(_claim, run.desk, run.owner, mail_id))
     if mail is None:
         return  # another flusher took it
     result = await _send(run.sender, mail)
@@ -489,14 +567,17 @@ async def _flush_one(run: _Flush, mail_id: int) -> None:
     elif result:
         outcome = await asyncio.to_thread(_after_partial, run.desk, mail, result, run.now)
     else:
-        await run.commits.run(partial(_mark_sent, run.desk, mail))
+        # Its own commit at once, before this worker claims its next mail. (A cancelled
+        # worker's thread still commits it.)
+        await asyncio.to_thread(_mark_sent, run.desk, mail)
         outcome = "sent"
     run.count(outcome)
 
 
-def _mark_sent(desk: Desk, mail: PendingMail, session: Session) -> None:
+def _mark_sent(desk: Desk, mail: PendingMail) -> None:
     values = {"mail_id": mail.id, "new_attempts": mail.attempts + 1, "new_sent_at": desk.clock()}
-    session.connection().execute(_sent_row(), values)
+    with desk.engine.begin() as connection:
+        connection.execute(_sent_row(), values)
     log.info(
         "outbox %s (%s, ticket %s) sent to %s: %s",
         mail.id,

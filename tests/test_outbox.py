@@ -1,20 +1,40 @@
-"""The outbox against a real SMTP server: each mail once, failures sorted by cause."""
+"""The outbox against a real SMTP server: each mail once, failures sorted by cause; the
+claims of a dead process taken back at once, another instance's after the stale limit."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import pickle
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from mailbot.adapters.claims import process_gone, process_start
 from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import make_sender
-from mailbot.outbox import RETRY_DELAYS, STALE_CLAIM, FlushReport, flush_outbox, send_groups
+from mailbot.outbox import (
+    RETRY_DELAYS,
+    STALE_CLAIM,
+    FlushReport,
+    claim_owner,
+    flush_outbox,
+    send_groups,
+    take_back,
+)
 from mailbot.service import Desk, ingest
 from mailbot.wiring import make_source
 from tests.conftest import ImapPeer, ReceivedMail, SmtpSink
@@ -321,24 +341,169 @@ def test_one_flush_sends_a_backlog_bigger_than_its_round(
     assert {status for _, status in statuses(desk)} == {"sent"}
 
 
-def test_workers_share_their_commits(
+def test_workers_share_claims_but_each_sent_mark_is_a_commit_of_its_own(
     desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
 ) -> None:
-    """Claims and "sent" marks that come together are committed together: fewer commits
-    (each one a disk flush) than two per mail, and still every mail marked sent once."""
+    """Claims that come together are committed together (fewer commits, each one a disk
+    flush, than two per mail); a "sent" mark waits for no other write: the window in which
+    a kill sends a mail twice is that one commit."""
     queue_acks(desk, imap_client, *(f"k{n}@acme.pl" for n in range(16)))
-    commits = 0
+    transactions: list[list[str]] = []
+    open_ones: dict[int, list[str]] = {}
 
-    def count(connection: object) -> None:
-        nonlocal commits
-        commits += 1
+    def statement(connection: sa.Connection, cursor: object, sql: str, *_: object) -> None:
+        open_ones.setdefault(id(connection), []).append(sql)
 
-    sa.event.listen(desk.engine, "commit", count)
+    def commit(connection: sa.Connection) -> None:
+        transactions.append(open_ones.pop(id(connection), []))
+
+    sa.event.listen(desk.engine, "before_cursor_execute", statement)
+    sa.event.listen(desk.engine, "commit", commit)
     try:
         report = flush(desk)
     finally:
-        sa.event.remove(desk.engine, "commit", count)
+        sa.event.remove(desk.engine, "before_cursor_execute", statement)
+        sa.event.remove(desk.engine, "commit", commit)
 
     assert report.sent == 16 and len(smtp_sink.messages) == 16
     assert {status for _, status in statuses(desk)} == {"sent"}
-    assert commits < 2 * 16, f"{commits} commits for 16 mails"
+    marks = [t for t in transactions if any("sent_at" in sql for sql in t)]
+    assert len(marks) == 16 and all(len(t) == 1 for t in marks), marks
+    assert len(transactions) < 2 * 16, f"{len(transactions)} commits for 16 mails"
+
+
+def test_a_claim_names_its_owner(desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink) -> None:
+    queue_acks(desk, imap_client, "jan@acme.pl")
+    flush(desk)
+    with Session(desk.engine) as session:
+        row = session.exec(select(OutboxRow)).one()
+    me = claim_owner(desk)
+    assert (row.status, row.claimed_by, row.claimed_pid) == ("sent", me.instance, os.getpid())
+    assert (row.claimed_started, row.claim_token) == (me.started, me.token)
+    assert me.instance == f"{socket.gethostname()}:{desk.settings.state_dir.absolute()}"
+    assert me.started is not None  # Linux: the process's start from /proc
+
+
+# --- claims of dead processes ---------------------------------------------------------
+
+# A flusher in a process of its own: the test's settings (pickled on stdin), the test's clock.
+FLUSHER = """
+import asyncio, pickle, sys
+from datetime import datetime
+from mailbot.adapters.smtp import make_sender
+from mailbot.outbox import flush_outbox
+from mailbot.wiring import build_desk
+settings = pickle.load(sys.stdin.buffer)
+now = datetime.fromisoformat(sys.argv[1])
+desk = build_desk(settings, clock=lambda: now)
+asyncio.run(flush_outbox(desk, make_sender(settings.smtp)))
+"""
+WAIT = 30.0  # seconds: a deadline for conditions, reached only when something is wrong
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not after {WAIT} s: {what}")
+        time.sleep(0.02)
+
+
+@contextmanager
+def flusher_stuck_sending(
+    desk: Desk, tmp_path: Path, *, state_dir: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process flushing ``desk``'s outbox, stuck sending its claimed mail: its SMTP
+    server takes the connection but never greets (the claim is made, nothing is sent).
+    With ``state_dir`` it is another instance (on this machine)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes connections; nobody ever answers them
+        smtp = replace(
+            desk.settings.smtp, port=silent.getsockname()[1], timeout=timedelta(minutes=2)
+        )
+        settings = replace(desk.settings, smtp=smtp, state_dir=state_dir or desk.settings.state_dir)
+        with (tmp_path / "flusher.log").open("wb") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-c", FLUSHER, NOW.isoformat()], stdin=subprocess.PIPE, stderr=log
+            )
+        try:
+            assert child.stdin is not None
+            child.stdin.write(pickle.dumps(settings))
+            child.stdin.close()
+            _until(lambda: _claimed_by(desk) == child.pid or child.poll() is not None, "a claim")
+            assert child.poll() is None, (tmp_path / "flusher.log").read_text()
+            yield child
+        finally:
+            child.kill()
+            child.wait()
+
+
+def _claimed_by(desk: Desk) -> int | None:
+    with Session(desk.engine) as session:
+        row = session.exec(select(OutboxRow).where(OutboxRow.status == "sending")).first()
+        return None if row is None else row.claimed_pid
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def test_a_start_takes_back_at_once_the_claims_of_its_own_dead_process(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    queue_acks(desk, imap_client, "jan@acme.pl")
+    with flusher_stuck_sending(desk, tmp_path) as other:
+        kill(other)
+    assert statuses(desk) == [("jan@acme.pl", "sending")]
+
+    assert take_back(desk) == 1  # at once: the clock has not moved
+    assert statuses(desk) == [("jan@acme.pl", "queued")]
+    assert flush(desk).sent == 1
+    assert len(smtp_sink.messages) == 1
+    assert take_back(desk) == 0
+
+
+def test_the_claims_of_a_live_process_are_not_taken_back(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    queue_acks(desk, imap_client, "jan@acme.pl")
+    with flusher_stuck_sending(desk, tmp_path):
+        assert take_back(desk) == 0
+        assert flush(desk) == FlushReport()
+        assert statuses(desk) == [("jan@acme.pl", "sending")]
+    assert smtp_sink.messages == []
+
+
+def test_another_instances_claims_wait_for_the_stale_limit(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    queue_acks(desk, imap_client, "jan@acme.pl")
+    with flusher_stuck_sending(desk, tmp_path, state_dir=tmp_path / "other") as other:
+        kill(other)
+
+    assert take_back(desk) == 0  # dead, but not this instance's: it cannot know
+    assert flush(desk) == FlushReport()
+    assert flush(replace(desk, clock=lambda: NOW + STALE_CLAIM - timedelta(seconds=1))) == (
+        FlushReport()
+    )
+    assert statuses(desk) == [("jan@acme.pl", "sending")]
+    assert flush(replace(desk, clock=lambda: NOW + STALE_CLAIM)).sent == 1
+    assert len(smtp_sink.messages) == 1
+
+
+def test_a_process_is_gone_when_its_pid_ended_or_was_reused() -> None:
+    me = os.getpid()
+    started = process_start(me)
+    assert started is not None
+    assert not process_gone(me, started)
+    assert not process_gone(me, None)  # start unknown: the pid alone
+    assert process_gone(me, started + 1)  # the pid now names another process
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    assert process_gone(ended.pid, None)
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    _until(lambda: Path(f"/proc/{zombie.pid}/stat").read_text().split(") ")[1][0] == "Z", "zombie")
+    assert process_gone(zombie.pid, None)  # ended, not yet reaped
+    zombie.wait()

@@ -222,6 +222,13 @@ class OutboxRow(SQLModel, table=True):
     created_at: datetime = _utc()
     next_attempt_at: datetime = _utc(index=True)
     sent_at: datetime | None = _utc(default=None)
+    # Who claimed it (``sending``), for taking back a dead process's claims at once
+    # (mailbot.adapters.claims): the instance, the process (pid and its start, in clock
+    # ticks since boot) and that process's random token. NULL: never claimed.
+    claimed_by: str | None = None
+    claimed_pid: int | None = None
+    claimed_started: int | None = Field(default=None, sa_type=sa.BigInteger)
+    claim_token: str | None = None
 
 
 class LedgerRow(SQLModel, table=True):
