@@ -215,9 +215,10 @@ class ParsePool:
             if self._aborted.is_set():
                 raise ParseAborted("parsing was aborted")
             if job.worker is None and not self._hand(job, len(done)):
-                log.warning(
-                    "no parse worker; parsing %d mail(s) in place", len(job.raws) - len(done)
-                )
+                if self.workers > 0:  # configured to parse in place (0 workers): no news
+                    log.warning(
+                        "no parse worker; parsing %d mail(s) in place", len(job.raws) - len(done)
+                    )
                 done.extend(prepare_all(job.raws[len(done) :], job.limits))
                 break
             answer = self._next_answer(job, len(done))
