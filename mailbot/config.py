@@ -254,9 +254,20 @@ _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 
 
+# A host name: labels of letters (any script) and digits, hyphens inside, dots between.
+_DOMAIN_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+_DOMAIN_NAME = re.compile(rf"(?=.{{1,253}}$){_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*")
+
+
 def is_email_address(text: str) -> bool:
-    """Return True when ``text`` looks like a bare address (``local@domain``), nothing more."""
-    return _EMAIL_ADDRESS.fullmatch(text) is not None
+    """Return True when ``text`` looks like a bare address (``local@domain``) whose domain
+    is a host name, nothing more."""
+    return _EMAIL_ADDRESS.fullmatch(text) is not None and is_domain_name(text.rpartition("@")[2])
+
+
+def is_domain_name(text: str) -> bool:
+    """Return True when ``text`` is a host name like ``acme.pl`` (no @, no spaces, no %)."""
+    return _DOMAIN_NAME.fullmatch(text) is not None
 
 
 _SHOWN = 80
@@ -500,12 +511,8 @@ def _check_email_list(value: object) -> tuple[str, ...]:
     return _check_list(value, is_email_address, "e-mail addresses")
 
 
-def _is_domain(text: str) -> bool:
-    return bool(text) and "@" not in text and not any(c.isspace() for c in text)
-
-
 def _check_domain_list(value: object) -> tuple[str, ...]:
-    return _check_list(value, _is_domain, "domain names like example.com (no @)")
+    return _check_list(value, is_domain_name, "domain names like example.com (no @)")
 
 
 def _list_from_env(text: str) -> object:
