@@ -491,7 +491,7 @@ def _add_ticket_commands(sub: Any) -> None:
         cmd_tickets_set,
         "change a ticket as a person on the staff would: "
         "status (new, open, waiting, resolved, closed), tier (vip, warranty, post_warranty) "
-        "or assignee (an e-mail address, or '' for the staff list)",
+        "or assignee (a staff address, or '' for the staff list)",
     )
     set_.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
     set_.add_argument(

@@ -426,6 +426,68 @@ def test_no_command_line_ends_in_a_traceback(
     FIGURES["refused" if done.code == 2 else "failed"] += 1
 
 
+# --- the same for the configuration: a bad value is one line naming its key, exit 2 -----------
+
+
+def toml_value() -> st.SearchStrategy[str]:
+    """A TOML value as written in the file: a string, an integer (any size), a list of them."""
+    text = st.one_of(durations(), numbers(), st.sampled_from(["25MB", "1GB", "2GB", "08:00-16:00"]))
+    scalar = st.one_of(text.map(json.dumps), st.integers(-(10**25), 10**25).map(str))
+    return st.one_of(scalar, st.lists(scalar, max_size=3).map(lambda v: f"[{', '.join(v)}]"))
+
+
+SETTINGS = (
+    "imap.poll_interval", "imap.timeout", "imap.max_backoff", "smtp.connections",
+    "ingest.batch_size", "ingest.batch_bytes", "ingest.parse_workers", "limits.max_mail_size",
+    "limits.auto_replies_per_hour", "support.reopen_days", "billing.hourly_rate",
+    "health.poll_warning", "tiers.vip.reaction", "tiers.vip.reaction_reminders",
+    "tiers.warranty.resolution", "tiers.warranty.resolution_reminders",
+    "calendars.business.hours",
+)  # fmt: skip
+
+
+@settings(
+    max_examples=int(os.environ.get("MAILBOT_CONFIG_EXAMPLES", "150")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(values=st.dictionaries(st.sampled_from(SETTINGS), toml_value(), min_size=1, max_size=3))
+def test_no_setting_ends_in_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], values: dict[str, str]
+) -> None:
+    config = write_config(tmp_path, contracts_file=False)
+    tables: dict[str, list[str]] = {}
+    for path, value in values.items():
+        table, _, key = path.rpartition(".")
+        tables.setdefault(table, []).append(f"{key} = {value}")
+    text = config.read_text(encoding="utf-8")
+    for table, lines in tables.items():
+        header = f"[{table}]"
+        body = "\n".join(lines)
+        text = (
+            text.replace(header, f"{header}\n{body}")
+            if header in text
+            else f"{text}\n{header}\n{body}\n"
+        )
+    config.write_text(text, encoding="utf-8")
+    done = Desk(config, capsys)("check-config", "--offline")
+    assert done.code in (0, 2), (values, done)
+    assert "Traceback" not in done.err, (values, done.err)
+    if done.code == 2:
+        line = refused(done)
+        tiers = {path.split(".")[1] for path in values if path.startswith("tiers.")}
+        named = [
+            *values,
+            *(
+                f"tiers.{tier}.{kind}_reminders"
+                for tier in tiers
+                for kind in ("reaction", "resolution")
+            ),
+        ]
+        assert any(path in line for path in named) or "not valid TOML" in line, (values, line)
+
+
 def test_the_property_figures(capsys: pytest.CaptureFixture[str]) -> None:
     """Print what the property test ran (pytest -s shows it), e.g. for the issue's closing note."""
     if FIGURES["examples"]:
