@@ -79,7 +79,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args)
     checks = offline_checks(settings)
     for check in checks:
-        print(f"{check.name}: OK: {check.detail}", flush=True)
+        print(f"{check.name}: {'OK' if check.ok else 'WARNING'}: {check.detail}", flush=True)
     if args.offline:
         print("database, imap, smtp: not tried (--offline)")
         return EXIT_OK
@@ -290,6 +290,20 @@ def cmd_tickets_set(args: argparse.Namespace) -> int:
         ):
             print(f"{ticket.number}: {line}")
         session.commit()
+    return EXIT_OK
+
+
+def cmd_tickets_release(args: argparse.Namespace) -> int:
+    desk = build_desk(_settings(args))
+    with Session(desk.engine) as session:
+        ticket = repo.ticket_by_number(args.number.upper(), session=session)
+        if ticket is None or ticket.id is None:
+            print(f"mailbot: no ticket {args.number}", file=sys.stderr)
+            return EXIT_FAILURE
+        number = ticket.number
+        released = repo.release_held(ticket.id, desk.clock(), session=session)
+        session.commit()
+    print(f"{number}: {released} held mail(s) queued for sending")
     return EXIT_OK
 
 
@@ -507,6 +521,14 @@ def _add_ticket_commands(sub: Any) -> None:
         help="who made the change, for the ticket's history (default: admin); a staff "
         "status change counts as the reaction",
     )
+    release = _command(
+        tsub,
+        "release",
+        cmd_tickets_release,
+        "send the mails held for a ticket's customer (past [limits] "
+        "customer_mails_per_ticket_hour, a likely loop of two robots): read the ticket first",
+    )
+    release.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
 
 
 def _add_sla_commands(sub: Any) -> None:

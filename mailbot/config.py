@@ -130,7 +130,8 @@ class SupportSettings:
     escalation_address: str = ""
     # A follow-up this many days after a ticket was resolved opens a new ticket.
     reopen_days: int = 14
-    # The authserv-id of our mail server's Authentication-Results; "" trusts From alone.
+    # The authserv-id of our mail server's Authentication-Results; "" leaves staff only the
+    # proof of answering our notifications (mailbot.core.identity).
     authserv_id: str = ""
     # With authserv_id set: a VIP contract's tier only for a sender that server vouches for.
     vip_requires_authentication: bool = True
@@ -170,6 +171,8 @@ class LimitsSettings:
     max_attachment_size: int = 10 * 1024 * 1024
     # Automatic mails (acknowledgements, status mails) to one address in an hour, at most.
     auto_replies_per_hour: int = 5
+    # Mails to one ticket's customer in an hour (relays too); the rest is held for a person.
+    customer_mails_per_ticket_hour: int = 10
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,9 @@ class IngestSettings:
     batch_bytes: int = 16 * 1024 * 1024
     # Processes parsing mail beside the main one; 0 parses in the main process.
     parse_workers: int = 1
+    # A worker's time for one mail; past it the worker is killed and replaced, and the mail
+    # is read by the bounded fallback reader (mailbot.parse_pool).
+    parse_deadline: timedelta = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -741,6 +747,7 @@ SMTP_CONNECTIONS = _Key("smtp.connections", _Kind(_check_whole(1, 100), _int_fro
 INGEST_BATCH_SIZE = _Key("ingest.batch_size", _Kind(_check_whole(1, 100_000), _int_from_env), 100)
 INGEST_BATCH_BYTES = _Key("ingest.batch_bytes", _Kind(_check_size, _int_from_env), 16 * 1024 * 1024)
 INGEST_PARSE_WORKERS = _Key("ingest.parse_workers", _Kind(_check_whole(0, 64), _int_from_env), 1)
+INGEST_PARSE_DEADLINE = _Key("ingest.parse_deadline", _DURATION_KIND, timedelta(seconds=10))
 
 DATABASE_URL = _Key("database.url", _DATABASE_URL)
 DATABASE_AUTO_UPGRADE = _Key("database.auto_upgrade", _BOOL, True)
@@ -763,6 +770,9 @@ LIMITS_MAX_ATTACHMENT_SIZE = _Key(
 )
 LIMITS_AUTO_REPLIES = _Key(
     "limits.auto_replies_per_hour", _Kind(_check_whole(0, 10_000), _int_from_env), 5
+)
+LIMITS_TICKET_MAILS = _Key(
+    "limits.customer_mails_per_ticket_hour", _Kind(_check_whole(0, 10_000), _int_from_env), 10
 )
 
 # No default for the poll thresholds: they follow imap.poll_interval (_health).
@@ -885,6 +895,7 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     INGEST_BATCH_SIZE,
     INGEST_BATCH_BYTES,
     INGEST_PARSE_WORKERS,
+    INGEST_PARSE_DEADLINE,
     DATABASE_URL,
     DATABASE_AUTO_UPGRADE,
     SUPPORT_ADDRESS,
@@ -901,6 +912,7 @@ _ALL_KEYS: tuple[_Key[Any], ...] = (
     LIMITS_MAX_MAIL_SIZE,
     LIMITS_MAX_ATTACHMENT_SIZE,
     LIMITS_AUTO_REPLIES,
+    LIMITS_TICKET_MAILS,
     BILLING_HOURLY_RATE,
     BILLING_VAT_PERCENT,
     BILLING_VIP_MONTHLY_FEE,
@@ -1328,10 +1340,12 @@ def load_settings(
             max_mail_size=source.get(LIMITS_MAX_MAIL_SIZE),
             max_attachment_size=source.get(LIMITS_MAX_ATTACHMENT_SIZE),
             auto_replies_per_hour=source.get(LIMITS_AUTO_REPLIES),
+            customer_mails_per_ticket_hour=source.get(LIMITS_TICKET_MAILS),
         ),
         ingest=IngestSettings(
             batch_size=source.get(INGEST_BATCH_SIZE),
             batch_bytes=source.get(INGEST_BATCH_BYTES),
             parse_workers=source.get(INGEST_PARSE_WORKERS),
+            parse_deadline=source.get(INGEST_PARSE_DEADLINE),
         ),
     )

@@ -20,6 +20,7 @@ from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
 from mailbot.contracts_file import load_contracts_file
+from mailbot.core.identity import identity_summary
 from mailbot.errors import MailbotError
 from mailbot.service import Desk
 from mailbot.template_check import check_templates
@@ -46,10 +47,17 @@ def offline_checks(settings: Settings) -> list[Check]:
     checks = [Check("configuration", True, str(settings.source or "built in code"))]
     rendered = check_templates(desk)
     checks.append(Check("templates", True, f"{rendered} rendered from {desk.renderer.directory}"))
+    contracts = []
     if settings.support.contracts_file is not None:
         contracts = load_contracts_file(settings.support.contracts_file)
         detail = f"{len(contracts)} contract(s) in {settings.support.contracts_file}"
         checks.append(Check("contracts", True, detail))
+    default = settings.support.vip_requires_authentication
+    # Without a contracts file the contracts live in the database; a VIP one may be there.
+    need = default or any(c.requires_authentication(vip_default=default) for c in contracts)
+    for line in identity_summary(desk.policy, vip_contracts_need_proof=need):
+        warning = line.startswith("WARNING")
+        checks.append(Check("identity", not warning, line.removeprefix("WARNING").strip()))
     desk.engine.dispose()
     return checks
 

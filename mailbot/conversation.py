@@ -7,14 +7,19 @@ The e-mail thread is the interface (issue 4):
   window, see ``decide``) it reopens the ticket and the customer is told.
 - A customer asking ``status`` (the whole text, or a subject ``STATUS
   [SOL-1]``) gets the ticket's status back, if the ticket is theirs.
-- A staff reply (from ``staff_addresses``/``staff_domains``, and when
-  ``authserv_id`` is set, vouched for by DMARC or aligned DKIM) counts as the
-  reaction, runs its ``#commands`` and is relayed to the customer from the
-  desk's address with the quoted history cut. ``#internal`` or a reply of
-  commands only relays nothing. A command error relays nothing, changes
-  nothing, keeps the mail as an internal note and tells the staff member.
-- Robots (out-of-office replies and the like) are kept as notes and change
-  nothing.
+- A staff reply (from ``staff_addresses``/``staff_domains``, with proof: an
+  answer to our mail to staff, or DMARC/DKIM from ``authserv_id``; see
+  ``mailbot.core.identity``) counts as the reaction, runs its ``#commands``
+  and is relayed to the customer from the desk's address with the quoted
+  history cut. ``#internal`` or a reply of commands only relays nothing. A
+  command error relays nothing, changes nothing, keeps the mail as an internal
+  note and tells the staff member. A staff-looking mail without proof is a
+  note, and the address it claims is told once per ticket.
+- A customer whose contract needs an authenticated sender, and whose mail had
+  none, confirms by answering the acknowledgement with ``potwierdzam``: the
+  ticket gets the contract's tier.
+- Robots (out-of-office replies and the like, staff's also by their wording)
+  are kept as notes and change nothing.
 """
 
 from __future__ import annotations
@@ -22,21 +27,22 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import TicketRow
-from mailbot.core.authres import sender_authenticated
-from mailbot.core.automation import robot_reason
+from mailbot.core.automation import autoreply_wording, robot_reason
 from mailbot.core.commands import Command, ParsedReply, parse_reply, work_minutes
+from mailbot.core.identity import confirms_address, staff_proof
 from mailbot.core.mail import InboundMail
 from mailbot.core.quoting import NOTIFICATION_MARKER, strip_quoted
 from mailbot.core.tickets import TicketStatus
+from mailbot.core.tiers import Tier
 from mailbot.outgoing import TIER_LABELS, queue_customer_mail, queue_staff_mail
-from mailbot.ticket_actions import set_status, update_ticket
+from mailbot.ticket_actions import set_status, set_tier, update_ticket
 from mailbot.timesheet import add_time, set_flag
 
 if TYPE_CHECKING:
@@ -86,16 +92,75 @@ def handle_followup(
     staff = desk.policy.is_staff(sender)
     # Robots first, staff's too: a technician's out-of-office answering our
     # notification must not be relayed to the customer, count as the reaction,
-    # or start a loop with the customer's own autoresponder.
+    # or start a loop with the customer's own autoresponder. Staff's robots are
+    # recognised by their wording too: many send none of RFC 3834's headers.
     robot = robot_reason(mail, own_addresses=desk.policy.own_addresses)
+    if robot is None and staff:
+        robot = autoreply_wording(mail.subject, text)
     if robot:
         store(
             author="staff" if staff else "customer", internal=True, note=f"automatic mail: {robot}"
         )
         return f"automatic mail kept as a note ({robot})"
     if staff:
+        proof = staff_proof(mail, number=ticket.number, policy=desk.policy, key=desk.token_key)
+        if proof is None:
+            return _unproven_staff_mail(desk, ticket, sender, store=store, now=now, session=session)
         return _staff_mail(desk, ticket, mail, text, store=store, now=now, session=session)
+    if ticket.unverified_contract_id and confirms_address(
+        mail, text, number=ticket.number, key=desk.token_key
+    ):
+        return _confirm_address(desk, ticket, store=store, now=now, session=session)
     return _customer_mail(desk, ticket, mail, text, store=store, now=now, session=session)
+
+
+def _unproven_staff_mail(
+    desk: Desk,
+    ticket: TicketRow,
+    sender: str,
+    *,
+    store: Callable[..., None],
+    now: datetime,
+    session: Session,
+) -> str:
+    """A mail from a staff address with no proof: kept as a note, nothing else. The address
+    it claims is told once per ticket, so that a real staff member who wrote a fresh mail
+    learns to answer the notification (our mail to them is the proof they lack)."""
+    authserv = desk.settings.support.authserv_id
+    store(author="staff", internal=True, note="unverified staff mail: no proof of its sender")
+    log.warning(
+        "%s: a mail claiming to be from staff %s has no proof (not an answer to our mail to"
+        " staff%s); kept as a note, nothing relayed or changed",
+        ticket.number, sender, f", no DMARC/DKIM pass from {authserv}" if authserv else "",
+    )  # fmt: skip
+    assert ticket.id is not None
+    if repo.ticket_mail_sent(ticket.id, "staff_unverified", sender, session=session):
+        return f"unverified staff mail from {sender} kept as an internal note (told before)"
+    queue_staff_mail(
+        desk, ticket, "staff_unverified", {"sender": sender, "authserv_id": authserv},
+        now=now, session=session, recipients=(sender,),
+    )  # fmt: skip
+    return f"unverified staff mail from {sender} kept as an internal note; {sender} told"
+
+
+def _confirm_address(
+    desk: Desk, ticket: TicketRow, *, store: Callable[..., None], now: datetime, session: Session
+) -> str:
+    """The customer answered our acknowledgement with "potwierdzam": the address is theirs,
+    so the ticket gets its contract's tier, deadlines from its receipt, and staff are told."""
+    contract_id = ticket.unverified_contract_id
+    assert contract_id is not None
+    tier = repo.contract_tier(contract_id, session=session)
+    store(author="customer", internal=False, note=f"address confirmed for contract {contract_id}")
+    if not tier:  # the contract was removed meanwhile: nothing to give
+        return f"confirmation for contract {contract_id}, which no longer exists"
+    ticket.contract_id = contract_id
+    ticket.customer_id = repo.contract_customer_id(contract_id, session=session)
+    ticket.unverified_contract_id = None
+    set_tier(desk, ticket, Tier(tier), by=ticket.customer_address, now=now, session=session)
+    context = {"contract": contract_id, "tier_label": TIER_LABELS.get(tier, tier)}
+    queue_staff_mail(desk, ticket, "staff_confirmed", context, now=now, session=session)
+    return f"{ticket.customer_address} confirmed the address: contract {contract_id}, tier {tier}"
 
 
 def _customer_mail(
@@ -183,6 +248,8 @@ def _staff_context(
         "attachments": [a.filename for a in mail.attachments] if mail else [],
         "text": text or "(bez treści)",
         "follows": ticket.follows or "",
+        # Why only the fallback reader read the mail (the parse deadline, say), or "".
+        "unparsed": mail.unparsed if mail else "",
     }
 
 
@@ -205,27 +272,7 @@ def _staff_mail(
     session: Session,
 ) -> str:
     sender = mail.from_address or ""
-    authserv = desk.settings.support.authserv_id
-    if authserv and not sender_authenticated(
-        mail.authentication_results, authserv_id=authserv, from_address=sender
-    ):
-        store(author="staff", internal=True, note=f"unverified: no DMARC/DKIM pass from {authserv}")
-        queue_staff_mail(
-            desk,
-            ticket,
-            "staff_unverified",
-            {"sender": sender, "authserv_id": authserv},
-            now=now,
-            session=session,
-            recipients=desk.settings.support.staff_addresses,
-        )
-        log.warning(
-            "%s: a mail claiming to be from staff %s is not authenticated; kept as a note",
-            ticket.number,
-            sender,
-        )
-        return f"unverified staff mail from {sender} kept as an internal note"
-    parsed = parse_reply(text)
+    parsed = parse_reply(text, is_staff=desk.policy.is_staff)
     if parsed.errors:
         store(author="staff", internal=True, note="command errors: " + "; ".join(parsed.errors))
         queue_staff_mail(
@@ -295,12 +342,9 @@ def _run(
     elif command.name == "assign":
         update_ticket(desk, ticket, "assignee", command.arg, by=sender, now=now, session=session)
     elif command.name == "time":
-        duration_minutes = work_minutes(command.arg)
-        from datetime import timedelta  # noqa: PLC0415
-
         add_time(
             ticket,
-            timedelta(minutes=duration_minutes),
+            timedelta(minutes=work_minutes(command.arg)),
             at=now,
             by=sender,
             note="#time in a reply",

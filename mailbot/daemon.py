@@ -83,8 +83,14 @@ class Daemon:
         self._cycle_lock = asyncio.Lock()
         self._scheduler: AsyncIOScheduler | None = None
         self._reloads: set[asyncio.Task[bool]] = set()
-        # Parsing on a second core; the workers start with the first batch.
-        self.parser = ParsePool(desk.settings.ingest.parse_workers)
+        # Parsing on a second core; the workers start with the first batch. Waiting for a
+        # worker is progress for the watchdog: each mail's wait ends by its parse deadline.
+        ingest = desk.settings.ingest
+        self.parser = ParsePool(
+            ingest.parse_workers,
+            deadline=ingest.parse_deadline.total_seconds(),
+            on_wait=self.heartbeat.progress,
+        )
         self._monotonic = monotonic
         self._random = random_fraction
         self._outage: Outage | None = None  # the mailbox has failed since...
@@ -243,7 +249,7 @@ class Daemon:
         """One cycle, stopping after the mail in hand on SIGTERM/SIGINT like the daemon."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
+            loop.add_signal_handler(sig, self._stop_parsing)
         try:
             return await self.cycle()
         finally:
@@ -376,8 +382,15 @@ class Daemon:
         """What SIGTERM does: stop after the mail in hand (event loop thread only)."""
         log.info("stop requested; finishing the mail in hand")
         self.heartbeat.stopping()
-        self.stopping.set()
+        self._stop_parsing()
         self._done.set()
+
+    def _stop_parsing(self) -> None:
+        """Stop the intake after the mail in hand; a parse in a worker is not waited for
+        (killed: its mails stay in the inbox), so the stop fits in TimeoutStopSec whatever
+        a mail costs."""
+        self.stopping.set()
+        self.parser.abort()
 
     def _request_reload(self) -> None:
         if self.stopping.is_set():
@@ -413,6 +426,7 @@ class Daemon:
 
     def _swap(self, desk: Desk) -> None:
         old, self.desk = self.desk, desk
+        self.parser.deadline = desk.settings.ingest.parse_deadline.total_seconds()
         if self._own_sender:
             self.sender = make_sender(desk.settings.smtp)
         interval = desk.settings.imap.poll_interval

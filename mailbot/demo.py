@@ -127,6 +127,15 @@ def _sample(name: str, address: str, subject: str, body: str, headers: dict[str,
     return msg.as_bytes()
 
 
+def _sent_mail(root: Path, *, kind: str, tag: str) -> EmailMessage:
+    """The headers of the mail of ``kind`` about ``tag`` that the demo wrote to ``sent/``."""
+    for path in sorted((root / "sent").glob("*.eml")):
+        head = BytesParser(policy=default).parsebytes(path.read_bytes(), headersonly=True)
+        if head["X-Mailbot-Kind"] == kind and tag in str(head["Subject"]):
+            return head
+    raise RuntimeError(f"the demo sent no {kind} mail about {tag}")
+
+
 def _prepare(root: Path) -> None:
     if root.exists():
         if any(root.iterdir()) and not (root / MARKER).exists():
@@ -151,15 +160,17 @@ def run_demo(root: Path, *, out: TextIO) -> int:
         inbox.add(_sample(*sample))
     daemon = Daemon(desk)
     asyncio.run(daemon.cycle())
-    # The technician answers the notification about SOL-1 with a question...
+    # The technician answers the notification about SOL-1 with a question (answering it
+    # is what proves a staff member: its Message-ID is signed)...
     question = "#status waiting\nCzy problem dotyczy wszystkich kont, czy tylko niektórych?\n"
+    notification = _sent_mail(root, kind="staff_new", tag="[SOL-1]")
     inbox.add(
         _sample(
             "Tomasz Technik",
             "technik@serwis.example.pl",
-            "Re: [SOL-1] Nowe zgłoszenie (VIP): Serwer pocztowy nie odpowiada",
+            f"Re: {notification['Subject']}",
             question,
-            {},
+            {"In-Reply-To": notification["Message-ID"]},
         )
     )
     asyncio.run(daemon.cycle())

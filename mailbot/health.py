@@ -56,6 +56,8 @@ class Snapshot:
     outbox_failed: int
     overdue_tickets: int
     reminders_late: int
+    # Mails past a ticket's hourly cap, waiting for ``mailbot tickets release``.
+    outbox_held: int = 0
 
     def age(self, moment: datetime | None) -> timedelta | None:
         return None if moment is None else max(self.now - moment, timedelta(0))
@@ -99,6 +101,7 @@ def take_snapshot(engine: Engine, *, now: datetime, tz: ZoneInfo) -> Snapshot:
             oldest_unsent_at=_aware(oldest),
             outbox_failed=_count(session, OutboxRow, col(OutboxRow.status) == "failed"),
             overdue_tickets=_count(session, TicketRow, repo.unmet_by(now)),
+            outbox_held=_count(session, OutboxRow, col(OutboxRow.status) == "held"),
             reminders_late=_count(
                 session, TicketRow, col(TicketRow.next_alert_at) <= now - REMINDER_GRACE
             ),
@@ -156,6 +159,8 @@ def summary(snapshot: Snapshot) -> str:
     ]
     if snapshot.reminders_late:
         parts.append(f"{snapshot.reminders_late} reminders late")
+    if snapshot.outbox_held:
+        parts.append(f"{snapshot.outbox_held} held for a person (tickets release)")
     return "; ".join([*parts, poll])
 
 

@@ -10,10 +10,10 @@ that a plain "reply" comes back to mailbot.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
@@ -23,6 +23,7 @@ from mailbot.adapters.db import MessageRow, OutboxRow, TicketRow
 from mailbot.core.compose import compose
 from mailbot.core.mail import OutboundMail
 from mailbot.core.tickets import subject_with_tag, ticket_tag
+from mailbot.core.tokens import CUSTOMER, STAFF, Audience, signed_message_id
 
 if TYPE_CHECKING:
     from mailbot.service import Desk
@@ -50,6 +51,28 @@ def automatic_mail_allowed(desk: Desk, address: str, *, now: datetime, session: 
     return False
 
 
+# Everything that goes to a ticket's customer: the per-ticket cap counts these.
+CUSTOMER_KINDS = ("relay", *AUTOMATIC_KINDS)
+
+
+def _over_ticket_cap(desk: Desk, ticket: TicketRow, *, now: datetime, session: Session) -> bool:
+    """True when the ticket's customer already had ``customer_mails_per_ticket_hour`` mails in
+    the last hour: two robots that do not say so (an autoresponder and an out-of-office
+    reply) answering each other through the desk. Staff are told once an hour."""
+    assert ticket.id is not None
+    cap = desk.settings.limits.customer_mails_per_ticket_hour
+    hour_ago = now - timedelta(hours=1)
+    if repo.ticket_mails_since(ticket.id, CUSTOMER_KINDS, hour_ago, session=session) < cap:
+        return False
+    log.warning(
+        "%s: %d mails to %s in the last hour (cap %d); the next one is held for a person",
+        ticket.number, cap, ticket.customer_address, cap,
+    )  # fmt: skip
+    if not repo.ticket_mails_since(ticket.id, ("staff_held",), hour_ago, session=session):
+        queue_staff_mail(desk, ticket, "staff_held", {"cap": cap}, now=now, session=session)
+    return True
+
+
 def _capped_address(kind: str, mail: OutboundMail) -> str:
     if kind in AUTOMATIC_KINDS and len(mail.recipients) == 1:
         return mail.recipients[0].lower()
@@ -65,8 +88,10 @@ def queue_mail(
     now: datetime,
     session: Session,
     internal: bool = False,
+    held: bool = False,
 ) -> None:
-    """Put ``mail`` in the outbox and on the ticket, in the caller's transaction."""
+    """Put ``mail`` in the outbox and on the ticket, in the caller's transaction; a ``held``
+    mail waits in the outbox until a person releases it (``mailbot tickets release``)."""
     assert ticket.id is not None
     sender_name = mail.sender_name or desk.settings.support.name
     # What produced it, for staff's mail filters and for tests: ack, relay, reminder...
@@ -76,21 +101,29 @@ def queue_mail(
         ticket_id=ticket.id, kind=kind, message_id=mail.message_id, mail_from=mail.sender,
         recipients=",".join(mail.recipients), capped_address=_capped_address(kind, mail),
         raw=compose(mail, sender_name=sender_name, date=now),
-        created_at=now, next_attempt_at=now,
+        created_at=now, next_attempt_at=now, status="held" if held else "queued",
     )  # fmt: skip
     repo.insert_row(
         MessageRow, session=session,
         ticket_id=ticket.id, direction="out", message_id=mail.message_id,
         in_reply_to=mail.in_reply_to, references=" ".join(mail.references), sender=mail.sender,
         recipients=", ".join(mail.recipients), subject=mail.subject, body_text=mail.body_text,
-        received_at=now, note=kind, author="mailbot" if kind != "relay" else "staff",
+        received_at=now, note=f"{kind} (held)" if held else kind,
+        author="mailbot" if kind != "relay" else "staff",
         internal=internal,
     )  # fmt: skip
 
 
-def new_message_id(desk: Desk, ticket: TicketRow, kind: str) -> str:
-    return make_msgid(
-        idstring=f"{ticket.number}.{kind}", domain=desk.settings.support.address.rpartition("@")[2]
+def new_message_id(desk: Desk, ticket: TicketRow, kind: str, audience: Audience) -> str:
+    """A signed, unguessable Message-ID: an answer naming it proves its writer received the
+    mail (``mailbot.core.tokens``)."""
+    return signed_message_id(
+        desk.token_key,
+        number=ticket.number,
+        kind=kind,
+        audience=audience,
+        nonce=secrets.token_hex(4),
+        domain=desk.settings.support.address.rpartition("@")[2],
     )
 
 
@@ -139,10 +172,12 @@ def queue_customer_mail(
 ) -> None:
     """Render ``template`` in the ticket's language and queue it to the customer, threaded.
 
-    An automatic mail (``auto``) past the address's hourly cap is not queued.
+    An automatic mail (``auto``) past the address's hourly cap is not queued; any mail past
+    the ticket's hourly cap is held for a person.
     """
     if auto and not automatic_mail_allowed(desk, ticket.customer_address, now=now, session=session):
         return
+    held = _over_ticket_cap(desk, ticket, now=now, session=session)
     rendered = desk.renderer.render(
         template, ticket.language, {**base_context(desk, ticket), **context}
     )
@@ -151,7 +186,7 @@ def queue_customer_mail(
     if auto:  # RFC 3834: mail a program wrote on its own says so; a relayed person's reply does not
         headers.insert(0, ("Auto-Submitted", "auto-replied"))
     mail = OutboundMail(
-        message_id=new_message_id(desk, ticket, kind or template),
+        message_id=new_message_id(desk, ticket, kind or template, CUSTOMER),
         sender=desk.settings.smtp.from_address,
         recipients=(ticket.customer_address,),
         subject=subject_with_tag(ticket.number, rendered.subject),
@@ -161,7 +196,9 @@ def queue_customer_mail(
         extra_headers=(*headers, ("Content-Language", ticket.language)),
         sender_name=sender_name,
     )
-    queue_mail(desk, mail, kind=kind or template, ticket=ticket, now=now, session=session)
+    queue_mail(
+        desk, mail, kind=kind or template, ticket=ticket, now=now, session=session, held=held
+    )
 
 
 def staff_recipients(desk: Desk, ticket: TicketRow) -> tuple[str, ...]:
@@ -187,7 +224,7 @@ def queue_staff_mail(
         template, STAFF_LANGUAGE, {**base_context(desk, ticket), **context}
     )
     mail = OutboundMail(
-        message_id=new_message_id(desk, ticket, template),
+        message_id=new_message_id(desk, ticket, template, STAFF),
         sender=desk.settings.smtp.from_address,
         recipients=to,
         subject=subject_with_tag(ticket.number, rendered.subject),

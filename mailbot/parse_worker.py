@@ -8,14 +8,26 @@ A frame is an 8-byte length, then a pickle. A batch comes as one frame of
 mail at a time each way, so that neither process holds a whole batch twice
 (its mails, and a pickle of them all). It imports only the pure core, so it
 costs a small Python process, not a second daemon.
+
+It never outlives the daemon by more than a fraction of a second, even in the
+middle of a parse that would take minutes (``_end_with_the_daemon``). The daemon
+kills it when a mail runs past its deadline or when the daemon stops.
+
+Test seam: with ``MAILBOT_TEST_PARSE_HANG`` set to a text, a mail that contains it
+is "parsed" forever, holding the interpreter's lock as a runaway regular
+expression would (tests/test_parse_deadline.py). Only this process reads it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import pickle
+import re
 import signal
 import struct
 import sys
+import threading
 from contextlib import suppress
 from typing import IO
 
@@ -67,18 +79,65 @@ def serve(requests: IO[bytes], answers: IO[bytes]) -> None:
 
 def _answer(frame: bytes, limits: SizeLimits) -> bytes:
     try:
-        answer: tuple[bool, object] = (True, prepare(pickle.loads(frame), limits))
+        raw = pickle.loads(frame)
+        _hang_if_asked(raw.raw)
+        answer: tuple[bool, object] = (True, prepare(raw, limits))
     except Exception as exc:  # prepare never raises; this is a broken frame
         answer = (False, repr(exc))
     return pickled(answer)
 
 
+_HANG_MARKER = os.environ.get("MAILBOT_TEST_PARSE_HANG", "").encode()
+
+
+def _hang_if_asked(raw: bytes) -> None:
+    """The test seam (module docstring): a backtracking match that never ends in test time
+    and, like a real one, never lets another thread of this process run."""
+    if _HANG_MARKER and _HANG_MARKER in raw:
+        while True:
+            re.match(r"(?:a+)+b", "a" * 64)
+
+
+# prctl(2): the signal the kernel sends this process when its parent ends.
+_PR_SET_PDEATHSIG = 1
+_PARENT_CHECK = 0.2  # seconds
+
+
+def _end_with_the_daemon() -> None:
+    """End this process as soon as the daemon ends, whatever this process is doing.
+
+    Two ways, because each has a gap. PR_SET_PDEATHSIG (Linux): the kernel sends
+    SIGKILL when the parent ends, even while a parse holds the interpreter's lock in
+    C code (a runaway regular expression), where no thread of ours could run; but it
+    fires when the parent *thread* that started us ends (the pool starts workers from a
+    thread that lives as long as it), a seccomp filter may refuse prctl, and it is
+    Linux only. So also a thread that checks every 0.2 s whether the parent is still
+    ours (a dead parent's children are given to init or a subreaper). Reading stdin
+    for its end would not do: the parse loop reads it, between mails only.
+    """
+    parent = os.getppid()
+    if sys.platform == "linux":
+        with suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the daemon ended before prctl took hold
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(_PARENT_CHECK)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main() -> None:
-    # The daemon decides when its worker ends (by closing stdin): Ctrl-C in a terminal
-    # and systemd's SIGTERM reach the whole process group, and the batch being parsed
-    # should still be answered while the daemon finishes it.
+    # The daemon decides when its worker ends (by closing stdin, or killing it): Ctrl-C
+    # in a terminal and systemd's SIGTERM reach the whole process group, and the daemon
+    # kills its worker itself when it stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _end_with_the_daemon()
     answers = sys.stdout.buffer
     sys.stdout = sys.stderr  # stdout is the channel: a stray print must not corrupt it
     with suppress(BrokenPipeError):  # the daemon went while a batch was parsed: nobody to answer

@@ -8,8 +8,8 @@ the outbox -> only then the mail leaves the inbox -> the outbox flush sends.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -37,7 +37,7 @@ from mailbot.core.received import received_time
 from mailbot.core.sla import TierPolicy
 from mailbot.core.tickets import find_ticket_number
 from mailbot.core.tiers import Tier
-from mailbot.parse_pool import INLINE, ParsePool
+from mailbot.parse_pool import INLINE, ParseAborted, ParseJob, ParsePool
 from mailbot.ticketing import apply_decision
 
 log = logging.getLogger("mailbot.ingest")
@@ -81,6 +81,18 @@ class Desk:
             authserv_id=s.support.authserv_id,
             vip_requires_authentication=s.support.vip_requires_authentication,
         )
+
+    @cached_property
+    def token_key(self) -> bytes:
+        """The key that signs our Message-IDs (``mailbot.core.tokens``), made at first start.
+
+        ``build_desk`` reads it once, before any transaction: creating it inside one
+        would hold SQLite's write lock from a second connection.
+        """
+        with Session(self.engine) as session:
+            value = repo.secret("token", candidate=secrets.token_hex(32), session=session)
+            session.commit()
+        return bytes.fromhex(value)
 
     @cached_property
     def size_limits(self) -> SizeLimits:
@@ -136,14 +148,17 @@ class Outcome:
     """What became of one mail, as the ledger records it."""
 
     # ticket, followup, ignored, duplicate, quarantined, bounce, or oversized (a ticket was
-    # opened or joined, but the original is too big to keep in the processed folder)
+    # opened or joined, but the original is too big to keep in the processed folder), or
+    # unparsed (a ticket was opened or joined from what the fallback reader read, e.g. past
+    # the parse deadline; the original goes to quarantine for staff to open)
     kind: str
     reason: str
     ticket_id: int | None = None
 
     @property
     def destination(self) -> Destination:
-        return "quarantine" if self.kind in ("quarantined", "oversized") else "processed"
+        held = ("quarantined", "oversized", "unparsed")
+        return "quarantine" if self.kind in held else "processed"
 
 
 def ingest(
@@ -201,21 +216,24 @@ def _parsed_batches(
     desk: Desk, fetched: Iterator[FetchedMail], parser: ParsePool
 ) -> Iterator[tuple[list[FetchedMail], list[Prepared]]]:
     """Batches with their parsed mails; the next batch is fetched and handed to the parser
-    before the current one is given out, so parsing overlaps storing."""
+    before the current one is given out, so parsing overlaps storing. Ends early, leaving
+    the unparsed batches in the inbox, when the parser is aborted (the daemon stops)."""
     limits = desk.size_limits
     bounds = desk.settings.ingest
-    pending: tuple[list[FetchedMail], list[RawMail], Future[list[Prepared]]] | None = None
+    pending: tuple[list[FetchedMail], ParseJob] | None = None
     batches = bounded_batches(
         fetched, _raw_size, max_count=bounds.batch_size, max_bytes=bounds.batch_bytes
     )
-    for batch in batches:
-        raws = [_raw(mail) for mail in batch]
-        submitted = (batch, raws, parser.submit(raws, limits))
+    try:
+        for batch in batches:
+            submitted = (batch, parser.submit([_raw(mail) for mail in batch], limits))
+            if pending is not None:
+                yield pending[0], parser.result(pending[1])
+            pending = submitted
         if pending is not None:
-            yield pending[0], parser.result(pending[2], pending[1], limits)
-        pending = submitted
-    if pending is not None:
-        yield pending[0], parser.result(pending[2], pending[1], limits)
+            yield pending[0], parser.result(pending[1])
+    except ParseAborted:
+        log.info("parsing aborted: the mails not yet stored stay in the inbox")
 
 
 def _raw_size(mail: FetchedMail) -> int:
@@ -359,7 +377,9 @@ def _store(
     if received.doubt:
         log.warning("uid %s in %s: %s: received at intake", key.uid, key.mailbox, received.doubt)
     outcome = _apply(desk, key, mail, prepared.fingerprint, now=received.at, session=session)
-    if prepared.oversized and outcome.kind in ("ticket", "followup"):
+    if mail.unparsed and outcome.kind in ("ticket", "followup"):
+        outcome = Outcome("unparsed", f"{mail.unparsed}; {outcome.reason}", outcome.ticket_id)
+    elif prepared.oversized and outcome.kind in ("ticket", "followup"):
         outcome = Outcome("oversized", f"over the size limit; {outcome.reason}", outcome.ticket_id)
     _record(key, mail.message_id, outcome, now, content=prepared.fingerprint, session=session)
     return outcome

@@ -10,7 +10,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sqlmodel import Session
+
+from mailbot.adapters import repository as repo
 from mailbot.config import load_settings
+from mailbot.core.identity import identity_summary
 from mailbot.service import Desk
 from mailbot.template_check import check_templates
 from mailbot.wiring import build_desk, import_configured_contracts
@@ -28,4 +32,19 @@ def open_desk(config: Path | None) -> Desk:
         desk.engine.dispose()
         raise
     log.info("configuration %s: %d template(s) rendered", desk.settings.source, rendered)
+    log_identity(desk)
     return desk
+
+
+def log_identity(desk: Desk) -> None:
+    """Say at every start what staff and customer identity rest on, and warn when a
+    contract asks for a proof that nothing can give."""
+    with Session(desk.engine) as session:
+        contracts = repo.load_contracts(session=session)
+    default = desk.settings.support.vip_requires_authentication
+    need = any(c.requires_authentication(vip_default=default) for c in contracts)
+    for line in identity_summary(desk.policy, vip_contracts_need_proof=need):
+        if line.startswith("WARNING"):
+            log.warning("%s", line.removeprefix("WARNING").strip())
+        else:
+            log.info("%s", line)

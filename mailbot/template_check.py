@@ -42,6 +42,7 @@ def check_templates(desk: Desk) -> int:
             (f"ack_{tier.value}", ack_context(desk, ticket, contract_customer="ACME"))
             for tier in Tier
         ),
+        ("ack_post_warranty", ack_context(desk, ticket, contract_customer="", confirm_tier="vip")),
         ("reminder", alert_context(desk, ticket, reminder, now, contract_customer="ACME")),
         ("escalation", alert_context(desk, ticket, escalation, now, contract_customer="ACME")),
         *_conversation_jobs(base_context(desk, ticket)),
@@ -60,13 +61,15 @@ def _conversation_jobs(base: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]
     """Staff notifications, relayed replies and status mails, with what they are given."""
     staff = {"marker": NOTIFICATION_MARKER, "tier_label": "VIP", "contract_customer": "ACME",
              "procedures": "Dzwonić do kierownika.", "attachments": ["skan.pdf"], "text": "Tekst",
-             "follows": "SOL-0"}  # fmt: skip
+             "follows": "SOL-0", "unparsed": "parse deadline of 10 s exceeded"}  # fmt: skip
     statuses = ("open", "waiting", "resolved", "closed", "reopened")
     return [
         ("staff_new", {**base, **staff}),
         ("staff_followup", {**base, **staff}),
         ("staff_error", {**base, "errors": ["#x: unknown command"]}),
         ("staff_unverified", {**base, "sender": "anna@example.pl", "authserv_id": "mx.example.pl"}),
+        ("staff_held", {**base, "cap": 10}),
+        ("staff_confirmed", {**base, "contract": "acme-vip", "tier_label": "VIP"}),
         ("staff_bounce", {**base, "recipients": "jan@example.com", "kind": "ack",
                           "diagnosis": "smtp; 550 5.1.1 user unknown",
                           "bounced_message_id": "<1@example.com>"}),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
@@ -17,10 +16,12 @@ from mailbot.core.contracts import Contract
 from mailbot.core.decide import AppendToTicket, OpenTicket
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number
+from mailbot.core.tokens import CUSTOMER
 from mailbot.outgoing import (
     TIER_LABELS,
     automatic_mail_allowed,
     base_context,
+    new_message_id,
     queue_mail,
     queue_staff_mail,
 )
@@ -28,6 +29,13 @@ from mailbot.ticket_actions import record_opened, start_clock
 
 if TYPE_CHECKING:
     from mailbot.service import Desk
+
+
+# Tiers as a customer's acknowledgement names them.
+_CUSTOMER_TIER_LABELS = {
+    "pl": {"vip": "VIP", "warranty": "gwarancyjnej", "post_warranty": "pogwarancyjnej"},
+    "en": {"vip": "VIP", "warranty": "warranty", "post_warranty": "post-warranty"},
+}
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,7 @@ def open_ticket(
         reaction_due=decision.deadlines.reaction_due,
         resolution_due=decision.deadlines.resolution_due,
         follows=decision.follows,
+        unverified_contract_id=decision.unverified.id if decision.unverified else None,
         updated_at=now,
     )
     start_clock(desk, ticket)
@@ -127,12 +136,25 @@ def open_ticket(
         return Applied(
             "ticket", ticket.id, f"{opened}; no acknowledgement: {decision.no_ack_reason}"
         )
-    to = mail.reply_to[0] if mail.reply_to else ticket.customer_address
+    to = _ack_recipient(ticket, mail)
     if not automatic_mail_allowed(desk, to, now=now, session=session):
         return Applied("ticket", ticket.id, f"{opened}; no acknowledgement: {to} is over the cap")
     customer = contract.customer if contract else ""
-    _queue_ack(desk, ticket, mail, contract_customer=customer, now=now, session=session)
+    confirm = decision.unverified.tier.value if decision.unverified else ""
+    _queue_ack(
+        desk, ticket, mail, to=to, contract_customer=customer, confirm_tier=confirm,
+        now=now, session=session,
+    )  # fmt: skip
     return Applied("ticket", ticket.id, f"{opened}; acknowledgement queued")
+
+
+def _ack_recipient(ticket: TicketRow, mail: InboundMail) -> str:
+    """RFC 3834 section 4: a service's answer goes to Reply-To when there is one; but an
+    unverified sender's acknowledgement, whose answer can confirm the contract, goes only
+    to the address the contract names: Reply-To is the forger's to choose."""
+    if mail.reply_to and ticket.unverified_contract_id is None:
+        return mail.reply_to[0]
+    return ticket.customer_address
 
 
 def _opening_note(desk: Desk, decision: OpenTicket, channel: str) -> str:
@@ -195,11 +217,15 @@ def _store_message(
         )
 
 
-def ack_context(desk: Desk, ticket: TicketRow, *, contract_customer: str) -> dict[str, Any]:
-    """What the acknowledgement templates (``ack_<tier>``) are rendered with."""
+def ack_context(
+    desk: Desk, ticket: TicketRow, *, contract_customer: str, confirm_tier: str = ""
+) -> dict[str, Any]:
+    """What the acknowledgement templates (``ack_<tier>``) are rendered with; ``confirm_tier``
+    is the tier an unverified sender's contract would give, when they confirm by answering."""
     return {
         **base_context(desk, ticket),
         "contract_customer": contract_customer,
+        "confirm_tier_label": _CUSTOMER_TIER_LABELS.get(ticket.language, {}).get(confirm_tier, ""),
         "tier": ticket.tier,
         "hourly_rate": desk.settings.billing.hourly_rate,
         "vat_percent": desk.settings.billing.vat_percent,
@@ -211,18 +237,21 @@ def _queue_ack(
     ticket: TicketRow,
     mail: InboundMail,
     *,
+    to: str,
     contract_customer: str,
+    confirm_tier: str,
     now: datetime,
     session: Session,
 ) -> None:
     support = desk.settings.support
-    context = ack_context(desk, ticket, contract_customer=contract_customer)
+    context = ack_context(
+        desk, ticket, contract_customer=contract_customer, confirm_tier=confirm_tier
+    )
     rendered = desk.renderer.render(f"ack_{ticket.tier}", ticket.language, context)
     outbound = OutboundMail(
-        message_id=make_msgid(idstring=ticket.number, domain=support.address.rpartition("@")[2]),
+        message_id=new_message_id(desk, ticket, "ack", CUSTOMER),
         sender=desk.settings.smtp.from_address,
-        # RFC 3834 section 4: a service's answer goes to Reply-To when there is one.
-        recipients=mail.reply_to[:1] or (ticket.customer_address,),
+        recipients=(to,),
         subject=subject_with_tag(ticket.number, rendered.subject),
         body_text=rendered.body,
         in_reply_to=mail.message_id,

@@ -28,13 +28,15 @@ def system_clock() -> datetime:
 
 
 def build_desk(settings: Settings, *, clock: Clock = system_clock) -> Desk:
-    return Desk(
+    desk = Desk(
         engine=open_database(settings.database),
         settings=settings,
         renderer=Renderer(settings.templates_dir),
         store=AttachmentStore(settings.state_dir / "attachments"),
         clock=clock,
     )
+    desk.token_key  # noqa: B018 -- made or read now, outside any transaction
+    return desk
 
 
 def make_source(settings: Settings) -> MailSource:

@@ -879,6 +879,7 @@ def test_limits_take_sizes(tmp_path: Path, text: str, size: int) -> None:
     assert settings.limits.max_mail_size == size
     assert settings.limits.max_attachment_size == 10 * 1024**2
     assert settings.limits.auto_replies_per_hour == 5
+    assert settings.limits.customer_mails_per_ticket_hour == 10
 
 
 @pytest.mark.parametrize("text", ['"25 elephants"', '"0MB"', "-1", "true"])
@@ -891,10 +892,26 @@ def test_limits_come_from_the_environment(tmp_path: Path) -> None:
     settings = load(
         tmp_path,
         environ={**SECRETS, "MAILBOT_LIMITS__MAX_ATTACHMENT_SIZE": "2MB",
-                 "MAILBOT_LIMITS__AUTO_REPLIES_PER_HOUR": "0"},
+                 "MAILBOT_LIMITS__AUTO_REPLIES_PER_HOUR": "0",
+                 "MAILBOT_LIMITS__CUSTOMER_MAILS_PER_TICKET_HOUR": "3"},
     )  # fmt: skip
     assert settings.limits.max_attachment_size == 2 * 1024**2
     assert settings.limits.auto_replies_per_hour == 0
+    assert settings.limits.customer_mails_per_ticket_hour == 3
+
+
+def test_the_parse_deadline_is_a_duration(tmp_path: Path) -> None:
+    assert load(tmp_path).ingest.parse_deadline == timedelta(seconds=10)
+    settings = load(tmp_path, MINIMAL + '\n[ingest]\nparse_deadline = "1m 30s"\n')
+    assert settings.ingest.parse_deadline == timedelta(seconds=90)
+    settings = load(tmp_path, environ={**SECRETS, "MAILBOT_INGEST__PARSE_DEADLINE": "3"})
+    assert settings.ingest.parse_deadline == timedelta(seconds=3)
+
+
+@pytest.mark.parametrize("text", ['"soon"', '"0s"', "-5", "true"])
+def test_a_bad_parse_deadline_is_refused_naming_the_key(tmp_path: Path, text: str) -> None:
+    message = load_error(tmp_path, MINIMAL + f"\n[ingest]\nparse_deadline = {text}\n")
+    assert message.startswith("ingest.parse_deadline: bad duration"), message
 
 
 # --- huge numbers and reminders that cannot fit (issue 13) -------------------------

@@ -43,3 +43,15 @@ def test_open_a_phone_ticket_and_read_its_timeline(tmp_path: Path) -> None:
         "--config", config, "tickets", "open", "--contract", "nope", "--subject", "x", "--body", "y"
     )
     assert missing.returncode == 2 and "nope" in missing.stderr
+
+
+def test_release_sends_what_the_ticket_cap_held(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    assert mailbot("demo", "--dir", str(demo)).returncode == 0
+    config = str(demo / "config.toml")
+
+    released = mailbot("--config", config, "tickets", "release", "sol-1")
+    unknown = mailbot("--config", config, "tickets", "release", "SOL-999")
+
+    assert released.returncode == 0 and "SOL-1: 0 held mail(s) queued" in released.stdout
+    assert unknown.returncode == 1 and "no ticket SOL-999" in unknown.stderr

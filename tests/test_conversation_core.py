@@ -126,6 +126,8 @@ MX = "mx.serwis.pl"
         (f"{MX}; dkim=pass header.d=pl", False),
         ("evil.example; dmarc=pass header.from=serwis.pl", False),  # not our server
         (f"{MX}; none", False),
+        (f"{MX}; dmarc=pass", False),  # a pass that names no domain vouches for none
+        (f"{MX}; dmarc=pass header.from=evil.example", False),
     ],
 )
 def test_sender_authenticated(header: str, expected: bool) -> None:

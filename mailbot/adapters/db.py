@@ -112,6 +112,10 @@ class TicketRow(SQLModel, table=True):
     paused_seconds: float = 0.0
     assignee: str = ""
     follows: str | None = None  # the earlier ticket a late answer was about
+    # The contract the sender's address names when that contract requires an authenticated
+    # sender and the mail showed none: the ticket runs at post-warranty until the customer
+    # confirms by answering the acknowledgement (mailbot.conversation), then gets its tier.
+    unverified_contract_id: str | None = None
     # The earliest reminder or escalation still to come: the sweep reads only
     # tickets whose moment has come, through this index, however many are open.
     next_alert_at: datetime | None = _utc(default=None, index=True)
@@ -198,7 +202,8 @@ class AttachmentRow(SQLModel, table=True):
 
 
 class OutboxRow(SQLModel, table=True):
-    """A rendered mail waiting to be sent. ``status``: queued, sent or failed."""
+    """A rendered mail waiting to be sent. ``status``: queued, held (for a person: the
+    ticket's hourly cap), sending, sent or failed."""
 
     __tablename__ = "outbox"
     id: int | None = Field(default=None, primary_key=True)
@@ -245,6 +250,15 @@ class MailboxStateRow(SQLModel, table=True):
     mailbox: str = Field(primary_key=True)
     uidvalidity: int = Field(primary_key=True, sa_type=sa.BigInteger)
     last_uid: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class SecretRow(SQLModel, table=True):
+    """Keys the desk creates for itself at first start, shared by every instance: ``token``
+    signs Message-IDs (mailbot.core.tokens). Never in the TOML file, never logged."""
+
+    __tablename__ = "secret"
+    name: str = Field(primary_key=True)
+    value: str  # hex
 
 
 class DaemonStateRow(SQLModel, table=True):

@@ -26,6 +26,7 @@ from mailbot.adapters.db import (
     MailboxStateRow,
     MessageRow,
     OutboxRow,
+    SecretRow,
     TicketRow,
 )
 from mailbot.core.contracts import Contract
@@ -281,6 +282,12 @@ def contract_customer_id(contract_id: str, *, session: Session) -> int | None:
     return row.customer_id if row else None
 
 
+def contract_tier(contract_id: str, *, session: Session) -> str:
+    """The tier contract ``contract_id`` gives ("" when there is no such contract)."""
+    row = session.get(ContractRow, contract_id)
+    return row.tier if row is not None else ""
+
+
 def contract_customer(contract_id: str | None, *, session: Session) -> str:
     if contract_id is None:
         return ""
@@ -405,3 +412,62 @@ def _automatic_mails_since() -> sa.Select[int]:
         outbox.c.capped_address == sa.bindparam("address"),
         outbox.c.created_at >= sa.bindparam("since"),
     )
+
+
+def ticket_mails_since(
+    ticket_id: int, kinds: Sequence[str], since: datetime, *, session: Session
+) -> int:
+    """How many mails of ``kinds`` were queued about ticket ``ticket_id`` since ``since``
+    (held ones too)."""
+    return int(
+        session.exec(
+            select(sa.func.count()).where(
+                col(OutboxRow.ticket_id) == ticket_id,
+                col(OutboxRow.kind).in_(kinds),
+                col(OutboxRow.created_at) >= since,
+            )
+        ).one()
+    )
+
+
+def release_held(ticket_id: int, now: datetime, *, session: Session) -> int:
+    """Queue the ticket's held mails for sending now; how many."""
+    result = session.connection().execute(
+        sa.update(OutboxRow.__table__)  # type: ignore[attr-defined]
+        .where(
+            OutboxRow.__table__.c.ticket_id == ticket_id,  # type: ignore[attr-defined]
+            OutboxRow.__table__.c.status == "held",  # type: ignore[attr-defined]
+        )
+        .values(status="queued", next_attempt_at=now)
+    )
+    return int(result.rowcount)
+
+
+def ticket_mail_sent(ticket_id: int, kind: str, recipient: str, *, session: Session) -> bool:
+    """Whether a mail of ``kind`` to ``recipient`` was ever queued about ticket ``ticket_id``."""
+    found = session.exec(
+        select(OutboxRow.id).where(
+            col(OutboxRow.ticket_id) == ticket_id,
+            col(OutboxRow.kind) == kind,
+            col(OutboxRow.recipients) == recipient,
+        )
+    ).first()
+    return found is not None
+
+
+# --- the desk's own secrets ------------------------------------------------
+
+
+def secret(name: str, *, candidate: str, session: Session) -> str:
+    """The secret ``name``; ``candidate`` becomes it when there is none yet. Two instances
+    starting at once both end up with whichever was committed first."""
+    found = session.get(SecretRow, name)
+    if found is not None:
+        return found.value
+    # ON CONFLICT DO NOTHING: SQLite (3.24 and later) and PostgreSQL alike.
+    session.connection().execute(
+        sa.text("INSERT INTO secret (name, value) VALUES (:name, :value) ON CONFLICT DO NOTHING"),
+        {"name": name, "value": candidate},
+    )
+    value = session.exec(select(SecretRow.value).where(col(SecretRow.name) == name)).one()
+    return str(value)

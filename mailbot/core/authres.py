@@ -70,7 +70,10 @@ def sender_authenticated(headers: Iterable[str], *, authserv_id: str, from_addre
     for found in our_results(headers, authserv_id=authserv_id):
         if found.result != "pass":
             continue
-        if found.method == "dmarc" and found.properties.get("header.from", domain) == domain:
+        # A DMARC pass is about the domain it names in header.from (RFC 8601 section 2.7.1
+        # recommends it; RFC 7489 section 11.2 defines it): one that names no domain, or
+        # another one, says nothing about this From.
+        if found.method == "dmarc" and found.properties.get("header.from") == domain:
             return True
         if found.method == "dkim" and _aligned(found.properties.get("header.d", ""), domain):
             return True

@@ -11,6 +11,8 @@ that the service can mark the returned mail failed instead of opening a ticket.
 
 from __future__ import annotations
 
+import re
+
 from mailbot.core.mail import InboundMail
 
 # Local parts of addresses that never read their mail (RFC 3834 section 3.2.1
@@ -60,3 +62,49 @@ def robot_reason(mail: InboundMail, *, own_addresses: frozenset[str]) -> str | N
 
 def _robot_local_part(local: str) -> bool:
     return local in ROBOT_LOCAL_PARTS or local.startswith(ROBOT_PREFIXES)
+
+
+# Out-of-office replies that carry none of RFC 3834's headers (older Exchange rules,
+# webmail vacation settings, phones) still say what they are in the subject or the
+# first lines. Checked for mails from staff only: a customer may well write
+# "Out of office: printer broken", and is answered; a staff member's real answer
+# never starts like this. Each row: a pattern (case-insensitive, at the start) and where
+# the wording comes from.
+AUTOREPLY_SUBJECTS: tuple[tuple[str, str], ...] = (
+    (r"auto(matic|matische|matisch)?[ -]?(reply|antwort|antwoord|response)\b",
+     "Outlook/Exchange 'Automatic reply:', German and Dutch Outlook, generic autoresponders"),
+    (r"automatyczna odpowied[źz]", "Polish Outlook ('Automatyczna odpowiedź:')"),
+    (r"r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica",
+     "French, Spanish and Italian Outlook"),
+    (r"auto:", "Sieve vacation (RFC 5230 section 5.5: 'Auto:' before the subject)"),
+    (r"out of (the )?office|ooo\b", "Gmail, Outlook and most vacation responders"),
+    (r"nieobecno[śs][ćc]|jestem (poza biurem|na urlopie)", "Polish vacation responders"),
+    (r"abwesenheit", "German Outlook ('Abwesenheitsnotiz')"),
+    (r"(on )?(vacation|holiday|annual leave)\b", "English vacation responders"),
+)  # fmt: skip
+AUTOREPLY_FIRST_LINES: tuple[tuple[str, str], ...] = (
+    (r"i('m| am| will be) (currently )?(out of (the )?office|away|on (vacation|holiday|leave))",
+     "English out-of-office texts"),
+    (r"(obecnie )?jestem (poza biurem|na urlopie|nieobecn[ya])|(będę|bede) nieobecn",
+     "Polish out-of-office texts"),
+    (r"ich bin (derzeit |zurzeit )?(nicht im b[üu]ro|abwesend|im urlaub)",
+     "German out-of-office texts"),
+    (r"this is an automatic(ally generated)? (reply|response|message)",
+     "generic autoresponders"),
+)  # fmt: skip
+_SUBJECT_PREFIX = re.compile(r"^\s*((re|odp|aw|fwd?|wg)\s*:\s*)*", re.IGNORECASE)
+_AUTOREPLY_SUBJECT = re.compile("|".join(f"(?:{p})" for p, _ in AUTOREPLY_SUBJECTS), re.IGNORECASE)
+_AUTOREPLY_TEXT = re.compile("|".join(f"(?:{p})" for p, _ in AUTOREPLY_FIRST_LINES), re.IGNORECASE)
+# How much of the text's start is read: the first lines, not a quoted history.
+_FIRST_LINES = 300
+
+
+def autoreply_wording(subject: str, text: str) -> str | None:
+    """Why ``subject`` or the first lines of ``text`` read as an automatic answer, or None."""
+    plain_subject = _SUBJECT_PREFIX.sub("", subject)
+    if _AUTOREPLY_SUBJECT.match(plain_subject):
+        return f"automatic answer by its subject {subject[:80]!r}"
+    start = " ".join(text.strip()[:_FIRST_LINES].split())
+    if _AUTOREPLY_TEXT.match(start):
+        return f"automatic answer by its first line {start[:80]!r}"
+    return None

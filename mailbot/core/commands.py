@@ -13,12 +13,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 
 STATUSES = ("open", "waiting", "resolved", "closed")
 TIERS = ("vip", "warranty", "post_warranty")
 _LINE = re.compile(r"^#(?P<name>[a-zA-Z_]+)(?:\s+(?P<arg>.*?))?\s*$")
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DURATION = re.compile(r"^(?=\d)(?:(\d+(?:[.,]\d+)?)h)?\s*(?:(\d+)m(?:in)?)?$", re.IGNORECASE)
+# One entry is one sitting of work, as ``mailbot time add`` stores it: at least a
+# minute (less is a typo or a zero), at most a day (more is 90h meant as 90m).
+MIN_ENTRY = timedelta(minutes=1)
+MAX_ENTRY = timedelta(hours=24)
+_MINUTE = timedelta(minutes=1)
+_TIME_RULE = '#time: expected a duration from 1 minute to 24 hours, like "1h30m", "90m" or "1.5h"'
 
 
 @dataclass(frozen=True)
@@ -50,10 +58,24 @@ def _check_assign(arg: str) -> str | None:
     return None if _ADDRESS.match(arg) else "#assign: expected an e-mail address"
 
 
+def work_duration(arg: str) -> timedelta | None:
+    """The time in a ``#time`` argument ("1h30m", "90m", "1.5h"), whole minutes, or None
+    when it is no duration or outside MIN_ENTRY..MAX_ENTRY."""
+    found = _DURATION.match(arg.strip()) if len(arg) <= 20 else None  # no 400-digit hours
+    if found is None or not (found[1] or found[2]):
+        return None
+    try:
+        hours = Decimal((found[1] or "0").replace(",", "."))
+    except InvalidOperation:
+        return None
+    minutes = int((hours * 60).to_integral_value()) + int(found[2] or 0)
+    if not MIN_ENTRY / _MINUTE <= minutes <= MAX_ENTRY / _MINUTE:
+        return None
+    return timedelta(minutes=minutes)
+
+
 def _check_time(arg: str) -> str | None:
-    found = _DURATION.match(arg.strip())
-    ok = bool(found and (found[1] or found[2]))
-    return None if ok else '#time: expected a duration like "1h30m", "90m" or "1.5h"'
+    return None if work_duration(arg) is not None else f"{_TIME_RULE}, got {arg[:40]!r}"
 
 
 def _no_argument(name: str) -> Callable[[str], str | None]:
@@ -87,8 +109,13 @@ def _parse_line(line: str) -> tuple[Command | None, str | None]:
     return (None, error) if error else (Command(name, value), None)
 
 
-def parse_reply(text: str) -> ParsedReply:
-    """Split a staff reply into its leading commands and the text for the customer."""
+def parse_reply(text: str, *, is_staff: Callable[[str], bool] = lambda _: True) -> ParsedReply:
+    """Split a staff reply into its leading commands and the text for the customer.
+
+    Every command is checked here by the rules storing it enforces, so a reply is
+    either carried out whole or kept as a note with all its errors; ``#assign`` names
+    only someone ``is_staff`` accepts (a ticket's mail must never go to a stranger).
+    """
     lines = text.replace("\r\n", "\n").split("\n")
     commands: list[Command] = []
     errors: list[str] = []
@@ -98,6 +125,9 @@ def parse_reply(text: str) -> ParsedReply:
     ):
         if lines[index].strip():
             command, error = _parse_line(lines[index])
+            if command is not None and command.name == "assign" and not is_staff(command.arg):
+                error = f"#assign: {command.arg} is not a staff address"
+                command = None
             commands += [command] if command else []
             errors += [error] if error else []
         index += 1
@@ -106,7 +136,6 @@ def parse_reply(text: str) -> ParsedReply:
 
 def work_minutes(arg: str) -> int:
     """Minutes in a checked ``#time`` argument: "1h30m" -> 90, "1.5h" -> 90, "45m" -> 45."""
-    found = _DURATION.match(arg.strip())
-    assert found is not None, "checked by parse_reply"
-    hours = float((found[1] or "0").replace(",", "."))
-    return round(hours * 60) + int(found[2] or 0)
+    duration = work_duration(arg)
+    assert duration is not None, "checked by parse_reply"
+    return int(duration / _MINUTE)

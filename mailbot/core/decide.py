@@ -132,6 +132,8 @@ def decide(
 ) -> Decision:
     """Decide what ``mail``, received at ``now``, does to the desk."""
     if not mail.from_address:
+        if mail.unparsed:  # say first what stopped the parse: the reader after it is a fallback
+            return Quarantine(f"{mail.unparsed}; the fallback reader found no sender address")
         return Quarantine("no sender address (From) could be read")
     if mail.from_address in policy.own_addresses:
         return Ignore(f"sent from our own address {mail.from_address} (loop guard)")

@@ -46,13 +46,31 @@ def html_to_text(markup: str) -> str:
     """Return the readable text of an HTML document or fragment (see the module docstring)."""
     converter = _TextConverter()
     try:
-        converter.feed(markup)
+        converter.feed(_unclosed_escaped(markup))
         converter.close()
     # Why so broad: html.parser still raises AssertionError on some broken
     # declarations (``<![if ...]>``); a mail body must never stop the parser.
     except Exception:
         return _tidy(html.unescape(_SPACE_RUN.sub(" ", _TAG.sub(" ", markup))))
     return converter.text()
+
+
+def _unclosed_escaped(markup: str) -> str:
+    """``markup`` with the openers no closer follows written as text (``&lt;``).
+
+    html.parser looks for the end of each tag, comment or declaration up to the end
+    of its input and, finding none, tries again from the next one: a body of
+    100 kB of ``<a `` took 90 s (CPython gh-135462, fixed after 3.11.7). No
+    ``<`` after the last ``>`` can close, nor a ``<!--`` after the last ``-->``.
+    """
+    last = markup.rfind(">")
+    head, tail = markup[: last + 1], markup[last + 1 :].replace("<", "&lt;")
+    comments = head.rfind("-->")
+    if comments >= 0:
+        head = head[: comments + 3] + head[comments + 3 :].replace("<!--", "&lt;!--")
+    elif "<!--" in head:
+        head = head.replace("<!--", "&lt;!--")
+    return head + tail
 
 
 def _same_target(text: str, url: str) -> bool:

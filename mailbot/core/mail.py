@@ -59,6 +59,9 @@ class InboundMail:
     size: int = 0
     # What the parser had to repair or give up on, for the log and the ticket.
     defects: tuple[str, ...] = ()
+    # Why the full parse did not read this mail ("parse deadline of 10 s exceeded"), when only
+    # the bounded fallback reader did (sender, subject, first text); "" for a parsed mail.
+    unparsed: str = ""
 
 
 @dataclass(frozen=True)

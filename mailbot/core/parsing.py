@@ -35,10 +35,11 @@ import posixpath
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.errors import MessageDefect
 from email.generator import BytesGenerator
+from email.header import decode_header
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
@@ -46,8 +47,9 @@ from functools import cache
 
 from mailbot.core.html_text import html_to_text
 from mailbot.core.mail import Attachment, InboundMail
+from mailbot.core.parse_bounds import MAX_STRUCTURED, Bounds, parse_bounded
 
-__all__ = ["parse_mail", "sanitize_filename"]
+__all__ = ["parse_mail", "read_leniently", "sanitize_filename"]
 
 # Bounds that keep a hostile mail from costing more than a normal one.
 _MAX_DEPTH = 40
@@ -58,7 +60,9 @@ _MAX_EXTENSION = 16
 
 # RFC 2047 section 2: =?charset?encoding?encoded-text?= . Looser than the RFC on
 # purpose: real mail puts spaces inside and omits the blanks around words.
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?(.*?)\?=")
+# The encoded text is bounded (RFC 2047 allows 75 characters a word): an unbounded lazy
+# ".*?" made a subject of many unclosed "=?a?q?" cost the square of its length.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?(.{0,2000}?)\?=")
 # RFC 5322 section 3.6.4: msg-id = "<" id-left "@" id-right ">"; we keep any
 # bracketed token, since threading only needs the same string back.
 _MSG_ID = re.compile(r"<([^<>]*)>")
@@ -88,16 +92,147 @@ def parse_mail(raw: bytes) -> InboundMail:
     # Why so broad: the stdlib email package still has corner cases that raise
     # odd exceptions deep inside; one unreadable mail must not stop the intake.
     except Exception as exc:
+        read = read_leniently(raw, f"mail could not be parsed ({type(exc).__name__})")
+        whole = Attachment("message.eml", "message/rfc822", bytes(raw))
+        return replace(read, attachments=(whole,), defects=(*read.defects, "kept whole"))
+
+
+# -- the fallback reader --------------------------------------------------
+
+# What it reads: the start of the header and of the body, and of each header value.
+_LENIENT_HEAD = 64 * 1024
+_LENIENT_BODY = 64 * 1024
+_LENIENT_VALUE = 2000
+_HEAD_END = re.compile(r"\r?\n\r?\n")
+_HEAD_END_BYTES = re.compile(rb"\r?\n\r?\n")
+# RFC 5322 3.6.8: a field name is printable ASCII but ":".
+_FIELD = re.compile(r"([!-9;-~]+)[ \t]*:(.*)", re.DOTALL)
+_BARE_ADDRESS = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
+_PLAIN_PART = re.compile(r"^content-type:[ \t]*text/plain", re.IGNORECASE | re.MULTILINE)
+_BOUNDARY_LINE = re.compile(r"^--", re.MULTILINE)
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def read_leniently(raw: bytes, reason: str) -> InboundMail:
+    """What a cheap reader makes of a mail the full parse did not read, for ``reason``.
+
+    It takes the sender, subject, ids, dates and robot headers from the first 64 KiB
+    of the header (2,000 characters a value) and the first plain text, or HTML without
+    its tags, from the next 64 KiB; no attachments. Its time is linear in what it reads,
+    whatever the mail; it never raises. ``unparsed`` is ``reason``, and a note says so.
+    """
+    note = f"{reason}: only sender, subject and first text were read; the original is kept"
+    try:
+        return _read_leniently(raw, reason, note)
+    except Exception:  # a reader of last resort must not fail: what is left is the note
         return InboundMail(
-            message_id=None,
-            from_address=None,
-            from_name="",
-            subject="",
-            date=None,
-            attachments=(Attachment("message.eml", "message/rfc822", bytes(raw)),),
-            size=len(raw),
-            defects=(f"mail could not be parsed ({type(exc).__name__}), kept whole",),
+            None, None, "", "", None, size=len(raw), defects=(note,), unparsed=reason
         )
+
+
+def _read_leniently(raw: bytes, reason: str, note: str) -> InboundMail:
+    found = _HEAD_END_BYTES.search(raw)  # one linear scan, however long the header is
+    head_end, body_start = (found.start(), found.end()) if found else (len(raw), len(raw))
+    head = raw[: min(head_end, _LENIENT_HEAD)].decode("ascii", "surrogateescape")
+    body = raw[body_start : body_start + _LENIENT_BODY].decode("ascii", "surrogateescape")
+    fields = _lenient_fields(head)
+    log = _Log()
+
+    def first(name: str) -> str | None:
+        return _first(fields.get(name, ()))
+
+    address, name = _lenient_sender(fields.get("from", []) + fields.get("sender", []), log)
+    content_type = (first("content-type") or "text/plain").strip().lower()
+    return InboundMail(
+        message_id=_first(_msg_ids(first("message-id"), log)),
+        from_address=address,
+        from_name=_storable(name),
+        subject=_storable(_decode_unstructured(first("subject") or "", log, "subject").strip()),
+        date=_date(first("date"), log),
+        to=_lenient_addresses(fields.get("to", [])),
+        cc=_lenient_addresses(fields.get("cc", [])),
+        reply_to=_lenient_addresses(fields.get("reply-to", [])),
+        in_reply_to=_first(_msg_ids(first("in-reply-to"), log)),
+        references=_unique(_msg_ids(" ".join(fields.get("references", [])), log)),
+        body_text=_storable(_lenient_text(content_type, fields, body, log)),
+        auto_submitted=_lenient_plain(first("auto-submitted")),
+        precedence=_lenient_plain(first("precedence")),
+        list_id=_lenient_plain(first("list-id")),
+        return_path=""
+        if "".join((first("return-path") or "x").split()) == "<>"
+        else first("return-path"),
+        autoreply_headers=tuple(name for name in _AUTOREPLY_HEADERS if name in fields),
+        loop_markers=tuple(v.strip().lower() for v in fields.get("x-loop", [])),
+        is_delivery_report=content_type.startswith("multipart/report")
+        and "delivery-status" in content_type,
+        authentication_results=tuple(
+            " ".join(v.split()) for v in fields.get("authentication-results", [])
+        ),
+        size=len(raw),
+        defects=_bounded((note, *_unique(log.notes))),
+        unparsed=reason,
+    )
+
+
+def _lenient_fields(head: str) -> dict[str, list[str]]:
+    """Header values by lower-case name, unfolded, each cut to ``_LENIENT_VALUE`` characters."""
+    fields: dict[str, list[str]] = {}
+    for line in _LINE_END.split(_FOLD.sub("", head)):
+        found = _FIELD.fullmatch(line)
+        if found:
+            value = found.group(2).strip()[:_LENIENT_VALUE]
+            fields.setdefault(found.group(1).lower(), []).append(value)
+    return fields
+
+
+def _lenient_plain(value: str | None) -> str | None:
+    return None if value is None else _restore_8bit(value, _Log(), "header").strip()
+
+
+def _lenient_addresses(values: list[str]) -> tuple[str, ...]:
+    found = (a.strip(".").lower() for v in values for a in _BARE_ADDRESS.findall(v))
+    return _unique(a for a in found if _is_address(a))
+
+
+def _lenient_sender(values: list[str], log: _Log) -> tuple[str | None, str]:
+    for value in values:
+        addresses = _lenient_addresses([value])
+        if addresses:
+            name = value.split("<", 1)[0] if "<" in value else ""
+            name = _decode_unstructured(name.strip().strip('"'), log, "from")
+            return _restore_8bit(addresses[0], log, "from"), " ".join(name.split())
+    return None, ""
+
+
+def _lenient_text(content_type: str, fields: dict[str, list[str]], body: str, log: _Log) -> str:
+    """The first text/plain part's text (the body itself when the mail is not multipart)."""
+    if content_type.startswith("multipart/"):
+        found = _PLAIN_PART.search(body)
+        if found is None:
+            return ""
+        part = body[found.start() :]
+        end = _HEAD_END.search(part)
+        if end is None:
+            return ""
+        fields = _lenient_fields(part[: end.start()])
+        content_type = (_first(fields.get("content-type", ())) or "").lower()
+        body = part[end.end() :]
+        boundary = _BOUNDARY_LINE.search(body)
+        body = body[: boundary.start()] if boundary else body
+    data = body.encode("utf-8", "surrogateescape")
+    encoding = (_first(fields.get("content-transfer-encoding", ())) or "").strip().lower()
+    try:
+        if encoding == "base64":
+            data = binascii.a2b_base64(data)
+        elif encoding == "quoted-printable":
+            data = binascii.a2b_qp(data)
+    except (binascii.Error, ValueError):
+        log.notes.append(f"body: broken {encoding}, kept as it is")
+    charset = re.search(r"charset\s*=\s*\"?([^\s\";]{1,40})", content_type)
+    text = _decode_text(data, charset.group(1) if charset else None, log, "body")
+    if content_type.startswith("text/html"):
+        text = _TAG.sub(" ", text)
+    return _LINE_END.sub("\n", text).removeprefix("\ufeff").strip()
 
 
 def sanitize_filename(name: str, *, content_type: str = "") -> str:
@@ -149,8 +284,10 @@ class _Body:
 
 
 def _parse(raw: bytes) -> InboundMail:
-    msg = BytesParser(policy=email.policy.default).parsebytes(raw)
-    log = _Log(hint=_charset_hint(msg))
+    # policy.default within parse_bounds' caps; its notes and ours go in one list, in order.
+    bounds = Bounds()
+    msg = parse_bounded(raw, bounds)
+    log = _Log(notes=bounds.notes, hint=_charset_hint(msg))
     subject = _decode_unstructured(_first_raw(msg, "subject") or "", log, "subject").strip()
     from_address, from_name = _sender(msg, log)
     body = _collect_body(msg, log)
@@ -461,6 +598,10 @@ def _msg_ids(raw: str | None, log: _Log) -> tuple[str, ...]:
     if raw is None:
         return ()
     value = _restore_8bit(_unfold(raw), _Log(), "message id")
+    if "=?" in value:
+        # Python's email package folds an id longer than a line into RFC 2047 encoded
+        # words, as for any unstructured header: a sender's bug, readable all the same.
+        value = _decoded_words(value)
     ids = tuple(f"<{inner}>" for inner in ("".join(m.split()) for m in _MSG_ID.findall(value)))
     ids = tuple(found for found in ids if found != "<>")
     if any(len(found) > _MAX_MSG_ID for found in ids):
@@ -472,6 +613,16 @@ def _msg_ids(raw: str | None, log: _Log) -> tuple[str, ...]:
         log.notes.append(f"message id {bare[:60]!r} without angle brackets")
         return (f"<{bare.strip('<>')}>",)
     return ids
+
+
+def _decoded_words(value: str) -> str:
+    try:
+        return "".join(
+            part.decode(charset or "ascii", "replace") if isinstance(part, bytes) else part
+            for part, charset in decode_header(value)
+        )
+    except (ValueError, LookupError):  # a broken encoded word: read the value as it is
+        return value
 
 
 def _is_address(address: str) -> bool:
@@ -488,14 +639,22 @@ def _address_pairs(msg: Message, name: str, log: _Log) -> list[tuple[str, str]]:
     """(display name, address) of every address in every ``name`` header, decoded."""
     pairs: list[tuple[str, str]] = []
     for raw in _raw_values(msg, name):
-        value = _BARE_ADDRESS_AS_NAME.sub(r'\1"\2"\3', _unfold(raw))
+        value = _unfold(raw)
+        if len(value) <= MAX_STRUCTURED:  # the repair is for policy.default's parser only
+            value = _BARE_ADDRESS_AS_NAME.sub(r'\1"\2"\3', value)
         try:
-            header = email.policy.default.header_factory(name, value)
-            # policy.default makes every address header an AddressHeader.
-            found = [(a.display_name, a.addr_spec) for a in getattr(header, "addresses", ())]
+            # policy.default makes every address header an AddressHeader; the message's
+            # policy hands out plain text instead when parsing it would cost too much.
+            header = msg.policy.header_fetch_parse(name, value)
+            addresses = getattr(header, "addresses", None)
+            found = (
+                None if addresses is None else [(a.display_name, a.addr_spec) for a in addresses]
+            )
         # policy.default raises on some malformed address headers (bpo-27257).
         except Exception:
             log.notes.append(f"{name}: malformed, read leniently")
+            found = None
+        if found is None:
             found = getaddresses([_restore_8bit(value, log, name)])
         pairs.extend(found)
     return [
@@ -620,20 +779,22 @@ def _disposition(part: Message) -> str | None:
 
 
 def _param(part: Message, header: str, name: str) -> str | None:
-    """A MIME parameter, RFC 2231 decoded; compat32's lenient parser if policy.default fails."""
+    """A MIME parameter, RFC 2231 decoded; compat32's lenient parser if policy.default fails
+    or was not given the header (too costly, ``parse_bounds``)."""
     try:
-        value = part.get(header)
-        params = getattr(value, "params", None) or {}
-        found = params.get(name)
-        return None if found is None else str(found)
+        params = getattr(part.get(header), "params", None)
+        if params is not None:
+            found = params.get(name)
+            return None if found is None else str(found)
     except Exception:
-        raw = _first_raw(part, header)
-        if raw is None:
-            return None
-        lenient = Message()
-        lenient[header] = _unfold(raw)
-        found = lenient.get_param(name, header=header)
-        return None if found is None else collapse_rfc2231_value(found)
+        pass
+    raw = _first_raw(part, header)
+    if raw is None:
+        return None
+    lenient = Message()
+    lenient[header] = _unfold(raw)
+    found = lenient.get_param(name, header=header)
+    return None if found is None else collapse_rfc2231_value(found)
 
 
 def _filename(part: Message, log: _Log, what: str) -> str:

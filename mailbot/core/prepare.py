@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from mailbot.core.fingerprint import fingerprint
 from mailbot.core.limits import SizeLimits, apply_limits
 from mailbot.core.mail import InboundMail
-from mailbot.core.parsing import parse_mail
+from mailbot.core.parsing import parse_mail, read_leniently
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,16 @@ class Prepared:
 
 
 def prepare(raw: RawMail, limits: SizeLimits) -> Prepared:
-    mail = parse_mail(raw.raw)
+    return _finish(raw, parse_mail(raw.raw), limits)
+
+
+def prepare_unparsed(raw: RawMail, limits: SizeLimits, reason: str) -> Prepared:
+    """What the bounded fallback reader makes of a mail the parse did not finish (``reason``,
+    e.g. "parse deadline of 10 s exceeded"): cheap whatever the mail, so safe anywhere."""
+    return _finish(raw, read_leniently(raw.raw, reason), limits)
+
+
+def _finish(raw: RawMail, mail: InboundMail, limits: SizeLimits) -> Prepared:
     if raw.truncated and raw.size is not None:
         note = f"only the first {len(raw.raw)} of {raw.size} bytes were read"
         mail = replace(mail, size=raw.size, defects=(*mail.defects, note))

@@ -1,0 +1,90 @@
+"""Who may speak for the desk, and who is the customer a contract names: proof, not From.
+
+A mail gets staff powers (relayed to the customer, ``#commands``, meeting the
+reaction deadline) only when its sender is on the staff list *and* it proves it:
+
+1. it answers a mail mailbot sent to staff about the same ticket: its
+   ``In-Reply-To`` or ``References`` name a signed Message-ID of ours
+   (``mailbot.core.tokens``) that only the staff recipients ever saw; or
+2. our own mail server (``authserv_id``) vouches for the From domain in
+   Authentication-Results: DMARC pass with ``header.from`` equal to it, or an
+   aligned DKIM pass (``mailbot.core.authres``).
+
+The From header, the subject tag and ``Reply-To`` are never proof: anyone can
+write them. A customer's address is proven the same way: an answer to our
+acknowledgement, which only the owner of the address received, whose first
+line confirms (``confirms_address``).
+"""
+
+from __future__ import annotations
+
+from mailbot.core.authres import sender_authenticated
+from mailbot.core.decide import DeskPolicy
+from mailbot.core.mail import InboundMail
+from mailbot.core.tokens import CUSTOMER, STAFF, Audience, Token, answered_token
+
+# The first line of an answer that confirms the address (Polish first, English too).
+CONFIRM_WORDS = frozenset({"potwierdzam", "confirm", "confirmed", "potwierdzam.", "confirm."})
+
+
+def _answered(mail: InboundMail, key: bytes, number: str, audience: Audience) -> Token | None:
+    # In-Reply-To first, then References from the newest: the mail it answers directly.
+    references = (mail.in_reply_to, *reversed(mail.references))
+    return answered_token(key, references, number=number, audience=audience)
+
+
+def staff_proof(mail: InboundMail, *, number: str, policy: DeskPolicy, key: bytes) -> str | None:
+    """How ``mail`` about ticket ``number`` proves a staff member wrote it, or None."""
+    sender = mail.from_address or ""
+    if not policy.is_staff(sender):
+        return None
+    token = _answered(mail, key, number, STAFF)
+    if token is not None:
+        return f"answers our {token.kind} mail to staff"
+    if policy.authserv_id and sender_authenticated(
+        mail.authentication_results, authserv_id=policy.authserv_id, from_address=sender
+    ):
+        return f"{policy.authserv_id} vouches for {sender.rpartition('@')[2]} (DMARC/DKIM)"
+    return None
+
+
+def confirms_address(mail: InboundMail, text: str, *, number: str, key: bytes) -> bool:
+    """Does ``mail`` answer our mail to ticket ``number``'s customer with a first line that
+    confirms (``potwierdzam`` / ``confirm``)? Only the owner of the address received it."""
+    first = next((line.strip().lower() for line in text.splitlines() if line.strip()), "")
+    if first not in CONFIRM_WORDS:
+        return False
+    return _answered(mail, key, number, CUSTOMER) is not None
+
+
+def identity_summary(policy: DeskPolicy, *, vip_contracts_need_proof: bool) -> list[str]:
+    """What staff and VIP identity rest on with these settings, for start-up and check-config;
+    a line starting with "WARNING" is one an admin should act on."""
+    if policy.authserv_id:
+        staff = (
+            f"staff identity: a reply to mailbot's notification (signed Message-ID), or DMARC/"
+            f"aligned DKIM pass in Authentication-Results from {policy.authserv_id}"
+        )
+    else:
+        staff = (
+            "staff identity: only a reply to mailbot's notification (signed Message-ID); a fresh"
+            " mail from a staff address is kept as a note (set [support] authserv_id to accept"
+            " DMARC/DKIM from your mail server)"
+        )
+    lines = [staff]
+    if not vip_contracts_need_proof:
+        lines.append("customer identity: contracts that need no authentication trust From")
+    elif policy.authserv_id:
+        lines.append(
+            f"customer identity: contracts that require authentication need SPF/DKIM/DMARC pass"
+            f" from {policy.authserv_id}, or the customer's confirming answer to the"
+            " acknowledgement"
+        )
+    else:
+        lines.append(
+            "WARNING customer identity: contracts require an authenticated sender but"
+            " [support] authserv_id is empty, so nothing can verify one: such a contract's"
+            " tier rests on the From header alone; set authserv_id to your mail server's"
+            " Authentication-Results id"
+        )
+    return lines
