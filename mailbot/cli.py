@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,10 +21,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from mailbot import __version__, cli_billing, cli_db
+from mailbot import __version__, cli_args, cli_billing, cli_db
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import open_database
-from mailbot.config import Settings, load_settings, parse_duration
+from mailbot.cli_args import OneLineParser, refuse_unreadable, say
+from mailbot.cli_billing import refuse_when_file_rules
+from mailbot.config import Settings, load_settings
 from mailbot.config_check import connection_checks, offline_checks
 from mailbot.contracts_file import load_contracts_file
 from mailbot.core.contracts import Contract
@@ -39,7 +41,7 @@ from mailbot.log_setup import LOG_FORMATS, apply_log_settings, configure_logging
 from mailbot.phone import open_by_hand
 from mailbot.sdnotify import Notifier
 from mailbot.service import Desk
-from mailbot.sla_explain import explain, parse_moment
+from mailbot.sla_explain import explain, local_moment
 from mailbot.startup import open_desk
 from mailbot.ticket_actions import update_ticket
 from mailbot.views import ticket_detail, ticket_summaries
@@ -125,7 +127,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_contracts_import(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
-    contracts = load_contracts_file(Path(args.file))
+    file = Path(args.file)
+    # The contracts file itself may be imported now (start and reload do the same); any
+    # other file would add contracts that the contracts file does not know.
+    configured = settings.support.contracts_file
+    if configured is not None and not _same_file(file, configured):
+        refuse_when_file_rules(settings, f"add the contracts of {file} there")
+    contracts = load_contracts_file(file)
     with Session(open_database(settings.database)) as session:
         report = repo.import_contracts(contracts, session=session)
         session.commit()
@@ -139,6 +147,13 @@ def cmd_contracts_import(args: argparse.Namespace) -> int:
             + (f" ({', '.join(ids)})" if ids and label != "unchanged" else "")
         )
     return EXIT_OK
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def cmd_contracts_list(args: argparse.Namespace) -> int:
@@ -191,7 +206,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
     if args.overdue:
         due_before = datetime.now(UTC)
     elif args.due_within:
-        due_before = datetime.now(UTC) + _duration(args.due_within, "--due-within")
+        due_before = datetime.now(UTC) + args.due_within
     rows = ticket_summaries(_settings(args), limit=args.limit, due_before=due_before)
     _print_rows(
         rows, args.json, ("number", "tier", "status", "customer", "reaction_due", "subject")
@@ -201,14 +216,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 
 def cmd_tickets_open(args: argparse.Namespace) -> int:
     desk = build_desk(_settings(args))
-    received = datetime.now(UTC)
-    if args.received:
-        try:
-            received = parse_moment(args.received, desk.tz)
-        except ValueError as exc:
-            raise ConfigError(
-                f"--received: expected an ISO 8601 moment, got {args.received!r}"
-            ) from exc
+    received = local_moment(args.received, desk.tz) if args.received else datetime.now(UTC)
     number = open_by_hand(
         desk, contract_id=args.contract, subject=args.subject, body=args.body,
         channel=args.channel, received=received, address=args.from_address,
@@ -231,7 +239,7 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
 
     detail = ticket_detail(_settings(args), args.number, now=datetime.now(UTC))
     if detail is None:
-        print(f"mailbot: no ticket {args.number}", file=sys.stderr)
+        say(f"mailbot: no ticket {args.number}")
         return EXIT_FAILURE
     if args.json:
         print(json.dumps(detail, ensure_ascii=False, indent=2))
@@ -269,20 +277,13 @@ def _print_sla(sla: dict[str, Any]) -> None:
         print(f"  {event['at']} {event['detail']}")
 
 
-def _duration(text: str, option: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ConfigError(f"{option}: {exc}") from exc
-
-
 def cmd_tickets_set(args: argparse.Namespace) -> int:
     desk = build_desk(_settings(args))
     now = desk.clock()
     with Session(desk.engine) as session:
         ticket = repo.ticket_by_number(args.number.upper(), session=session)
         if ticket is None:
-            print(f"mailbot: no ticket {args.number}", file=sys.stderr)
+            say(f"mailbot: no ticket {args.number}")
             return EXIT_FAILURE
         for line in update_ticket(
             desk, ticket, args.field, args.value, by=args.by, now=now, session=session
@@ -308,12 +309,7 @@ def cmd_tickets_release(args: argparse.Namespace) -> int:
 
 def cmd_sla_explain(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    try:
-        received = parse_moment(args.received, ZoneInfo(settings.support.timezone))
-    except ValueError as exc:
-        raise ConfigError(
-            f"--received: expected an ISO 8601 moment like 2026-11-27T15:00, got {args.received!r}"
-        ) from exc
+    received = local_moment(args.received, ZoneInfo(settings.support.timezone))
     result = explain(settings, Tier(args.tier), received)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
@@ -345,7 +341,7 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="mailbot",
         description="E-mail support desk: turns mails in a support mailbox into tickets with SLA "
         "deadlines and acknowledges them.",
@@ -458,7 +454,10 @@ def _add_ticket_commands(sub: Any) -> None:
     lst = _command(tsub, "list", cmd_tickets_list, "list the newest tickets")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.add_argument(
-        "--limit", type=int, default=100, help="how many tickets, newest first (default 100)"
+        "--limit",
+        type=cli_args.limit,
+        default=100,
+        help=f"how many tickets, newest first (default 100, at most {cli_args.MAX_LIMIT})",
     )
     due = lst.add_mutually_exclusive_group()
     due.add_argument(
@@ -466,6 +465,7 @@ def _add_ticket_commands(sub: Any) -> None:
     )
     due.add_argument(
         "--due-within",
+        type=cli_args.duration,
         metavar="DURATION",
         help="only tickets with an unmet deadline before now + DURATION (e.g. 2h, 30m, 1d)",
     )
@@ -481,11 +481,13 @@ def _add_ticket_commands(sub: Any) -> None:
     opened.add_argument("--channel", default="phone", help="how it came in (default: phone)")
     opened.add_argument(
         "--received",
+        type=cli_args.moment,
         metavar="ISO8601",
         help="when the call was taken (default: now); deadlines run from then",
     )
     opened.add_argument(
         "--from",
+        type=cli_args.address,
         dest="from_address",
         metavar="ADDRESS",
         help="where the acknowledgement goes (default: the contract's billing e-mail "
@@ -503,7 +505,7 @@ def _add_ticket_commands(sub: Any) -> None:
         cmd_tickets_set,
         "change a ticket as a person on the staff would: "
         "status (new, open, waiting, resolved, closed), tier (vip, warranty, post_warranty) "
-        "or assignee (an e-mail address, or '' for the staff list)",
+        "or assignee (a staff address, or '' for the staff list)",
     )
     set_.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
     set_.add_argument(
@@ -546,6 +548,7 @@ def _add_sla_commands(sub: Any) -> None:
     )
     explain_.add_argument(
         "--received",
+        type=cli_args.moment,
         required=True,
         metavar="ISO8601",
         help="when it was received, e.g. 2026-11-27T15:00 (company time) or with an offset",
@@ -562,19 +565,25 @@ def _apply_log_settings(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    problem = refuse_unreadable(argv)
+    if problem is not None:
+        say(f"mailbot: error: {problem}")
+        return EXIT_CONFIG
     args = build_parser().parse_args(argv)
     configure_logging(args.log_format)
     try:
         return int(args.handler(args))
     except ConfigError as exc:
-        print(f"mailbot: configuration error: {exc}", file=sys.stderr)
+        say(f"mailbot: configuration error: {exc}")
         return EXIT_CONFIG
     except MailbotError as exc:
-        print(f"mailbot: {exc}", file=sys.stderr)
+        say(f"mailbot: {exc}")
         return EXIT_FAILURE
     except SQLAlchemyError as exc:
-        print(f"mailbot: database error: {exc}", file=sys.stderr)
+        # Its first line says what went wrong; the rest is the SQL and a link.
+        say(f"mailbot: database error: {str(exc).splitlines()[0] if str(exc) else exc!r}")
         return EXIT_FAILURE
     except OSError as exc:
-        print(f"mailbot: {exc}", file=sys.stderr)
+        say(f"mailbot: {exc}")
         return EXIT_FAILURE

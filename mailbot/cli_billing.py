@@ -12,18 +12,18 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from mailbot import cli_args
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import open_database
 from mailbot.config import Settings, load_settings
 from mailbot.contracts_file import changed_contract, contract_fields, with_address
-from mailbot.core.billing import Month, only_customer
+from mailbot.core.billing import only_customer
 from mailbot.core.contracts import Contract
 from mailbot.errors import ConfigError
 from mailbot.report_format import (
@@ -34,8 +34,8 @@ from mailbot.report_format import (
     sla_table,
 )
 from mailbot.reports import billing_invoice, month_bounds, sla_month
-from mailbot.sla_explain import parse_moment
-from mailbot.timesheet import add_time, parse_work_duration, time_entries
+from mailbot.sla_explain import local_moment
+from mailbot.timesheet import add_time, time_entries
 from mailbot.wiring import system_clock
 
 EXIT_OK, EXIT_FAILURE = 0, 1
@@ -50,15 +50,8 @@ def _tz(settings: Settings) -> ZoneInfo:
     return ZoneInfo(settings.support.timezone)
 
 
-def _month(text: str) -> Month:
-    try:
-        return Month.parse(text)
-    except ValueError as exc:
-        raise ConfigError(f"--month: {exc}") from None
-
-
 def _fail(message: str) -> int:
-    print(f"mailbot: {message}", file=sys.stderr)
+    cli_args.say(f"mailbot: {message}")
     return EXIT_FAILURE
 
 
@@ -105,10 +98,24 @@ def cmd_contracts_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def refuse_when_file_rules(settings: Settings, what: str) -> None:
+    """With ``[support] contracts_file`` set, that file is the source of truth: it is imported
+    at every start and reload, so a change made only in the database would silently vanish.
+    Raise ConfigError (exit 2) saying where to make the change instead."""
+    file = settings.support.contracts_file
+    if file is not None:
+        raise ConfigError(
+            f"contracts come from {file} ([support] contracts_file), which puts its values back"
+            f" at every start: {what}, then run systemctl reload mailbot"
+        )
+
+
 def _change_contract(
     args: argparse.Namespace, change: Callable[[Contract], Contract], what: str
 ) -> int:
-    with Session(open_database(_settings(args).database)) as session:
+    settings = _settings(args)
+    refuse_when_file_rules(settings, f"edit contract {args.id} there")
+    with Session(open_database(settings.database)) as session:
         contract = _load_contract(args.id, session=session)
         if contract is None:
             return _fail(f"no contract {args.id}")
@@ -141,12 +148,9 @@ def cmd_contracts_add_address(args: argparse.Namespace) -> int:
 
 def cmd_time_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    try:
-        duration = parse_work_duration(args.duration)
-    except ValueError as exc:
-        raise ConfigError(f"DURATION: {exc}") from None
+    duration = args.duration
     now = system_clock()
-    at = _moment(args.at, settings) if args.at else now
+    at = local_moment(args.at, _tz(settings)) if args.at else now
     with Session(open_database(settings.database)) as session:
         ticket = repo.ticket_by_number(args.ticket.upper(), session=session)
         if ticket is None:
@@ -161,15 +165,6 @@ def cmd_time_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _moment(text: str, settings: Settings) -> datetime:
-    try:
-        return parse_moment(text, _tz(settings))
-    except ValueError:
-        raise ConfigError(
-            f"--at: expected a date like 2026-11-30 or a moment like 2026-11-30T14:00, got {text!r}"
-        ) from None
-
-
 def _hours_minutes(seconds: float) -> str:
     minutes = int(seconds) // 60
     return f"{minutes // 60}h{minutes % 60:02d}m"
@@ -178,7 +173,7 @@ def _hours_minutes(seconds: float) -> str:
 def cmd_time_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
     tz = _tz(settings)
-    start, end = month_bounds(_month(args.month), tz) if args.month else (None, None)
+    start, end = month_bounds(args.month, tz) if args.month else (None, None)
     with Session(open_database(settings.database)) as session:
         ticket_id = None
         if args.ticket:
@@ -222,7 +217,7 @@ def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None
 
 def cmd_report_billing(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    month = _month(args.month)
+    month = args.month
     with Session(open_database(settings.database)) as session:
         invoice = billing_invoice(settings, month, session=session)
         names = {c.id: c.customer for c in repo.load_contracts(session=session)}
@@ -240,7 +235,7 @@ def cmd_report_billing(args: argparse.Namespace) -> int:
 
 def cmd_report_sla(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    month = _month(args.month)
+    month = args.month
     with Session(open_database(settings.database)) as session:
         rows = sla_month(settings, month, now=system_clock(), session=session)
     if args.json:
@@ -281,7 +276,12 @@ def register_contract_actions(csub: Any) -> None:
         "add a sender address (a@b.pl) or, without an @, a domain to a contract",
     )
     add.add_argument("id", metavar="ID", help="the contract's id")
-    add.add_argument("address", metavar="ADDRESS", help="an e-mail address or a domain")
+    add.add_argument(
+        "address",
+        type=cli_args.address_or_domain,
+        metavar="ADDRESS",
+        help="an e-mail address or a domain",
+    )
 
 
 def register(sub: Any) -> None:
@@ -295,9 +295,15 @@ def _add_time_commands(sub: Any) -> None:
     tsub = time_.add_subparsers(dest="time_command", required=True, metavar="ACTION")
     add = _command(tsub, "add", cmd_time_add, "record time worked on a ticket")
     add.add_argument("ticket", metavar="TICKET", help="ticket number, e.g. SOL-42")
-    add.add_argument("duration", metavar="DURATION", help="e.g. 1h30m, 90m, 1.5h (at most 24h)")
+    add.add_argument(
+        "duration",
+        type=cli_args.work_duration,
+        metavar="DURATION",
+        help="e.g. 1h30m, 90m, 1.5h (at most 24h)",
+    )
     add.add_argument(
         "--at",
+        type=cli_args.moment,
         metavar="DATE",
         help="when the work was done: 2026-11-30 or 2026-11-30T14:00 (company time); default now",
     )
@@ -305,7 +311,9 @@ def _add_time_commands(sub: Any) -> None:
     add.add_argument("--note", default="", metavar="TEXT", help="what was done")
     lst = _command(tsub, "list", cmd_time_list, "list recorded time, oldest work first")
     lst.add_argument("--ticket", metavar="N", help="only this ticket")
-    lst.add_argument("--month", metavar="YYYY-MM", help="only work done in this month")
+    lst.add_argument(
+        "--month", type=cli_args.month, metavar="YYYY-MM", help="only work done in this month"
+    )
     lst.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -318,7 +326,9 @@ def _add_report_commands(sub: Any) -> None:
         cmd_report_billing,
         "the month's invoice lines per customer, with VAT and gross (rules: core/billing.py)",
     )
-    billing.add_argument("--month", required=True, metavar="YYYY-MM", help="e.g. 2026-11")
+    billing.add_argument(
+        "--month", type=cli_args.month, required=True, metavar="YYYY-MM", help="e.g. 2026-11"
+    )
     billing.add_argument("--customer", metavar="ID", help="only this contract id")
     billing.add_argument(
         "--format",
@@ -332,5 +342,7 @@ def _add_report_commands(sub: Any) -> None:
         cmd_report_sla,
         "per tier: tickets received in the month, deadlines met and missed, reaction times",
     )
-    sla.add_argument("--month", required=True, metavar="YYYY-MM", help="e.g. 2026-11")
+    sla.add_argument(
+        "--month", type=cli_args.month, required=True, metavar="YYYY-MM", help="e.g. 2026-11"
+    )
     sla.add_argument("--json", action="store_true", help="print JSON")

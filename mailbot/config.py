@@ -50,6 +50,7 @@ from mailbot.core.calendar import (
     WorkingDuration,
     business_calendar,
     parse_working_duration,
+    working_length,
 )
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
@@ -248,6 +249,8 @@ _DURATION = re.compile(
     re.VERBOSE,
 )
 _DURATION_HINT = 'expected e.g. "90s", "30m", "1h30m", "2d" or a number of seconds'
+# No setting or option waits longer; a bigger number is a typo (and would overflow timedelta).
+MAX_DURATION = timedelta(days=365)
 
 _TICKET_PREFIX = re.compile(r"[A-Z][A-Z0-9]{0,9}")
 
@@ -257,15 +260,31 @@ _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 
 
+# A host name: labels of letters (any script) and digits, hyphens inside, dots between.
+_DOMAIN_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+_DOMAIN_NAME = re.compile(rf"(?=.{{1,253}}$){_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*")
+
+
 def is_email_address(text: str) -> bool:
-    """Return True when ``text`` looks like a bare address (``local@domain``), nothing more."""
-    return _EMAIL_ADDRESS.fullmatch(text) is not None
+    """Return True when ``text`` looks like a bare address (``local@domain``) whose domain
+    is a host name, nothing more."""
+    return _EMAIL_ADDRESS.fullmatch(text) is not None and is_domain_name(text.rpartition("@")[2])
+
+
+def is_domain_name(text: str) -> bool:
+    """Return True when ``text`` is a host name like ``acme.pl`` (no @, no spaces, no %)."""
+    return _DOMAIN_NAME.fullmatch(text) is not None
+
+
+_SHOWN = 80
 
 
 def describe_value(value: object) -> str:
     """Show a TOML (or environment) value the way an admin wrote it, for error messages."""
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        # A value pasted by mistake may be huge; its start is enough to recognise it.
+        shown = value if len(value) <= _SHOWN else value[:_SHOWN] + "..."
+        return json.dumps(shown, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
@@ -282,13 +301,17 @@ def parse_duration(text: str | int) -> timedelta:
 
     Units are d, h, m, s in that order, each at most once, optionally separated by
     spaces. Raises ValueError (message starts with "bad duration") for anything
-    else, including zero and negative values.
+    else, including zero and negative values and anything over MAX_DURATION.
     """
     seconds = _duration_seconds(text)
     if seconds is None:
         raise ValueError(f"bad duration: {_DURATION_HINT}, got {describe_value(text)}")
     if seconds <= 0:
         raise ValueError(f"bad duration: must be more than zero, got {describe_value(text)}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(
+            f"bad duration: at most {MAX_DURATION.days} days, got {describe_value(text)}"
+        )
     return timedelta(seconds=seconds)
 
 
@@ -300,12 +323,22 @@ def _duration_seconds(text: str | int) -> int | None:
         return text
     stripped = text.strip()
     if stripped.isascii() and stripped.isdigit():
-        return int(stripped)
+        return _digits(stripped)
     found = _DURATION.fullmatch(stripped)
     if not stripped or found is None:
         return None
     units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-    return sum(int(found[unit] or 0) * size for unit, size in units.items())
+    return sum(_digits(found[unit] or "0") * size for unit, size in units.items())
+
+
+# Longer runs of digits are not read at all: int() refuses past 4300 digits (CVE-2020-10735).
+_MAX_DIGITS = 30
+
+
+def _digits(text: str) -> int:
+    """The ASCII digits ``text`` as an int; more than _MAX_DIGITS of them as a number too
+    big for any setting (the caller's bound refuses it)."""
+    return int(text) if len(text.lstrip("0")) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
 # --- kinds: how one kind of value is checked --------------------------------
@@ -353,7 +386,8 @@ def _check_days(value: object) -> int:
 
 def _int_from_env(text: str) -> object:
     stripped = text.strip()
-    return int(stripped) if stripped.isascii() and stripped.isdigit() else text
+    digits = stripped.isascii() and stripped.isdigit() and len(stripped) <= _MAX_DIGITS
+    return int(stripped) if digits else text
 
 
 def _check_bool(value: object) -> bool:
@@ -483,12 +517,8 @@ def _check_email_list(value: object) -> tuple[str, ...]:
     return _check_list(value, is_email_address, "e-mail addresses")
 
 
-def _is_domain(text: str) -> bool:
-    return bool(text) and "@" not in text and not any(c.isspace() for c in text)
-
-
 def _check_domain_list(value: object) -> tuple[str, ...]:
-    return _check_list(value, _is_domain, "domain names like example.com (no @)")
+    return _check_list(value, is_domain_name, "domain names like example.com (no @)")
 
 
 def _list_from_env(text: str) -> object:
@@ -568,34 +598,40 @@ def _check_local_url(scheme: str, what: str) -> Callable[[object], str]:
 
 _SIZE = re.compile(r"(\d+)\s*(B|KB|MB|GB)?", re.IGNORECASE)
 _SIZE_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+# Far above any mail server's limit; a bigger size is a typo.
+_MAX_SIZE = 1024**3
 
 
 def _check_size(value: object) -> int:
-    """A size in bytes: ``"25MB"``, ``"512KB"``, ``"1GB"`` (binary units) or a number of bytes."""
+    """A size in bytes: ``"25MB"``, ``"512KB"``, ``"1GB"`` (binary units) or a number of bytes,
+    at most 1GB."""
     found = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
     if isinstance(value, int) and not isinstance(value, bool):
         size = value
     elif found is not None:
-        size = int(found[1]) * _SIZE_UNITS[(found[2] or "B").upper()]
+        size = _digits(found[1]) * _SIZE_UNITS[(found[2] or "B").upper()]
     else:
         size = 0
     if size <= 0:
         raise ValueError(
             f'expected a size like "25MB", "512KB" or bytes, got {describe_value(value)}'
         )
+    if size > _MAX_SIZE:
+        raise ValueError(f'expected a size of at most "1GB", got {describe_value(value)}')
     return size
 
 
-def _check_count(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"expected a whole number, 0 or more, got {describe_value(value)}")
-    return value
+def _check_whole(low: int, high: int) -> Callable[[object], int]:
+    """A whole number from ``low`` to ``high``: the upper bound catches typos like 10000000."""
 
+    def check(value: object) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(
+                f"expected a whole number from {low} to {high}, got {describe_value(value)}"
+            )
+        return value
 
-def _check_positive(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"expected a whole number, 1 or more, got {describe_value(value)}")
-    return value
+    return check
 
 
 def _check_amount(value: object) -> Decimal:
@@ -609,9 +645,16 @@ def _check_amount(value: object) -> Decimal:
         amount = Decimal(text)
     except InvalidOperation:
         amount = Decimal("NaN")
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f'expected an amount like "120" or "120.50", got {describe_value(value)}')
+    if not amount.is_finite() or not 0 <= amount <= MAX_AMOUNT:
+        raise ValueError(
+            f'expected an amount like "120" or "120.50", at most {MAX_AMOUNT},'
+            f" got {describe_value(value)}"
+        )
     return amount
+
+
+# No price, fee or multiplier is bigger; beyond it Decimal arithmetic loses exactness.
+MAX_AMOUNT = Decimal(1_000_000_000)
 
 
 _TEXT = _Kind(_check_text)
@@ -699,11 +742,11 @@ SMTP_VERIFY_TLS = _Key("smtp.verify_tls", _BOOL, True)
 SMTP_FROM_ADDRESS = _Key("smtp.from_address", _EMAIL)
 SMTP_TIMEOUT = _Key("smtp.timeout", _DURATION_KIND, timedelta(seconds=30))
 SMTP_CA_FILE = _Key("smtp.ca_file", _PATH)
-SMTP_CONNECTIONS = _Key("smtp.connections", _Kind(_check_positive, _int_from_env), 4)
+SMTP_CONNECTIONS = _Key("smtp.connections", _Kind(_check_whole(1, 100), _int_from_env), 4)
 
-INGEST_BATCH_SIZE = _Key("ingest.batch_size", _Kind(_check_positive, _int_from_env), 100)
+INGEST_BATCH_SIZE = _Key("ingest.batch_size", _Kind(_check_whole(1, 100_000), _int_from_env), 100)
 INGEST_BATCH_BYTES = _Key("ingest.batch_bytes", _Kind(_check_size, _int_from_env), 16 * 1024 * 1024)
-INGEST_PARSE_WORKERS = _Key("ingest.parse_workers", _Kind(_check_count, _int_from_env), 1)
+INGEST_PARSE_WORKERS = _Key("ingest.parse_workers", _Kind(_check_whole(0, 64), _int_from_env), 1)
 INGEST_PARSE_DEADLINE = _Key("ingest.parse_deadline", _DURATION_KIND, timedelta(seconds=10))
 
 DATABASE_URL = _Key("database.url", _DATABASE_URL)
@@ -725,9 +768,11 @@ LIMITS_MAX_MAIL_SIZE = _Key("limits.max_mail_size", _Kind(_check_size, _int_from
 LIMITS_MAX_ATTACHMENT_SIZE = _Key(
     "limits.max_attachment_size", _Kind(_check_size, _int_from_env), 10 * 1024**2
 )
-LIMITS_AUTO_REPLIES = _Key("limits.auto_replies_per_hour", _Kind(_check_count, _int_from_env), 5)
+LIMITS_AUTO_REPLIES = _Key(
+    "limits.auto_replies_per_hour", _Kind(_check_whole(0, 10_000), _int_from_env), 5
+)
 LIMITS_TICKET_MAILS = _Key(
-    "limits.customer_mails_per_ticket_hour", _Kind(_check_count, _int_from_env), 10
+    "limits.customer_mails_per_ticket_hour", _Kind(_check_whole(0, 10_000), _int_from_env), 10
 )
 
 # No default for the poll thresholds: they follow imap.poll_interval (_health).
@@ -1204,10 +1249,30 @@ def _tiers(source: _Source, calendars: Mapping[str, Calendar]) -> dict[Tier, Tie
                 + ", ".join(sorted(calendars)),
             )
     # Any: the fields differ in type; each comes from its key's kind, so it fits.
-    return {
+    tiers = {
         tier: TierSettings(**{key.name: source.get(key.for_tier(tier)) for key in _TIER_KEYS})
         for tier in Tier
     }
+    for tier, settings in tiers.items():
+        _check_reminders_fit(source, tier, settings, calendars[settings.calendar])
+    return tiers
+
+
+def _check_reminders_fit(
+    source: _Source, tier: Tier, settings: TierSettings, calendar: Calendar
+) -> None:
+    """A reminder longer than its window would fall before the ticket was received."""
+    for kind in ("reaction", "resolution"):
+        window: WorkingDuration = getattr(settings, kind)
+        key = _Key(f"tiers.{tier.value}.{kind}_reminders", _REMINDERS)
+        for reminder in getattr(settings, f"{kind}_reminders"):
+            if working_length(calendar, reminder) > working_length(calendar, window):
+                default = "" if source.given(key) else " (the default)"
+                raise source.fail(
+                    source.where(key),
+                    f"{reminder}{default} is longer than the {kind} window {window} on calendar"
+                    f" {calendar.name!r}; a reminder goes out that long before the deadline",
+                )
 
 
 def _health(source: _Source, *, poll_interval: timedelta) -> HealthSettings:

@@ -33,7 +33,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mailbot.config import describe_value, is_email_address
+from mailbot.config import MAX_AMOUNT, describe_value, is_domain_name, is_email_address
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
@@ -73,6 +73,8 @@ _LANGUAGES = ("pl", "en")
 # The price list: VIP service "from 290 PLN a month" (SERVICE_TERMS.md).
 MIN_VIP_MONTHLY_FEE = Decimal(290)
 _PROCEDURE_SUFFIXES = (".txt", ".md")
+# Tickets a month (free_unjustified): more is a typo.
+_MAX_COUNT = 10_000
 
 # (label, fields): label says where a contract is, e.g. 'contract #3' or 'row 4'.
 _Record = tuple[str, Mapping[str, object]]
@@ -108,13 +110,28 @@ def _where(label: str, fields: Mapping[str, object]) -> str:
 
 
 def _read_text(path: Path) -> str:
+    """The file's text; an empty file, or one with a NUL byte, is refused (ConfigError).
+
+    An empty file is a truncated or failed export more often than a choice: a file
+    meant to hold no contracts says so with its CSV header row or a TOML comment.
+    No database can store a NUL byte in text (PostgreSQL refuses it).
+    """
     try:
         # utf-8-sig: spreadsheet programs start CSV files with a byte-order mark.
-        return path.read_text(encoding="utf-8-sig")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the contracts file: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
+    if not text.strip():
+        raise ConfigError(
+            f"{path}: the file is empty; a file with no contracts yet needs at least its"
+            " header row (CSV) or a comment (TOML)"
+        )
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise ConfigError(f"{path}: line {line}: a NUL byte; the file must be plain text")
+    return text
 
 
 def _toml_records(path: Path) -> list[_Record]:
@@ -300,12 +317,8 @@ def _addresses(value: object) -> list[str]:
     return _strings(value, is_email_address, "e-mail addresses")
 
 
-def _is_domain(text: str) -> bool:
-    return bool(text) and "@" not in text and not any(c.isspace() for c in text)
-
-
 def _domains(value: object) -> list[str]:
-    return _strings(value, _is_domain, "domain names like acme.pl (no @)")
+    return _strings(value, is_domain_name, "domain names like acme.pl (no @)")
 
 
 def _date(value: object) -> date:
@@ -329,8 +342,11 @@ def _decimal(value: object) -> Decimal:
         amount = Decimal(value.strip() if isinstance(value, str) else value)
     except InvalidOperation:
         amount = Decimal("NaN")
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f'expected an amount like "120" or "120.50", got {describe_value(value)}')
+    if not amount.is_finite() or not 0 <= amount <= MAX_AMOUNT:
+        raise ValueError(
+            f'expected an amount like "120" or "120.50", at most {MAX_AMOUNT},'
+            f" got {describe_value(value)}"
+        )
     return amount
 
 
@@ -349,11 +365,14 @@ def _hours(value: object) -> Decimal:
 
 
 def _count(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    text = value.strip() if isinstance(value, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= 9:
+        value = int(text)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT:
         return value
-    raise ValueError(f"expected a whole number like 4, got {describe_value(value)}")
+    raise ValueError(
+        f"expected a whole number like 4, at most {_MAX_COUNT}, got {describe_value(value)}"
+    )
 
 
 def _networks(value: object) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from mailbot.core.decide import DeskPolicy, Ignore, Quarantine, decide
 from mailbot.core.limits import SizeLimits
 from mailbot.core.mail import InboundMail
 from mailbot.core.prepare import Prepared, RawMail, prepare
+from mailbot.core.received import received_time
 from mailbot.core.sla import TierPolicy
 from mailbot.core.tickets import find_ticket_number
 from mailbot.core.tiers import Tier
@@ -371,9 +372,11 @@ def _store(
     mail = prepared.mail
     now = desk.clock()
     # The SLA clock starts when the mailbox got the mail, even if mailbot was down
-    # then; a mailbox date in the future (a skewed server clock) counts as now.
-    received = min(fetched.received_at or now, now)
-    outcome = _apply(desk, key, mail, prepared.fingerprint, now=received, session=session)
+    # then, unless that date cannot be right (core.received says when).
+    received = received_time(fetched.received_at, mail.date, now=now)
+    if received.doubt:
+        log.warning("uid %s in %s: %s: received at intake", key.uid, key.mailbox, received.doubt)
+    outcome = _apply(desk, key, mail, prepared.fingerprint, now=received.at, session=session)
     if mail.unparsed and outcome.kind in ("ticket", "followup"):
         outcome = Outcome("unparsed", f"{mail.unparsed}; {outcome.reason}", outcome.ticket_id)
     elif prepared.oversized and outcome.kind in ("ticket", "followup"):

@@ -13,9 +13,8 @@ from mailbot.core.tiers import Tier
 from mailbot.service import tier_policies
 
 
-def parse_moment(text: str, tz: ZoneInfo) -> datetime:
-    """An ISO 8601 moment; without an offset it is read in the company's time zone."""
-    moment = datetime.fromisoformat(text)
+def local_moment(moment: datetime, tz: ZoneInfo) -> datetime:
+    """``moment`` as given (``mailbot.cli_args.moment``): without an offset, in ``tz``."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlmodel import Session
 
 from mailbot.adapters.db import TicketRow
+from mailbot.config import describe_value, is_email_address
 from mailbot.core.sla import Change, change_status, next_alert_at
 from mailbot.core.tickets import TicketStatus
 from mailbot.core.tiers import Tier
@@ -97,7 +98,7 @@ def update_ticket(
         ]
     if field in FLAGS:
         return [_set_flag(ticket, field, value, by=by, now=now, session=session)]
-    ticket.assignee = value.strip().lower()
+    ticket.assignee = _staff_assignee(desk, value)
     ticket.updated_at = now
     session.add(ticket)
     record_event(
@@ -119,6 +120,19 @@ def _set_flag(
     on = value.strip().lower() == "on"
     set_flag(ticket, flag, on, by=by, at=now, session=session)
     return f"{flag} -> {'on' if on else 'off'}"
+
+
+def _staff_assignee(desk: Desk, value: str) -> str:
+    """A staff address (``[support] staff_addresses``, or one in ``staff_domains``), or ""
+    for the staff list: an assignee gets the customer's mail, so nobody else may be one."""
+    address = value.strip().lower()
+    if address and not (is_email_address(address) and desk.policy.is_staff(address)):
+        shown = describe_value(value)
+        raise ConfigError(
+            f"assignee: {shown} is not a staff address; expected one of [support]"
+            " staff_addresses or an address in staff_domains, or '' for the staff list"
+        )
+    return address
 
 
 def _choice(kind: type[E], value: str, what: str) -> E:

@@ -44,15 +44,16 @@ def parse_work_duration(text: str) -> timedelta:
     if not cleaned or not found or not (found.group("hours") or found.group("minutes")):
         raise ValueError(f"expected a duration like 1h30m, 90m or 1.5h, got {text!r}")
     hours = Decimal((found.group("hours") or "0").replace(",", "."))
-    seconds = hours * 3600 + int(found.group("minutes") or 0) * 60
-    duration = timedelta(seconds=int(seconds.to_integral_value()))
-    if duration <= timedelta():
-        raise ValueError(f"time worked must be more than zero, got {text!r}")
-    if duration > MAX_ENTRY:
+    # Decimal, not int: a run of 400 nines is just too long, never an overflow.
+    seconds = hours * 3600 + Decimal(found.group("minutes") or 0) * 60
+    if seconds > Decimal(MAX_ENTRY.total_seconds()):
         raise ValueError(
             f"{text!r} is more than {MAX_ENTRY.total_seconds() / 3600:.0f} h in one entry; "
             "record each day's work separately"
         )
+    duration = timedelta(seconds=int(seconds.to_integral_value()))
+    if duration <= timedelta():
+        raise ValueError(f"time worked must be more than zero, got {text!r}")
     return duration
 
 

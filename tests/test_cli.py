@@ -42,7 +42,16 @@ def mailbot(
     )
 
 
-def write_config(tmp_path: Path, imap: ImapSettings, smtp: SmtpSink, database_url: str) -> Path:
+def write_config(
+    tmp_path: Path,
+    imap: ImapSettings,
+    smtp: SmtpSink,
+    database_url: str,
+    *,
+    contracts_file: bool = True,
+) -> Path:
+    """A configuration for the test's servers; with ``contracts_file`` (the default), the
+    contracts come from contracts.toml beside it, and no other contracts file may be imported."""
     config = tmp_path / "config.toml"
     config.write_text(f"""
 [general]
@@ -65,7 +74,7 @@ url = "{database_url}"
 
 [support]
 address = "support@desk.example.pl"
-contracts_file = "contracts.toml"
+{'contracts_file = "contracts.toml"' if contracts_file else ""}
 """)
     (tmp_path / "contracts.toml").write_text("""
 [[contract]]
@@ -189,7 +198,8 @@ def test_run_once_against_real_servers_then_list_and_show(
 def test_contracts_import_is_idempotent(
     tmp_path: Path, imap_settings: ImapSettings, smtp_sink: SmtpSink
 ) -> None:
-    config = write_config(tmp_path, imap_settings, smtp_sink, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    config = write_config(tmp_path, imap_settings, smtp_sink, database, contracts_file=False)
     contracts = tmp_path / "more.csv"
     contracts.write_text(
         "id,customer,tier,addresses,domains,valid_from,valid_until,language\n"
@@ -211,7 +221,8 @@ def test_contracts_import_is_idempotent(
 def test_contracts_list_shows_who_requires_authentication(
     tmp_path: Path, imap_settings: ImapSettings, smtp_sink: SmtpSink
 ) -> None:
-    config = write_config(tmp_path, imap_settings, smtp_sink, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    config = write_config(tmp_path, imap_settings, smtp_sink, database, contracts_file=False)
     contracts = tmp_path / "auth.csv"
     contracts.write_text(
         "id,customer,tier,domains,valid_from,require_authentication\n"
@@ -253,7 +264,8 @@ def test_contracts_list_shows_who_requires_authentication(
 def test_contracts_import_of_a_bad_file_names_row_and_field(
     tmp_path: Path, imap_settings: ImapSettings, smtp_sink: SmtpSink
 ) -> None:
-    config = write_config(tmp_path, imap_settings, smtp_sink, f"sqlite:///{tmp_path / 'db.sqlite'}")
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    config = write_config(tmp_path, imap_settings, smtp_sink, database, contracts_file=False)
     bad = tmp_path / "bad.csv"
     bad.write_text("id,customer,tier,valid_from\nx,X,platinum,2025-01-01\n")
     done = mailbot("--config", str(config), "contracts", "import", str(bad))

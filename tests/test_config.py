@@ -507,7 +507,12 @@ def test_parse_duration(text: str | int, expected: timedelta) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "soon", "0s", "0", 0, -5, "-5m", "1.5h", "30m1h", "1h1h", "2w", "1H", "h", True]
+    "text",
+    [
+        *("", "soon", "0s", "0", 0, -5, "-5m", "1.5h", "30m1h", "1h1h", "2w", "1H", "h", True),
+        # Longer than any setting waits, and never an overflow (issue 13).
+        *("366d", "8761h", 10**20, "99999999999d", "9" * 5000, "1d" + "9" * 5000 + "h"),
+    ],
 )
 def test_parse_duration_rejects(text: str | int) -> None:
     with pytest.raises(ValueError, match=r"^bad duration"):
@@ -907,3 +912,112 @@ def test_the_parse_deadline_is_a_duration(tmp_path: Path) -> None:
 def test_a_bad_parse_deadline_is_refused_naming_the_key(tmp_path: Path, text: str) -> None:
     message = load_error(tmp_path, MINIMAL + f"\n[ingest]\nparse_deadline = {text}\n")
     assert message.startswith("ingest.parse_deadline: bad duration"), message
+
+
+# --- huge numbers and reminders that cannot fit (issue 13) -------------------------
+
+
+def with_imap(line: str) -> str:
+    return MINIMAL.replace('username = "support"', f'username = "support"\n{line}')
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "expected"),
+    [
+        (
+            with_imap('poll_interval = "99999999999d"'),
+            SECRETS,
+            'imap.poll_interval: bad duration: at most 365 days, got "99999999999d"',
+        ),
+        (
+            with_imap("poll_interval = " + "9" * 20),
+            SECRETS,
+            "imap.poll_interval: bad duration: at most 365 days",
+        ),
+        (
+            MINIMAL,
+            {**SECRETS, "MAILBOT_IMAP__TIMEOUT": "9" * 5000},
+            'imap.timeout (from MAILBOT_IMAP__TIMEOUT): bad duration: at most 365 days, got "999',
+        ),
+        (
+            MINIMAL,
+            {**SECRETS, "MAILBOT_HEALTH__POLL_WARNING": "9" * 20},
+            "health.poll_warning (from MAILBOT_HEALTH__POLL_WARNING): bad duration: at most",
+        ),
+        (
+            MINIMAL + '[tiers.warranty]\nresolution = "99999999999d"\n',
+            SECRETS,
+            "tiers.warranty.resolution: bad duration: at most 366 days",
+        ),
+        (
+            MINIMAL,
+            {**SECRETS, "MAILBOT_SMTP__CONNECTIONS": "9" * 20},
+            "smtp.connections (from MAILBOT_SMTP__CONNECTIONS): expected a whole number from 1"
+            " to 100, got",
+        ),
+        (
+            MINIMAL,
+            {**SECRETS, "MAILBOT_INGEST__PARSE_WORKERS": "9" * 5000},
+            "ingest.parse_workers (from MAILBOT_INGEST__PARSE_WORKERS): expected a whole number"
+            ' from 0 to 64, got "9999',
+        ),
+        (
+            MINIMAL + "[ingest]\nbatch_size = 0\n",
+            SECRETS,
+            "ingest.batch_size: expected a whole number from 1 to 100000, got 0",
+        ),
+        (
+            MINIMAL + "[limits]\nauto_replies_per_hour = -1\n",
+            SECRETS,
+            "limits.auto_replies_per_hour: expected a whole number from 0 to 10000, got -1",
+        ),
+        (
+            MINIMAL + '[limits]\nmax_mail_size = "99999999999999999999GB"\n',
+            SECRETS,
+            'limits.max_mail_size: expected a size of at most "1GB"',
+        ),
+        (
+            MINIMAL + '[billing]\nhourly_rate = "1e999999"\n',
+            SECRETS,
+            'billing.hourly_rate: expected an amount like "120" or "120.50", at most',
+        ),
+        (
+            MINIMAL + '[tiers.vip]\nreaction_reminders = ["5h"]\n',
+            SECRETS,
+            "tiers.vip.reaction_reminders: 5h is longer than the reaction window 1h on calendar"
+            " 'always'",
+        ),
+        (
+            MINIMAL,
+            {**SECRETS, "MAILBOT_TIERS__WARRANTY__RESOLUTION_REMINDERS": "6d"},
+            "tiers.warranty.resolution_reminders (from MAILBOT_TIERS__WARRANTY__RESOLUTION_REMINDERS"
+            "): 6d is longer than the resolution window 5d",
+        ),
+        (
+            # The default 30m reminder no longer fits a 20m window: said, not dropped.
+            MINIMAL + '[tiers.vip]\nreaction = "20m"\n',
+            SECRETS,
+            "tiers.vip.reaction_reminders: 30m (the default) is longer than the reaction window"
+            " 20m",
+        ),
+        (
+            # On 08:00-16:00 a working day is 8 h: a 9 h reminder before "1d" cannot fit.
+            with_calendar('hours = "08:00-16:00"')
+            + '[tiers.warranty]\nresolution = "1d"\nresolution_reminders = ["9h"]\n',
+            SECRETS,
+            "tiers.warranty.resolution_reminders: 9h is longer than the resolution window 1d on"
+            " calendar 'business'",
+        ),
+    ],
+)
+def test_huge_numbers_and_reminders_longer_than_their_window_are_refused(
+    tmp_path: Path, text: str, environ: Mapping[str, str], expected: str
+) -> None:
+    message = load_error(tmp_path, text, environ)
+    assert message.startswith(expected), message
+    assert len(message) < 400  # a huge value is shown by its start only
+
+
+def test_reminders_as_long_as_their_window_are_accepted(tmp_path: Path) -> None:
+    settings = load(tmp_path, MINIMAL + '[tiers.vip]\nreaction = "30m"\n')
+    assert settings.tiers[Tier.VIP].reaction_reminders == (wd("30m"), wd("10m"))

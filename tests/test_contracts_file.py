@@ -117,9 +117,29 @@ def test_csv_with_a_byte_order_mark_and_blank_lines(tmp_path: Path) -> None:
     assert load_contracts_file(path) == EXPECTED
 
 
-def test_an_empty_file_has_no_contracts(tmp_path: Path) -> None:
+def test_a_file_that_says_it_has_no_contracts_has_none(tmp_path: Path) -> None:
     assert load_contracts_file(write(tmp_path, "# none yet\n")) == []
     assert load_contracts_file(write(tmp_path, "id,customer\n", "c.csv")) == []
+
+
+@pytest.mark.parametrize("name", ["contracts.csv", "contracts.toml"])
+@pytest.mark.parametrize("content", [b"", b"\n \n", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n"])
+def test_an_empty_file_is_refused(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: the file is empty;"):
+        load_contracts_file(path)
+
+
+@pytest.mark.parametrize("name", ["contracts.csv", "contracts.toml"])
+def test_a_nul_byte_is_refused_naming_the_line(tmp_path: Path, name: str) -> None:
+    text = VALID_CSV if name.endswith(".csv") else VALID_TOML
+    lines = text.splitlines(keepends=True)
+    lines[1] = lines[1].replace("a", "a\0", 1)
+    path = tmp_path / name
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: line 2: a NUL byte"):
+        load_contracts_file(path)
 
 
 def test_the_example_contracts_file_loads() -> None:

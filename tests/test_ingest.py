@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -325,3 +326,92 @@ def test_a_mail_without_message_id_delivered_twice_opens_one_ticket(
     assert len(tickets(desk)) == 1
     assert len(smtp_sink.of_kind("ack")) == 1
     assert imap_client.messages("INBOX") == []
+
+
+# --- received times that make sense (issue 13, item 9) ---------------------------------------
+
+
+def maildir_with(tmp_path: Path, files: dict[str, tuple[bytes, datetime]]) -> MaildirSource:
+    """A Maildir whose new/ holds ``files`` (name -> (mail, modification time)), put there
+    by hand: their names are not Maildir unique names."""
+    maildir = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    for name, (raw, mtime) in files.items():
+        path = maildir / "new" / name
+        path.write_bytes(raw)
+        os.utime(path, (mtime.timestamp(), mtime.timestamp()))
+    return MaildirSource(maildir, "Processed", "Quarantine")
+
+
+def test_maildir_files_named_0_and_1_are_received_at_their_file_time(
+    desk: Desk, tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """Files named 0.eml and 1.eml once counted as received on 1970-01-01: no contract was
+    valid then, and both deadlines were decades overdue (escalations at once)."""
+    delivered = NOW - timedelta(minutes=10)
+    source = maildir_with(
+        tmp_path,
+        {
+            "0.eml": (customer_mail("jan@acme.pl", "Serwer"), delivered),
+            "1.eml": (customer_mail("jan@acme.pl", "Drukarka"), delivered),
+        },
+    )
+
+    ingest(desk, source)
+
+    assert [(t.tier, t.contract_id, t.received_at) for t in tickets(desk)] == [
+        ("vip", "acme-vip", delivered),
+        ("vip", "acme-vip", delivered),
+    ]
+    assert all(t.reaction_due > NOW for t in tickets(desk))
+
+
+def test_a_mailbox_date_before_2000_counts_as_intake_and_the_log_says_so(
+    desk: Desk, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lost = datetime(1980, 1, 1, tzinfo=UTC)  # e.g. unpacked from an archive without times
+    source = maildir_with(tmp_path, {"restored.eml": (customer_mail("jan@acme.pl", "X"), lost)})
+
+    ingest(desk, source)
+
+    [ticket] = tickets(desk)
+    assert (ticket.tier, ticket.received_at) == ("vip", NOW)
+    [warning] = [r.getMessage() for r in caplog.records if "received at intake" in r.getMessage()]
+    assert (
+        "restored.eml" in warning
+        and "mailbox date 1980-01-01T00:00:00+00:00 is before 2000" in warning
+    )
+
+
+def test_an_imap_date_days_before_the_mails_own_date_counts_as_intake(
+    desk: Desk, imap_client: ImapPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    written = NOW - timedelta(hours=1)
+    raw = customer_mail("jan@acme.pl", "Stary zegar")
+    raw = raw.replace(b"Wed, 25 Nov 2026 10:29:00 +0100", b"Wed, 18 Nov 2026 09:30:00 +0100")
+    deliver(imap_client, raw, at=written - timedelta(days=3))  # a mailbox clock days behind
+
+    run_once(desk)
+
+    [ticket] = tickets(desk)
+    assert ticket.received_at == NOW
+    assert any(
+        "more than a day before the mail's Date header 2026-11-18T09:30:00+01:00" in r.getMessage()
+        and "received at intake" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_an_imap_date_within_a_day_of_the_mails_date_is_believed(
+    desk: Desk, imap_client: ImapPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = customer_mail("jan@acme.pl", "Serwer")
+    raw = raw.replace(b"Wed, 25 Nov 2026 10:29:00 +0100", b"Wed, 18 Nov 2026 08:00:00 +0100")
+    deliver(imap_client, raw, at=NOW - timedelta(hours=2))
+
+    run_once(desk)
+
+    [ticket] = tickets(desk)
+    assert ticket.received_at == NOW - timedelta(hours=2)
+    assert not [r for r in caplog.records if "received at intake" in r.getMessage()]

@@ -6,6 +6,7 @@ import mailbox
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,51 @@ def test_configured_folder_names(maildir: Path) -> None:
 def test_commands_before_open_fail(source: MaildirSource) -> None:
     with pytest.raises(MailboxError, match="not open"):
         source.list_new(0)
+
+
+# --- delivery times (issue 13, item 9) ------------------------------------------------------
+
+
+def put(maildir: Path, name: str, raw: bytes, *, mtime: int, subdir: str = "new") -> None:
+    """A file put into the Maildir by hand or by a tool that does not follow maildir(5)."""
+    mailbox.Maildir(maildir, factory=None, create=True)
+    path = maildir / subdir / name
+    path.write_bytes(raw)
+    os.utime(path, (mtime, mtime))
+
+
+@pytest.mark.parametrize(
+    ("name", "subdir", "from_name"),
+    [
+        ("1700000000.M123P456Q7.mail.example.com,S=60", "new", True),
+        ("1700000000.12345_1.host", "new", True),
+        ("1700000000.M1P1.host:2,S", "cur", True),
+        ("0.eml", "new", False),
+        ("1.eml", "new", False),
+        ("1.eml:2,S", "cur", False),
+        ("1700000000.eml", "new", False),  # seconds, but no unique part and host
+        ("1700000000", "new", False),
+        ("99999999999.M1P1.host", "new", False),  # the year 5138
+        ("900000000.M1P1.host", "new", False),  # 1998: before any plausible delivery
+        ("\uff11\uff17\uff10\uff10000000.M1P1.host", "new", False),  # not ASCII digits
+    ],
+)
+def test_a_name_gives_the_delivery_time_only_when_it_is_a_maildir_unique_name(
+    source: MaildirSource, maildir: Path, name: str, subdir: str, from_name: bool
+) -> None:
+    mtime = 1_750_000_000
+    put(maildir, name, make_mail(1), mtime=mtime, subdir=subdir)
+    source.open()
+    [key] = source.list_new(0)
+    [fetched] = source.fetch([key])
+    expected = 1_700_000_000 if from_name else mtime
+    assert fetched.received_at == datetime.fromtimestamp(expected, UTC)
+
+
+def test_the_file_time_is_found_without_a_listing_first(
+    source: MaildirSource, maildir: Path
+) -> None:
+    put(maildir, "0.eml", make_mail(0), mtime=1_750_000_000)
+    source.open()
+    [fetched] = source.fetch(["0.eml"])
+    assert fetched.received_at == datetime.fromtimestamp(1_750_000_000, UTC)

@@ -8,12 +8,17 @@ A Maildir has no ordered uids: a mail's key is its unique file name, and
 ``list_new`` returns every mail still in the inbox (``new/`` and ``cur/``),
 oldest delivery first. Mails leave the inbox once handled, so that is the
 same as "what is new".
+
+A mail's delivery time is the one its name carries when the name is a real
+Maildir unique name (``<seconds>.<unique>.<host>``, seconds from 2000 to 2100);
+a file put there by hand (``0.eml``) gets its modification time instead.
 """
 
 from __future__ import annotations
 
 import mailbox
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -33,6 +38,8 @@ class MaildirSource(MailSource):
             "quarantine": quarantine_folder,
         }
         self._box: mailbox.Maildir | None = None
+        # Each inbox file's modification time (ns) by key, from the last listing.
+        self._mtimes: dict[str, int] = {}
         self.name = f"maildir:{self._path}"
 
     def open(self) -> int:
@@ -50,6 +57,7 @@ class MaildirSource(MailSource):
         box = self._open_box()
         with self._translated("listing the inbox"):
             delivered = sorted(self._delivered(box))
+        self._mtimes = {key: mtime for mtime, key in delivered}
         return [key for _, key in delivered]
 
     def fetch(self, uids: Sequence[str], *, max_size: int | None = None) -> Iterator[FetchedMail]:
@@ -59,7 +67,7 @@ class MaildirSource(MailSource):
             with self._translated(f"reading mail {key}"):
                 raw = _read(box, key)
             if raw is not None:
-                yield FetchedMail(key, raw, _delivery_time(key))
+                yield FetchedMail(key, raw, _delivery_time(key) or self._file_time(key))
 
     def move(self, uid: str, *, to: Destination) -> None:
         box = self._open_box()
@@ -88,6 +96,17 @@ class MaildirSource(MailSource):
                         if not entry.is_dir():
                             yield entry.stat().st_mtime_ns, entry.name.split(box.colon)[0]
 
+    def _file_time(self, key: str) -> datetime | None:
+        """The file's modification time: when it was delivered, for a name that does not say."""
+        if key not in self._mtimes:  # fetched without listing first
+            with self._translated("listing the inbox"):
+                self._mtimes |= {name: mtime for mtime, name in self._delivered(self._open_box())}
+        mtime = self._mtimes.get(key)
+        try:
+            return None if mtime is None else datetime.fromtimestamp(mtime / 1e9, UTC)
+        except (OverflowError, OSError, ValueError):  # a time stamp beyond what datetime holds
+            return None
+
     def _open_box(self) -> mailbox.Maildir:
         if self._box is None:
             raise MailboxError(f"Maildir {self._path}: not open (call open() first)")
@@ -109,7 +128,19 @@ def _read(box: mailbox.Maildir, key: str) -> bytes | None:
         return None
 
 
+# maildir(5): a unique name is "<seconds>.<unique part>.<host>"; the unique part has no dot.
+_UNIQUE_NAME = re.compile(r"(?P<seconds>[0-9]{1,10})\.[^.]+\..+", re.ASCII)
+# Seconds outside these years name no delivery (a file called 0.eml, a typo, a test).
+_PLAUSIBLE = range(
+    int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()),
+    int(datetime(2100, 1, 1, tzinfo=UTC).timestamp()),
+)
+
+
 def _delivery_time(key: str) -> datetime | None:
-    """When the mail was delivered: a Maildir file name starts with that Unix time (maildir(5))."""
-    seconds = key.partition(".")[0]
-    return datetime.fromtimestamp(int(seconds), UTC) if seconds.isdigit() else None
+    """When the mail was delivered, as its name says: only a real Maildir unique name with
+    plausible seconds says it; any other name (``0.eml``) says nothing."""
+    found = _UNIQUE_NAME.fullmatch(key)
+    if found is None or int(found["seconds"]) not in _PLAUSIBLE:
+        return None
+    return datetime.fromtimestamp(int(found["seconds"]), UTC)

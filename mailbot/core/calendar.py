@@ -55,6 +55,8 @@ EVERY_DAY = frozenset(range(7))
 
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MAX_DAYS = 3660  # ten years of walking day by day is a configuration error, not a deadline
+# The longest window or reminder a setting may give (parse_working_duration).
+MAX_WORKING_DAYS = 366
 _ZERO = timedelta(0)
 _DAY = timedelta(days=1)
 _MIDNIGHT = time(0)
@@ -169,7 +171,8 @@ def parse_working_duration(text: str | int) -> WorkingDuration:
 
     Units are d, h, m, s in that order, each at most once, optionally separated
     by spaces; an int (or a string of digits) is seconds. Raises ValueError
-    (message starts with "bad duration") for anything else, zero included.
+    (message starts with "bad duration") for anything else, zero included, and
+    for more than MAX_WORKING_DAYS in all (a deadline a year away is a typo).
     """
     found = _duration_parts(text)
     if found is None:
@@ -177,6 +180,8 @@ def parse_working_duration(text: str | int) -> WorkingDuration:
     days, seconds = found
     if days <= 0 and seconds <= 0:
         raise ValueError(f"bad duration: must be more than zero, got {_show(text)}")
+    if days * _DAY.total_seconds() + seconds > MAX_WORKING_DAYS * _DAY.total_seconds():
+        raise ValueError(f"bad duration: at most {MAX_WORKING_DAYS} days, got {_show(text)}")
     return WorkingDuration(days, timedelta(seconds=seconds))
 
 
@@ -188,16 +193,26 @@ def _duration_parts(text: str | int) -> tuple[int, int] | None:
         return 0, text
     stripped = text.strip()
     if stripped.isascii() and stripped.isdigit():
-        return 0, int(stripped)
+        return 0, _digits(stripped)
     found = _DURATION.fullmatch(stripped)
     if not stripped or found is None:
         return None
     units = {"h": 3600, "m": 60, "s": 1}
-    return int(found["d"] or 0), sum(int(found[unit] or 0) * size for unit, size in units.items())
+    return _digits(found["d"] or "0"), sum(
+        _digits(found[unit] or "0") * size for unit, size in units.items()
+    )
+
+
+def _digits(text: str) -> int:
+    # int() refuses more than 4300 digits (CVE-2020-10735); any such number is too big anyway.
+    return int(text) if len(text.lstrip("0")) <= 30 else 10**30
 
 
 def _show(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+    if not isinstance(value, str):
+        return repr(value)
+    # A value pasted by mistake may be huge; its start is enough to recognise it.
+    return json.dumps(value if len(value) <= 80 else value[:80] + "...", ensure_ascii=False)
 
 
 def day_length(calendar: Calendar) -> timedelta:
