@@ -15,11 +15,10 @@ from decimal import Decimal
 from sqlmodel import Session, col, select
 
 from mailbot.adapters.db import TicketRow, TimeEntryRow
+from mailbot.core.commands import MAX_ENTRY, MIN_ENTRY
 from mailbot.sla_state import record_event
 
 FLAGS = ("express", "unjustified", "warranty")
-# One entry is one sitting of work: more than a day is a typo (e.g. 90h for 90m).
-MAX_ENTRY = timedelta(hours=24)
 
 _DURATION = re.compile(
     r"""
@@ -34,8 +33,8 @@ _DURATION = re.compile(
 def parse_work_duration(text: str) -> timedelta:
     """``1h30m``, ``90m``, ``1.5h``, ``2h`` as a timedelta (whole seconds).
 
-    Raises ValueError for anything else, for zero or negative time, and for
-    more than MAX_ENTRY in one entry.
+    Raises ValueError for anything else, for less than MIN_ENTRY (a minute) and for
+    more than MAX_ENTRY (a day) in one entry: the rules ``#time`` is checked by too.
     """
     cleaned = text.strip()
     found = _DURATION.fullmatch(cleaned)
@@ -52,8 +51,8 @@ def parse_work_duration(text: str) -> timedelta:
             "record each day's work separately"
         )
     duration = timedelta(seconds=int(seconds.to_integral_value()))
-    if duration <= timedelta():
-        raise ValueError(f"time worked must be more than zero, got {text!r}")
+    if duration < MIN_ENTRY:
+        raise ValueError(f"time worked must be at least a minute, got {text!r}")
     return duration
 
 

@@ -308,8 +308,8 @@ def test_work_durations(text: str, minutes: int) -> None:
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("0m", "more than zero"),
-        ("0h", "more than zero"),
+        ("0m", "at least a minute"),
+        ("0h", "at least a minute"),
         ("-1h", "positive"),
         ("25h", "more than 24 h"),
         ("90", "expected a duration"),

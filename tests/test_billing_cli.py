@@ -162,7 +162,7 @@ def test_bad_time_entries(tmp_path: Path, database_url: str) -> None:
     config = write_config(tmp_path, database_url)
     for args, code, problem in (
         (("SOL-1", "25h"), 2, "more than 24 h"),
-        (("SOL-1", "0m"), 2, "more than zero"),
+        (("SOL-1", "0m"), 2, "at least a minute"),
         (("SOL-1", "1h", "--at", "yesterday"), 2, "--at"),
         (("SOL-9", "1h"), 1, "no ticket SOL-9"),
     ):

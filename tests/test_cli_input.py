@@ -116,7 +116,7 @@ NINES = "9" * 400
     ("args", "named", "expected"),
     [
         (("time", "add", "SOL-1", NINES + "h"), "argument DURATION", "more than 24 h"),
-        (("time", "add", "SOL-1", "0h"), "argument DURATION", "more than zero"),
+        (("time", "add", "SOL-1", "0h"), "argument DURATION", "at least a minute"),
         (("time", "add", "SOL-1", "1h", "--at", "9999-12-31T23:00"), "argument --at", "9000"),
         (("time", "list", "--month", "0000-01"), "argument --month", "1970-01 to 9000-12"),
         (("report", "billing", "--month", "0000-01"), "argument --month", "1970-01 to 9000-12"),
