@@ -36,7 +36,7 @@ from mailbot.adapters import repository as repo
 from mailbot.adapters.db import TicketRow
 from mailbot.core.automation import autoreply_wording, robot_reason
 from mailbot.core.commands import Command, ParsedReply, parse_reply, work_minutes
-from mailbot.core.identity import confirms_address, staff_proof
+from mailbot.core.identity import confirms_address, signed_references, staff_proof
 from mailbot.core.mail import InboundMail
 from mailbot.core.quoting import NOTIFICATION_MARKER, strip_quoted
 from mailbot.core.tickets import TicketStatus
@@ -103,7 +103,7 @@ def handle_followup(
         )
         return f"automatic mail kept as a note ({robot})"
     if staff:
-        proof = staff_proof(mail, number=ticket.number, policy=desk.policy, key=desk.token_key)
+        proof = _staff_proof(desk, ticket, mail, session=session)
         if proof is None:
             return _unproven_staff_mail(desk, ticket, sender, store=store, now=now, session=session)
         return _staff_mail(desk, ticket, mail, text, store=store, now=now, session=session)
@@ -112,6 +112,16 @@ def handle_followup(
     ):
         return _confirm_address(desk, ticket, store=store, now=now, session=session)
     return _customer_mail(desk, ticket, mail, text, store=store, now=now, session=session)
+
+
+def _staff_proof(
+    desk: Desk, ticket: TicketRow, mail: InboundMail, *, session: Session
+) -> str | None:
+    tokens = signed_references(mail, desk.token_key, number=ticket.number)
+    sent_to = repo.outbox_recipients([t.message_id for t in tokens], session=session)
+    return staff_proof(
+        mail, number=ticket.number, policy=desk.policy, key=desk.token_key, sent_to=sent_to
+    )
 
 
 def _unproven_staff_mail(
@@ -134,13 +144,19 @@ def _unproven_staff_mail(
         ticket.number, sender, f", no DMARC/DKIM pass from {authserv}" if authserv else "",
     )  # fmt: skip
     assert ticket.id is not None
-    if repo.ticket_mail_sent(ticket.id, "staff_unverified", sender, session=session):
-        return f"unverified staff mail from {sender} kept as an internal note (told before)"
+    # Only a listed address hears of it; for any other address of a staff domain the
+    # listed staff do, once per ticket: our notice must never go where a forger chose.
+    staff = desk.settings.support.staff_addresses
+    told = (sender,) if sender in staff else staff
+    if not told or repo.ticket_mail_sent(
+        ticket.id, "staff_unverified", ",".join(told), session=session
+    ):
+        return f"unverified staff mail from {sender} kept as an internal note"
     queue_staff_mail(
         desk, ticket, "staff_unverified", {"sender": sender, "authserv_id": authserv},
-        now=now, session=session, recipients=(sender,),
+        now=now, session=session, recipients=told,
     )  # fmt: skip
-    return f"unverified staff mail from {sender} kept as an internal note; {sender} told"
+    return f"unverified staff mail from {sender} kept as an internal note; {', '.join(told)} told"
 
 
 def _confirm_address(

@@ -16,7 +16,7 @@ from mailbot.core.contracts import Contract
 from mailbot.core.decide import AppendToTicket, OpenTicket
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number
-from mailbot.core.tokens import CUSTOMER
+from mailbot.core.tokens import CUSTOMER, verify
 from mailbot.outgoing import (
     TIER_LABELS,
     automatic_mail_allowed,
@@ -255,7 +255,13 @@ def _queue_ack(
         subject=subject_with_tag(ticket.number, rendered.subject),
         body_text=rendered.body,
         in_reply_to=mail.message_id,
-        references=reply_references(mail.in_reply_to, mail.references, mail.message_id),
+        # Our own signed ids go back to nobody: a customer-facing mail carries no token but
+        # its own, whatever the incoming mail named.
+        references=tuple(
+            ref
+            for ref in reply_references(mail.in_reply_to, mail.references, mail.message_id)
+            if verify(desk.token_key, ref) is None
+        ),
         extra_headers=(
             # RFC 3834: an automatic answer says so, and carries our loop marker.
             ("Auto-Submitted", "auto-replied"),

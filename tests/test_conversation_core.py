@@ -128,6 +128,14 @@ MX = "mx.serwis.pl"
         (f"{MX}; none", False),
         (f"{MX}; dmarc=pass", False),  # a pass that names no domain vouches for none
         (f"{MX}; dmarc=pass header.from=evil.example", False),
+        # A quoted value our server copied from the sender is not a result of its own...
+        (
+            f'{MX}; spf=pass smtp.mailfrom="a;dmarc=pass header.from=serwis.pl x"@evil.example',
+            False,
+        ),
+        # ...and our server's DMARC fail for the From domain outweighs any pass beside it.
+        (f"{MX}; dkim=pass header.d=serwis.pl; dmarc=fail header.from=serwis.pl", False),
+        (f"{MX}; dkim=pass header.d=serwis.pl (a (nested) comment); dmarc=none", True),
     ],
 )
 def test_sender_authenticated(header: str, expected: bool) -> None:

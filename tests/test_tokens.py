@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from mailbot.core.automation import autoreply_wording
 from mailbot.core.commands import parse_reply, work_minutes
+from mailbot.core.decide import DeskPolicy
 from mailbot.core.parsing import parse_mail
 from mailbot.core.tokens import CUSTOMER, STAFF, answered_token, signed_message_id, verify
 
@@ -123,3 +124,38 @@ def test_an_id_python_folded_into_encoded_words_still_threads() -> None:
         parse_mail(raw).in_reply_to
         == "<SOL-1.staff_new.s.a170f17a.6lrbwyf5ukbzggct3og4ib@desk.example.pl>"
     )
+
+
+@pytest.mark.parametrize(
+    "forged",
+    ["<SOL-1.ack.c.0000.\u00e9@x>", "<SOL-1.staff_new.s.00.\u0105\u0119@desk.example.pl>"],
+)
+def test_a_non_ascii_signature_is_refused_not_a_crash(forged: str) -> None:
+    assert verify(KEY, forged) is None
+
+
+def test_only_the_newest_references_are_kept() -> None:
+    ids = " ".join(f"<{n}@acme.pl>" for n in range(2000))
+    raw = f"From: jan@acme.pl\r\nSubject: x\r\nReferences: {ids}\r\n\r\nx\r\n".encode()
+    mail = parse_mail(raw)
+    assert mail.references == tuple(f"<{n}@acme.pl>" for n in range(1950, 2000))
+    assert any("only the last 50 of 2000 ids" in note for note in mail.defects)
+
+
+@pytest.mark.parametrize(
+    ("address", "staff"),
+    [
+        ("anna@desk.example.pl", True),
+        ("anna.maria+it@desk.example.pl", True),
+        ("spy%attacker.test@desk.example.pl", False),  # Postfix's percent hack routes it on
+        ('"spy@attacker.test"@desk.example.pl', False),
+        ("attacker.test!spy@desk.example.pl", False),
+        ("odd%listed@desk.example.pl", True),  # listed by the admin: their choice
+    ],
+)
+def test_only_plain_addresses_of_a_staff_domain_are_staff(address: str, staff: bool) -> None:
+    policy = DeskPolicy(
+        "SOL", frozenset(), frozenset({"odd%listed@desk.example.pl"}),
+        frozenset({"desk.example.pl"}), {},
+    )  # fmt: skip
+    assert policy.is_staff(address) is staff

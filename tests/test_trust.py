@@ -20,7 +20,7 @@ from mailbot.core.tokens import STAFF as STAFF_AUDIENCE
 from mailbot.core.tokens import verify
 from mailbot.service import Desk
 from tests.conftest import ImapPeer, SmtpSink
-from tests.factories import NOW, STAFF, customer_mail, run_once
+from tests.factories import NOW, STAFF, customer_mail, deliver, run_once
 from tests.test_conversation import (
     Clock,
     customer_reply,
@@ -333,3 +333,82 @@ def test_the_shipped_settings_say_what_identity_rests_on(timed: Desk) -> None:
     )
     assert TRUSTED in guarded[0] and not guarded[1].startswith("WARNING")
     assert rows(timed, TicketRow) == []
+
+
+# --- what the review found ---------------------------------------------------------------------
+
+
+def test_a_token_proves_only_the_addresses_its_mail_went_to(
+    timed: Desk, clock: Clock, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    """A notification forwarded (or CC'd) to someone else lends them no staff powers, even
+    when they write from a staff domain."""
+    domain = with_settings(timed, staff_domains=("desk.example.pl",))
+    step(domain, clock, imap_client, customer_mail("jan@acme.pl", "Serwer leży"), 0)
+    notification = last_of(smtp_sink, "staff_new")
+
+    forwarded = staff_reply("#status closed\nZamykam.", notification, sender="szef@desk.example.pl")
+    step(domain, clock, imap_client, forwarded, 4)
+
+    assert ticket(domain).status == "new" and smtp_sink.of_kind("relay") == []
+    [told] = smtp_sink.of_kind("staff_unverified")
+    assert list(told.rcpt_tos) == [TECH]  # the listed staff, never the claimed address
+
+
+def test_a_routed_local_part_of_a_staff_domain_is_no_staff_and_gets_no_notice(
+    timed: Desk, clock: Clock, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    domain = with_settings(timed, staff_domains=("desk.example.pl",))
+    step(domain, clock, imap_client, customer_mail("jan@acme.pl", "Serwer leży"), 0)
+    ack = last_of(smtp_sink, "ack")
+
+    spy = customer_mail("spy%attacker.test@desk.example.pl", f"Re: {ack['Subject']}", "Hej")
+    step(domain, clock, imap_client, spy, 2)
+
+    assert all(
+        "attacker" not in ",".join(m.rcpt_tos) for m in smtp_sink.of_kind("staff_unverified")
+    )
+    stranger = ticket(domain, "SOL-2")  # a stranger quoting a tag gets a ticket of their own
+    assert stranger.customer_address == "spy%attacker.test@desk.example.pl"
+
+
+def test_a_signed_staff_mail_to_a_customer_replayed_to_the_desk_is_no_staff_reply(
+    timed: Desk, clock: Clock, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    guarded = with_settings(timed, authserv_id=TRUSTED)
+    step(guarded, clock, imap_client, customer_mail("jan@acme.pl", "Serwer leży"), 0)
+    ack = last_of(smtp_sink, "ack")
+    vouched = (
+        f"{TRUSTED}; dkim=pass header.d=desk.example.pl; dmarc=pass header.from=desk.example.pl"
+    )
+    replayed = customer_mail(
+        TECH, f"Re: {ack['Subject']}", "#status closed\nZamykam.", Authentication_Results=vouched
+    ).replace(b"To: support@desk.example.pl", b"To: jan@acme.pl")
+
+    step(guarded, clock, imap_client, replayed, 3)
+
+    assert ticket(guarded).status == "new" and smtp_sink.of_kind("relay") == []
+
+
+def test_a_mail_naming_280_000_references_does_not_stop_intake(
+    timed: Desk, clock: Clock, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    """Every id was a query parameter: past the database's limit the query failed like an
+    outage, and the mail stayed first in the inbox for good."""
+    headers = b"".join(
+        ("\r\nReferences: " + " ".join(f"<{h}.{n}@x>" for n in range(4000))).encode()
+        for h in range(70)
+    )
+    flood = customer_mail("obcy@evil.example", "Flood").replace(
+        b"\r\n\r\n", headers + b"\r\n\r\n", 1
+    )
+    deliver(imap_client, flood, at=NOW)
+    deliver(imap_client, customer_mail("jan@acme.pl", "Serwer leży"), at=NOW)
+
+    run_once(timed)
+
+    assert {t.customer_address for t in rows(timed, TicketRow)} == {
+        "obcy@evil.example",
+        "jan@acme.pl",
+    }
+    assert imap_client.messages("INBOX") == []

@@ -443,6 +443,18 @@ def release_held(ticket_id: int, now: datetime, *, session: Session) -> int:
     return int(result.rowcount)
 
 
+def outbox_recipients(message_ids: Sequence[str], *, session: Session) -> dict[str, frozenset[str]]:
+    """Whom each of our mails with these Message-IDs went to (lower case)."""
+    if not message_ids:
+        return {}
+    rows = session.exec(
+        select(OutboxRow.message_id, OutboxRow.recipients).where(
+            col(OutboxRow.message_id).in_(list(message_ids)[:100])
+        )
+    ).all()
+    return {mid: frozenset(r.strip().lower() for r in rcpts.split(",")) for mid, rcpts in rows}
+
+
 def ticket_mail_sent(ticket_id: int, kind: str, recipient: str, *, session: Session) -> bool:
     """Whether a mail of ``kind`` to ``recipient`` was ever queued about ticket ``ticket_id``."""
     found = session.exec(

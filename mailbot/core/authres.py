@@ -16,6 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 _COMMENT = re.compile(r"\([^()]*\)")
+# RFC 8601 values may be quoted strings ("a;dmarc=pass ..."@evil): what a server copied
+# from the sender must not be read as results of its own.
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,10 @@ class AuthResult:
 
 def parse_authentication_results(value: str) -> tuple[str, list[AuthResult]]:
     """The authserv-id and the results of one Authentication-Results header value."""
-    parts = [p.strip() for p in _COMMENT.sub(" ", value).split(";")]
+    text = _QUOTED.sub('""', value)
+    while (uncommented := _COMMENT.sub(" ", text)) != text:  # nested comments, innermost first
+        text = uncommented
+    parts = [p.strip() for p in text.split(";")]
     authserv_id = parts[0].split()[0].lower() if parts and parts[0].split() else ""
     results = []
     for part in parts[1:]:
@@ -67,7 +73,14 @@ def our_results(headers: Iterable[str], *, authserv_id: str) -> list[AuthResult]
 def sender_authenticated(headers: Iterable[str], *, authserv_id: str, from_address: str) -> bool:
     """True when ``authserv_id`` vouches for the From domain by DMARC or aligned DKIM."""
     domain = from_address.rpartition("@")[2].lower()
-    for found in our_results(headers, authserv_id=authserv_id):
+    results = our_results(headers, authserv_id=authserv_id)
+    if any(
+        found.method == "dmarc" and found.result == "fail"
+        and found.properties.get("header.from") == domain
+        for found in results
+    ):  # fmt: skip
+        return False  # our server's own word against this From: no pass elsewhere outweighs it
+    for found in results:
         if found.result != "pass":
             continue
         # A DMARC pass is about the domain it names in header.from (RFC 8601 section 2.7.1

@@ -21,6 +21,7 @@ nothing can be verified and the From address is believed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,10 @@ from mailbot.core.contracts import WARSAW, Contract, Match, match_contract
 from mailbot.core.mail import InboundMail
 from mailbot.core.sla import Deadlines, TierPolicy, deadlines
 from mailbot.core.tiers import Tier
+
+# The local parts a staff domain's people have: letters, digits, dots, dashes, plus and
+# underscore (RFC 5321's dot-string without the characters routers act on).
+_PLAIN_LOCAL = re.compile(r"[a-z0-9][a-z0-9._+-]{0,63}", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,13 @@ class DeskPolicy:
     vip_requires_authentication: bool = True
 
     def is_staff(self, address: str) -> bool:
-        return address in self.staff_addresses or address.rpartition("@")[2] in self.staff_domains
+        """A listed staff address, or a plain one in a staff domain. Not ``a%b@``, ``"x@y"@``
+        or ``a!b@``: mail servers route those on to other hosts (Postfix's percent hack),
+        so a notice to such an address would leave the company."""
+        if address in self.staff_addresses:
+            return True
+        local, _, domain = address.rpartition("@")
+        return domain in self.staff_domains and _PLAIN_LOCAL.fullmatch(local) is not None
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,11 @@ reaction deadline) only when its sender is on the staff list *and* it proves it:
 
 1. it answers a mail mailbot sent to staff about the same ticket: its
    ``In-Reply-To`` or ``References`` name a signed Message-ID of ours
-   (``mailbot.core.tokens``) that only the staff recipients ever saw; or
+   (``mailbot.core.tokens``) that only the staff recipients ever saw, and it
+   comes from one of those recipients; or
 2. our own mail server (``authserv_id``) vouches for the From domain in
    Authentication-Results: DMARC pass with ``header.from`` equal to it, or an
-   aligned DKIM pass (``mailbot.core.authres``).
+   aligned DKIM pass (``mailbot.core.authres``), and it was written to the desk.
 
 The From header, the subject tag and ``Reply-To`` are never proof: anyone can
 write them. A customer's address is proven the same way: an answer to our
@@ -18,10 +19,12 @@ line confirms (``confirms_address``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mailbot.core.authres import sender_authenticated
 from mailbot.core.decide import DeskPolicy
 from mailbot.core.mail import InboundMail
-from mailbot.core.tokens import CUSTOMER, STAFF, Audience, Token, answered_token
+from mailbot.core.tokens import CUSTOMER, STAFF, Audience, Token, answered_token, verify
 
 # The first line of an answer that confirms the address (Polish first, English too).
 CONFIRM_WORDS = frozenset({"potwierdzam", "confirm", "confirmed", "potwierdzam.", "confirm."})
@@ -33,19 +36,56 @@ def _answered(mail: InboundMail, key: bytes, number: str, audience: Audience) ->
     return answered_token(key, references, number=number, audience=audience)
 
 
-def staff_proof(mail: InboundMail, *, number: str, policy: DeskPolicy, key: bytes) -> str | None:
-    """How ``mail`` about ticket ``number`` proves a staff member wrote it, or None."""
+def signed_references(mail: InboundMail, key: bytes, *, number: str) -> list[Token]:
+    """The ids in ``mail``'s In-Reply-To and References that are our signed ids of mails to
+    staff about ticket ``number``: the shell looks up whom each was sent to."""
+    references = (mail.in_reply_to, *reversed(mail.references))
+    return [
+        token
+        for reference in references
+        if reference
+        and (token := verify(key, reference)) is not None
+        and token.number == number
+        and token.audience == STAFF
+    ]
+
+
+def staff_proof(
+    mail: InboundMail,
+    *,
+    number: str,
+    policy: DeskPolicy,
+    key: bytes,
+    sent_to: Mapping[str, frozenset[str]],
+) -> str | None:
+    """How ``mail`` about ticket ``number`` proves a staff member wrote it, or None.
+
+    ``sent_to`` maps our Message-IDs (``signed_references``) to their recipients: an
+    answer proves its writer only when it comes from one of the addresses that mail went
+    to, so a token that reached someone else (a CC, a forward) lends no one staff powers.
+    """
     sender = mail.from_address or ""
     if not policy.is_staff(sender):
         return None
-    token = _answered(mail, key, number, STAFF)
-    if token is not None:
-        return f"answers our {token.kind} mail to staff"
-    if policy.authserv_id and sender_authenticated(
-        mail.authentication_results, authserv_id=policy.authserv_id, from_address=sender
+    for token in signed_references(mail, key, number=number):
+        if sender in sent_to.get(token.message_id, frozenset()):
+            return f"answers our {token.kind} mail to {sender}"
+    if (
+        policy.authserv_id
+        and _to_the_desk(mail, policy)
+        and sender_authenticated(
+            mail.authentication_results, authserv_id=policy.authserv_id, from_address=sender
+        )
     ):
         return f"{policy.authserv_id} vouches for {sender.rpartition('@')[2]} (DMARC/DKIM)"
     return None
+
+
+def _to_the_desk(mail: InboundMail, policy: DeskPolicy) -> bool:
+    """Was the mail written to the desk? A DKIM signature covers a domain, not a moment or a
+    recipient: a staff member's signed mail to a customer, sent on to the desk unchanged,
+    must not count as a staff reply."""
+    return any(address.lower() in policy.own_addresses for address in (*mail.to, *mail.cc))
 
 
 def confirms_address(mail: InboundMail, text: str, *, number: str, key: bytes) -> bool:

@@ -153,7 +153,7 @@ def _read_leniently(raw: bytes, reason: str, note: str) -> InboundMail:
         cc=_lenient_addresses(fields.get("cc", [])),
         reply_to=_lenient_addresses(fields.get("reply-to", [])),
         in_reply_to=_first(_msg_ids(first("in-reply-to"), log)),
-        references=_unique(_msg_ids(" ".join(fields.get("references", [])), log)),
+        references=_last_references(_msg_ids(" ".join(fields.get("references", [])), log), log),
         body_text=_storable(_lenient_text(content_type, fields, body, log)),
         auto_submitted=_lenient_plain(first("auto-submitted")),
         precedence=_lenient_plain(first("precedence")),
@@ -305,7 +305,7 @@ def _parse(raw: bytes) -> InboundMail:
         cc=_address_list(msg, "cc", log),
         reply_to=_address_list(msg, "reply-to", log),
         in_reply_to=_first(_msg_ids(_first_raw(msg, "in-reply-to"), log)),
-        references=_unique(_msg_ids(" ".join(_raw_values(msg, "references")), log)),
+        references=_last_references(_msg_ids(" ".join(_raw_values(msg, "references")), log), log),
         body_text=body_text,
         body_html=_storable(body.html) if body.html is not None else None,
         attachments=tuple(body.attachments),
@@ -338,6 +338,17 @@ def _first(values: Iterable[str]) -> str | None:
 def _unique(values: Iterable[str]) -> tuple[str, ...]:
     """Drop repeats, keeping the first occurrence's place."""
     return tuple(dict.fromkeys(values))
+
+
+def _last_references(ids: tuple[str, ...], log: _Log) -> tuple[str, ...]:
+    """The newest ``_MAX_REFERENCES`` distinct ids: threading needs the last few (RFC 5322
+    section 3.6.4 keeps the parent's last), and each one is a query parameter; a list of
+    280,000 ids broke the database's limit and stopped intake."""
+    unique = _unique(ids)
+    if len(unique) <= _MAX_REFERENCES:
+        return unique
+    log.notes.append(f"References: only the last {_MAX_REFERENCES} of {len(unique)} ids kept")
+    return unique[-_MAX_REFERENCES:]
 
 
 def _bounded(notes: tuple[str, ...]) -> tuple[str, ...]:
@@ -591,6 +602,7 @@ def _date(raw: str | None, log: _Log) -> datetime | None:
 # 4.5.3.1 for addresses); beyond them a value only breaks database indexes.
 _MAX_ADDRESS = 254
 _MAX_MSG_ID = 500
+_MAX_REFERENCES = 50
 
 
 def _msg_ids(raw: str | None, log: _Log) -> tuple[str, ...]:

@@ -69,9 +69,9 @@ def verify(key: bytes, message_id: str) -> Token | None:
     if len(parts) != 4 or not key or not mac:
         return None
     number, kind, audience, _nonce = parts
-    if audience not in (STAFF, CUSTOMER):
-        return None
-    if not hmac.compare_digest(mac, _mac(key, signed)):
+    if audience not in (STAFF, CUSTOMER) or not (mac.isascii() and mac.isalnum()):
+        return None  # compare_digest refuses non-ASCII text: a crafted id must not crash us
+    if not hmac.compare_digest(mac.encode("ascii"), _mac(key, signed).encode("ascii")):
         return None
     return Token(number, kind, STAFF if audience == STAFF else CUSTOMER, message_id.strip())
 
