@@ -55,3 +55,15 @@ def test_release_sends_what_the_ticket_cap_held(tmp_path: Path) -> None:
 
     assert released.returncode == 0 and "SOL-1: 0 held mail(s) queued" in released.stdout
     assert unknown.returncode == 1 and "no ticket SOL-999" in unknown.stderr
+
+
+def test_check_config_says_what_identity_rests_on(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    assert mailbot("demo", "--dir", str(demo)).returncode == 0
+
+    checked = mailbot("--config", str(demo / "config.toml"), "check-config", "--offline")
+
+    assert checked.returncode == 0, checked.stderr
+    lines = [line for line in checked.stdout.splitlines() if line.startswith("identity:")]
+    assert lines[0].startswith("identity: OK: staff identity: only a reply to mailbot's")
+    assert lines[1].startswith("identity: WARNING: customer identity: contracts require")
