@@ -58,7 +58,7 @@ contracts_file = "contracts.toml"
 [limits]
 # The corpus has thousands of senders, some writing more than five times: the cap on
 # automatic mail per address and hour would withhold acknowledgements and stall the run.
-auto_replies_per_hour = 1000000
+auto_replies_per_hour = 10000
 """)
     (directory / "contracts.toml").write_text(CONTRACTS)
     (directory / ".env").write_text(f"MAILBOT_IMAP__PASSWORD={account.password}\n")
