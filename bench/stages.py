@@ -43,7 +43,7 @@ from mailbot.core.compose import compose, reply_references
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.parsing import parse_mail
 from mailbot.core.tickets import subject_with_tag
-from mailbot.service import Desk
+from mailbot.desk import Desk
 from mailbot.ticketing import ack_context
 from mailbot.wiring import build_desk
 from tests.conftest import Dovecot

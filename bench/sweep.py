@@ -29,7 +29,7 @@ from sqlmodel import SQLModel, create_engine
 from mailbot.adapters.db import TicketRow
 from mailbot.alerts import sweep
 from mailbot.config import ImapSettings
-from mailbot.service import Desk
+from mailbot.desk import Desk
 from mailbot.wiring import build_desk
 from tests.conftest import RecordingHandler, SmtpSink
 from tests.factories import make_settings

@@ -26,8 +26,8 @@ from mailbot.adapters.db import AlertRow, TicketRow
 from mailbot.core.humanize import human_duration
 from mailbot.core.sla import Alert, plan_alerts
 from mailbot.core.tiers import Tier
+from mailbot.desk import Desk
 from mailbot.outgoing import STAFF_LANGUAGE, TIER_LABELS, base_context, queue_staff_mail
-from mailbot.service import Desk
 from mailbot.sla_state import alert_keys, clock_of, deadlines_of
 
 log = logging.getLogger("mailbot.alerts")

@@ -14,17 +14,14 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import OutboxRow
 from mailbot.core.mail import InboundMail
+from mailbot.desk import Desk
 from mailbot.outgoing import queue_staff_mail
-
-if TYPE_CHECKING:
-    from mailbot.service import Desk
 
 log = logging.getLogger("mailbot.bounces")
 

@@ -33,6 +33,7 @@ from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.daemon import Daemon
 from mailbot.demo import run_demo
+from mailbot.desk import Desk
 from mailbot.errors import ConfigError, MailbotError
 from mailbot.health import judge, report, take_snapshot
 from mailbot.heartbeat import Heartbeat
@@ -40,7 +41,6 @@ from mailbot.inspect import inspect_mail, read_mails
 from mailbot.log_setup import LOG_FORMATS, apply_log_settings, configure_logging
 from mailbot.phone import open_by_hand
 from mailbot.sdnotify import Notifier
-from mailbot.service import Desk
 from mailbot.sla_explain import explain, local_moment
 from mailbot.startup import open_desk
 from mailbot.ticket_actions import update_ticket

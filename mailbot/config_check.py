@@ -21,8 +21,8 @@ from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
 from mailbot.contracts_file import load_contracts_file
 from mailbot.core.identity import identity_summary
+from mailbot.desk import Desk
 from mailbot.errors import MailbotError
-from mailbot.service import Desk
 from mailbot.template_check import check_templates
 from mailbot.wiring import make_source, system_clock
 

@@ -28,7 +28,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session
 
@@ -41,12 +41,10 @@ from mailbot.core.mail import InboundMail
 from mailbot.core.quoting import NOTIFICATION_MARKER, strip_quoted
 from mailbot.core.tickets import TicketStatus
 from mailbot.core.tiers import Tier
+from mailbot.desk import Desk
 from mailbot.outgoing import TIER_LABELS, queue_customer_mail, queue_staff_mail
 from mailbot.ticket_actions import set_status, set_tier, update_ticket
 from mailbot.timesheet import add_time, set_flag
-
-if TYPE_CHECKING:
-    from mailbot.service import Desk
 
 log = logging.getLogger("mailbot.conversation")
 

@@ -38,6 +38,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from mailbot.adapters.smtp import MailSender, make_sender
 from mailbot.alerts import sweep
 from mailbot.core.backoff import Outage, after_failure
+from mailbot.desk import Desk
 from mailbot.errors import MailboxError
 from mailbot.heartbeat import Heartbeat
 from mailbot.idle import IdleWatcher
@@ -45,7 +46,7 @@ from mailbot.memory import release_free_memory
 from mailbot.outbox import flush_outbox, take_back
 from mailbot.parse_pool import ParsePool
 from mailbot.sdnotify import Notifier
-from mailbot.service import Desk, IngestReport, ingest
+from mailbot.service import IngestReport, ingest
 from mailbot.wiring import make_source
 
 log = logging.getLogger("mailbot.daemon")

@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailbot.desk import Desk
 from mailbot.health import record_poll, summary, take_snapshot
 from mailbot.sdnotify import Notifier
-from mailbot.service import Desk
 
 log = logging.getLogger("mailbot.daemon")
 

@@ -46,9 +46,9 @@ from mailbot.adapters import claims
 from mailbot.adapters.claims import Owner
 from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import MailSender, Refusal
+from mailbot.desk import Desk
 from mailbot.errors import DeliveryError
 from mailbot.outgoing import queue_staff_mail
-from mailbot.service import Desk
 
 log = logging.getLogger("mailbot.outbox")
 

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session
 
@@ -24,9 +24,7 @@ from mailbot.core.compose import compose
 from mailbot.core.mail import OutboundMail
 from mailbot.core.tickets import subject_with_tag, ticket_tag
 from mailbot.core.tokens import CUSTOMER, STAFF, Audience, signed_message_id
-
-if TYPE_CHECKING:
-    from mailbot.service import Desk
+from mailbot.desk import Desk
 
 log = logging.getLogger("mailbot.outgoing")
 

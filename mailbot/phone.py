@@ -17,8 +17,8 @@ from mailbot.core.contracts import Match
 from mailbot.core.decide import OpenTicket
 from mailbot.core.mail import InboundMail
 from mailbot.core.sla import deadlines
+from mailbot.desk import Desk
 from mailbot.errors import ConfigError
-from mailbot.service import Desk
 from mailbot.ticketing import open_ticket
 
 

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from mailbot.adapters import repository as repo
 from mailbot.config import load_settings
 from mailbot.core.identity import identity_summary
-from mailbot.service import Desk
+from mailbot.desk import Desk
 from mailbot.template_check import check_templates
 from mailbot.wiring import build_desk, import_configured_contracts
 

@@ -18,9 +18,9 @@ from mailbot.core.calendar import WorkingDuration
 from mailbot.core.quoting import NOTIFICATION_MARKER
 from mailbot.core.sla import Alert, DeadlineKind
 from mailbot.core.tiers import Tier
+from mailbot.desk import Desk
 from mailbot.errors import ConfigError
 from mailbot.outgoing import base_context
-from mailbot.service import Desk
 from mailbot.ticketing import ack_context
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from sqlmodel import Session
 
@@ -19,12 +19,10 @@ from mailbot.config import describe_value, is_email_address
 from mailbot.core.sla import Change, change_status, next_alert_at
 from mailbot.core.tickets import TicketStatus
 from mailbot.core.tiers import Tier
+from mailbot.desk import Desk
 from mailbot.errors import ConfigError
 from mailbot.sla_state import clock_of, deadlines_of, record_event, store_clock
 from mailbot.timesheet import FLAGS, set_flag
-
-if TYPE_CHECKING:
-    from mailbot.service import Desk
 
 E = TypeVar("E", bound=Enum)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session
 
@@ -17,6 +17,7 @@ from mailbot.core.decide import AppendToTicket, OpenTicket
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number
 from mailbot.core.tokens import CUSTOMER, verify
+from mailbot.desk import Desk
 from mailbot.outgoing import (
     TIER_LABELS,
     automatic_mail_allowed,
@@ -26,10 +27,6 @@ from mailbot.outgoing import (
     queue_staff_mail,
 )
 from mailbot.ticket_actions import record_opened, start_clock
-
-if TYPE_CHECKING:
-    from mailbot.service import Desk
-
 
 # Tiers as a customer's acknowledgement names them.
 _CUSTOMER_TIER_LABELS = {

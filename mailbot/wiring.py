@@ -18,7 +18,7 @@ from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
 from mailbot.contracts_file import load_contracts_file
 from mailbot.core.contracts import Contract
-from mailbot.service import Clock, Desk
+from mailbot.desk import Clock, Desk
 
 log = logging.getLogger("mailbot")
 

@@ -38,7 +38,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from mailbot.adapters import repository as repo
 from mailbot.adapters import schema
 from mailbot.config import ImapSettings
-from mailbot.service import Desk
+from mailbot.desk import Desk
 from mailbot.wiring import build_desk
 from tests import factories
 

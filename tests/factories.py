@@ -24,7 +24,7 @@ from mailbot.core.calendar import parse_working_duration
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.daemon import Daemon
-from mailbot.service import Desk
+from mailbot.desk import Desk
 
 if TYPE_CHECKING:
     from tests.conftest import ImapPeer, SmtpSink

@@ -13,7 +13,7 @@ from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AlertRow, OutboxRow
 from mailbot.alerts import sweep
 from mailbot.core.tickets import TicketStatus
-from mailbot.service import Desk
+from mailbot.desk import Desk
 from mailbot.ticket_actions import set_status
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import (

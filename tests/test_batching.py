@@ -26,9 +26,10 @@ from mailbot.adapters.imap import ImapSource
 from mailbot.config import ImapSettings, IngestSettings
 from mailbot.core.limits import SizeLimits
 from mailbot.core.prepare import RawMail, prepare_all
+from mailbot.desk import Desk
 from mailbot.parse_pool import ParsePool
 from mailbot.parse_worker import read_frame, serve, write_frame
-from mailbot.service import Desk, ingest
+from mailbot.service import ingest
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import customer_mail, deliver, run_once
 

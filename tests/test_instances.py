@@ -38,8 +38,9 @@ from mailbot.adapters.mailbox import FetchedMail
 from mailbot.adapters.smtp import make_sender
 from mailbot.alerts import sweep
 from mailbot.config import ImapSettings, SmtpSettings
+from mailbot.desk import Desk
 from mailbot.outbox import STALE_CLAIM, flush_outbox
-from mailbot.service import Desk, MailKey, handle_mail
+from mailbot.service import MailKey, handle_mail
 from mailbot.wiring import build_desk
 from tests import factories
 from tests.conftest import ImapPeer, SmtpSink

@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from mailbot.adapters.claims import process_gone, process_start
 from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import make_sender
+from mailbot.desk import Desk
 from mailbot.outbox import (
     RETRY_DELAYS,
     STALE_CLAIM,
@@ -35,7 +36,7 @@ from mailbot.outbox import (
     send_groups,
     take_back,
 )
-from mailbot.service import Desk, ingest
+from mailbot.service import ingest
 from mailbot.wiring import make_source
 from tests.conftest import ImapPeer, ReceivedMail, SmtpSink
 from tests.factories import NOW, STAFF, SUPPORT, customer_mail, deliver
