@@ -31,16 +31,16 @@ from mailbot.config_check import connection_checks, offline_checks
 from mailbot.contracts_file import load_contracts_file
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
-from mailbot.daemon import Daemon
 from mailbot.demo import run_demo
 from mailbot.desk import Desk
 from mailbot.errors import ConfigError, MailbotError
 from mailbot.health import judge, report, take_snapshot
-from mailbot.heartbeat import Heartbeat
 from mailbot.inspect import inspect_mail, read_mails
-from mailbot.log_setup import LOG_FORMATS, apply_log_settings, configure_logging
 from mailbot.phone import open_by_hand
-from mailbot.sdnotify import Notifier
+from mailbot.runtime.daemon import Daemon
+from mailbot.runtime.heartbeat import Heartbeat
+from mailbot.runtime.log_setup import LOG_FORMATS, apply_log_settings, configure_logging
+from mailbot.runtime.sdnotify import Notifier
 from mailbot.sla_explain import explain, local_moment
 from mailbot.startup import open_desk
 from mailbot.ticket_actions import update_ticket

@@ -20,7 +20,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from mailbot.config import Settings, load_settings
-from mailbot.daemon import Daemon
+from mailbot.runtime.daemon import Daemon
 from mailbot.views import ticket_summaries
 from mailbot.wiring import build_desk, import_configured_contracts, system_clock
 

@@ -22,9 +22,9 @@ import pytest
 
 from mailbot.adapters.imap import ImapSource
 from mailbot.config import ImapSettings
-from mailbot.daemon import Daemon
 from mailbot.desk import Desk
-from mailbot.idle import IdleWatcher
+from mailbot.runtime.daemon import Daemon
+from mailbot.runtime.idle import IdleWatcher
 from mailbot.wiring import build_desk
 from tests import factories
 from tests.conftest import Dovecot, ImapPeer, SmtpSink, new_account, private_dovecot

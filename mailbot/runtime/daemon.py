@@ -5,10 +5,10 @@ loop owns the scheduler and the signals. SIGTERM/SIGINT stop intake after the
 mail in hand and the SMTP send in progress, let the running cycle finish (it
 logs out of IMAP), then exit. SIGHUP reloads the configuration, templates and
 contracts between cycles; a reload that fails keeps the running desk. What
-systemd hears (READY, STATUS, WATCHDOG...) is ``mailbot.heartbeat``'s job.
+systemd hears (READY, STATUS, WATCHDOG...) is ``mailbot.runtime.heartbeat``'s job.
 
 New mail: where the server offers IDLE (and ``imap.idle`` is on), a watcher
-(``mailbot.idle``) waits for it on a connection of its own and wakes the poll
+(``mailbot.runtime.idle``) waits for it on a connection of its own and wakes the poll
 at once; the poll every ``imap.poll_interval`` stays as the safety net. A
 wake-up during a poll runs one more poll after it: none is lost.
 
@@ -40,12 +40,12 @@ from mailbot.alerts import sweep
 from mailbot.core.backoff import Outage, after_failure
 from mailbot.desk import Desk
 from mailbot.errors import MailboxError
-from mailbot.heartbeat import Heartbeat
-from mailbot.idle import IdleWatcher
 from mailbot.memory import release_free_memory
 from mailbot.outbox import flush_outbox, take_back
 from mailbot.parse_pool import ParsePool
-from mailbot.sdnotify import Notifier
+from mailbot.runtime.heartbeat import Heartbeat
+from mailbot.runtime.idle import IdleWatcher
+from mailbot.runtime.sdnotify import Notifier
 from mailbot.service import IngestReport, ingest
 from mailbot.wiring import make_source
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailbot.desk import Desk
 from mailbot.health import record_poll, summary, take_snapshot
-from mailbot.sdnotify import Notifier
+from mailbot.runtime.sdnotify import Notifier
 
 log = logging.getLogger("mailbot.daemon")
 
