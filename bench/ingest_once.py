@@ -29,10 +29,10 @@ from sqlmodel import SQLModel, create_engine
 
 from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.smtp import make_sender
+from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
 from mailbot.outbox import flush_outbox
 from mailbot.service import ingest
-from mailbot.wiring import build_desk
 from tests.conftest import (
     Dovecot,
     ImapPeer,

@@ -38,6 +38,7 @@ from bench.daemons import write_config
 from bench.pipeline import progress
 from bench.servers import Account, Sink, fill, fresh_database, new_account
 from mailbot.adapters.db import MessageRow, TicketRow, make_engine
+from mailbot.bootstrap import build_desk
 from mailbot.config import load_settings
 from mailbot.core.compose import compose, reply_references
 from mailbot.core.mail import InboundMail, OutboundMail
@@ -45,7 +46,6 @@ from mailbot.core.parsing import parse_mail
 from mailbot.core.tickets import subject_with_tag
 from mailbot.desk import Desk
 from mailbot.ticketing import ack_context
-from mailbot.wiring import build_desk
 from tests.conftest import Dovecot
 
 FETCH_BATCH = 100

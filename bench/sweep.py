@@ -28,9 +28,9 @@ from sqlmodel import SQLModel, create_engine
 
 from mailbot.adapters.db import TicketRow
 from mailbot.alerts import sweep
+from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
 from mailbot.desk import Desk
-from mailbot.wiring import build_desk
 from tests.conftest import RecordingHandler, SmtpSink
 from tests.factories import make_settings
 

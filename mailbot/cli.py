@@ -24,6 +24,7 @@ from sqlmodel import Session
 from mailbot import __version__, cli_args, cli_billing, cli_db
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import open_database
+from mailbot.bootstrap import build_desk, open_desk
 from mailbot.cli_args import OneLineParser, refuse_unreadable, say
 from mailbot.cli_billing import refuse_when_file_rules
 from mailbot.config import Settings, load_settings
@@ -42,10 +43,8 @@ from mailbot.runtime.heartbeat import Heartbeat
 from mailbot.runtime.log_setup import LOG_FORMATS, apply_log_settings, configure_logging
 from mailbot.runtime.sdnotify import Notifier
 from mailbot.sla_explain import explain, local_moment
-from mailbot.startup import open_desk
 from mailbot.ticket_actions import update_ticket
 from mailbot.views import ticket_detail, ticket_summaries
-from mailbot.wiring import build_desk
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 

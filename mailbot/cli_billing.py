@@ -21,6 +21,7 @@ from sqlmodel import Session
 from mailbot import cli_args
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import open_database
+from mailbot.bootstrap import system_clock
 from mailbot.config import Settings, load_settings
 from mailbot.contracts_file import changed_contract, contract_fields, with_address
 from mailbot.core.billing import only_customer
@@ -36,7 +37,6 @@ from mailbot.report_format import (
 from mailbot.reports import billing_invoice, month_bounds, sla_month
 from mailbot.sla_explain import local_moment
 from mailbot.timesheet import add_time, time_entries
-from mailbot.wiring import system_clock
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 Handler = Callable[[argparse.Namespace], int]

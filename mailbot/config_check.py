@@ -18,13 +18,13 @@ from sqlmodel import create_engine
 from mailbot.adapters import smtp
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.templates import Renderer
+from mailbot.bootstrap import make_source, system_clock
 from mailbot.config import Settings
 from mailbot.contracts_file import load_contracts_file
 from mailbot.core.identity import identity_summary
 from mailbot.desk import Desk
 from mailbot.errors import MailbotError
 from mailbot.template_check import check_templates
-from mailbot.wiring import make_source, system_clock
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+from mailbot.bootstrap import build_desk, import_configured_contracts, system_clock
 from mailbot.config import Settings, load_settings
 from mailbot.runtime.daemon import Daemon
 from mailbot.views import ticket_summaries
-from mailbot.wiring import build_desk, import_configured_contracts, system_clock
 
 MARKER = ".mailbot-demo"
 SUPPORT = "pomoc@serwis.example.pl"  # as in DEMO_CONFIG

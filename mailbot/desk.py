@@ -1,4 +1,4 @@
-"""The desk: what every use case works with, built once by the CLI (``wiring.build_desk``).
+"""The desk: what every use case works with, built once by the CLI (``bootstrap.build_desk``).
 
 It holds the engine, the settings, the template renderer, the attachment store and
 the clock, and derives from them what decisions need (``policy``, the SLA of each

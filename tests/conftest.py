@@ -37,9 +37,9 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from mailbot.adapters import repository as repo
 from mailbot.adapters import schema
+from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
 from mailbot.desk import Desk
-from mailbot.wiring import build_desk
 from tests import factories
 
 # --- helpers -----------------------------------------------------------------------------

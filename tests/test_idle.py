@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from mailbot.adapters.imap import ImapSource
+from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
 from mailbot.desk import Desk
 from mailbot.runtime.daemon import Daemon
 from mailbot.runtime.idle import IdleWatcher
-from mailbot.wiring import build_desk
 from tests import factories
 from tests.conftest import Dovecot, ImapPeer, SmtpSink, new_account, private_dovecot
 

@@ -20,10 +20,10 @@ from sqlmodel import Session, SQLModel
 from mailbot.adapters import repository as repo
 from mailbot.adapters import schema
 from mailbot.adapters.db import make_engine
+from mailbot.bootstrap import build_desk
 from mailbot.cli import main
 from mailbot.config import ImapSettings
 from mailbot.errors import SchemaError
-from mailbot.wiring import build_desk
 from tests import factories
 from tests.conftest import SmtpSink
 from tests.test_cli import write_config

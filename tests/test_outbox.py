@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from mailbot.adapters.claims import process_gone, process_start
 from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import make_sender
+from mailbot.bootstrap import make_source
 from mailbot.desk import Desk
 from mailbot.outbox import (
     RETRY_DELAYS,
@@ -37,7 +38,6 @@ from mailbot.outbox import (
     take_back,
 )
 from mailbot.service import ingest
-from mailbot.wiring import make_source
 from tests.conftest import ImapPeer, ReceivedMail, SmtpSink
 from tests.factories import NOW, STAFF, SUPPORT, customer_mail, deliver
 
@@ -393,7 +393,7 @@ import asyncio, pickle, sys
 from datetime import datetime
 from mailbot.adapters.smtp import make_sender
 from mailbot.outbox import flush_outbox
-from mailbot.wiring import build_desk
+from mailbot.bootstrap import build_desk
 settings = pickle.load(sys.stdin.buffer)
 now = datetime.fromisoformat(sys.argv[1])
 desk = build_desk(settings, clock=lambda: now)

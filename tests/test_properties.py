@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailbot.adapters.mailbox import FetchedMail
+from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
 from mailbot.inspect import automation_summary
 from mailbot.service import MailKey, handle_mail
-from mailbot.wiring import build_desk
 from tests.conftest import SmtpSink
 from tests.factories import NOW, make_settings
 from tests.test_mail_corpus import corpus_dir, corpus_files

@@ -37,6 +37,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from mailbot.adapters.smtp import MailSender, make_sender
 from mailbot.alerts import sweep
+from mailbot.bootstrap import make_source
 from mailbot.core.backoff import Outage, after_failure
 from mailbot.desk import Desk
 from mailbot.errors import MailboxError
@@ -47,7 +48,6 @@ from mailbot.runtime.heartbeat import Heartbeat
 from mailbot.runtime.idle import IdleWatcher
 from mailbot.runtime.sdnotify import Notifier
 from mailbot.service import IngestReport, ingest
-from mailbot.wiring import make_source
 
 log = logging.getLogger("mailbot.daemon")
 

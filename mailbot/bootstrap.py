@@ -1,9 +1,17 @@
-"""Build the desk and its adapters from the settings (once, in the CLI)."""
+"""From the configuration to a desk ready to run: settings -> adapters -> Desk, at start
+and again on SIGHUP.
+
+Everything that can be wrong with the configuration is found here, before the desk is
+used: the settings (``load_settings``), every template (``check_templates``) and the
+contracts file (imported, idempotently). ``build_desk`` is the bare construction that
+tests and benchmarks use; ``open_desk`` is what ``mailbot run`` starts with.
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -15,10 +23,12 @@ from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.mailbox import MailSource
 from mailbot.adapters.maildir import MaildirSource
 from mailbot.adapters.templates import Renderer
-from mailbot.config import Settings
+from mailbot.config import Settings, load_settings
 from mailbot.contracts_file import load_contracts_file
 from mailbot.core.contracts import Contract
+from mailbot.core.identity import identity_summary
 from mailbot.desk import Clock, Desk
+from mailbot.template_check import check_templates
 
 log = logging.getLogger("mailbot")
 
@@ -72,3 +82,31 @@ def import_configured_contracts(desk: Desk) -> None:
         len(report.updated),
         len(report.unchanged),
     )
+
+
+def open_desk(config: Path | None) -> Desk:
+    """Load and check everything; ConfigError (or a database error) when something is wrong."""
+    desk = build_desk(load_settings(config))
+    try:
+        rendered = check_templates(desk)
+        import_configured_contracts(desk)
+    except BaseException:
+        desk.engine.dispose()
+        raise
+    log.info("configuration %s: %d template(s) rendered", desk.settings.source, rendered)
+    log_identity(desk)
+    return desk
+
+
+def log_identity(desk: Desk) -> None:
+    """Say at every start what staff and customer identity rest on, and warn when a
+    contract asks for a proof that nothing can give."""
+    with Session(desk.engine) as session:
+        contracts = repo.load_contracts(session=session)
+    default = desk.settings.support.vip_requires_authentication
+    need = any(c.requires_authentication(vip_default=default) for c in contracts)
+    for line in identity_summary(desk.policy, vip_contracts_need_proof=need):
+        if line.startswith("WARNING"):
+            log.warning("%s", line.removeprefix("WARNING").strip())
+        else:
+            log.info("%s", line)
