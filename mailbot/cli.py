@@ -36,7 +36,7 @@ from mailbot.demo import run_demo
 from mailbot.desk import Desk
 from mailbot.errors import ConfigError, MailbotError
 from mailbot.health import judge, report, take_snapshot
-from mailbot.inspect import inspect_mail, read_mails
+from mailbot.inspection import inspect_mail, read_mails
 from mailbot.phone import open_by_hand
 from mailbot.runtime.daemon import Daemon
 from mailbot.runtime.heartbeat import Heartbeat

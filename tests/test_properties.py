@@ -19,7 +19,7 @@ from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
-from mailbot.inspect import automation_summary
+from mailbot.inspection import automation_summary
 from mailbot.service import MailKey, handle_mail
 from tests.conftest import SmtpSink
 from tests.factories import NOW, make_settings
