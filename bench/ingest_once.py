@@ -31,8 +31,8 @@ from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.smtp import make_sender
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
-from mailbot.outbox import flush_outbox
-from mailbot.service import ingest
+from mailbot.usecases.ingest import ingest
+from mailbot.usecases.outbox import flush_outbox
 from tests.conftest import (
     Dovecot,
     ImapPeer,

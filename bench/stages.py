@@ -44,8 +44,8 @@ from mailbot.core.compose import compose, reply_references
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.parsing import parse_mail
 from mailbot.core.tickets import subject_with_tag
-from mailbot.desk import Desk
-from mailbot.ticketing import ack_context
+from mailbot.usecases.apply import ack_context
+from mailbot.usecases.desk import Desk
 from tests.conftest import Dovecot
 
 FETCH_BATCH = 100

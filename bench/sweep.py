@@ -2,7 +2,7 @@
 
 Fills a database with N open tickets whose next alerts lie ahead (as on a
 busy desk between reminders), plus a few whose reminder is due now, then
-times ``mailbot.alerts.sweep`` and measures the memory one sweep allocates
+times ``mailbot.usecases.reminders.sweep`` and measures the memory one sweep allocates
 (tracemalloc peak) and the process's resident size. The target of issue 3: a
 sweep under 100 ms on SQLite, memory flat whatever N is.
 
@@ -27,10 +27,10 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, create_engine
 
 from mailbot.adapters.db import TicketRow
-from mailbot.alerts import sweep
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
-from mailbot.desk import Desk
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.reminders import sweep
 from tests.conftest import RecordingHandler, SmtpSink
 from tests.factories import make_settings
 

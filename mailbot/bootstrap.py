@@ -27,8 +27,8 @@ from mailbot.config import Settings, load_settings
 from mailbot.contracts_file import load_contracts_file
 from mailbot.core.contracts import Contract
 from mailbot.core.identity import identity_summary
-from mailbot.desk import Clock, Desk
 from mailbot.template_check import check_templates
+from mailbot.usecases.desk import Clock, Desk
 
 log = logging.getLogger("mailbot")
 

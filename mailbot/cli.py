@@ -33,18 +33,18 @@ from mailbot.contracts_file import load_contracts_file
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.demo import run_demo
-from mailbot.desk import Desk
 from mailbot.errors import ConfigError, MailbotError
-from mailbot.health import judge, report, take_snapshot
 from mailbot.inspection import inspect_mail, read_mails
-from mailbot.phone import open_by_hand
 from mailbot.runtime.daemon import Daemon
 from mailbot.runtime.heartbeat import Heartbeat
 from mailbot.runtime.log_setup import LOG_FORMATS, apply_log_settings, configure_logging
 from mailbot.runtime.sdnotify import Notifier
-from mailbot.sla_explain import explain, local_moment
-from mailbot.ticket_actions import update_ticket
-from mailbot.views import ticket_detail, ticket_summaries
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.health import judge, report, take_snapshot
+from mailbot.usecases.phone import open_by_hand
+from mailbot.usecases.sla_explain import explain, local_moment
+from mailbot.usecases.ticket_changes import update_ticket
+from mailbot.usecases.views import ticket_detail, ticket_summaries
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 

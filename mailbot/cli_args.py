@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from mailbot.config import describe_value, is_domain_name, is_email_address, parse_duration
 from mailbot.core.billing import Month
-from mailbot.timesheet import parse_work_duration
+from mailbot.usecases.timesheet import parse_work_duration
 
 # Moments before 1970 or after 9000 are typos; far beyond 9000 datetime itself overflows.
 EARLIEST = datetime(1970, 1, 1)

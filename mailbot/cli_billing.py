@@ -34,9 +34,9 @@ from mailbot.report_format import (
     sla_json,
     sla_table,
 )
-from mailbot.reports import billing_invoice, month_bounds, sla_month
-from mailbot.sla_explain import local_moment
-from mailbot.timesheet import add_time, time_entries
+from mailbot.usecases.reports import billing_invoice, month_bounds, sla_month
+from mailbot.usecases.sla_explain import local_moment
+from mailbot.usecases.timesheet import add_time, time_entries
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 Handler = Callable[[argparse.Namespace], int]

@@ -22,9 +22,9 @@ from mailbot.bootstrap import make_source, system_clock
 from mailbot.config import Settings
 from mailbot.contracts_file import load_contracts_file
 from mailbot.core.identity import identity_summary
-from mailbot.desk import Desk
 from mailbot.errors import MailbotError
 from mailbot.template_check import check_templates
+from mailbot.usecases.desk import Desk
 
 
 @dataclass(frozen=True)

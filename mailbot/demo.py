@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from mailbot.bootstrap import build_desk, import_configured_contracts, system_clock
 from mailbot.config import Settings, load_settings
 from mailbot.runtime.daemon import Daemon
-from mailbot.views import ticket_summaries
+from mailbot.usecases.views import ticket_summaries
 
 MARKER = ".mailbot-demo"
 SUPPORT = "pomoc@serwis.example.pl"  # as in DEMO_CONFIG

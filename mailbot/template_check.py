@@ -13,15 +13,15 @@ import jinja2
 
 from mailbot.adapters.db import TicketRow
 from mailbot.adapters.templates import LANGUAGES
-from mailbot.alerts import alert_context
 from mailbot.core.calendar import WorkingDuration
 from mailbot.core.quoting import NOTIFICATION_MARKER
 from mailbot.core.sla import Alert, DeadlineKind
 from mailbot.core.tiers import Tier
-from mailbot.desk import Desk
 from mailbot.errors import ConfigError
-from mailbot.outgoing import base_context
-from mailbot.ticketing import ack_context
+from mailbot.usecases.apply import ack_context
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.mail_queue import base_context
+from mailbot.usecases.reminders import alert_context
 
 
 def check_templates(desk: Desk) -> int:

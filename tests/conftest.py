@@ -39,7 +39,7 @@ from mailbot.adapters import repository as repo
 from mailbot.adapters import schema
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
-from mailbot.desk import Desk
+from mailbot.usecases.desk import Desk
 from tests import factories
 
 # --- helpers -----------------------------------------------------------------------------

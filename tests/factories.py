@@ -23,8 +23,8 @@ from mailbot.config import (
 from mailbot.core.calendar import parse_working_duration
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
-from mailbot.desk import Desk
 from mailbot.runtime.daemon import Daemon
+from mailbot.usecases.desk import Desk
 
 if TYPE_CHECKING:
     from tests.conftest import ImapPeer, SmtpSink

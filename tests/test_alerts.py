@@ -11,10 +11,10 @@ from sqlmodel import Session, col, select
 
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AlertRow, OutboxRow
-from mailbot.alerts import sweep
 from mailbot.core.tickets import TicketStatus
-from mailbot.desk import Desk
-from mailbot.ticket_actions import set_status
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.reminders import sweep
+from mailbot.usecases.ticket_changes import set_status
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import (
     NOW,

@@ -12,9 +12,9 @@ from sqlmodel import Session
 
 from mailbot.adapters.db import DaemonStateRow
 from mailbot.core.backoff import Outage, after_failure, backoff_delay
-from mailbot.desk import Desk
-from mailbot.health import POLL
 from mailbot.runtime.daemon import Daemon
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.health import POLL
 from tests.conftest import Dovecot, ImapPeer, SmtpSink
 from tests.factories import customer_mail
 

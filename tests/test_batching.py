@@ -20,16 +20,16 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from mailbot import service
 from mailbot.adapters.db import LedgerRow, TicketRow
 from mailbot.adapters.imap import ImapSource
 from mailbot.config import ImapSettings, IngestSettings
 from mailbot.core.limits import SizeLimits
 from mailbot.core.prepare import RawMail, prepare_all
-from mailbot.desk import Desk
 from mailbot.parse_pool import ParsePool
 from mailbot.parse_worker import read_frame, serve, write_frame
-from mailbot.service import ingest
+from mailbot.usecases import ingest as service
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.ingest import ingest
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import customer_mail, deliver, run_once
 

@@ -19,7 +19,7 @@ from mailbot.core.billing import (
 )
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
-from mailbot.timesheet import parse_work_duration
+from mailbot.usecases.timesheet import parse_work_duration
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 NOVEMBER = Month(2026, 11)

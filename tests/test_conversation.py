@@ -12,8 +12,8 @@ from sqlmodel import Session, select
 
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import MessageRow, TicketRow, TimeEntryRow
-from mailbot.desk import Desk
-from mailbot.phone import open_by_hand
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.phone import open_by_hand
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import NOW, STAFF, SUPPORT, customer_mail, deliver, run_once
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from mailbot.conversation import is_status_query
 from mailbot.core.authres import sender_authenticated
 from mailbot.core.commands import Command, parse_reply, work_minutes
 from mailbot.core.mail import InboundMail
 from mailbot.core.quoting import NOTIFICATION_MARKER, strip_quoted
+from mailbot.usecases.followup import is_status_query
 
 NEW = "Proszę zrestartować serwer.\nPozdrawiam, Anna"
 

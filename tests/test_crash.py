@@ -46,7 +46,7 @@ from sqlmodel import Session, col, create_engine, func, select
 
 from mailbot.adapters.db import DaemonStateRow, OutboxRow, TicketRow
 from mailbot.config import ImapSettings, SmtpSettings
-from mailbot.health import POLL
+from mailbot.usecases.health import POLL
 from tests.conftest import ImapPeer, SmtpSink, new_account, private_dovecot
 from tests.factories import customer_mail
 from tests.test_cli import write_config

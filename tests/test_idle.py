@@ -23,9 +23,9 @@ import pytest
 from mailbot.adapters.imap import ImapSource
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
-from mailbot.desk import Desk
 from mailbot.runtime.daemon import Daemon
 from mailbot.runtime.idle import IdleWatcher
+from mailbot.usecases.desk import Desk
 from tests import factories
 from tests.conftest import Dovecot, ImapPeer, SmtpSink, new_account, private_dovecot
 

@@ -22,8 +22,8 @@ from mailbot.adapters.db import AttachmentRow, LedgerRow, MessageRow, OutboxRow,
 from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.mailbox import Destination
 from mailbot.adapters.maildir import MaildirSource
-from mailbot.desk import Desk
-from mailbot.service import ingest
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.ingest import ingest
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import NOW, SUPPORT, customer_mail, deliver, run_once
 

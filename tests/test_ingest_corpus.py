@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from mailbot.adapters.db import LedgerRow, OutboxRow
-from mailbot.desk import Desk
+from mailbot.usecases.desk import Desk
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import NOW, run_once
 from tests.test_mail_corpus import corpus_dir, corpus_files

@@ -36,12 +36,12 @@ from mailbot.adapters.db import AlertRow, LedgerRow, OutboxRow, TicketRow, make_
 from mailbot.adapters.lease import intake_lease, lease_key
 from mailbot.adapters.mailbox import FetchedMail
 from mailbot.adapters.smtp import make_sender
-from mailbot.alerts import sweep
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings, SmtpSettings
-from mailbot.desk import Desk
-from mailbot.outbox import STALE_CLAIM, flush_outbox
-from mailbot.service import MailKey, handle_mail
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.ingest import MailKey, handle_mail
+from mailbot.usecases.outbox import STALE_CLAIM, flush_outbox
+from mailbot.usecases.reminders import sweep
 from tests import factories
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import customer_mail

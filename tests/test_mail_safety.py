@@ -20,7 +20,7 @@ from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AttachmentRow, LedgerRow, MessageRow, OutboxRow, TicketRow
 from mailbot.config import LimitsSettings
 from mailbot.contracts_file import load_contracts_file
-from mailbot.desk import Desk
+from mailbot.usecases.desk import Desk
 from tests.conftest import ImapPeer, RecordingHandler, SmtpSink, free_port
 from tests.factories import STAFF, SUPPORT, customer_mail, deliver, run_once
 

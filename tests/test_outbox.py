@@ -27,8 +27,9 @@ from mailbot.adapters.claims import process_gone, process_start
 from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import make_sender
 from mailbot.bootstrap import make_source
-from mailbot.desk import Desk
-from mailbot.outbox import (
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.ingest import ingest
+from mailbot.usecases.outbox import (
     RETRY_DELAYS,
     STALE_CLAIM,
     FlushReport,
@@ -37,7 +38,6 @@ from mailbot.outbox import (
     send_groups,
     take_back,
 )
-from mailbot.service import ingest
 from tests.conftest import ImapPeer, ReceivedMail, SmtpSink
 from tests.factories import NOW, STAFF, SUPPORT, customer_mail, deliver
 
@@ -392,7 +392,7 @@ FLUSHER = """
 import asyncio, pickle, sys
 from datetime import datetime
 from mailbot.adapters.smtp import make_sender
-from mailbot.outbox import flush_outbox
+from mailbot.usecases.outbox import flush_outbox
 from mailbot.bootstrap import build_desk
 settings = pickle.load(sys.stdin.buffer)
 now = datetime.fromisoformat(sys.argv[1])

@@ -20,7 +20,7 @@ from mailbot.config import ImapSettings
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
 from mailbot.inspection import automation_summary
-from mailbot.service import MailKey, handle_mail
+from mailbot.usecases.ingest import MailKey, handle_mail
 from tests.conftest import SmtpSink
 from tests.factories import NOW, make_settings
 from tests.test_mail_corpus import corpus_dir, corpus_files

@@ -34,10 +34,10 @@ from sqlmodel import Session, create_engine, select
 
 from mailbot.adapters.db import LedgerRow, OutboxRow, TicketRow
 from mailbot.config import HealthSettings, ImapSettings, load_settings
-from mailbot.health import Level, Snapshot, judge, record_poll
 from mailbot.runtime.heartbeat import Heartbeat
 from mailbot.runtime.log_setup import JsonFormatter, TextFormatter, is_wire_logger
 from mailbot.runtime.sdnotify import Notifier, status_line, watchdog_interval
+from mailbot.usecases.health import Level, Snapshot, judge, record_poll
 from tests.conftest import Dovecot, ImapPeer, RecordingHandler, SmtpSink, free_port
 from tests.factories import customer_mail
 from tests.test_cli import mailbot, write_config

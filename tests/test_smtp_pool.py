@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 
 from mailbot.adapters.smtp import IDLE_CHECK_AFTER, SmtpSender
-from mailbot.desk import Desk
-from mailbot.outbox import FlushReport, flush_outbox
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.outbox import FlushReport, flush_outbox
 from tests.conftest import SmtpSink
 from tests.test_outbox import outbox_row, queue, subjects, with_smtp
 

@@ -18,7 +18,7 @@ from mailbot.adapters import repository as repo
 from mailbot.adapters.db import MessageRow, OutboxRow, TicketRow, TimeEntryRow
 from mailbot.core.tokens import STAFF as STAFF_AUDIENCE
 from mailbot.core.tokens import verify
-from mailbot.desk import Desk
+from mailbot.usecases.desk import Desk
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import NOW, STAFF, customer_mail, deliver, run_once
 from tests.test_conversation import (

@@ -114,7 +114,7 @@ class TicketRow(SQLModel, table=True):
     follows: str | None = None  # the earlier ticket a late answer was about
     # The contract the sender's address names when that contract requires an authenticated
     # sender and the mail showed none: the ticket runs at post-warranty until the customer
-    # confirms by answering the acknowledgement (mailbot.conversation), then gets its tier.
+    # confirms by answering the acknowledgement (mailbot.usecases.followup), then gets its tier.
     unverified_contract_id: str | None = None
     # The earliest reminder or escalation still to come: the sweep reads only
     # tickets whose moment has come, through this index, however many are open.

@@ -17,7 +17,7 @@ The audience keeps the two powers apart: a token from a mail to staff (``s``)
 is the proof a staff reply needs before it is relayed or runs commands; a
 token from a mail to the customer (``c``) proves only that the answer comes
 from whoever reads the customer's mailbox (see ``confirm`` in
-``mailbot.conversation``). A customer-facing mail never carries an ``s`` id.
+``mailbot.usecases.followup``). A customer-facing mail never carries an ``s`` id.
 
 ``random``-module ids (Python's ``make_msgid``) are guessable and prove nothing.
 """

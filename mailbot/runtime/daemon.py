@@ -36,18 +36,18 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from mailbot.adapters.smtp import MailSender, make_sender
-from mailbot.alerts import sweep
 from mailbot.bootstrap import make_source
 from mailbot.core.backoff import Outage, after_failure
-from mailbot.desk import Desk
 from mailbot.errors import MailboxError
 from mailbot.memory import release_free_memory
-from mailbot.outbox import flush_outbox, take_back
 from mailbot.parse_pool import ParsePool
 from mailbot.runtime.heartbeat import Heartbeat
 from mailbot.runtime.idle import IdleWatcher
 from mailbot.runtime.sdnotify import Notifier
-from mailbot.service import IngestReport, ingest
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.ingest import IngestReport, ingest
+from mailbot.usecases.outbox import flush_outbox, take_back
+from mailbot.usecases.reminders import sweep
 
 log = logging.getLogger("mailbot.daemon")
 

@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailbot.desk import Desk
-from mailbot.health import record_poll, summary, take_snapshot
 from mailbot.runtime.sdnotify import Notifier
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.health import record_poll, summary, take_snapshot
 
 log = logging.getLogger("mailbot.daemon")
 

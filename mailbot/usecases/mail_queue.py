@@ -24,7 +24,7 @@ from mailbot.core.compose import compose
 from mailbot.core.mail import OutboundMail
 from mailbot.core.tickets import subject_with_tag, ticket_tag
 from mailbot.core.tokens import CUSTOMER, STAFF, Audience, signed_message_id
-from mailbot.desk import Desk
+from mailbot.usecases.desk import Desk
 
 log = logging.getLogger("mailbot.outgoing")
 

@@ -10,15 +10,15 @@ from sqlmodel import Session
 
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AttachmentRow, MessageRow, TicketRow
-from mailbot.conversation import handle_followup, notify_new_ticket
 from mailbot.core.compose import reply_references
 from mailbot.core.contracts import Contract
 from mailbot.core.decide import AppendToTicket, OpenTicket
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number
 from mailbot.core.tokens import CUSTOMER, verify
-from mailbot.desk import Desk
-from mailbot.outgoing import (
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.followup import handle_followup, notify_new_ticket
+from mailbot.usecases.mail_queue import (
     TIER_LABELS,
     automatic_mail_allowed,
     base_context,
@@ -26,7 +26,7 @@ from mailbot.outgoing import (
     queue_mail,
     queue_staff_mail,
 )
-from mailbot.ticket_actions import record_opened, start_clock
+from mailbot.usecases.ticket_changes import record_opened, start_clock
 
 # Tiers as a customer's acknowledgement names them.
 _CUSTOMER_TIER_LABELS = {

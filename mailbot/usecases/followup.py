@@ -41,10 +41,10 @@ from mailbot.core.mail import InboundMail
 from mailbot.core.quoting import NOTIFICATION_MARKER, strip_quoted
 from mailbot.core.tickets import TicketStatus
 from mailbot.core.tiers import Tier
-from mailbot.desk import Desk
-from mailbot.outgoing import TIER_LABELS, queue_customer_mail, queue_staff_mail
-from mailbot.ticket_actions import set_status, set_tier, update_ticket
-from mailbot.timesheet import add_time, set_flag
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.mail_queue import TIER_LABELS, queue_customer_mail, queue_staff_mail
+from mailbot.usecases.ticket_changes import set_status, set_tier, update_ticket
+from mailbot.usecases.timesheet import add_time, set_flag
 
 log = logging.getLogger("mailbot.conversation")
 

@@ -46,9 +46,9 @@ from mailbot.adapters import claims
 from mailbot.adapters.claims import Owner
 from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import MailSender, Refusal
-from mailbot.desk import Desk
 from mailbot.errors import DeliveryError
-from mailbot.outgoing import queue_staff_mail
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.mail_queue import queue_staff_mail
 
 log = logging.getLogger("mailbot.outbox")
 
@@ -58,7 +58,7 @@ T = TypeVar("T")
 # (about two days of trying, like a mail server's queue lifetime).
 RETRY_DELAYS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60, 240, 480, 720, 720, 720))
 STALE_CLAIM = timedelta(minutes=10)
-# Kinds besides staff_* that go to staff (as in mailbot.bounces).
+# Kinds besides staff_* that go to staff (as in mailbot.usecases.bounces).
 _STAFF_KINDS = frozenset({"reminder", "escalation"})
 
 
@@ -412,9 +412,9 @@ def _after_partial(
 
 
 def _tell_staff(desk: Desk, mail: PendingMail, refused: list[Refusal]) -> None:
-    """Queue the ``staff_bounce`` notice that ``mailbot.bounces`` sends for a returned mail."""
+    """Queue the ``staff_bounce`` notice that ``usecases.bounces`` sends for a returned mail."""
     # A refused mail to staff is not reported to staff: the report could be refused
-    # too, and so on (the rule of mailbot.bounces, which keeps it private).
+    # too, and so on (the rule of mailbot.usecases.bounces, which keeps it private).
     if mail.ticket_id is None or mail.kind.startswith("staff_") or mail.kind in _STAFF_KINDS:
         return
     context = {

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from mailbot.adapters.db import TicketRow, TimeEntryRow
 from mailbot.core.commands import MAX_ENTRY, MIN_ENTRY
-from mailbot.sla_state import record_event
+from mailbot.usecases.sla_state import record_event
 
 FLAGS = ("express", "unjustified", "warranty")
 

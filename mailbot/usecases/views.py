@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AttachmentRow, TicketRow, open_database
 from mailbot.config import Settings
-from mailbot.sla_state import alerts_of, events_of
+from mailbot.usecases.sla_state import alerts_of, events_of
 
 
 def _iso(value: Any) -> str | None:

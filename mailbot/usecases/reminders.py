@@ -26,9 +26,9 @@ from mailbot.adapters.db import AlertRow, TicketRow
 from mailbot.core.humanize import human_duration
 from mailbot.core.sla import Alert, plan_alerts
 from mailbot.core.tiers import Tier
-from mailbot.desk import Desk
-from mailbot.outgoing import STAFF_LANGUAGE, TIER_LABELS, base_context, queue_staff_mail
-from mailbot.sla_state import alert_keys, clock_of, deadlines_of
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.mail_queue import STAFF_LANGUAGE, TIER_LABELS, base_context, queue_staff_mail
+from mailbot.usecases.sla_state import alert_keys, clock_of, deadlines_of
 
 log = logging.getLogger("mailbot.alerts")
 

@@ -19,10 +19,10 @@ from mailbot.config import describe_value, is_email_address
 from mailbot.core.sla import Change, change_status, next_alert_at
 from mailbot.core.tickets import TicketStatus
 from mailbot.core.tiers import Tier
-from mailbot.desk import Desk
 from mailbot.errors import ConfigError
-from mailbot.sla_state import clock_of, deadlines_of, record_event, store_clock
-from mailbot.timesheet import FLAGS, set_flag
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.sla_state import clock_of, deadlines_of, record_event, store_clock
+from mailbot.usecases.timesheet import FLAGS, set_flag
 
 E = TypeVar("E", bound=Enum)
 

@@ -19,7 +19,6 @@ from mailbot.adapters import repository as repo
 from mailbot.adapters.db import LedgerRow
 from mailbot.adapters.lease import intake_lease
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
-from mailbot.bounces import handle_bounce
 from mailbot.core.automation import is_bounce
 from mailbot.core.batches import bounded_batches
 from mailbot.core.decide import Ignore, Quarantine, decide
@@ -27,9 +26,10 @@ from mailbot.core.mail import InboundMail
 from mailbot.core.prepare import Prepared, RawMail, prepare
 from mailbot.core.received import received_time
 from mailbot.core.tickets import find_ticket_number
-from mailbot.desk import Desk
 from mailbot.parse_pool import INLINE, ParseAborted, ParseJob, ParsePool
-from mailbot.ticketing import apply_decision
+from mailbot.usecases.apply import apply_decision
+from mailbot.usecases.bounces import handle_bounce
+from mailbot.usecases.desk import Desk
 
 log = logging.getLogger("mailbot.ingest")
 

@@ -20,8 +20,8 @@ from sqlmodel import Session
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import OutboxRow
 from mailbot.core.mail import InboundMail
-from mailbot.desk import Desk
-from mailbot.outgoing import queue_staff_mail
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.mail_queue import queue_staff_mail
 
 log = logging.getLogger("mailbot.bounces")
 

@@ -17,9 +17,9 @@ from mailbot.core.contracts import Match
 from mailbot.core.decide import OpenTicket
 from mailbot.core.mail import InboundMail
 from mailbot.core.sla import deadlines
-from mailbot.desk import Desk
 from mailbot.errors import ConfigError
-from mailbot.ticketing import open_ticket
+from mailbot.usecases.apply import open_ticket
+from mailbot.usecases.desk import Desk
 
 
 def open_by_hand(

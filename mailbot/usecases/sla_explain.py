@@ -10,7 +10,7 @@ from mailbot.config import Settings
 from mailbot.core.calendar import explain_add
 from mailbot.core.sla import deadlines
 from mailbot.core.tiers import Tier
-from mailbot.desk import tier_policies
+from mailbot.usecases.desk import tier_policies
 
 
 def local_moment(moment: datetime, tz: ZoneInfo) -> datetime:
