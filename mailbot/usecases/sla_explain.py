@@ -14,7 +14,7 @@ from mailbot.usecases.desk import tier_policies
 
 
 def local_moment(moment: datetime, tz: ZoneInfo) -> datetime:
-    """``moment`` as given (``mailbot.cli_args.moment``): without an offset, in ``tz``."""
+    """``moment`` as given (``mailbot.cli.args.moment``): without an offset, in ``tz``."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
 
 

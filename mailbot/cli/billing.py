@@ -1,5 +1,6 @@
 """The billing commands: ``time``, ``report`` and the ``contracts`` actions show, set,
-add-address. ``mailbot.cli`` calls ``register`` and ``register_contract_actions``.
+add-address. ``mailbot.cli`` calls ``register``; ``mailbot.cli.contracts`` calls
+``register_contract_actions``.
 
 Handlers return exit codes (0 success, 1 runtime failure such as an unknown
 ticket or contract); usage errors raise ConfigError, which the CLI turns into 2.
@@ -18,11 +19,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from mailbot import cli_args
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import open_database
 from mailbot.bootstrap import system_clock
-from mailbot.config import Settings, load_settings
+from mailbot.cli import args as cli_args
+from mailbot.cli.common import EXIT_FAILURE, EXIT_OK, load
+from mailbot.config import Settings
 from mailbot.contracts_file import changed_contract, contract_fields, with_address
 from mailbot.core.billing import only_customer
 from mailbot.core.contracts import Contract
@@ -38,12 +40,7 @@ from mailbot.usecases.reports import billing_invoice, month_bounds, sla_month
 from mailbot.usecases.sla_explain import local_moment
 from mailbot.usecases.timesheet import add_time, time_entries
 
-EXIT_OK, EXIT_FAILURE = 0, 1
 Handler = Callable[[argparse.Namespace], int]
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
 
 
 def _tz(settings: Settings) -> ZoneInfo:
@@ -82,7 +79,7 @@ def _shown(name: str, value: object) -> str:
 
 
 def cmd_contracts_show(args: argparse.Namespace) -> int:
-    with Session(open_database(_settings(args).database)) as session:
+    with Session(open_database(load(args).database)) as session:
         contract = _load_contract(args.id, session=session)
     if contract is None:
         return _fail(f"no contract {args.id}")
@@ -113,7 +110,7 @@ def refuse_when_file_rules(settings: Settings, what: str) -> None:
 def _change_contract(
     args: argparse.Namespace, change: Callable[[Contract], Contract], what: str
 ) -> int:
-    settings = _settings(args)
+    settings = load(args)
     refuse_when_file_rules(settings, f"edit contract {args.id} there")
     with Session(open_database(settings.database)) as session:
         contract = _load_contract(args.id, session=session)
@@ -147,7 +144,7 @@ def cmd_contracts_add_address(args: argparse.Namespace) -> int:
 
 
 def cmd_time_add(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = load(args)
     duration = args.duration
     now = system_clock()
     at = local_moment(args.at, _tz(settings)) if args.at else now
@@ -171,7 +168,7 @@ def _hours_minutes(seconds: float) -> str:
 
 
 def cmd_time_list(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = load(args)
     tz = _tz(settings)
     start, end = month_bounds(args.month, tz) if args.month else (None, None)
     with Session(open_database(settings.database)) as session:
@@ -216,7 +213,7 @@ def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None
 
 
 def cmd_report_billing(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = load(args)
     month = args.month
     with Session(open_database(settings.database)) as session:
         invoice = billing_invoice(settings, month, session=session)
@@ -234,7 +231,7 @@ def cmd_report_billing(args: argparse.Namespace) -> int:
 
 
 def cmd_report_sla(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = load(args)
     month = args.month
     with Session(open_database(settings.database)) as session:
         rows = sla_month(settings, month, now=system_clock(), session=session)

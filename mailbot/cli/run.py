@@ -1,0 +1,155 @@
+"""The commands that run or check the desk: ``run``, ``demo``, ``check-config``, ``status``,
+``inspect``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from mailbot.bootstrap import build_desk, open_desk
+from mailbot.cli.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    add_command,
+    load,
+)
+from mailbot.config import Settings
+from mailbot.config_check import connection_checks, offline_checks
+from mailbot.demo import run_demo
+from mailbot.inspection import inspect_mail, read_mails
+from mailbot.runtime.daemon import Daemon
+from mailbot.runtime.heartbeat import Heartbeat
+from mailbot.runtime.log_setup import apply_log_settings
+from mailbot.runtime.sdnotify import Notifier
+from mailbot.usecases.desk import Desk
+from mailbot.usecases.health import judge, report, take_snapshot
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    def reload() -> Desk:
+        desk = open_desk(args.config)
+        _apply_log_settings(desk.settings)
+        return desk
+
+    desk = reload()
+    daemon = Daemon(desk, heartbeat=Heartbeat(Notifier.from_environ()), reload=reload)
+    if args.once:
+        return EXIT_OK if asyncio.run(daemon.run_once()) else EXIT_FAILURE
+    asyncio.run(daemon.run_forever())
+    return EXIT_OK
+
+
+def _apply_log_settings(settings: Settings) -> None:
+    apply_log_settings(
+        settings.log_level,
+        settings.log_levels,
+        secrets=(settings.imap.password, settings.smtp.password),
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+
+    return run_demo(Path(args.dir), out=sys.stdout)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = load(args)
+    checks = offline_checks(settings)
+    for check in checks:
+        print(f"{check.name}: {'OK' if check.ok else 'WARNING'}: {check.detail}", flush=True)
+    if args.offline:
+        print("database, imap, smtp: not tried (--offline)")
+        return EXIT_OK
+    failed = 0
+    for check in connection_checks(settings):
+        print(f"{check.name}: {'OK' if check.ok else 'FAILED'}: {check.detail}", flush=True)
+        failed += not check.ok
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = load(args)
+    desk = build_desk(settings)
+    snapshot = take_snapshot(desk.engine, now=desk.clock(), tz=desk.tz)
+    verdict = judge(snapshot, settings.health)
+    shown = report(snapshot, verdict)
+    if args.json:
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
+        return int(verdict.level)
+    print(f"{verdict.level.name}: " + ("; ".join(verdict.problems) or "mailbot is polling"))
+    for key, value in shown.items():
+        if key not in ("status", "problems", "now"):
+            print(f"  {key}: {value if value is not None else '-'}")
+    return int(verdict.level)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+
+    settings = load(args) if (args.config or os.environ.get("MAILBOT_CONFIG")) else None
+    for path in args.file:
+        for name, raw in read_mails(Path(path)):
+            summary = {"file": name, **inspect_mail(raw, settings)}
+            if args.json:  # one object per mail and line (JSON Lines)
+                print(json.dumps(summary, ensure_ascii=False))
+                continue
+            for key, value in summary.items():
+                if key not in ("body_text", "body_html"):
+                    print(f"{key}: {value}")
+            print()
+            print(summary["body_text"])
+            print()
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    run = add_command(sub, "run", cmd_run, "run the daemon: poll the mailbox and send the outbox")
+    run.add_argument(
+        "--once", action="store_true", help="one poll and one outbox flush, then exit (cron, tests)"
+    )
+    demo = add_command(
+        sub, "demo", cmd_demo, "run the whole pipeline on a built-in demo (no servers needed)"
+    )
+    demo.add_argument(
+        "--dir",
+        default="var/demo",
+        help="folder for the demo's mailbox, database and mail (default: var/demo; emptied first)",
+    )
+    check = add_command(
+        sub,
+        "check-config",
+        cmd_check_config,
+        "validate the configuration, render every template, read the contracts file, then "
+        "connect to the database, IMAP and SMTP servers; exit 1 when a connection fails",
+    )
+    check.add_argument(
+        "--offline", action="store_true", help="skip the database, IMAP and SMTP connections"
+    )
+    status = add_command(
+        sub,
+        "status",
+        cmd_status,
+        "how the desk is doing: last successful poll, mails today, outbox, overdue tickets, "
+        "late reminders; exit 0 OK, 1 warning, 2 critical (thresholds: [health])",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON")
+    inspect = add_command(
+        sub,
+        "inspect",
+        cmd_inspect,
+        "parse mail files without storing them and show what mailbot reads from each and"
+        " how it would treat it (tier and contract too, given --config)",
+    )
+    inspect.add_argument(
+        "file",
+        metavar="FILE.eml",
+        nargs="+",
+        help="a mail as RFC 5322 bytes, a directory of them, a Maildir or an mbox",
+    )
+    inspect.add_argument(
+        "--json", action="store_true", help="print one JSON object per mail and line"
+    )
