@@ -137,6 +137,12 @@ def cmd_tickets_release(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     tickets = sub.add_parser("tickets", help="look at tickets", description="look at tickets")
     tsub = tickets.add_subparsers(dest="tickets_command", required=True, metavar="ACTION")
+    _register_list(tsub)
+    _register_open(tsub)
+    _register_changes(tsub)
+
+
+def _register_list(tsub: Any) -> None:
     lst = add_command(tsub, "list", cmd_tickets_list, "list the newest tickets")
     lst.add_argument("--json", action="store_true", help="print JSON")
     lst.add_argument(
@@ -155,6 +161,14 @@ def register(sub: Any) -> None:
         metavar="DURATION",
         help="only tickets with an unmet deadline before now + DURATION (e.g. 2h, 30m, 1d)",
     )
+    show = add_command(
+        tsub, "show", cmd_tickets_show, "show one ticket: deadlines, alerts, history, messages"
+    )
+    show.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
+    show.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _register_open(tsub: Any) -> None:
     opened = add_command(
         tsub, "open", cmd_tickets_open,
         "open a ticket by hand (a phone call): same tier, deadlines and acknowledgement as a mail",
@@ -180,11 +194,9 @@ def register(sub: Any) -> None:
         "or first address)",
     )
     opened.add_argument("--json", action="store_true", help="print the new ticket as JSON")
-    show = add_command(
-        tsub, "show", cmd_tickets_show, "show one ticket: deadlines, alerts, history, messages"
-    )
-    show.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
-    show.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _register_changes(tsub: Any) -> None:
     set_ = add_command(
         tsub,
         "set",

@@ -86,11 +86,35 @@ def open_ticket(
     channel: str = "email",
 ) -> Applied:
     """A new ticket for ``mail`` (or a call, ``channel`` "phone"), acknowledged and announced."""
+    ticket = _new_ticket(desk, decision, mail, now=now, session=session)
+    assert ticket.id is not None
+    record_opened(desk, ticket, now=now, session=session)
+    _store_message(
+        desk, ticket.id, mail, now=now, session=session, author="customer",
+        note=_opening_note(desk, decision, channel),
+    )  # fmt: skip
+    contract = decision.match.contract
+    who = f"contract {contract.id}" if contract else "no contract"
+    opened = f"{ticket.number} opened, tier {ticket.tier}, {who}"
+    if decision.unverified is not None:
+        opened += f"; unverified sender for contract {decision.unverified.id}"
+        _tell_unverified(desk, ticket, decision.unverified, now=now, session=session)
+    if decision.note:  # e.g. why a ticket tag in the subject was not followed
+        opened += f"; new ticket because {decision.note}"
+    if not notify_new_ticket(desk, ticket, mail, now=now, session=session):
+        opened += "; no staff address to notify"
+    acknowledged = _acknowledge(desk, decision, ticket, mail, now=now, session=session)
+    return Applied("ticket", ticket.id, f"{opened}; {acknowledged}")
+
+
+def _new_ticket(
+    desk: Desk, decision: OpenTicket, mail: InboundMail, *, now: datetime, session: Session
+) -> TicketRow:
+    """The ticket's row, inserted, with its clock and deadlines as ``decide`` computed them."""
     contract = decision.match.contract
     seq = repo.next_ticket_seq(session=session)
-    number = ticket_number(desk.settings.support.ticket_prefix, seq)
     ticket = TicketRow(
-        number=number,
+        number=ticket_number(desk.settings.support.ticket_prefix, seq),
         seq=seq,
         customer_id=repo.contract_customer_id(contract.id, session=session) if contract else None,
         contract_id=contract.id if contract else None,
@@ -109,40 +133,31 @@ def open_ticket(
     )
     start_clock(desk, ticket)
     repo.insert_new(ticket, session=session)
-    assert ticket.id is not None
-    record_opened(desk, ticket, now=now, session=session)
-    _store_message(
-        desk,
-        ticket.id,
-        mail,
-        now=now,
-        session=session,
-        author="customer",
-        note=_opening_note(desk, decision, channel),
-    )
-    who = f"contract {contract.id}" if contract else "no contract"
-    opened = f"{number} opened, tier {ticket.tier}, {who}"
-    if decision.unverified is not None:
-        opened += f"; unverified sender for contract {decision.unverified.id}"
-        _tell_unverified(desk, ticket, decision.unverified, now=now, session=session)
-    if decision.note:  # e.g. why a ticket tag in the subject was not followed
-        opened += f"; new ticket because {decision.note}"
-    if not notify_new_ticket(desk, ticket, mail, now=now, session=session):
-        opened += "; no staff address to notify"
+    return ticket
+
+
+def _acknowledge(
+    desk: Desk,
+    decision: OpenTicket,
+    ticket: TicketRow,
+    mail: InboundMail,
+    *,
+    now: datetime,
+    session: Session,
+) -> str:
+    """Queue the acknowledgement unless a robot wrote or the address is over its cap."""
     if decision.no_ack_reason is not None:
-        return Applied(
-            "ticket", ticket.id, f"{opened}; no acknowledgement: {decision.no_ack_reason}"
-        )
+        return f"no acknowledgement: {decision.no_ack_reason}"
     to = _ack_recipient(ticket, mail)
     if not automatic_mail_allowed(desk, to, now=now, session=session):
-        return Applied("ticket", ticket.id, f"{opened}; no acknowledgement: {to} is over the cap")
-    customer = contract.customer if contract else ""
+        return f"no acknowledgement: {to} is over the cap"
+    contract = decision.match.contract
     confirm = decision.unverified.tier.value if decision.unverified else ""
     _queue_ack(
-        desk, ticket, mail, to=to, contract_customer=customer, confirm_tier=confirm,
-        now=now, session=session,
+        desk, ticket, mail, to=to, contract_customer=contract.customer if contract else "",
+        confirm_tier=confirm, now=now, session=session,
     )  # fmt: skip
-    return Applied("ticket", ticket.id, f"{opened}; acknowledgement queued")
+    return "acknowledgement queued"
 
 
 def _ack_recipient(ticket: TicketRow, mail: InboundMail) -> str:
