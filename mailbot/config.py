@@ -186,7 +186,7 @@ class IngestSettings:
     # Processes parsing mail beside the main one; 0 parses in the main process.
     parse_workers: int = 1
     # A worker's time for one mail; past it the worker is killed and replaced, and the mail
-    # is read by the bounded fallback reader (mailbot.parse_pool).
+    # is read by the bounded fallback reader (mailbot.runtime.parse_pool).
     parse_deadline: timedelta = timedelta(seconds=10)
 
 

@@ -34,3 +34,8 @@ class DeliveryError(MailbotError):
 class SchemaError(MailbotError):
     """The database schema is not the one this mailbot needs (``mailbot db upgrade`` fixes
     it), or it is one mailbot cannot upgrade safely."""
+
+
+class ParseAborted(MailbotError):
+    """Parsing was aborted (the daemon stops) while a batch was being parsed: the mails not
+    yet stored stay in the inbox."""

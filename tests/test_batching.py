@@ -25,8 +25,8 @@ from mailbot.adapters.imap import ImapSource
 from mailbot.config import ImapSettings, IngestSettings
 from mailbot.core.limits import SizeLimits
 from mailbot.core.prepare import RawMail, prepare_all
-from mailbot.parse_pool import ParsePool
-from mailbot.parse_worker import read_frame, serve, write_frame
+from mailbot.runtime.parse_pool import ParsePool
+from mailbot.runtime.parse_worker import read_frame, serve, write_frame
 from mailbot.usecases import ingest as service
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import ingest
@@ -216,7 +216,7 @@ def test_the_parse_worker_goes_when_the_daemon_is_killed() -> None:
     the daemon's only helper process (no fork server, no resource tracker beside it)."""
     code = (
         "import sys\n"
-        "from mailbot.parse_pool import ParsePool\n"
+        "from mailbot.runtime.parse_pool import ParsePool\n"
         "pool = ParsePool(1)\n"
         "pool.warm_up()\n"
         "print('ready', flush=True)\n"
@@ -229,7 +229,7 @@ def test_the_parse_worker_goes_when_the_daemon_is_killed() -> None:
             assert process.stdout is not None and process.stdout.readline() == b"ready\n"
             helpers = _children(process.pid)
             commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in helpers]
-            assert len(helpers) == 1 and b"mailbot.parse_worker" in commands[0], commands
+            assert len(helpers) == 1 and b"mailbot.runtime.parse_worker" in commands[0], commands
         finally:
             process.kill()
             process.wait()

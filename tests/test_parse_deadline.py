@@ -3,7 +3,7 @@ aiosmtpd, with a simulated systemd watchdog (issue 13, item 1).
 
 The poison mail of the issue is cheap since mailbot.core.parse_bounds; the deadline,
 the kill and the fallback reader are exercised with the worker's test seam
-``MAILBOT_TEST_PARSE_HANG`` (mailbot/parse_worker.py): a mail carrying the marker is
+``MAILBOT_TEST_PARSE_HANG`` (mailbot/runtime/parse_worker.py): a mail carrying the marker is
 parsed forever, holding the interpreter's lock. The tests wait for conditions with
 deadlines; they never sleep to let time pass.
 """

@@ -1,6 +1,6 @@
 """From a mailbox's bytes to what the desk stores: parse, apply the size limits, fingerprint.
 
-Pure and picklable both ways, so it can run in a worker process (``mailbot.parse_pool``):
+Pure and picklable both ways, so it can run in a worker process (``mailbot.runtime.parse_pool``):
 parsing is the costliest step of the intake, and a second core can take it.
 """
 

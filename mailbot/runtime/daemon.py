@@ -39,10 +39,10 @@ from mailbot.adapters.smtp import MailSender, make_sender
 from mailbot.bootstrap import make_source
 from mailbot.core.backoff import Outage, after_failure
 from mailbot.errors import MailboxError
-from mailbot.memory import release_free_memory
-from mailbot.parse_pool import ParsePool
 from mailbot.runtime.heartbeat import Heartbeat
 from mailbot.runtime.idle import IdleWatcher
+from mailbot.runtime.memory import release_free_memory
+from mailbot.runtime.parse_pool import ParsePool
 from mailbot.runtime.sdnotify import Notifier
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import IngestReport, ingest

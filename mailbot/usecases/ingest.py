@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import Session
@@ -22,11 +23,12 @@ from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
 from mailbot.core.automation import is_bounce
 from mailbot.core.batches import bounded_batches
 from mailbot.core.decide import Ignore, Quarantine, decide
+from mailbot.core.limits import SizeLimits
 from mailbot.core.mail import InboundMail
-from mailbot.core.prepare import Prepared, RawMail, prepare
+from mailbot.core.prepare import Prepared, RawMail, prepare, prepare_all
 from mailbot.core.received import received_time
 from mailbot.core.tickets import find_ticket_number
-from mailbot.parse_pool import INLINE, ParseAborted, ParseJob, ParsePool
+from mailbot.errors import ParseAborted
 from mailbot.usecases.apply import apply_decision
 from mailbot.usecases.bounces import handle_bounce
 from mailbot.usecases.desk import Desk
@@ -44,6 +46,33 @@ def storage_unavailable(exc: Exception) -> bool:
     if isinstance(exc, DBAPIError):
         return not isinstance(exc, DataError | IntegrityError)
     return isinstance(exc, OSError)
+
+
+Job = TypeVar("Job")
+
+
+class Parser(Protocol[Job]):
+    """What parses the intake's batches: ``submit`` starts a batch, ``result`` gives its
+    parsed mails in order (or raises ``ParseAborted``). The daemon's is a pool of worker
+    processes (``mailbot.runtime.parse_pool``); ``InlineParser`` parses in the caller."""
+
+    def submit(self, raws: list[RawMail], limits: SizeLimits) -> Job: ...
+
+    def result(self, job: Job) -> list[Prepared]: ...
+
+
+class InlineParser:
+    """Parses each batch in the calling thread when its result is asked for (``run --once``
+    in tests and tools); bounded by the parser's own caps, with no deadline."""
+
+    def submit(self, raws: list[RawMail], limits: SizeLimits) -> tuple[list[RawMail], SizeLimits]:
+        return raws, limits
+
+    def result(self, job: tuple[list[RawMail], SizeLimits]) -> list[Prepared]:
+        return prepare_all(*job)
+
+
+INLINE = InlineParser()
 
 
 @dataclass
@@ -90,7 +119,7 @@ def ingest(
     source: MailSource,
     *,
     should_stop: Callable[[], bool] = lambda: False,
-    parser: ParsePool = INLINE,
+    parser: Parser[Any] | None = None,
 ) -> IngestReport:
     """Process every new mail in ``source``, unless another instance is reading it right now.
 
@@ -102,11 +131,11 @@ def ingest(
         if not held:
             log.debug("%s: another instance is reading it; poll skipped", source.name)
             return IngestReport(skipped=True)
-        return _ingest_leased(desk, source, should_stop=should_stop, parser=parser)
+        return _ingest_leased(desk, source, should_stop=should_stop, parser=parser or INLINE)
 
 
 def _ingest_leased(
-    desk: Desk, source: MailSource, *, should_stop: Callable[[], bool], parser: ParsePool
+    desk: Desk, source: MailSource, *, should_stop: Callable[[], bool], parser: Parser[Any]
 ) -> IngestReport:
     """Process every new mail in ``source``, a batch at a time; stops between batches when
     ``should_stop()``.
@@ -137,14 +166,14 @@ def _ingest_leased(
 
 
 def _parsed_batches(
-    desk: Desk, fetched: Iterator[FetchedMail], parser: ParsePool
+    desk: Desk, fetched: Iterator[FetchedMail], parser: Parser[Job]
 ) -> Iterator[tuple[list[FetchedMail], list[Prepared]]]:
     """Batches with their parsed mails; the next batch is fetched and handed to the parser
     before the current one is given out, so parsing overlaps storing. Ends early, leaving
     the unparsed batches in the inbox, when the parser is aborted (the daemon stops)."""
     limits = desk.size_limits
     bounds = desk.settings.ingest
-    pending: tuple[list[FetchedMail], ParseJob] | None = None
+    pending: tuple[list[FetchedMail], Job] | None = None
     batches = bounded_batches(
         fetched, _raw_size, max_count=bounds.batch_size, max_bytes=bounds.batch_bytes
     )

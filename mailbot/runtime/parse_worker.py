@@ -1,4 +1,4 @@
-"""The parse worker's process: ``python -m mailbot.parse_worker``, started by ``ParsePool``.
+"""The parse worker's process: ``python -m mailbot.runtime.parse_worker``, started by ``ParsePool``.
 
 It reads batches from stdin and writes the parsed mails to stdout until stdin
 ends: when the daemon closes it, or when the daemon is gone, however it ended.
@@ -33,7 +33,7 @@ from typing import IO
 
 from mailbot.core.limits import SizeLimits
 from mailbot.core.prepare import prepare
-from mailbot.memory import release_free_memory
+from mailbot.runtime.memory import release_free_memory
 
 _LENGTH = struct.Struct(">Q")
 

@@ -3,7 +3,7 @@
 The main process fetches, stores and sends; ``ParsePool`` hands each batch of
 raw mails to a worker process and gives back a job, so the next batch is
 parsed while the current one is stored. A worker is a plain child process,
-``python -m mailbot.parse_worker``, that imports only the pure core and talks
+``python -m mailbot.runtime.parse_worker``, that imports only the pure core and talks
 over its stdin and stdout: no fork server and no resource tracker beside it
 (multiprocessing's way cost two more processes, ~17 MB), and it ends by
 itself when the daemon is gone, however the daemon ended (see the worker).
@@ -40,7 +40,8 @@ from typing import IO, Any
 
 from mailbot.core.limits import SizeLimits
 from mailbot.core.prepare import Prepared, RawMail, prepare, prepare_all, prepare_unparsed
-from mailbot.parse_worker import pickled, read_frame, write_frame
+from mailbot.errors import ParseAborted
+from mailbot.runtime.parse_worker import pickled, read_frame, write_frame
 
 log = logging.getLogger("mailbot.ingest")
 
@@ -53,10 +54,6 @@ _WAIT_STEP = 1.0
 
 class WorkerGone(RuntimeError):
     """The worker process ended (killed, out of memory) before it answered."""
-
-
-class ParseAborted(RuntimeError):
-    """``ParsePool.abort`` was called (the daemon stops) while a batch was being parsed."""
 
 
 @dataclass(eq=False)  # compared by identity: which batch a killed worker held
@@ -345,12 +342,9 @@ class ParsePool:
             worker.close()
 
 
-INLINE = ParsePool(0)
-
-
 def _start_process() -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "mailbot.parse_worker"],
+        [sys.executable, "-m", "mailbot.runtime.parse_worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
