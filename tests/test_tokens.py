@@ -10,7 +10,14 @@ from mailbot.core.automation import autoreply_wording
 from mailbot.core.commands import parse_reply, work_minutes
 from mailbot.core.decide import DeskPolicy
 from mailbot.core.parsing import parse_mail
-from mailbot.core.tokens import CUSTOMER, STAFF, answered_token, signed_message_id, verify
+from mailbot.core.tokens import (
+    CUSTOMER,
+    STAFF,
+    answered_token,
+    redacted,
+    signed_message_id,
+    verify,
+)
 
 KEY = bytes(range(32))
 
@@ -159,3 +166,10 @@ def test_only_plain_addresses_of_a_staff_domain_are_staff(address: str, staff: b
         frozenset({"desk.example.pl"}), {},
     )  # fmt: skip
     assert policy.is_staff(address) is staff
+
+
+def test_a_log_line_shows_a_signed_id_without_its_signature() -> None:
+    shown = redacted(signed())
+    assert shown == "<SOL-7.staff_new.s.0a1b2c3d.-@desk.example.pl>"
+    assert verify(KEY, shown) is None
+    assert redacted("<4f1c2e@acme.pl>") == "<4f1c2e@acme.pl>"

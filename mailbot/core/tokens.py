@@ -86,3 +86,13 @@ def answered_token(
         if token is not None and token.number == number and token.audience == audience:
             return token
     return None
+
+
+def redacted(message_id: str) -> str:
+    """``message_id`` for a log line: a signed id keeps its ticket, kind and nonce but not its
+    HMAC, so that whoever reads the journal cannot answer as the mail's recipient."""
+    local, at, domain = message_id.strip().strip("<>").rpartition("@")
+    signed, _, mac = local.rpartition(".")
+    if not at or len(signed.rsplit(".", 3)) != 4 or not mac:
+        return message_id
+    return f"<{signed}.-@{domain}>"

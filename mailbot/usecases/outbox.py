@@ -46,6 +46,7 @@ from mailbot.adapters import claims
 from mailbot.adapters.claims import Owner
 from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import MailSender, Refusal
+from mailbot.core.tokens import redacted
 from mailbot.errors import DeliveryError
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.mail_queue import queue_staff_mail
@@ -387,7 +388,12 @@ def _after_partial(
             desk, mail.id, status="sent", attempts=attempts, sent_at=desk.clock(), last_error=note
         )
     log.info(
-        "outbox %s (%s, ticket %s) %s: %s", mail.id, mail.kind, mail.ticket, note, mail.message_id
+        "outbox %s (%s, ticket %s) %s: %s",
+        mail.id,
+        mail.kind,
+        mail.ticket,
+        note,
+        redacted(mail.message_id),
     )
     if later:
         log.warning(
@@ -584,5 +590,5 @@ def _mark_sent(desk: Desk, mail: PendingMail) -> None:
         mail.kind,
         mail.ticket,
         ",".join(mail.recipients),
-        mail.message_id,
+        redacted(mail.message_id),
     )
