@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
 
@@ -432,14 +433,12 @@ def ticket_mails_since(
 
 def release_held(ticket_id: int, now: datetime, *, session: Session) -> int:
     """Queue the ticket's held mails for sending now; how many."""
-    result = session.connection().execute(
-        sa.update(OutboxRow.__table__)  # type: ignore[attr-defined]
-        .where(
-            OutboxRow.__table__.c.ticket_id == ticket_id,  # type: ignore[attr-defined]
-            OutboxRow.__table__.c.status == "held",  # type: ignore[attr-defined]
-        )
+    result = session.execute(
+        sa.update(OutboxRow)
+        .where(col(OutboxRow.ticket_id) == ticket_id, col(OutboxRow.status) == "held")
         .values(status="queued", next_attempt_at=now)
     )
+    assert isinstance(result, CursorResult)  # an UPDATE's result; the session types it loosely
     return int(result.rowcount)
 
 

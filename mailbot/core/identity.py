@@ -24,30 +24,22 @@ from collections.abc import Mapping
 from mailbot.core.authres import sender_authenticated
 from mailbot.core.decide import DeskPolicy
 from mailbot.core.mail import InboundMail
-from mailbot.core.tokens import CUSTOMER, STAFF, Audience, Token, answered_token, verify
+from mailbot.core.tokens import CUSTOMER, STAFF, Audience, Token, answered_tokens
 
 # The first line of an answer that confirms the address (Polish first, English too).
 CONFIRM_WORDS = frozenset({"potwierdzam", "confirm", "confirmed", "potwierdzam.", "confirm."})
 
 
-def _answered(mail: InboundMail, key: bytes, number: str, audience: Audience) -> Token | None:
+def _answered(mail: InboundMail, key: bytes, number: str, audience: Audience) -> list[Token]:
     # In-Reply-To first, then References from the newest: the mail it answers directly.
     references = (mail.in_reply_to, *reversed(mail.references))
-    return answered_token(key, references, number=number, audience=audience)
+    return list(answered_tokens(key, references, number=number, audience=audience))
 
 
 def signed_references(mail: InboundMail, key: bytes, *, number: str) -> list[Token]:
     """The ids in ``mail``'s In-Reply-To and References that are our signed ids of mails to
     staff about ticket ``number``: the shell looks up whom each was sent to."""
-    references = (mail.in_reply_to, *reversed(mail.references))
-    return [
-        token
-        for reference in references
-        if reference
-        and (token := verify(key, reference)) is not None
-        and token.number == number
-        and token.audience == STAFF
-    ]
+    return _answered(mail, key, number, STAFF)
 
 
 def staff_proof(
@@ -94,7 +86,7 @@ def confirms_address(mail: InboundMail, text: str, *, number: str, key: bytes) -
     first = next((line.strip().lower() for line in text.splitlines() if line.strip()), "")
     if first not in CONFIRM_WORDS:
         return False
-    return _answered(mail, key, number, CUSTOMER) is not None
+    return bool(_answered(mail, key, number, CUSTOMER))
 
 
 def identity_summary(policy: DeskPolicy, *, vip_contracts_need_proof: bool) -> list[str]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -76,16 +76,22 @@ def verify(key: bytes, message_id: str) -> Token | None:
     return Token(number, kind, STAFF if audience == STAFF else CUSTOMER, message_id.strip())
 
 
-def answered_token(
+def answered_tokens(
     key: bytes, references: Iterable[str | None], *, number: str, audience: Audience
-) -> Token | None:
-    """The first of ``references`` (In-Reply-To, then References, newest first) that is our
-    signed id of a mail about ticket ``number`` for ``audience``."""
+) -> Iterator[Token]:
+    """Those of ``references`` (In-Reply-To, then References, newest first) that are our
+    signed ids of mails about ticket ``number`` for ``audience``, in that order."""
     for reference in references:
         token = verify(key, reference) if reference else None
         if token is not None and token.number == number and token.audience == audience:
-            return token
-    return None
+            yield token
+
+
+def answered_token(
+    key: bytes, references: Iterable[str | None], *, number: str, audience: Audience
+) -> Token | None:
+    """The first of ``answered_tokens``, or None."""
+    return next(answered_tokens(key, references, number=number, audience=audience), None)
 
 
 def redacted(message_id: str) -> str:
