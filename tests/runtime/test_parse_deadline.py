@@ -28,8 +28,8 @@ from mailbot.adapters.db import LedgerRow
 from mailbot.config import ImapSettings
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import customer_mail
-from tests.test_batching import _children
-from tests.test_service_runtime import (  # noqa: F401 - start_daemon is a fixture
+from tests.runtime.test_batching import _children
+from tests.runtime.test_service_runtime import (  # noqa: F401 - start_daemon is a fixture
     fast_config,
     sqlite_url,
     start_daemon,

@@ -12,8 +12,8 @@ from sqlmodel import Session, select
 from mailbot.adapters.db import LedgerRow, OutboxRow
 from mailbot.usecases.desk import Desk
 from tests.conftest import ImapPeer, SmtpSink
+from tests.core.test_mail_corpus import corpus_dir, corpus_files
 from tests.factories import NOW, run_once
-from tests.test_mail_corpus import corpus_dir, corpus_files
 
 OUTCOMES = {"ticket", "followup", "ignored", "duplicate", "quarantined"}
 

@@ -23,7 +23,7 @@ from mailbot.core.parse_bounds import (
     parse_bounded,
 )
 from mailbot.core.parsing import parse_mail, read_leniently
-from tests.test_decide import run as decide_for
+from tests.core.test_decide import run as decide_for
 
 DEADLINE = "parse deadline of 10 s exceeded"
 

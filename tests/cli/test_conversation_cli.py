@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.test_cli import mailbot
+from tests.cli.test_cli import mailbot
 
 
 def test_open_a_phone_ticket_and_read_its_timeline(tmp_path: Path) -> None:

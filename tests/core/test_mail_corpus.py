@@ -54,7 +54,7 @@ def corpus_dir() -> Path:
     configured = os.environ.get(CORPUS_ENV)
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / "shared" / "mail-corpus"
+    return Path(__file__).resolve().parents[3] / "shared" / "mail-corpus"
 
 
 def corpus_files(root: Path) -> list[Path]:

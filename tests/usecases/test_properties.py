@@ -22,8 +22,8 @@ from mailbot.core.parsing import parse_mail
 from mailbot.inspection import automation_summary
 from mailbot.usecases.ingest import MailKey, handle_mail
 from tests.conftest import SmtpSink
+from tests.core.test_mail_corpus import corpus_dir, corpus_files
 from tests.factories import NOW, make_settings
-from tests.test_mail_corpus import corpus_dir, corpus_files
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None)
 CORPUS = [path.read_bytes() for path in corpus_files(corpus_dir())]

@@ -43,9 +43,9 @@ from mailbot.usecases.ingest import MailKey, handle_mail
 from mailbot.usecases.outbox import STALE_CLAIM, flush_outbox
 from mailbot.usecases.reminders import sweep
 from tests import factories
+from tests.cli.test_cli import write_config
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import customer_mail
-from tests.test_cli import write_config
 
 MAILS = 500
 # The kill test takes fewer: the instances ingest one at a time (that is the lease), at about

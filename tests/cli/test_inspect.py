@@ -6,9 +6,9 @@ import json
 import mailbox
 from pathlib import Path
 
+from tests.cli.test_cli import mailbot
+from tests.core.test_mail_corpus import corpus_dir
 from tests.factories import customer_mail
-from tests.test_cli import mailbot
-from tests.test_mail_corpus import corpus_dir
 
 KEYS = {"file", "is_auto_reply", "is_bounce", "automated_reason", "charset_problems",
         "authenticated", "message_id", "from_address", "subject"}  # fmt: skip

@@ -18,7 +18,7 @@ from tests.conftest import ImapPeer, SmtpSink, free_port
 from tests.factories import customer_mail
 
 CORPUS_MAIL = (
-    Path(__file__).resolve().parents[2]
+    Path(__file__).resolve().parents[3]
     / "shared"
     / "mail-corpus"
     / "rt"
@@ -339,7 +339,7 @@ def test_a_broken_custom_template_stops_mailbot_at_start(
     tmp_path: Path, imap_settings: ImapSettings, smtp_sink: SmtpSink
 ) -> None:
     templates = tmp_path / "templates"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "templates", templates)
+    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", templates)
     (templates / "en" / "reminder.txt.j2").write_text(
         "Subject: {{ tag }} {{ no_such_value }}\n\nx\n"
     )

@@ -25,8 +25,8 @@ from mailbot.cli import main
 from mailbot.config import ImapSettings
 from mailbot.errors import SchemaError
 from tests import factories
+from tests.cli.test_cli import write_config
 from tests.conftest import SmtpSink
-from tests.test_cli import write_config
 
 
 @pytest.fixture

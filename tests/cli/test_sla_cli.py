@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import mailbot
+from tests.cli.test_cli import mailbot
 
 CONFIG = """
 [imap]

@@ -47,9 +47,9 @@ from sqlmodel import Session, col, create_engine, func, select
 from mailbot.adapters.db import DaemonStateRow, OutboxRow, TicketRow
 from mailbot.config import ImapSettings, SmtpSettings
 from mailbot.usecases.health import POLL
+from tests.cli.test_cli import write_config
 from tests.conftest import ImapPeer, SmtpSink, new_account, private_dovecot
 from tests.factories import customer_mail
-from tests.test_cli import write_config
 
 MAILS = 300
 KILLS = 20

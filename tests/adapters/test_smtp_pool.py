@@ -13,7 +13,7 @@ from mailbot.adapters.smtp import IDLE_CHECK_AFTER, SmtpSender
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.outbox import FlushReport, flush_outbox
 from tests.conftest import SmtpSink
-from tests.test_outbox import outbox_row, queue, subjects, with_smtp
+from tests.usecases.test_outbox import outbox_row, queue, subjects, with_smtp
 
 
 class Clock:

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailbot.cli import main
-from tests.test_cli import mailbot
+from tests.cli.test_cli import mailbot
 
 CONTRACTS = """\
 [[contract]]

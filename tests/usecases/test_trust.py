@@ -21,7 +21,7 @@ from mailbot.core.tokens import verify
 from mailbot.usecases.desk import Desk
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import NOW, STAFF, customer_mail, deliver, run_once
-from tests.test_conversation import (
+from tests.usecases.test_conversation import (
     Clock,
     customer_reply,
     last_of,
@@ -30,7 +30,7 @@ from tests.test_conversation import (
     step,
     ticket,
 )
-from tests.test_mail_safety import TRUSTED, rows, with_settings
+from tests.usecases.test_mail_safety import TRUSTED, rows, with_settings
 
 TECH = STAFF[0]
 

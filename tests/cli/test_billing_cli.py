@@ -9,8 +9,8 @@ import json
 import mailbox
 from pathlib import Path
 
+from tests.cli.test_cli import mailbot
 from tests.factories import customer_mail
-from tests.test_cli import mailbot
 
 CONTRACTS_CSV = """\
 id,customer,tier,addresses,domains,valid_from,valid_until,monthly_fee,hourly_rate,nip

@@ -18,7 +18,7 @@ import pytest
 
 from mailbot.core.limits import SizeLimits
 from mailbot.core.prepare import RawMail, prepare
-from tests.test_mail_corpus import corpus_dir, corpus_files
+from tests.core.test_mail_corpus import corpus_dir, corpus_files
 
 SEED = 13
 MUTATIONS = 300

@@ -38,11 +38,11 @@ from mailbot.runtime.heartbeat import Heartbeat
 from mailbot.runtime.log_setup import JsonFormatter, TextFormatter, is_wire_logger
 from mailbot.runtime.sdnotify import Notifier, status_line, watchdog_interval
 from mailbot.usecases.health import Level, Snapshot, judge, record_poll
+from tests.cli.test_cli import mailbot, write_config
 from tests.conftest import Dovecot, ImapPeer, RecordingHandler, SmtpSink, free_port
 from tests.factories import customer_mail
-from tests.test_cli import mailbot, write_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WAIT = 60.0  # seconds: generous for a loaded CI machine; reached only when something is wrong
 
 
