@@ -650,7 +650,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
     Migrating takes about 0.1 s a test, so the migrations run once per session
     (a SQLite file copied; PostgreSQL's tables emptied between tests);
-    tests/test_migrations.py runs them on empty databases (``empty_database_url``).
+    tests/adapters/test_migrations.py runs them on empty databases (``empty_database_url``).
     """
     if request.param == "sqlite":
         path = tmp_path / "mailbot.db"

@@ -57,7 +57,7 @@ def head_revision() -> str:
     """The revision this mailbot's models are at: the highest-numbered file in versions/.
 
     Revisions are numbered in one line (0001, 0002, ...; migrations/new.py), so the
-    number is the head; tests/test_migrations.py checks Alembic agrees.
+    number is the head; tests/adapters/test_migrations.py checks Alembic agrees.
     """
     files = (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
     return max(path.name[:4] for path in files)

@@ -106,7 +106,7 @@ class _BoundedFeedParser(FeedParser):
 
     It hooks ``_parse_headers``, which every part's headers pass through right after
     the part is pushed on ``_msgstack`` and before the parser looks at its type
-    (CPython 3.11-3.13; tests/test_parse_bounds.py holds it to that).
+    (CPython 3.11-3.13; tests/core/test_parse_bounds.py holds it to that).
     """
 
     def __init__(self, policy: _BoundedPolicy) -> None:

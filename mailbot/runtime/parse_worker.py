@@ -15,7 +15,7 @@ kills it when a mail runs past its deadline or when the daemon stops.
 
 Test seam: with ``MAILBOT_TEST_PARSE_HANG`` set to a text, a mail that contains it
 is "parsed" forever, holding the interpreter's lock as a runaway regular
-expression would (tests/test_parse_deadline.py). Only this process reads it.
+expression would (tests/runtime/test_parse_deadline.py). Only this process reads it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """No mail costs the parser more than a bounded time: seeded mutations of the mail corpus.
 
-The corpus is read where tests/test_mail_corpus.py finds it (never copied here).
+The corpus is read where tests/core/test_mail_corpus.py finds it (never copied here).
 Each mutation is one way a hostile or broken mail has cost Python's email package
 time that grows faster than its size: huge header lines, runs of quotes, long
 parameter lists, deep nesting, many headers, unclosed encoded words and HTML.
