@@ -92,7 +92,11 @@ def client_address(
     peer: str, forwarded_for: Sequence[str], trusted_proxies: Sequence[IPNetwork]
 ) -> ClientAddress | None:
     """The client of a request from ``peer`` with these ``X-Forwarded-For`` field values
-    (rules in the module docstring); None when the peer is not an IP address."""
+    (rules in the module docstring); None when the peer is not an IP address.
+
+    ``trusted_proxies`` come from ``parse_networks``, which turns IPv4-mapped networks
+    into IPv4 ones as the addresses compared with them are.
+    """
     hop = parse_address(peer)
     if hop is None:
         return None

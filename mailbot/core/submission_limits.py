@@ -37,6 +37,7 @@ class Window:
             raise ValueError(f"a window needs a count >= 0 and a period > 0, got {self}")
 
 
+# The defaults per address; the global cap is ours. All three become settings.
 DEFAULT_WINDOWS = (
     Window("ip", 5, timedelta(hours=1)),
     Window("ip", 20, timedelta(days=1)),

@@ -18,7 +18,8 @@ it names is the holder's own (their ticket number, their address).
 
 The ``verify_*`` functions return None for anything tampered, truncated,
 expired, malformed or made for another purpose, and never raise; the MAC is
-compared in constant time (``hmac.compare_digest``). Expiry is in whole Unix
+compared in constant time (``hmac.compare_digest``). (A naive ``now`` is a
+programming error, not a token's fault: that raises ValueError.) Expiry is in whole Unix
 seconds; ``now`` comes from the caller, as do nonces (``secrets.token_hex``):
 this module reads no clock and draws no random numbers.
 

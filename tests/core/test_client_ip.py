@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailbot.core.client_ip import (
     ClientAddress,
@@ -148,3 +150,13 @@ def test_parse_networks_names_the_bad_entry() -> None:
 )
 def test_parse_address_refuses_a_bad_port(text: str) -> None:
     assert parse_address(text) is None
+
+
+@given(st.text(max_size=40), st.lists(st.text(max_size=60), max_size=3))
+def test_no_header_makes_it_raise(peer: str, header: list[str]) -> None:
+    found = client_address(peer, header, PROXIES)
+    assert found is None or found.source in ("peer", "forwarded", "proxy")
+    # Whatever the header says, an untrusted peer is the client.
+    assert client_address("198.51.100.7", header, PROXIES) == ClientAddress(
+        ip("198.51.100.7"), "peer"
+    )
