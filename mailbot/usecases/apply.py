@@ -13,13 +13,13 @@ from mailbot.adapters.db import AttachmentRow, MessageRow, TicketRow
 from mailbot.core.compose import reply_references
 from mailbot.core.contracts import Contract
 from mailbot.core.decide import AppendToTicket, OpenTicket
+from mailbot.core.labels import TIER_LABELS
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number
 from mailbot.core.tokens import CUSTOMER, verify
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.followup import handle_followup, notify_new_ticket
 from mailbot.usecases.mail_queue import (
-    TIER_LABELS,
     automatic_mail_allowed,
     base_context,
     new_message_id,

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import MessageRow, OutboxRow, TicketRow
 from mailbot.core.compose import compose
+from mailbot.core.followup import staff_recipients as core_staff_recipients
 from mailbot.core.mail import OutboundMail
 from mailbot.core.tickets import subject_with_tag, ticket_tag
 from mailbot.core.tokens import CUSTOMER, STAFF, Audience, signed_message_id
@@ -30,8 +31,6 @@ log = logging.getLogger("mailbot.outgoing")
 
 # Staff of a Polish company read Polish; the templates exist in English too.
 STAFF_LANGUAGE = "pl"
-# The tiers as staff mail names them.
-TIER_LABELS = {"vip": "VIP", "warranty": "gwarancja", "post_warranty": "pogwarancyjne"}
 
 # Outbox kinds a program writes to a customer on its own; ``[limits] auto_replies_per_hour``
 # caps them per address, so that a robot we fail to recognise cannot keep a loop going.
@@ -201,7 +200,7 @@ def queue_customer_mail(
 
 def staff_recipients(desk: Desk, ticket: TicketRow) -> tuple[str, ...]:
     """The ticket's assignee, else the staff list."""
-    return (ticket.assignee,) if ticket.assignee else desk.settings.support.staff_addresses
+    return core_staff_recipients(ticket.assignee, desk.settings.support.staff_addresses)
 
 
 def queue_staff_mail(

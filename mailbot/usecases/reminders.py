@@ -24,10 +24,11 @@ from sqlmodel import Session, col, select
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AlertRow, TicketRow
 from mailbot.core.humanize import human_duration
+from mailbot.core.labels import TIER_LABELS
 from mailbot.core.sla import Alert, plan_alerts
 from mailbot.core.tiers import Tier
 from mailbot.usecases.desk import Desk
-from mailbot.usecases.mail_queue import STAFF_LANGUAGE, TIER_LABELS, base_context, queue_staff_mail
+from mailbot.usecases.mail_queue import STAFF_LANGUAGE, base_context, queue_staff_mail
 from mailbot.usecases.sla_state import alert_keys, clock_of, deadlines_of
 
 log = logging.getLogger("mailbot.alerts")
