@@ -34,8 +34,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from mailbot.core.automation import autoreply_wording, robot_reason
@@ -43,8 +41,24 @@ from mailbot.core.commands import Command, ParsedReply, parse_reply, work_minute
 from mailbot.core.contracts import Contract
 from mailbot.core.decide import DeskPolicy
 from mailbot.core.identity import confirms_address, staff_proof
-from mailbot.core.labels import status_label, tier_label
 from mailbot.core.mail import InboundMail
+from mailbot.core.notices import (
+    STATUS_NOTICES,
+    Due,
+    Met,
+    NoText,
+    Notice,
+    Relay,
+    StaffAnnouncement,
+    StaffConfirmed,
+    StaffError,
+    StaffFollowup,
+    StaffTier,
+    StaffUnverified,
+    StatusName,
+    StatusReopened,
+    StatusReply,
+)
 from mailbot.core.quoting import NOTIFICATION_MARKER, strip_quoted
 from mailbot.core.tickets import TicketStatus
 from mailbot.core.tiers import Tier
@@ -154,24 +168,19 @@ TicketChange = SetStatus | UpdateField | AddTime | SetFlag | ConfirmContract
 
 
 @dataclass(frozen=True)
-class CustomerNotice:
-    """A mail to the ticket's customer: ``template`` rendered with ``context``."""
+class ToCustomer:
+    """``notice``, to the ticket's customer."""
 
-    template: str
-    context: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    notice: Notice
     kind: str | None = None  # the outbox kind, when it is not the template's name
     auto: bool = True  # written by a program on its own (RFC 3834), under the hourly cap
     sender_name: str = ""
 
 
 @dataclass(frozen=True)
-class StaffNotice:
-    template: str
-    context: Mapping[str, Any]
+class ToStaff:
+    notice: Notice
     recipients: tuple[str, ...]
-
-
-Notice = CustomerNotice | StaffNotice
 
 
 @dataclass(frozen=True)
@@ -182,12 +191,8 @@ class FollowupDecision:
     note: Note
     summary: str
     changes: tuple[TicketChange, ...] = ()
-    notices: tuple[Notice, ...] = ()
+    notices: tuple[ToCustomer | ToStaff, ...] = ()
     warning: str = ""  # for the log, when the mail deserves an administrator's look
-
-
-def _frozen(context: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(context))
 
 
 # --- the decision ------------------------------------------------------------
@@ -261,9 +266,7 @@ def _unproven_staff_mail(
     told = unverified_recipients(sender, desk.staff_addresses)
     if not told or told_before:
         return FollowupDecision(note, summary, warning=warning)
-    notice = StaffNotice(
-        "staff_unverified", _frozen({"sender": sender, "authserv_id": authserv}), told
-    )
+    notice = ToStaff(StaffUnverified(sender=sender, authserv_id=authserv), told)
     return FollowupDecision(
         note, f"{summary}; {', '.join(told)} told", notices=(notice,), warning=warning
     )
@@ -281,12 +284,12 @@ def _confirm_address(ticket: TicketSnapshot, desk: FollowupDesk, tier: str) -> F
         )
     change = ConfirmContract(contract_id, Tier(tier), by=ticket.customer_address)
     to = staff_recipients(ticket.assignee, desk.staff_addresses)
-    context = _frozen({"contract": contract_id, "tier_label": tier_label(tier)})
+    confirmed = StaffConfirmed(contract=contract_id, tier_label=StaffTier(tier))
     return FollowupDecision(
         note,
         f"{ticket.customer_address} confirmed the address: contract {contract_id}, tier {tier}",
         changes=(change,),
-        notices=(StaffNotice("staff_confirmed", context, to),) if to else (),
+        notices=(ToStaff(confirmed, to),) if to else (),
     )
 
 
@@ -321,25 +324,25 @@ def _customer_mail(
 ) -> FollowupDecision:
     sender = mail.from_address or ""
     if is_status_query(mail, text) and belongs(ticket, facts.contract, sender):
-        context = status_context(ticket, tz=desk.policy.tz, now=facts.now)
+        reply = status_reply(ticket, tz=desk.policy.tz, now=facts.now)
         return FollowupDecision(
             Note("customer", False, "status question"),
             "status question answered",
-            notices=(CustomerNotice("status_reply", context),),
+            notices=(ToCustomer(reply),),
         )
     summary = "customer follow-up"
     changes: tuple[TicketChange, ...] = ()
-    notices: tuple[Notice, ...] = ()
+    notices: tuple[ToCustomer | ToStaff, ...] = ()
     reopening = ticket.status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
     if ticket.status in (TicketStatus.WAITING, TicketStatus.RESOLVED, TicketStatus.CLOSED):
         changes = (SetStatus(TicketStatus.OPEN, by=sender, by_staff=False),)
         summary += "; reopened" if reopening else "; back to open, SLA clock running"
     if reopening:
-        notices = (CustomerNotice("status_reopened"),)
+        notices = (ToCustomer(StatusReopened()),)
     to = staff_recipients(ticket.assignee, desk.staff_addresses)
     if to:
-        context = staff_context(ticket, facts.contract, mail, text)
-        notices += (StaffNotice("staff_followup", context, to),)
+        followup = staff_announcement(StaffFollowup, ticket, facts.contract, mail, text)
+        notices += (ToStaff(followup, to),)
     return FollowupDecision(
         Note("customer", False, ""),
         summary + ("; staff notified" if to else "; no staff address to notify"),
@@ -353,47 +356,38 @@ def local_time(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def status_context(ticket: TicketSnapshot, *, tz: ZoneInfo, now: datetime) -> Mapping[str, Any]:
-    """What ``status_reply`` shows: the status, each deadline met or due, the last activity
-    (the question itself, kept on the ticket just before the answer is queued)."""
-    met = {"pl": "spełniona", "en": "met"}.get(ticket.language, "met")
-    due = {"pl": "termin", "en": "due"}.get(ticket.language, "due")
-    reaction = (
-        f"{met} {local_time(ticket.first_response_at, tz)}"
-        if ticket.first_response_at
-        else f"{due} {local_time(ticket.reaction_due, tz)}"
-    )
-    resolution = (
-        f"{met} {local_time(ticket.resolved_at, tz)}"
-        if ticket.resolved_at
-        else f"{due} {local_time(ticket.resolution_due, tz)}"
-    )
-    return _frozen(
-        {
-            "status_label": status_label(ticket.status, ticket.language),
-            "reaction_state": reaction,
-            "resolution_state": resolution,
-            "last_activity": local_time(now, tz),
-        }
+def status_reply(ticket: TicketSnapshot, *, tz: ZoneInfo, now: datetime) -> StatusReply:
+    """The answer to "status": the status, each deadline met or due, the last activity (the
+    question itself, kept on the ticket just before the answer is queued)."""
+    return StatusReply(
+        status_label=StatusName(ticket.status),
+        reaction_state=_state(ticket.first_response_at, ticket.reaction_due, tz),
+        resolution_state=_state(ticket.resolved_at, ticket.resolution_due, tz),
+        last_activity=local_time(now, tz),
     )
 
 
-def staff_context(
-    ticket: TicketSnapshot, contract: Contract | None, mail: InboundMail, text: str
-) -> Mapping[str, Any]:
-    """What ``staff_new`` and ``staff_followup`` show besides the ticket itself."""
-    return _frozen(
-        {
-            "marker": NOTIFICATION_MARKER,
-            "tier_label": tier_label(ticket.tier),
-            "contract_customer": contract.customer if contract else "",
-            "procedures": contract.procedures if contract and ticket.tier == "vip" else "",
-            "attachments": [a.filename for a in mail.attachments],
-            "text": text or "(bez treści)",
-            "follows": ticket.follows or "",
-            # Why only the fallback reader read the mail (the parse deadline, say), or "".
-            "unparsed": mail.unparsed,
-        }
+def _state(met: datetime | None, due: datetime, tz: ZoneInfo) -> Met | Due:
+    return Met(local_time(met, tz)) if met else Due(local_time(due, tz))
+
+
+def staff_announcement(
+    notice: type[StaffAnnouncement],
+    ticket: TicketSnapshot,
+    contract: Contract | None,
+    mail: InboundMail,
+    text: str,
+) -> StaffAnnouncement:
+    """``staff_new`` or ``staff_followup``: the customer's mail, shown to staff."""
+    return notice(
+        marker=NOTIFICATION_MARKER,
+        tier_label=StaffTier(ticket.tier),
+        contract_customer=contract.customer if contract else "",
+        procedures=contract.procedures if contract and ticket.tier == "vip" else "",
+        attachments=tuple(a.filename for a in mail.attachments),
+        text=text or NoText(),
+        follows=ticket.follows or "",
+        unparsed=mail.unparsed,
     )
 
 
@@ -403,7 +397,7 @@ def _staff_mail(
     sender = mail.from_address or ""
     parsed = parse_reply(text, is_staff=desk.policy.is_staff)
     if parsed.errors:
-        notice = StaffNotice("staff_error", _frozen({"errors": list(parsed.errors)}), (sender,))
+        notice = ToStaff(StaffError(errors=parsed.errors), (sender,))
         return FollowupDecision(
             Note("staff", True, "command errors: " + "; ".join(parsed.errors)),
             f"staff reply with command errors, kept as a note; {sender} told",
@@ -420,7 +414,7 @@ def _staff_mail(
             note,
             f"staff reply by {sender}, not relayed{status_note}",
             changes=changes,
-            notices=(CustomerNotice(f"status_{status_set}"),) if told else (),
+            notices=(ToCustomer(STATUS_NOTICES[status_set]()),) if told else (),
         )
     return FollowupDecision(
         note,
@@ -432,17 +426,16 @@ def _staff_mail(
 
 def _relay(
     ticket: TicketSnapshot, desk: FollowupDesk, mail: InboundMail, parsed: ParsedReply, status: str
-) -> CustomerNotice:
+) -> ToCustomer:
     """The staff member's words to the customer, from the desk, with the status they set."""
     staff_name = mail.from_name or mail.from_address or ""
-    context = {
-        "text": parsed.body.strip(),
-        "staff_name": staff_name,
-        "status_line": status_label(status, ticket.language) if status else "",
-    }
-    return CustomerNotice(
-        "relay",
-        _frozen(context),
+    relay = Relay(
+        text=parsed.body.strip(),
+        staff_name=staff_name,
+        status_line=StatusName(status) if status else "",
+    )
+    return ToCustomer(
+        relay,
         kind="relay",
         auto=False,
         sender_name=f"{staff_name} ({desk.support_name})",

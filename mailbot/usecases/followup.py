@@ -20,23 +20,24 @@ from mailbot.core.contracts import Contract
 from mailbot.core.followup import (
     AddTime,
     ConfirmContract,
-    CustomerNotice,
     FollowupDecision,
     FollowupDesk,
     FollowupFacts,
-    Notice,
     SetFlag,
     SetStatus,
     TicketChange,
     TicketSnapshot,
+    ToCustomer,
+    ToStaff,
     UpdateField,
     decide_followup,
     is_status_query,
-    staff_context,
+    staff_announcement,
     unverified_recipients,
 )
 from mailbot.core.identity import signed_references
 from mailbot.core.mail import InboundMail
+from mailbot.core.notices import StaffNew
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.mail_queue import queue_customer_mail, queue_staff_mail
 from mailbot.usecases.ticket_changes import set_status, set_tier, update_ticket
@@ -164,18 +165,17 @@ def _change(
 
 
 def _queue(
-    desk: Desk, ticket: TicketRow, notice: Notice, *, now: datetime, session: Session
+    desk: Desk, ticket: TicketRow, mail: ToCustomer | ToStaff, *, now: datetime, session: Session
 ) -> None:
-    if isinstance(notice, CustomerNotice):
+    if isinstance(mail, ToCustomer):
         queue_customer_mail(
-            desk, ticket, notice.template, notice.context, now=now, session=session,
-            kind=notice.kind, auto=notice.auto, sender_name=notice.sender_name,
+            desk, ticket, mail.notice, now=now, session=session,
+            kind=mail.kind, auto=mail.auto, sender_name=mail.sender_name,
         )  # fmt: skip
     else:
         queue_staff_mail(
-            desk, ticket, notice.template, notice.context, now=now, session=session,
-            recipients=notice.recipients,
-        )  # fmt: skip
+            desk, ticket, mail.notice, now=now, session=session, recipients=mail.recipients
+        )
 
 
 def notify_new_ticket(
@@ -183,5 +183,5 @@ def notify_new_ticket(
 ) -> bool:
     """Tell staff about a new ticket; False when there is nobody to tell."""
     contract = _contract(ticket.contract_id, session=session)
-    context = staff_context(snapshot(ticket), contract, mail, mail.body_text.strip())
-    return queue_staff_mail(desk, ticket, "staff_new", context, now=now, session=session)
+    notice = staff_announcement(StaffNew, snapshot(ticket), contract, mail, mail.body_text.strip())
+    return queue_staff_mail(desk, ticket, notice, now=now, session=session)

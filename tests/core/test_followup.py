@@ -14,21 +14,35 @@ from mailbot.core.decide import DeskPolicy
 from mailbot.core.followup import (
     AddTime,
     ConfirmContract,
-    CustomerNotice,
     FollowupDecision,
     FollowupDesk,
     FollowupFacts,
     Note,
-    Notice,
     SetFlag,
     SetStatus,
-    StaffNotice,
     TicketChange,
     TicketSnapshot,
+    ToCustomer,
+    ToStaff,
     UpdateField,
     decide_followup,
 )
 from mailbot.core.mail import Attachment, InboundMail
+from mailbot.core.notices import (
+    Due,
+    Met,
+    NoText,
+    Relay,
+    StaffConfirmed,
+    StaffError,
+    StaffFollowup,
+    StaffTier,
+    StaffUnverified,
+    StatusName,
+    StatusReopened,
+    StatusReply,
+    StatusResolved,
+)
 from mailbot.core.quoting import NOTIFICATION_MARKER
 from mailbot.core.sla import TierPolicy
 from mailbot.core.tickets import TicketStatus
@@ -103,13 +117,14 @@ def decide(
     return decide_followup(mail, ticket=ticket, desk=desk, facts=facts)
 
 
-def followup_notice(text: str, ticket: TicketSnapshot = TICKET, **extra: object) -> StaffNotice:
-    context = {
-        "marker": NOTIFICATION_MARKER, "tier_label": "VIP", "contract_customer": "ACME sp. z o.o.",
-        "procedures": "Dzwonić do Jana.", "attachments": [], "text": text, "follows": "",
-        "unparsed": "", **extra,
+def followup_notice(text: str | NoText, **extra: object) -> ToStaff:
+    values: dict[str, object] = {
+        "marker": NOTIFICATION_MARKER, "tier_label": StaffTier("vip"),
+        "contract_customer": "ACME sp. z o.o.", "procedures": "Dzwonić do Jana.",
+        "attachments": (), "text": text, "follows": "", "unparsed": "", **extra,
     }  # fmt: skip
-    return StaffNotice("staff_followup", context, ("boss@desk.pl", "tech@desk.pl"))
+    notice = StaffFollowup(**values)  # type: ignore[arg-type]
+    return ToStaff(notice, ("boss@desk.pl", "tech@desk.pl"))
 
 
 # --- robots ------------------------------------------------------------------
@@ -165,11 +180,11 @@ def test_staff_mail_without_proof_is_a_note_and_the_claimed_address_is_told_once
     facts = replace(FACTS, unverified_told=told_before)
     decision = decide(staff("#status closed\nZamykam.", sender=sender), facts=facts, desk=desk)
     summary = f"unverified staff mail from {sender} kept as an internal note"
-    context = {"sender": sender, "authserv_id": "mx.desk.pl"}
+    notice = StaffUnverified(sender=sender, authserv_id="mx.desk.pl")
     assert decision == FollowupDecision(
         UNPROVEN_NOTE,
         f"{summary}; {', '.join(told)} told" if told else summary,
-        notices=(StaffNotice("staff_unverified", context, told),) if told else (),
+        notices=(ToStaff(notice, told),) if told else (),
         warning=_warning(sender),
     )
 
@@ -200,9 +215,8 @@ def test_a_confirmation_gives_the_ticket_its_contract_and_tells_staff() -> None:
         "jan@acme.pl confirmed the address: contract acme, tier vip",
         changes=(ConfirmContract("acme", Tier.VIP, by="jan@acme.pl"),),
         notices=(
-            StaffNotice(
-                "staff_confirmed",
-                {"contract": "acme", "tier_label": "VIP"},
+            ToStaff(
+                StaffConfirmed(contract="acme", tier_label=StaffTier("vip")),
                 ("boss@desk.pl", "tech@desk.pl"),
             ),
         ),
@@ -226,12 +240,12 @@ def test_a_confirmation_not_answering_our_mail_is_a_follow_up() -> None:
 
 # --- status questions --------------------------------------------------------
 
-STATUS_CONTEXT = {
-    "status_label": "w realizacji",
-    "reaction_state": "termin 2026-11-25 11:00 CET",
-    "resolution_state": "termin 2026-11-27 10:00 CET",
-    "last_activity": "2026-11-25 10:00 CET",  # the question itself
-}
+STATUS_REPLY = StatusReply(
+    status_label=StatusName("open"),
+    reaction_state=Due("2026-11-25 11:00 CET"),
+    resolution_state=Due("2026-11-27 10:00 CET"),
+    last_activity="2026-11-25 10:00 CET",  # the question itself
+)
 
 
 @pytest.mark.parametrize(
@@ -249,11 +263,11 @@ def test_a_status_question_from_the_tickets_people_is_answered(
     assert decision == FollowupDecision(
         Note("customer", False, "status question"),
         "status question answered",
-        notices=(CustomerNotice("status_reply", STATUS_CONTEXT),),
+        notices=(ToCustomer(STATUS_REPLY),),
     )
 
 
-def test_the_status_answer_tells_met_deadlines_in_the_tickets_language() -> None:
+def test_the_status_answer_tells_met_deadlines() -> None:
     ticket = replace(
         TICKET,
         status="resolved",
@@ -262,14 +276,13 @@ def test_the_status_answer_tells_met_deadlines_in_the_tickets_language() -> None
         resolved_at=datetime(2026, 11, 26, 12, 0, tzinfo=UTC),
     )
     (notice,) = decide(customer("status"), ticket).notices
-    assert notice == CustomerNotice(
-        "status_reply",
-        {
-            "status_label": "resolved",
-            "reaction_state": "met 2026-11-25 10:30 CET",
-            "resolution_state": "met 2026-11-26 13:00 CET",
-            "last_activity": "2026-11-25 10:00 CET",
-        },
+    assert notice == ToCustomer(
+        StatusReply(
+            status_label=StatusName("resolved"),
+            reaction_state=Met("2026-11-25 10:30 CET"),
+            resolution_state=Met("2026-11-26 13:00 CET"),
+            last_activity="2026-11-25 10:00 CET",
+        )
     )
 
 
@@ -302,7 +315,7 @@ def test_a_customers_answer_resumes_or_reopens_and_staff_hear_of_it(
     decision = decide(
         customer("Nadal nie działa.\n\n> stary tekst"), replace(TICKET, status=status)
     )
-    reopen = (CustomerNotice("status_reopened"),) if reopened else ()
+    reopen = (ToCustomer(StatusReopened()),) if reopened else ()
     assert decision == FollowupDecision(
         Note("customer", False, ""),
         f"{summary}; staff notified",
@@ -314,11 +327,11 @@ def test_a_customers_answer_resumes_or_reopens_and_staff_hear_of_it(
 def test_the_assignee_alone_hears_of_a_follow_up() -> None:
     ticket = replace(TICKET, assignee="boss@desk.pl", tier="warranty", follows="SOL-3")
     (notice,) = decide(customer(""), ticket, replace(FACTS, contract=None)).notices
-    assert notice == StaffNotice(
-        "staff_followup",
-        {"marker": NOTIFICATION_MARKER, "tier_label": "gwarancja", "contract_customer": "",
-         "procedures": "", "attachments": [], "text": "(bez treści)", "follows": "SOL-3",
-         "unparsed": ""},
+    assert notice == ToStaff(
+        StaffFollowup(
+            marker=NOTIFICATION_MARKER, tier_label=StaffTier("warranty"), contract_customer="",
+            procedures="", attachments=(), text=NoText(), follows="SOL-3", unparsed="",
+        ),
         ("boss@desk.pl",),
     )  # fmt: skip
 
@@ -328,7 +341,7 @@ def test_the_follow_up_notice_names_attachments_and_why_the_mail_was_unparsed() 
     mail = customer("Log w załączniku.", attachments=(attachment,), unparsed="parse deadline")
     (notice,) = decide(mail).notices
     assert notice == followup_notice(
-        "Log w załączniku.", attachments=["log.txt"], unparsed="parse deadline"
+        "Log w załączniku.", attachments=("log.txt",), unparsed="parse deadline"
     )
 
 
@@ -348,31 +361,28 @@ BY = "tech@desk.pl"
 
 def test_a_staff_reply_with_command_errors_changes_nothing_and_tells_the_sender() -> None:
     decision = decide(staff("#status later\n#time 90h\nGotowe."), facts=PROVEN)
-    errors = [
+    errors = (
         "#status: expected one of open, waiting, resolved, closed",
         '#time: expected a duration from 1 minute to 24 hours, like "1h30m", "90m" or "1.5h",'
         " got '90h'",
-    ]
+    )
     assert decision == FollowupDecision(
         Note("staff", True, "command errors: " + "; ".join(errors)),
         f"staff reply with command errors, kept as a note; {BY} told",
-        notices=(StaffNotice("staff_error", {"errors": errors}, (BY,)),),
+        notices=(ToStaff(StaffError(errors), (BY,)),),
     )
 
 
 def test_assigning_a_stranger_is_a_command_error() -> None:
     decision = decide(staff("#assign obcy@gmail.com\nPrzekazuję."), facts=PROVEN)
     assert decision.notices == (
-        StaffNotice("staff_error", {"errors": ["#assign: obcy@gmail.com is not a staff address"]},
-                    (BY,)),
-    )  # fmt: skip
-
-
-def relay(text: str, status_line: str = "") -> CustomerNotice:
-    context = {"text": text, "staff_name": "Tomasz Technik", "status_line": status_line}
-    return CustomerNotice(
-        "relay", context, kind="relay", auto=False, sender_name="Tomasz Technik (Serwis Desk)"
+        ToStaff(StaffError(("#assign: obcy@gmail.com is not a staff address",)), (BY,)),
     )
+
+
+def relay(text: str, status: str = "") -> ToCustomer:
+    notice = Relay(text, "Tomasz Technik", StatusName(status) if status else "")
+    return ToCustomer(notice, kind="relay", auto=False, sender_name="Tomasz Technik (Serwis Desk)")
 
 
 @pytest.mark.parametrize(
@@ -385,10 +395,10 @@ def relay(text: str, status_line: str = "") -> CustomerNotice:
          (SetStatus(TicketStatus.WAITING, BY, True),), (relay("Sprawdzę to."),)),
         ("open", "#status waiting\nProszę o numer seryjny.", "#status waiting",
          " relayed to jan@acme.pl; status waiting", (UpdateField("status", "waiting", BY),),
-         (relay("Proszę o numer seryjny.", "czekamy na Państwa odpowiedź"),)),
+         (relay("Proszę o numer seryjny.", "waiting"),)),
         # Commands alone: the customer hears of a new status, not of anything else.
         ("open", "#status resolved", "#status resolved", ", not relayed; status resolved",
-         (UpdateField("status", "resolved", BY),), (CustomerNotice("status_resolved"),)),
+         (UpdateField("status", "resolved", BY),), (ToCustomer(StatusResolved()),)),
         ("new", "#time 1h30m\n\n", "#time 1h30m", ", not relayed",
          (AddTime(90, BY, "#time in a reply"), SetStatus(TicketStatus.OPEN, BY, True)), ()),
         # #internal: a note for staff, whatever it changes.
@@ -404,7 +414,7 @@ def test_a_staff_reply_runs_its_commands_and_is_relayed_unless_internal(
     note: str,
     summary: str,
     changes: tuple[TicketChange, ...],
-    notices: tuple[Notice, ...],
+    notices: tuple[ToCustomer | ToStaff, ...],
 ) -> None:
     decision = decide(staff(body), replace(TICKET, status=status), PROVEN)
     internal = "not relayed" in summary
@@ -438,7 +448,7 @@ def test_every_command_becomes_a_change_in_its_order() -> None:
         " #status resolved",
     )
     # The last #status is the ticket's when the relay is written.
-    assert decision.notices == (relay("Naprawione.", "rozwiązane"),)
+    assert decision.notices == (relay("Naprawione.", "resolved"),)
     assert decision.summary == f"staff reply by {BY} relayed to jan@acme.pl; status resolved"
 
 
@@ -451,13 +461,13 @@ def test_dmarc_from_the_desks_authserv_is_proof_too() -> None:
 
 def test_a_staff_member_without_a_name_signs_with_the_address() -> None:
     (notice,) = decide(staff("Gotowe.", from_name=""), facts=PROVEN).notices
-    assert isinstance(notice, CustomerNotice)
-    assert notice.context["staff_name"] == BY and notice.sender_name == f"{BY} (Serwis Desk)"
+    assert isinstance(notice, ToCustomer) and isinstance(notice.notice, Relay)
+    assert notice.notice.staff_name == BY and notice.sender_name == f"{BY} (Serwis Desk)"
 
 
 def test_times_are_shown_on_the_desks_clock() -> None:
     ticket = replace(TICKET, reaction_due=datetime(2026, 7, 1, 8, 0, tzinfo=UTC))
     (notice,) = decide(customer("status"), ticket, replace(FACTS, now=NOW + timedelta(1))).notices
-    assert isinstance(notice, CustomerNotice)
-    assert notice.context["reaction_state"] == "termin 2026-07-01 10:00 CEST"
-    assert notice.context["last_activity"] == "2026-11-26 10:00 CET"
+    assert isinstance(notice, ToCustomer) and isinstance(notice.notice, StatusReply)
+    assert notice.notice.reaction_state == Due("2026-07-01 10:00 CEST")
+    assert notice.notice.last_activity == "2026-11-26 10:00 CET"
