@@ -46,6 +46,7 @@ from mailbot.core.parsing import parse_mail
 from mailbot.core.tickets import subject_with_tag
 from mailbot.usecases.apply import ack_context
 from mailbot.usecases.desk import Desk
+from mailbot.usecases.mail_queue import base_context
 from tests.conftest import Dovecot
 
 FETCH_BATCH = 100
@@ -198,8 +199,8 @@ def render_acks(desk: Desk, parsed: Sequence[InboundMail]) -> list[bytes]:
             received_at=now, reaction_due=now + timedelta(hours=24),
             resolution_due=now + timedelta(days=5), updated_at=now,
         )  # fmt: skip
-        context = ack_context(desk, ticket, contract_customer="Firma Sp. z o.o.")
-        rendered = desk.renderer.render(f"ack_{ticket.tier}", ticket.language, context)
+        notice = ack_context(desk, ticket, contract_customer="Firma Sp. z o.o.")
+        rendered = desk.renderer.render(notice, ticket.language, base_context(desk, ticket))
         outbound = OutboundMail(
             message_id=make_msgid(idstring=ticket.number, domain=SUPPORT.rpartition("@")[2]),
             sender=SUPPORT,

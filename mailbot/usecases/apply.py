@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session
 
@@ -14,12 +13,12 @@ from mailbot.core.compose import reply_references
 from mailbot.core.contracts import Contract
 from mailbot.core.decide import AppendToTicket, OpenTicket
 from mailbot.core.mail import InboundMail, OutboundMail
+from mailbot.core.notices import ACKS, Ack, CustomerTier, StaffTier, StaffUnverifiedSender
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number
 from mailbot.core.tokens import CUSTOMER, verify
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.followup import handle_followup, notify_new_ticket
 from mailbot.usecases.mail_queue import (
-    TIER_LABELS,
     automatic_mail_allowed,
     base_context,
     new_message_id,
@@ -27,12 +26,6 @@ from mailbot.usecases.mail_queue import (
     queue_staff_mail,
 )
 from mailbot.usecases.ticket_changes import record_opened, start_clock
-
-# Tiers as a customer's acknowledgement names them.
-_CUSTOMER_TIER_LABELS = {
-    "pl": {"vip": "VIP", "warranty": "gwarancyjnej", "post_warranty": "pogwarancyjnej"},
-    "en": {"vip": "VIP", "warranty": "warranty", "post_warranty": "post-warranty"},
-}
 
 
 @dataclass(frozen=True)
@@ -181,10 +174,14 @@ def _opening_note(desk: Desk, decision: OpenTicket, channel: str) -> str:
 def _tell_unverified(
     desk: Desk, ticket: TicketRow, contract: Contract, *, now: datetime, session: Session
 ) -> None:
-    context = {"sender": ticket.customer_address, "contract": contract.id,
-               "tier": contract.tier.value, "tier_label": TIER_LABELS[contract.tier.value],
-               "authserv_id": desk.settings.support.authserv_id}  # fmt: skip
-    queue_staff_mail(desk, ticket, "staff_unverified_sender", context, now=now, session=session)
+    notice = StaffUnverifiedSender(
+        sender=ticket.customer_address,
+        contract=contract.id,
+        tier=contract.tier.value,
+        tier_label=StaffTier(contract.tier.value),
+        authserv_id=desk.settings.support.authserv_id,
+    )
+    queue_staff_mail(desk, ticket, notice, now=now, session=session)
 
 
 def _store_message(
@@ -231,17 +228,16 @@ def _store_message(
 
 def ack_context(
     desk: Desk, ticket: TicketRow, *, contract_customer: str, confirm_tier: str = ""
-) -> dict[str, Any]:
-    """What the acknowledgement templates (``ack_<tier>``) are rendered with; ``confirm_tier``
-    is the tier an unverified sender's contract would give, when they confirm by answering."""
-    return {
-        **base_context(desk, ticket),
-        "contract_customer": contract_customer,
-        "confirm_tier_label": _CUSTOMER_TIER_LABELS.get(ticket.language, {}).get(confirm_tier, ""),
-        "tier": ticket.tier,
-        "hourly_rate": desk.settings.billing.hourly_rate,
-        "vat_percent": desk.settings.billing.vat_percent,
-    }
+) -> Ack:
+    """The acknowledgement of ``ticket`` (``ack_<tier>``); ``confirm_tier`` is the tier an
+    unverified sender's contract would give, when they confirm by answering."""
+    return ACKS[ticket.tier](
+        contract_customer=contract_customer,
+        confirm_tier_label=CustomerTier(confirm_tier),
+        tier=ticket.tier,
+        hourly_rate=desk.settings.billing.hourly_rate,
+        vat_percent=desk.settings.billing.vat_percent,
+    )
 
 
 def _queue_ack(
@@ -256,10 +252,10 @@ def _queue_ack(
     session: Session,
 ) -> None:
     support = desk.settings.support
-    context = ack_context(
+    notice = ack_context(
         desk, ticket, contract_customer=contract_customer, confirm_tier=confirm_tier
     )
-    rendered = desk.renderer.render(f"ack_{ticket.tier}", ticket.language, context)
+    rendered = desk.renderer.render(notice, ticket.language, base_context(desk, ticket))
     outbound = OutboundMail(
         message_id=new_message_id(desk, ticket, "ack", CUSTOMER),
         sender=desk.settings.smtp.from_address,

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import OutboxRow
 from mailbot.core.mail import InboundMail
+from mailbot.core.notices import StaffBounce
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.mail_queue import queue_staff_mail
 
@@ -70,6 +71,7 @@ def _mark_bounced(desk: Desk, row: OutboxRow, why: str, *, now: datetime, sessio
     ticket = repo.ticket_by_id(row.ticket_id, session=session) if row.ticket_id else None
     if ticket is None:
         return
-    context = {"recipients": row.recipients, "kind": row.kind, "diagnosis": why,
-               "bounced_message_id": row.message_id}  # fmt: skip
-    queue_staff_mail(desk, ticket, "staff_bounce", context, now=now, session=session)
+    notice = StaffBounce(
+        recipients=row.recipients, kind=row.kind, diagnosis=why, bounced_message_id=row.message_id
+    )
+    queue_staff_mail(desk, ticket, notice, now=now, session=session)

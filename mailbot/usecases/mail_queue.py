@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlmodel import Session
 
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import MessageRow, OutboxRow, TicketRow
 from mailbot.core.compose import compose
+from mailbot.core.followup import staff_recipients as core_staff_recipients
 from mailbot.core.mail import OutboundMail
+from mailbot.core.notices import Notice, StaffHeld, TicketFields
 from mailbot.core.tickets import subject_with_tag, ticket_tag
 from mailbot.core.tokens import CUSTOMER, STAFF, Audience, signed_message_id
 from mailbot.usecases.desk import Desk
@@ -30,8 +31,6 @@ log = logging.getLogger("mailbot.outgoing")
 
 # Staff of a Polish company read Polish; the templates exist in English too.
 STAFF_LANGUAGE = "pl"
-# The tiers as staff mail names them.
-TIER_LABELS = {"vip": "VIP", "warranty": "gwarancja", "post_warranty": "pogwarancyjne"}
 
 # Outbox kinds a program writes to a customer on its own; ``[limits] auto_replies_per_hour``
 # caps them per address, so that a robot we fail to recognise cannot keep a loop going.
@@ -67,7 +66,7 @@ def _over_ticket_cap(desk: Desk, ticket: TicketRow, *, now: datetime, session: S
         ticket.number, cap, ticket.customer_address, cap,
     )  # fmt: skip
     if not repo.ticket_mails_since(ticket.id, ("staff_held",), hour_ago, session=session):
-        queue_staff_mail(desk, ticket, "staff_held", {"cap": cap}, now=now, session=session)
+        queue_staff_mail(desk, ticket, StaffHeld(cap), now=now, session=session)
     return True
 
 
@@ -125,22 +124,22 @@ def new_message_id(desk: Desk, ticket: TicketRow, kind: str, audience: Audience)
     )
 
 
-def base_context(desk: Desk, ticket: TicketRow) -> dict[str, Any]:
+def base_context(desk: Desk, ticket: TicketRow) -> TicketFields:
     """What every ticket template may use."""
     support = desk.settings.support
-    return {
-        "number": ticket.number,
-        "tag": ticket_tag(ticket.number),
-        "subject": ticket.subject or "(bez tematu)",
-        "customer": ticket.customer_address,
-        "customer_name": ticket.customer_name,
-        "reaction_due": desk.local_time(ticket.reaction_due),
-        "resolution_due": desk.local_time(ticket.resolution_due),
-        "status": ticket.status,
-        "reopen_days": support.reopen_days,
-        "support_name": support.name,
-        "support_address": support.address,
-    }
+    return TicketFields(
+        number=ticket.number,
+        tag=ticket_tag(ticket.number),
+        subject=ticket.subject or "(bez tematu)",
+        customer=ticket.customer_address,
+        customer_name=ticket.customer_name,
+        reaction_due=desk.local_time(ticket.reaction_due),
+        resolution_due=desk.local_time(ticket.resolution_due),
+        status=ticket.status,
+        reopen_days=support.reopen_days,
+        support_name=support.name,
+        support_address=support.address,
+    )
 
 
 def _customer_thread(ticket: TicketRow, *, session: Session) -> tuple[str | None, tuple[str, ...]]:
@@ -159,8 +158,7 @@ def _customer_thread(ticket: TicketRow, *, session: Session) -> tuple[str | None
 def queue_customer_mail(
     desk: Desk,
     ticket: TicketRow,
-    template: str,
-    context: Mapping[str, Any],
+    notice: Notice,
     *,
     now: datetime,
     session: Session,
@@ -168,7 +166,7 @@ def queue_customer_mail(
     sender_name: str = "",
     auto: bool = True,
 ) -> None:
-    """Render ``template`` in the ticket's language and queue it to the customer, threaded.
+    """Render ``notice`` in the ticket's language and queue it to the customer, threaded.
 
     An automatic mail (``auto``) past the address's hourly cap is not queued; any mail past
     the ticket's hourly cap is held for a person.
@@ -176,15 +174,13 @@ def queue_customer_mail(
     if auto and not automatic_mail_allowed(desk, ticket.customer_address, now=now, session=session):
         return
     held = _over_ticket_cap(desk, ticket, now=now, session=session)
-    rendered = desk.renderer.render(
-        template, ticket.language, {**base_context(desk, ticket), **context}
-    )
+    rendered = desk.renderer.render(notice, ticket.language, base_context(desk, ticket))
     in_reply_to, references = _customer_thread(ticket, session=session)
     headers = [("X-Loop", desk.settings.support.address), ("X-Mailbot-Ticket", ticket.number)]
     if auto:  # RFC 3834: mail a program wrote on its own says so; a relayed person's reply does not
         headers.insert(0, ("Auto-Submitted", "auto-replied"))
     mail = OutboundMail(
-        message_id=new_message_id(desk, ticket, kind or template, CUSTOMER),
+        message_id=new_message_id(desk, ticket, kind or notice.template, CUSTOMER),
         sender=desk.settings.smtp.from_address,
         recipients=(ticket.customer_address,),
         subject=subject_with_tag(ticket.number, rendered.subject),
@@ -195,34 +191,31 @@ def queue_customer_mail(
         sender_name=sender_name,
     )
     queue_mail(
-        desk, mail, kind=kind or template, ticket=ticket, now=now, session=session, held=held
+        desk, mail, kind=kind or notice.template, ticket=ticket, now=now, session=session, held=held
     )
 
 
 def staff_recipients(desk: Desk, ticket: TicketRow) -> tuple[str, ...]:
     """The ticket's assignee, else the staff list."""
-    return (ticket.assignee,) if ticket.assignee else desk.settings.support.staff_addresses
+    return core_staff_recipients(ticket.assignee, desk.settings.support.staff_addresses)
 
 
 def queue_staff_mail(
     desk: Desk,
     ticket: TicketRow,
-    template: str,
-    context: Mapping[str, Any],
+    notice: Notice,
     *,
     now: datetime,
     session: Session,
     recipients: Sequence[str] | None = None,
 ) -> bool:
-    """Render ``template`` for staff and queue it; False when there is nobody to send it to."""
+    """Render ``notice`` for staff and queue it; False when there is nobody to send it to."""
     to = tuple(recipients if recipients is not None else staff_recipients(desk, ticket))
     if not to:
         return False
-    rendered = desk.renderer.render(
-        template, STAFF_LANGUAGE, {**base_context(desk, ticket), **context}
-    )
+    rendered = desk.renderer.render(notice, STAFF_LANGUAGE, base_context(desk, ticket))
     mail = OutboundMail(
-        message_id=new_message_id(desk, ticket, template, STAFF),
+        message_id=new_message_id(desk, ticket, notice.template, STAFF),
         sender=desk.settings.smtp.from_address,
         recipients=to,
         subject=subject_with_tag(ticket.number, rendered.subject),
@@ -234,5 +227,7 @@ def queue_staff_mail(
             ("Reply-To", desk.settings.support.address),
         ),
     )
-    queue_mail(desk, mail, kind=template, ticket=ticket, now=now, session=session, internal=True)
+    queue_mail(
+        desk, mail, kind=notice.template, ticket=ticket, now=now, session=session, internal=True
+    )
     return True

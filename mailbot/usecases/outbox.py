@@ -46,6 +46,7 @@ from mailbot.adapters import claims
 from mailbot.adapters.claims import Owner
 from mailbot.adapters.db import OutboxRow, TicketRow
 from mailbot.adapters.smtp import MailSender, Refusal
+from mailbot.core.notices import StaffBounce
 from mailbot.core.tokens import redacted
 from mailbot.errors import DeliveryError
 from mailbot.usecases.desk import Desk
@@ -423,18 +424,18 @@ def _tell_staff(desk: Desk, mail: PendingMail, refused: list[Refusal]) -> None:
     # too, and so on (the rule of mailbot.usecases.bounces, which keeps it private).
     if mail.ticket_id is None or mail.kind.startswith("staff_") or mail.kind in _STAFF_KINDS:
         return
-    context = {
-        "recipients": ", ".join(r.address for r in refused),
-        "kind": mail.kind,
-        "diagnosis": "; ".join(map(str, refused)),
-        "bounced_message_id": mail.message_id,
-    }
+    notice = StaffBounce(
+        recipients=", ".join(r.address for r in refused),
+        kind=mail.kind,
+        diagnosis="; ".join(map(str, refused)),
+        bounced_message_id=mail.message_id,
+    )
     try:
         with Session(desk.engine) as session:
             ticket = session.get(TicketRow, mail.ticket_id)
             if ticket is not None:
                 now = desk.clock()
-                queue_staff_mail(desk, ticket, "staff_bounce", context, now=now, session=session)
+                queue_staff_mail(desk, ticket, notice, now=now, session=session)
                 session.commit()
     except Exception:  # the mail is marked already; its report must not stop the outbox
         log.exception("outbox %s: cannot queue the staff notice of its refusal", mail.id)

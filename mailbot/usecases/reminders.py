@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -24,10 +23,12 @@ from sqlmodel import Session, col, select
 from mailbot.adapters import repository as repo
 from mailbot.adapters.db import AlertRow, TicketRow
 from mailbot.core.humanize import human_duration
+from mailbot.core.notices import Alert as AlertNotice
+from mailbot.core.notices import Escalation, Reminder, StaffTier
 from mailbot.core.sla import Alert, plan_alerts
 from mailbot.core.tiers import Tier
 from mailbot.usecases.desk import Desk
-from mailbot.usecases.mail_queue import STAFF_LANGUAGE, TIER_LABELS, base_context, queue_staff_mail
+from mailbot.usecases.mail_queue import STAFF_LANGUAGE, queue_staff_mail
 from mailbot.usecases.sla_state import alert_keys, clock_of, deadlines_of
 
 log = logging.getLogger("mailbot.alerts")
@@ -132,13 +133,10 @@ def _queue_alert(
 ) -> str:
     """Queue the alert's mail; the alert's status."""
     what = "escalation" if alert.escalation else f"reminder {alert.before} before"
-    template = "escalation" if alert.escalation else "reminder"
     customer = repo.contract_customer(ticket.contract_id, session=session)
-    context = alert_context(desk, ticket, alert, now, contract_customer=customer)
+    notice = alert_context(desk, ticket, alert, now, contract_customer=customer)
     recipients = _recipients(desk, ticket, alert)
-    if not queue_staff_mail(
-        desk, ticket, template, context, now=now, session=session, recipients=recipients
-    ):
+    if not queue_staff_mail(desk, ticket, notice, now=now, session=session, recipients=recipients):
         log.warning(
             "%s: %s deadline %s: no staff address to send it to (set [support] staff_addresses)",
             ticket.number,
@@ -160,16 +158,16 @@ def _queue_alert(
 
 def alert_context(
     desk: Desk, ticket: TicketRow, alert: Alert, now: datetime, *, contract_customer: str
-) -> dict[str, Any]:
-    """What the ``reminder`` and ``escalation`` templates are rendered with."""
-    return {
-        **base_context(desk, ticket),
-        "contract_customer": contract_customer,
-        "tier_label": TIER_LABELS.get(ticket.tier, ticket.tier),
-        "kind": alert.kind.value,
-        "due": desk.local_time(alert.due),
-        "planned_at": desk.local_time(alert.at),
-        "left": human_duration(alert.due - now, STAFF_LANGUAGE),
-        "overdue": human_duration(now - alert.due, STAFF_LANGUAGE),
-        "late": alert.late(now),
-    }
+) -> AlertNotice:
+    """The ``reminder`` or ``escalation`` mail of ``alert``."""
+    notice = Escalation if alert.escalation else Reminder
+    return notice(
+        contract_customer=contract_customer,
+        tier_label=StaffTier(ticket.tier),
+        kind=alert.kind.value,
+        due=desk.local_time(alert.due),
+        planned_at=desk.local_time(alert.at),
+        left=human_duration(alert.due - now, STAFF_LANGUAGE),
+        overdue=human_duration(now - alert.due, STAFF_LANGUAGE),
+        late=alert.late(now),
+    )
