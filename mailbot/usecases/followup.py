@@ -30,10 +30,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import TicketRow
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import Session, TicketRow
 from mailbot.core.automation import autoreply_wording, robot_reason
 from mailbot.core.commands import Command, ParsedReply, parse_reply, work_minutes
 from mailbot.core.identity import confirms_address, signed_references, staff_proof

@@ -16,10 +16,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import MessageRow, OutboxRow, TicketRow
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import MessageRow, OutboxRow, Session, TicketRow
 from mailbot.core.compose import compose
 from mailbot.core.mail import OutboundMail
 from mailbot.core.tickets import subject_with_tag, ticket_tag
