@@ -13,12 +13,9 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
+from mailbot.adapters import db as repo
 from mailbot.adapters.attachments import AttachmentStore
-from mailbot.adapters.db import open_database
+from mailbot.adapters.db import IntegrityError, Session, open_database
 from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.mailbox import MailSource
 from mailbot.adapters.maildir import MaildirSource

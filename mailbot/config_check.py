@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-
-import sqlalchemy as sa
-from sqlmodel import create_engine
 
 from mailbot.adapters import smtp
 from mailbot.adapters.attachments import AttachmentStore
+from mailbot.adapters.db import DatabaseError, check_connection, plain_engine
 from mailbot.adapters.templates import Renderer
 from mailbot.bootstrap import make_source, system_clock
 from mailbot.config import Settings
@@ -38,7 +35,7 @@ def offline_checks(settings: Settings) -> list[Check]:
     """Templates and contracts; ConfigError on the first problem. Opens no connection."""
     # An engine that is never connected: the templates need a desk, not a database.
     desk = Desk(
-        engine=create_engine(settings.database.url),
+        engine=plain_engine(settings.database.url),
         settings=settings,
         renderer=Renderer(settings.templates_dir),
         store=AttachmentStore(settings.state_dir / "attachments"),
@@ -65,7 +62,7 @@ def offline_checks(settings: Settings) -> list[Check]:
 def connection_checks(settings: Settings) -> list[Check]:
     """The database, the mailbox and the SMTP server, each tried once; never raises."""
     return [
-        _attempt("database", lambda: _check_database(settings.database.url)),
+        _attempt("database", lambda: check_connection(settings.database.url)),
         _attempt("imap", lambda: _check_mailbox(settings)),
         _attempt("smtp", lambda: asyncio.run(smtp.check(settings.smtp))),
     ]
@@ -74,26 +71,8 @@ def connection_checks(settings: Settings) -> list[Check]:
 def _attempt(name: str, check: Callable[[], str]) -> Check:
     try:
         return Check(name, True, check())
-    except (MailbotError, sa.exc.SQLAlchemyError, OSError) as exc:
+    except (MailbotError, DatabaseError, OSError) as exc:
         return Check(name, False, str(exc).splitlines()[0] if str(exc) else repr(exc))
-
-
-def _check_database(url: str) -> str:
-    parsed = sa.engine.make_url(url)
-    shown = parsed.render_as_string(hide_password=True)
-    if parsed.get_backend_name() == "sqlite" and parsed.database:
-        # Never create the file here: as root, it would belong to the wrong user.
-        path = Path(parsed.database)
-        if not path.exists():
-            return f"SQLite file {path} does not exist yet; mailbot creates it at start"
-        url = f"sqlite:///file:{path.absolute()}?mode=ro&uri=true"
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-        return f"{engine.dialect.name} answers ({shown})"
-    finally:
-        engine.dispose()
 
 
 def _check_mailbox(settings: Settings) -> str:

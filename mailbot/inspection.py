@@ -15,10 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import open_database
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import Session, open_database
 from mailbot.config import Settings
 from mailbot.contracts_file import load_contracts_file
 from mailbot.core.authres import sender_verified

@@ -35,8 +35,8 @@ from imapclient import IMAPClient
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, create_engine
 
-from mailbot.adapters import repository as repo
-from mailbot.adapters import schema
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import schema
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
 from mailbot.usecases.desk import Desk
@@ -673,7 +673,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def _drop_everything(engine: Any) -> None:
     SQLModel.metadata.drop_all(engine)
-    with engine.begin() as connection:  # the schema's revision goes too (mailbot/migrations)
+    with engine.begin() as connection:  # the schema's revision goes too (db/migrations)
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 

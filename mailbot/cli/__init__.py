@@ -12,9 +12,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from mailbot import __version__
+from mailbot.adapters.db import DatabaseError
 from mailbot.cli import billing, db
 from mailbot.cli import contracts as contracts_commands
 from mailbot.cli import run as run_commands
@@ -73,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MailbotError as exc:
         say(f"mailbot: {exc}")
         return EXIT_FAILURE
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         # Its first line says what went wrong; the rest is the SQL and a link.
         say(f"mailbot: database error: {str(exc).splitlines()[0] if str(exc) else exc!r}")
         return EXIT_FAILURE

@@ -17,10 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import open_database
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import Session, open_database, time_entries
 from mailbot.bootstrap import system_clock
 from mailbot.cli import args as cli_args
 from mailbot.cli.common import EXIT_FAILURE, EXIT_OK, load
@@ -38,7 +36,7 @@ from mailbot.report_format import (
 )
 from mailbot.usecases.reports import billing_invoice, month_bounds, sla_month
 from mailbot.usecases.sla_explain import local_moment
-from mailbot.usecases.timesheet import add_time, time_entries
+from mailbot.usecases.timesheet import add_time
 
 Handler = Callable[[argparse.Namespace], int]
 

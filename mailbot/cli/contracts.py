@@ -8,10 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import open_database
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import Session, open_database
 from mailbot.cli import billing as cli_billing
 from mailbot.cli.billing import refuse_when_file_rules
 from mailbot.cli.common import (

@@ -9,15 +9,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import sqlalchemy as sa
-
-from mailbot.adapters import schema
+from mailbot.adapters.db import Engine, plain_engine, schema
 from mailbot.config import load_settings
 
 
-def _engine(args: argparse.Namespace) -> sa.Engine:
+def _engine(args: argparse.Namespace) -> Engine:
     # A plain engine: make_engine would upgrade (or refuse) before we look.
-    return sa.create_engine(load_settings(args.config).database.url)
+    return plain_engine(load_settings(args.config).database.url)
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:

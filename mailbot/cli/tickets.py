@@ -9,9 +9,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import Session
 from mailbot.bootstrap import build_desk
 from mailbot.cli import args as cli_args
 from mailbot.cli.args import say

@@ -21,8 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from sqlalchemy.exc import SQLAlchemyError
-
+from mailbot.adapters.db import DatabaseError
 from mailbot.runtime.sdnotify import Notifier
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.health import record_poll, summary, take_snapshot
@@ -63,7 +62,7 @@ class Heartbeat:
         self._state = f"poll failed: {error[:_STATUS_ERROR_LENGTH]}" if error else "idle"
         try:
             record_poll(desk.engine, now=desk.clock(), error=error)
-        except SQLAlchemyError as exc:
+        except DatabaseError as exc:
             log.error("cannot record the poll in the database: %s", exc)
         self.progress()
         status = self._status(desk)
@@ -105,6 +104,6 @@ class Heartbeat:
     def _status(self, desk: Desk) -> str:
         try:
             snapshot = take_snapshot(desk.engine, now=desk.clock(), tz=desk.tz)
-        except SQLAlchemyError as exc:
+        except DatabaseError as exc:
             return f"{self._state}; database unavailable: {str(exc).splitlines()[0]}"
         return f"{self._state}; {summary(snapshot)}"

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import AttachmentRow, MessageRow, TicketRow
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import AttachmentRow, MessageRow, Session, TicketRow
 from mailbot.core.compose import reply_references
 from mailbot.core.contracts import Contract
 from mailbot.core.decide import AppendToTicket, OpenTicket

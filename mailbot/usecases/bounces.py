@@ -15,10 +15,8 @@ import logging
 import re
 from datetime import datetime
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import OutboxRow
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import OutboxRow, Session
 from mailbot.core.mail import InboundMail
 from mailbot.core.notices import StaffBounce
 from mailbot.usecases.desk import Desk

@@ -15,11 +15,9 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
+from mailbot.adapters import db as repo
 from mailbot.adapters.attachments import AttachmentStore
+from mailbot.adapters.db import Engine, Session
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
 from mailbot.core.decide import DeskPolicy

@@ -12,10 +12,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import TicketRow
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import Session, TicketRow
 from mailbot.core.contracts import Contract
 from mailbot.core.followup import (
     AddTime,

@@ -22,12 +22,8 @@ from enum import IntEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import DaemonStateRow, LedgerRow, OutboxRow, TicketRow
+from mailbot.adapters import db
+from mailbot.adapters.db import DaemonStateRow, Engine, Session
 from mailbot.config import HealthSettings
 from mailbot.core.humanize import human_duration
 
@@ -72,7 +68,7 @@ class Verdict:
 def record_poll(engine: Engine, *, now: datetime, error: str = "") -> None:
     """Remember a poll: successful when ``error`` is empty."""
     with Session(engine) as session:
-        row = session.get(DaemonStateRow, POLL) or DaemonStateRow(name=POLL)
+        row = db.daemon_state(POLL, session=session) or DaemonStateRow(name=POLL)
         row.attempted_at = now
         row.error = error[:500]
         if not error:
@@ -84,41 +80,21 @@ def record_poll(engine: Engine, *, now: datetime, error: str = "") -> None:
 def take_snapshot(engine: Engine, *, now: datetime, tz: ZoneInfo) -> Snapshot:
     midnight = datetime.combine(now.astimezone(tz).date(), time(), tz)
     with Session(engine) as session:
-        state = session.get(DaemonStateRow, POLL)
-        unsent, oldest = session.exec(
-            select(sa.func.count(), sa.func.min(OutboxRow.created_at)).where(
-                col(OutboxRow.status).in_(UNSENT)
-            )
-        ).one()
+        state = db.daemon_state(POLL, session=session)
+        unsent, oldest = db.unsent_mails(UNSENT, session=session)
         return Snapshot(
             now=now,
             last_poll_at=state.succeeded_at if state else None,
             last_attempt_at=state.attempted_at if state else None,
             last_error=state.error if state else "",
-            mails_today=_count(session, LedgerRow, col(LedgerRow.processed_at) >= midnight),
-            outbox_unsent=int(unsent),
-            # min() over a TypeDecorator column comes back raw on SQLite: make it aware again.
-            oldest_unsent_at=_aware(oldest),
-            outbox_failed=_count(session, OutboxRow, col(OutboxRow.status) == "failed"),
-            overdue_tickets=_count(session, TicketRow, repo.unmet_by(now)),
-            outbox_held=_count(session, OutboxRow, col(OutboxRow.status) == "held"),
-            reminders_late=_count(
-                session, TicketRow, col(TicketRow.next_alert_at) <= now - REMINDER_GRACE
-            ),
+            mails_today=db.mails_taken_since(midnight, session=session),
+            outbox_unsent=unsent,
+            oldest_unsent_at=oldest,
+            outbox_failed=db.outbox_with_status("failed", session=session),
+            overdue_tickets=db.overdue_tickets(now, session=session),
+            outbox_held=db.outbox_with_status("held", session=session),
+            reminders_late=db.tickets_with_alert_due_by(now - REMINDER_GRACE, session=session),
         )
-
-
-def _count(session: Session, table: Any, condition: sa.ColumnElement[bool]) -> int:
-    return int(session.exec(select(sa.func.count()).select_from(table).where(condition)).one())
-
-
-def _aware(value: object) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite without type information
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
 
 
 def judge(snapshot: Snapshot, limits: HealthSettings) -> Verdict:

@@ -13,12 +13,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import LedgerRow
-from mailbot.adapters.lease import intake_lease
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import DataError, DBAPIError, IntegrityError, LedgerRow, Session
+from mailbot.adapters.db.lease import intake_lease
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
 from mailbot.core.automation import is_bounce
 from mailbot.core.batches import bounded_batches
@@ -123,7 +120,7 @@ def ingest(
 ) -> IngestReport:
     """Process every new mail in ``source``, unless another instance is reading it right now.
 
-    Only the holder of the mailbox's intake lease (``mailbot.adapters.lease``) polls it;
+    Only the holder of the mailbox's intake lease (``mailbot.adapters.db.lease``) polls it;
     another instance's poll is skipped (an empty report, ``skipped``) and it goes on with
     its outbox and reminders.
     """

@@ -15,10 +15,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import MessageRow, OutboxRow, TicketRow
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import MessageRow, OutboxRow, Session, TicketRow
 from mailbot.core.compose import compose
 from mailbot.core.followup import staff_recipients as core_staff_recipients
 from mailbot.core.mail import OutboundMail

@@ -10,7 +10,7 @@ Exactly once, as far as SMTP allows:
   an accepted mail. The window left is a crash between the server's "250 OK"
   and that commit: a worker sends its next mail only after the mark, so a kill
   leaves at most one such mail per SMTP connection.
-- A claim names its owner (``mailbot.adapters.claims``: instance, process,
+- A claim names its owner (``mailbot.adapters.db.claims``: instance, process,
   token). At start an instance takes back at once the claims of its own
   processes that are gone (``take_back``); any other claim still ``sending``
   after ``STALE_CLAIM`` (another instance's, whose death cannot be told from
@@ -30,7 +30,6 @@ address are sent by one worker in queue order (``send_groups``).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,13 +37,9 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult
-from sqlmodel import Session, col
-
-from mailbot.adapters import claims
-from mailbot.adapters.claims import Owner
-from mailbot.adapters.db import OutboxRow, TicketRow
+from mailbot.adapters import db
+from mailbot.adapters.db import Session, claims
+from mailbot.adapters.db.claims import Owner
 from mailbot.adapters.smtp import MailSender, Refusal
 from mailbot.core.notices import StaffBounce
 from mailbot.core.tokens import redacted
@@ -89,12 +84,6 @@ def retry_delay(attempts: int) -> timedelta | None:
     return RETRY_DELAYS[attempts - 1] if 0 < attempts <= len(RETRY_DELAYS) else None
 
 
-def _rowcount(result: object) -> int:
-    """Rows an UPDATE changed (its result is a CursorResult; the session types it loosely)."""
-    assert isinstance(result, CursorResult)
-    return int(result.rowcount)
-
-
 def claim_owner(desk: Desk) -> Owner:
     """The owner this process's claims on ``desk`` record."""
     return claims.this_process(claims.instance_id(desk.settings.state_dir))
@@ -109,36 +98,13 @@ def take_back(desk: Desk) -> int:
     are left to ``STALE_CLAIM``. Returns how many mails were queued again.
     """
     me = claim_owner(desk)
-    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    with desk.engine.connect() as connection:
-        owners = connection.execute(
-            sa.select(outbox.c.claimed_pid, outbox.c.claimed_started, outbox.c.claim_token)
-            .where(
-                outbox.c.status == "sending",
-                outbox.c.claimed_by == me.instance,
-                outbox.c.claim_token != me.token,
-            )
-            .distinct()
-        ).all()
+    owners = db.claim_owners(desk.engine, instance=me.instance, token=me.token)
     # Asked with no transaction open: on PostgreSQL, asking may wait for the server.
-    dead = [
-        owner
-        for pid, started, token in owners
-        if claims.gone(desk.engine, owner := Owner(me.instance, pid, started, token))
-    ]
+    dead = [owner for owner in owners if claims.gone(desk.engine, owner)]
     if not dead:
         return 0
     with Session(desk.engine) as session:
-        taken = _rowcount(
-            session.execute(
-                sa.update(outbox)
-                .where(
-                    outbox.c.status == "sending",
-                    outbox.c.claim_token.in_([owner.token for owner in dead]),
-                )
-                .values(status="queued")
-            )
-        )
+        taken = db.requeue_claims([owner.token for owner in dead], session=session)
         session.commit()
     log.warning(
         "outbox: %d mail(s) claimed by process(es) %s of this instance, which are gone, are "
@@ -157,93 +123,31 @@ def _due(desk: Desk, now: datetime, limit: int, owner: Owner) -> list[tuple[int,
     """
     claims.hold(desk.engine, owner.token)
     with Session(desk.engine) as session:
-        stale = _rowcount(
-            session.execute(
-                sa.update(OutboxRow)
-                .where(
-                    col(OutboxRow.status) == "sending",
-                    col(OutboxRow.next_attempt_at) <= now - STALE_CLAIM,
-                )
-                .values(status="queued")
-            )
-        )
+        stale = db.requeue_stale(now - STALE_CLAIM, session=session)
         session.commit()
         if stale:
             log.warning("outbox: %d mail(s) interrupted while sending are queued again", stale)
-        rows = session.execute(
-            sa.select(col(OutboxRow.id), col(OutboxRow.recipients))
-            .where(col(OutboxRow.status) == "queued", col(OutboxRow.next_attempt_at) <= now)
-            .order_by(col(OutboxRow.id))
-            .limit(limit)
-        ).all()
-        return [(mail_id, recipients) for mail_id, recipients in rows]
+        return db.due_mails(now, limit, session=session)
 
 
 def _claim(desk: Desk, owner: Owner, mail_id: int, session: Session) -> PendingMail | None:
     """Take the row for sending, in ``owner``'s name; None when another flusher took it first."""
     # The claim's own time: a long flush must not make its later claims look stale to
-    # another flusher at once. Plain columns, no ORM objects: a flush of thousands of
-    # mails claims thousands of rows, one prebuilt statement each.
-    connection = session.connection()
-    claim = {
-        "mail_id": mail_id,
-        "new_next_attempt_at": desk.clock(),
-        "new_claimed_by": owner.instance,
-        "new_claimed_pid": owner.pid,
-        "new_claimed_started": owner.started,
-        "new_claim_token": owner.token,
-    }
-    row = connection.execute(_claim_row(), claim).first()
+    # another flusher at once.
+    row = db.claim(mail_id, owner, now=desk.clock(), session=session)
     if row is None:
         return None
-    kind, message_id, mail_from, recipients, raw, attempts, ticket_id = row
-    number: str | None = None
-    if ticket_id is not None:
-        number = connection.execute(_ticket_number(), {"ticket_id": ticket_id}).scalar()
     return PendingMail(
         mail_id,
-        kind,
-        message_id,
-        mail_from,
-        recipients.split(","),
-        raw,
-        attempts,
-        number or "-",
-        ticket_id,
+        row.kind,
+        row.message_id,
+        row.mail_from,
+        row.recipients.split(","),
+        row.raw,
+        row.attempts,
+        row.ticket_number or "-",
+        row.ticket_id,
     )
-
-
-def _status_change(before: str, after: str, *bound: str) -> sa.Update:
-    """UPDATE of the row ``:mail_id`` from status ``before`` to ``after``, setting each of
-    the ``bound`` columns from the parameter ``new_<column>`` (SQLAlchemy keeps a column's
-    own name for itself in SET)."""
-    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    return (
-        sa.update(outbox)
-        .where(outbox.c.id == sa.bindparam("mail_id"), outbox.c.status == before)
-        .values(status=after, **{name: sa.bindparam(f"new_{name}") for name in bound})
-    )
-
-
-@functools.cache
-def _claim_row() -> sa.Update:
-    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    claim = ("next_attempt_at", "claimed_by", "claimed_pid", "claimed_started", "claim_token")
-    return _status_change("queued", "sending", *claim).returning(
-        outbox.c.kind,
-        outbox.c.message_id,
-        outbox.c.mail_from,
-        outbox.c.recipients,
-        outbox.c.raw,
-        outbox.c.attempts,
-        outbox.c.ticket_id,
-    )
-
-
-@functools.cache
-def _ticket_number() -> sa.Select[Any]:
-    ticket = TicketRow.__table__  # type: ignore[attr-defined]
-    return sa.select(ticket.c.number).where(ticket.c.id == sa.bindparam("ticket_id"))
 
 
 class _SharedCommits:
@@ -310,16 +214,8 @@ def _commit_group(desk: Desk, writes: list[Callable[[Session], Any]]) -> list[An
 
 def _update(desk: Desk, mail_id: int, **values: object) -> None:
     with Session(desk.engine) as session:
-        _update_in(session, mail_id, **values)
+        db.update_sending(mail_id, session=session, **values)
         session.commit()
-
-
-def _update_in(session: Session, mail_id: int, **values: object) -> None:
-    session.execute(
-        sa.update(OutboxRow)
-        .where(col(OutboxRow.id) == mail_id, col(OutboxRow.status) == "sending")
-        .values(**values)
-    )
 
 
 def _after_failure(desk: Desk, mail: PendingMail, error: DeliveryError, now: datetime) -> str:
@@ -371,9 +267,7 @@ def _after_partial(
     delay = retry_delay(attempts)
     later = [r for r in refused if not r.permanent] if delay else []
     never = [r for r in refused if r not in later]
-    refused_to = {r.address for r in refused}
-    reached = [a for a in mail.recipients if a not in refused_to]
-    note = f"sent to {', '.join(reached)}; refused {'; '.join(map(str, refused))}"[:1000]
+    note = _partial_note(mail, refused)
     if delay and later:
         _update(
             desk,
@@ -396,6 +290,25 @@ def _after_partial(
         note,
         redacted(mail.message_id),
     )
+    _report_refused(desk, mail, later, never, delay)
+    return "retrying" if later else "sent"
+
+
+def _partial_note(mail: PendingMail, refused: tuple[Refusal, ...]) -> str:
+    """Who got the mail and who refused it, as kept in the row's ``last_error``."""
+    refused_to = {r.address for r in refused}
+    reached = [a for a in mail.recipients if a not in refused_to]
+    return f"sent to {', '.join(reached)}; refused {'; '.join(map(str, refused))}"[:1000]
+
+
+def _report_refused(
+    desk: Desk,
+    mail: PendingMail,
+    later: list[Refusal],
+    never: list[Refusal],
+    delay: timedelta | None,
+) -> None:
+    """Log the recipients to retry and those refused for good; tell staff of the latter."""
     if later:
         log.warning(
             "outbox %s (%s, ticket %s): not sent to %s yet, retry in %s",
@@ -415,7 +328,6 @@ def _after_partial(
             "; ".join(map(str, never)),
         )
         _tell_staff(desk, mail, never)
-    return "retrying" if later else "sent"
 
 
 def _tell_staff(desk: Desk, mail: PendingMail, refused: list[Refusal]) -> None:
@@ -432,18 +344,13 @@ def _tell_staff(desk: Desk, mail: PendingMail, refused: list[Refusal]) -> None:
     )
     try:
         with Session(desk.engine) as session:
-            ticket = session.get(TicketRow, mail.ticket_id)
+            ticket = db.ticket_by_id(mail.ticket_id, session=session)
             if ticket is not None:
                 now = desk.clock()
                 queue_staff_mail(desk, ticket, notice, now=now, session=session)
                 session.commit()
     except Exception:  # the mail is marked already; its report must not stop the outbox
         log.exception("outbox %s: cannot queue the staff notice of its refusal", mail.id)
-
-
-@functools.cache
-def _sent_row() -> sa.Update:
-    return _status_change("sending", "sent", "attempts", "sent_at")
 
 
 async def _send(sender: MailSender, mail: PendingMail) -> tuple[Refusal, ...] | DeliveryError:
@@ -582,9 +489,7 @@ async def _flush_one(run: _Flush, mail_id: int) -> None:
 
 
 def _mark_sent(desk: Desk, mail: PendingMail) -> None:
-    values = {"mail_id": mail.id, "new_attempts": mail.attempts + 1, "new_sent_at": desk.clock()}
-    with desk.engine.begin() as connection:
-        connection.execute(_sent_row(), values)
+    db.mark_sent(mail.id, attempts=mail.attempts + 1, sent_at=desk.clock(), engine=desk.engine)
     log.info(
         "outbox %s (%s, ticket %s) sent to %s: %s",
         mail.id,

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session
-
-from mailbot.adapters import repository as repo
+from mailbot.adapters import db
+from mailbot.adapters.db import Session
 from mailbot.core.contracts import Match
 from mailbot.core.decide import OpenTicket
 from mailbot.core.mail import InboundMail
@@ -35,7 +34,7 @@ def open_by_hand(
     """Open a ticket for ``contract_id``; its number."""
     with Session(desk.engine) as session:
         contract = next(
-            (c for c in repo.load_contracts(session=session) if c.id == contract_id), None
+            (c for c in db.load_contracts(session=session) if c.id == contract_id), None
         )
         if contract is None:
             raise ConfigError(
@@ -57,6 +56,6 @@ def open_by_hand(
             note=f"opened by hand ({channel})",
         )
         applied = open_ticket(desk, decision, mail, now=received, session=session, channel=channel)
-        number = repo.ticket_number_of(applied.ticket_id, session=session)
+        number = db.ticket_number_of(applied.ticket_id, session=session)
         session.commit()
     return number

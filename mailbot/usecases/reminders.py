@@ -17,11 +17,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import AlertRow, TicketRow
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import AlertRow, IntegrityError, Session, TicketRow, alert_keys
 from mailbot.core.humanize import human_duration
 from mailbot.core.notices import Alert as AlertNotice
 from mailbot.core.notices import Escalation, Reminder, StaffTier
@@ -29,7 +26,7 @@ from mailbot.core.sla import Alert, plan_alerts
 from mailbot.core.tiers import Tier
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.mail_queue import STAFF_LANGUAGE, queue_staff_mail
-from mailbot.usecases.sla_state import alert_keys, clock_of, deadlines_of
+from mailbot.usecases.sla_state import clock_of, deadlines_of
 
 log = logging.getLogger("mailbot.alerts")
 
@@ -46,12 +43,7 @@ def sweep(desk: Desk, *, limit: int = 500) -> SweepReport:
     now = desk.clock()
     report = SweepReport()
     with Session(desk.engine) as session:
-        ids = session.exec(
-            select(TicketRow.id)
-            .where(col(TicketRow.next_alert_at) <= now)
-            .order_by(col(TicketRow.next_alert_at))
-            .limit(limit)
-        ).all()
+        ids = repo.alert_due_ids(now, limit, session=session)
     for ticket_id in ids:
         if ticket_id is not None:
             _alert_ticket(desk, ticket_id, now, report)
@@ -71,18 +63,15 @@ def _alert_ticket(desk: Desk, ticket_id: int, now: datetime, report: SweepReport
 
 def _alerted_by_another(desk: Desk, ticket_id: int, now: datetime) -> bool:
     with Session(desk.engine) as session:
-        ticket = session.get(TicketRow, ticket_id)
+        ticket = repo.ticket_by_id(ticket_id, session=session)
     return ticket is None or ticket.next_alert_at is None or ticket.next_alert_at > now
 
 
 def _queue_due_alerts(desk: Desk, ticket_id: int, now: datetime, report: SweepReport) -> None:
     with Session(desk.engine) as session:
-        # PostgreSQL: FOR UPDATE SKIP LOCKED, so a ticket another instance is sweeping
-        # (or another transaction is changing) is left to it, without waiting; the next
-        # sweep looks again if it still has an alert due.
-        ticket = session.exec(
-            select(TicketRow).where(TicketRow.id == ticket_id).with_for_update(skip_locked=True)
-        ).first()
+        # PostgreSQL: FOR UPDATE SKIP LOCKED (see ticket_to_sweep): a ticket being changed
+        # elsewhere is left to the next sweep, without waiting.
+        ticket = repo.ticket_to_sweep(ticket_id, session=session)
         if ticket is None or ticket.next_alert_at is None or ticket.next_alert_at > now:
             return
         policy = desk.policy.tiers[Tier(ticket.tier)]

@@ -14,11 +14,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlmodel import Session, col, select
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import TicketRow, TimeEntryRow
+from mailbot.adapters import db
+from mailbot.adapters.db import Session, TicketRow
 from mailbot.config import Settings
 from mailbot.core.billing import BillableTicket, Invoice, Month, Prices, WorkEntry, bill_month
 from mailbot.core.contracts import Contract, sender_domain
@@ -74,20 +71,12 @@ def billing_invoice(settings: Settings, month: Month, *, session: Session) -> In
     """The month's invoice lines for every customer."""
     tz = ZoneInfo(settings.support.timezone)
     start, end = month_bounds(month, tz)
-    contracts = repo.load_contracts(session=session)
-    rows = session.exec(
-        select(TimeEntryRow, TicketRow.number)
-        .join(TicketRow, col(TicketRow.id) == col(TimeEntryRow.ticket_id))
-        .where(col(TimeEntryRow.at) >= start, col(TimeEntryRow.at) < end)
-    ).all()
+    contracts = db.load_contracts(session=session)
+    rows = db.work_between(start, end, session=session)
     entries = [WorkEntry(number, e.at, timedelta(seconds=e.seconds)) for e, number in rows]
     worked = {entry.ticket for entry in entries}
     # Every unjustified ticket too: the first N of a month are free, counted by opening.
-    tickets = session.exec(
-        select(TicketRow).where(
-            sa.or_(col(TicketRow.number).in_(worked), col(TicketRow.unjustified).is_(True))
-        )
-    ).all()
+    tickets = db.worked_or_unjustified(worked, session=session)
     return bill_month(
         month,
         contracts=contracts,
@@ -115,9 +104,5 @@ def sla_month(
 ) -> list[TierSla]:
     """Per tier: the tickets received in the month and how their deadlines went."""
     start, end = month_bounds(month, ZoneInfo(settings.support.timezone))
-    tickets: Iterable[TicketRow] = session.exec(
-        select(TicketRow).where(
-            col(TicketRow.received_at) >= start, col(TicketRow.received_at) < end
-        )
-    ).all()
+    tickets: Iterable[TicketRow] = db.received_between(start, end, session=session)
     return sla_by_tier((_sla_ticket(t) for t in tickets), now)

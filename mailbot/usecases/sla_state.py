@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import AlertRow, SlaEventRow, TicketRow
+from mailbot.adapters import db
+from mailbot.adapters.db import Session, SlaEventRow, TicketRow, alert_keys
 from mailbot.core.sla import Deadlines, SlaClock, TierPolicy, deadlines, next_alert_at
 
 
@@ -23,10 +21,6 @@ def clock_of(ticket: TicketRow) -> SlaClock:
 
 def deadlines_of(ticket: TicketRow) -> Deadlines:
     return Deadlines(ticket.reaction_due, ticket.resolution_due)
-
-
-def alert_keys(ticket_id: int, *, session: Session) -> set[str]:
-    return set(session.exec(select(AlertRow.key).where(AlertRow.ticket_id == ticket_id)).all())
 
 
 def store_clock(
@@ -54,20 +48,6 @@ def record_event(
     ticket: TicketRow, kind: str, detail: str, *, at: datetime, session: Session
 ) -> None:
     assert ticket.id is not None
-    repo.insert_row(
+    db.insert_row(
         SlaEventRow, session=session, ticket_id=ticket.id, at=at, kind=kind, detail=detail
     )
-
-
-def events_of(ticket_id: int, *, session: Session) -> list[SlaEventRow]:
-    query = (
-        select(SlaEventRow).where(SlaEventRow.ticket_id == ticket_id).order_by(col(SlaEventRow.id))
-    )
-    return list(session.exec(query).all())
-
-
-def alerts_of(ticket_id: int, *, session: Session) -> list[AlertRow]:
-    query = (
-        select(AlertRow).where(AlertRow.ticket_id == ticket_id).order_by(col(AlertRow.planned_at))
-    )
-    return list(session.exec(query).all())

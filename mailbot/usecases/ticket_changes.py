@@ -12,9 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import TypeVar
 
-from sqlmodel import Session
-
-from mailbot.adapters.db import TicketRow
+from mailbot.adapters.db import Session, TicketRow
 from mailbot.config import describe_value, is_email_address
 from mailbot.core.sla import Change, change_status, next_alert_at
 from mailbot.core.tickets import TicketStatus

@@ -8,13 +8,10 @@ Each function works inside the caller's transaction and never commits.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlmodel import Session, col, select
-
-from mailbot.adapters.db import TicketRow, TimeEntryRow
+from mailbot.adapters.db import Session, TicketRow, TimeEntryRow
 from mailbot.core.commands import MAX_ENTRY, MIN_ENTRY
 from mailbot.usecases.sla_state import record_event
 
@@ -96,23 +93,3 @@ def set_flag(
     ticket.updated_at = at
     session.add(ticket)
     record_event(ticket, "flag", f"{flag} {'on' if on else 'off'} by {by}", at=at, session=session)
-
-
-def time_entries(
-    *,
-    session: Session,
-    ticket_id: int | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-) -> Sequence[tuple[TimeEntryRow, TicketRow]]:
-    """Entries with their tickets, oldest work first; ``start`` <= at < ``end`` when given."""
-    query = select(TimeEntryRow, TicketRow).join(
-        TicketRow, col(TicketRow.id) == col(TimeEntryRow.ticket_id)
-    )
-    if ticket_id is not None:
-        query = query.where(TimeEntryRow.ticket_id == ticket_id)
-    if start is not None:
-        query = query.where(col(TimeEntryRow.at) >= start)
-    if end is not None:
-        query = query.where(col(TimeEntryRow.at) < end)
-    return session.exec(query.order_by(col(TimeEntryRow.at), col(TimeEntryRow.id))).all()

@@ -5,12 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
-
-from mailbot.adapters import repository as repo
-from mailbot.adapters.db import AttachmentRow, TicketRow, open_database
+from mailbot.adapters import db
+from mailbot.adapters.db import Session, TicketRow, alerts_of, events_of, open_database
 from mailbot.config import Settings
-from mailbot.usecases.sla_state import alerts_of, events_of
 
 
 def _iso(value: Any) -> str | None:
@@ -25,7 +22,7 @@ def ticket_summary(ticket: TicketRow, *, session: Session) -> dict[str, Any]:
         "customer": ticket.customer_address,
         "customer_name": ticket.customer_name,
         "contract": ticket.contract_id,
-        "contract_customer": repo.contract_customer(ticket.contract_id, session=session),
+        "contract_customer": db.contract_customer(ticket.contract_id, session=session),
         "subject": ticket.subject,
         "received_at": _iso(ticket.received_at),
         "reaction_due": _iso(ticket.reaction_due),
@@ -42,7 +39,7 @@ def ticket_summaries(
 ) -> list[dict[str, Any]]:
     """The newest tickets; with ``due_before``, those with an unmet deadline up to then."""
     with Session(open_database(settings.database)) as session:
-        tickets = repo.list_tickets(session=session, limit=limit, due_before=due_before)
+        tickets = db.list_tickets(session=session, limit=limit, due_before=due_before)
         return [ticket_summary(t, session=session) for t in tickets]
 
 
@@ -80,16 +77,12 @@ def sla_detail(ticket: TicketRow, now: datetime, *, session: Session) -> dict[st
 
 def ticket_detail(settings: Settings, number: str, *, now: datetime) -> dict[str, Any] | None:
     with Session(open_database(settings.database)) as session:
-        ticket = repo.ticket_by_number(number.upper(), session=session)
+        ticket = db.ticket_by_number(number.upper(), session=session)
         if ticket is None or ticket.id is None:
             return None
         messages = []
-        for message in repo.ticket_messages(ticket.id, session=session):
-            attachments = session.exec(
-                select(AttachmentRow)
-                .where(AttachmentRow.message_id == message.id)
-                .order_by(col(AttachmentRow.id))
-            ).all()
+        for message in db.ticket_messages(ticket.id, session=session):
+            attachments = db.message_attachments(message.id, session=session)
             messages.append(
                 {
                     "direction": message.direction,

@@ -17,9 +17,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel
 
-from mailbot.adapters import repository as repo
-from mailbot.adapters import schema
-from mailbot.adapters.db import make_engine
+from mailbot.adapters import db as repo
+from mailbot.adapters.db import make_engine, schema
 from mailbot.bootstrap import build_desk
 from mailbot.cli import main
 from mailbot.config import ImapSettings
@@ -81,7 +80,7 @@ def test_the_numbered_head_is_alembics_only_head() -> None:
 
 def test_upgrade_from_empty_gives_exactly_the_models_schema(engine: sa.Engine) -> None:
     assert schema.upgrade(engine) == (None, schema.head_revision())
-    # A model changed without a revision fails here: python -m mailbot.migrations.new "..."
+    # A model changed without a revision fails here: python -m mailbot.adapters.db.migrations.new "..."
     assert differences(engine) == []
     assert not schema.is_behind(engine)
 
@@ -174,7 +173,7 @@ def test_a_process_killed_while_migrating_leaves_a_database_that_starts(
     """SIGKILL at random moments of a first migration; the next upgrade always succeeds."""
     code = (
         "import sys, sqlalchemy as sa\n"
-        "from mailbot.adapters import schema\n"
+        "from mailbot.adapters.db import schema\n"
         "schema.upgrade(sa.create_engine(sys.argv[1]))\n"
     )
     chance = random.Random(8)

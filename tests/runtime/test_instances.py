@@ -1,6 +1,6 @@
 """Several instances on one database and one mailbox: every mail once, every mail sent once.
 
-- The intake lease (``mailbot.adapters.lease``): one holder at a time, free again
+- The intake lease (``mailbot.adapters.db.lease``): one holder at a time, free again
   after release and after its holder is killed, on SQLite and PostgreSQL.
 - The database's safety net: two desks handling the same mail at the same moment
   store it once, and the loser takes it as handled (not quarantined); two desks
@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, create_engine, func, select
 
 from mailbot.adapters.db import AlertRow, LedgerRow, OutboxRow, TicketRow, make_engine
-from mailbot.adapters.lease import intake_lease, lease_key
+from mailbot.adapters.db.lease import intake_lease, lease_key
 from mailbot.adapters.mailbox import FetchedMail
 from mailbot.adapters.smtp import make_sender
 from mailbot.bootstrap import build_desk
@@ -73,7 +73,7 @@ def _until(condition: Callable[[], T], *, what: str, alive: Callable[[], str] = 
 def test_lease_key_is_stable_across_processes_and_fits_a_bigint() -> None:
     name = "imap://support@mail:993/INBOX"
     # Python's hash() of a str differs from process to process: another process must agree.
-    code = f"from mailbot.adapters.lease import lease_key; print(lease_key({name!r}))"
+    code = f"from mailbot.adapters.db.lease import lease_key; print(lease_key({name!r}))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     key = lease_key(name)
     assert int(other.stdout) == key
@@ -112,7 +112,7 @@ def test_in_memory_sqlite_always_gets_the_lease() -> None:
 HOLDER = """
 import sys, time
 from sqlalchemy import create_engine
-from mailbot.adapters.lease import intake_lease
+from mailbot.adapters.db.lease import intake_lease
 with intake_lease(create_engine(sys.argv[1]), "box") as held:
     print("held" if held else "refused", flush=True)
     time.sleep(600)  # until killed

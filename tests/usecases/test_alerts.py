@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlmodel import Session, col, select
 
-from mailbot.adapters import repository as repo
+from mailbot.adapters import db as repo
 from mailbot.adapters.db import AlertRow, OutboxRow
 from mailbot.core.tickets import TicketStatus
 from mailbot.usecases.desk import Desk

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 import pytest
 from sqlmodel import Session, select
 
-from mailbot.adapters import repository as repo
+from mailbot.adapters import db as repo
 from mailbot.adapters.db import MessageRow, TicketRow, TimeEntryRow
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.phone import open_by_hand

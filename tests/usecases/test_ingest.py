@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from mailbot.adapters import repository as repo
+from mailbot.adapters import db as repo
 from mailbot.adapters.db import AttachmentRow, LedgerRow, MessageRow, OutboxRow, TicketRow
 from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.mailbox import Destination

@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import Session, select
 
-from mailbot.adapters import repository as repo
+from mailbot.adapters import db as repo
 from mailbot.adapters.db import AttachmentRow, LedgerRow, MessageRow, OutboxRow, TicketRow
 from mailbot.config import LimitsSettings
 from mailbot.contracts_file import load_contracts_file

@@ -23,8 +23,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from mailbot.adapters.claims import process_gone, process_start
 from mailbot.adapters.db import OutboxRow, TicketRow
+from mailbot.adapters.db.claims import process_gone, process_start
 from mailbot.adapters.smtp import make_sender
 from mailbot.bootstrap import make_source
 from mailbot.usecases.desk import Desk

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 import pytest
 from sqlmodel import Session, select
 
-from mailbot.adapters import repository as repo
+from mailbot.adapters import db as repo
 from mailbot.adapters.db import MessageRow, OutboxRow, TicketRow, TimeEntryRow
 from mailbot.core.tokens import STAFF as STAFF_AUDIENCE
 from mailbot.core.tokens import verify

@@ -1,6 +1,6 @@
-"""Write the next revision: ``python -m mailbot.migrations.new "add x to ticket"``.
+"""Write the next revision: ``python -m mailbot.adapters.db.migrations.new "add x to ticket"``.
 
-Autogenerate compares the models (mailbot/adapters/db.py) with a scratch
+Autogenerate compares the models (mailbot/adapters/db/tables.py) with a scratch
 SQLite database at head and writes ``versions/NNNN_add_x_to_ticket.py``. Read
 it before committing: give new NOT NULL columns a ``server_default`` so rows
 already stored upgrade, and check renames (autogenerate sees a drop and an add).
@@ -15,12 +15,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 
-from mailbot.adapters.schema import _migration_connection, alembic_config, head_revision
+from mailbot.adapters.db.schema import _migration_connection, alembic_config, head_revision
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not argv[0].strip():
-        print('usage: python -m mailbot.migrations.new "what the revision does"', file=sys.stderr)
+        print(
+            'usage: python -m mailbot.adapters.db.migrations.new "what the revision does"',
+            file=sys.stderr,
+        )
         return 2
     with tempfile.TemporaryDirectory(prefix="mailbot-revision-") as scratch:
         engine = sa.create_engine(f"sqlite:///{Path(scratch) / 'scratch.db'}")

@@ -1,4 +1,4 @@
-"""The database schema's version: Alembic revisions in ``mailbot/migrations``.
+"""The database schema's version: Alembic revisions in ``mailbot/adapters/db/migrations``.
 
 ``upgrade`` brings a database to the newest revision (``head``): an empty
 database gets every table, an older one its missing columns and tables, with
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # Alembic is imported only when a database needs migrating: every CLI command opens
 # the database, and at head a look at alembic_version and at the file names suffices.
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
 

@@ -1,4 +1,4 @@
-"""Database tables (SQLModel) and the engine; SQLite by default, PostgreSQL too.
+"""Database tables (SQLModel rows); SQLite by default, PostgreSQL too.
 
 All times are stored in UTC and come back timezone-aware, whatever the
 database does with time zones (SQLite has none).
@@ -7,15 +7,10 @@ database does with time zones (SQLite has none).
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlmodel import Field, SQLModel, create_engine
-
-from mailbot.adapters import schema
-from mailbot.config import DatabaseSettings
+from sqlmodel import Field, SQLModel
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -223,7 +218,7 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: datetime = _utc(index=True)
     sent_at: datetime | None = _utc(default=None)
     # Who claimed it (``sending``), for taking back a dead process's claims at once
-    # (mailbot.adapters.claims): the instance, the process (pid and its start, in clock
+    # (mailbot.adapters.db.claims): the instance, the process (pid and its start, in clock
     # ticks since boot) and that process's random token. NULL: never claimed.
     claimed_by: str | None = None
     claimed_pid: int | None = None
@@ -276,43 +271,3 @@ class DaemonStateRow(SQLModel, table=True):
     succeeded_at: datetime | None = _utc(default=None)
     attempted_at: datetime | None = _utc(default=None)
     error: str = ""
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets the CLI read while the daemon writes; busy_timeout waits for a
-    # writer instead of failing with "database is locked".
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    # In WAL mode NORMAL may lose the last commits on a power loss, after the mail has
-    # already left the inbox; FULL syncs the WAL at every commit.
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def open_database(settings: DatabaseSettings) -> Engine:
-    """The configured database's engine, upgraded or checked as ``auto_upgrade`` says."""
-    return make_engine(settings.url, auto_upgrade=settings.auto_upgrade)
-
-
-def make_engine(url: str, *, auto_upgrade: bool = True) -> Engine:
-    """An engine for ``url`` whose schema is this mailbot's (``mailbot.adapters.schema``).
-
-    With ``auto_upgrade`` the database is migrated to the newest revision (an
-    empty one gets every table); without it, SchemaError unless it is there.
-    """
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-    try:
-        if auto_upgrade:
-            schema.upgrade(engine)
-        else:
-            schema.require_head(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine

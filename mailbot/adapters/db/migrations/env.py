@@ -1,4 +1,5 @@
-"""Alembic's environment: runs the revisions on the connection ``mailbot.adapters.schema`` hands in.
+"""Alembic's environment: runs the revisions on the connection that
+``mailbot.adapters.db.schema`` hands in.
 
 ``render_as_batch`` makes ALTERs work on SQLite (a changed column rebuilds the
 table); ``render_item`` writes our column types as plain SQLAlchemy ones, so a
@@ -15,7 +16,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-from mailbot.adapters.db import UTCDateTime  # importing db defines every table
+from mailbot.adapters.db.tables import UTCDateTime  # importing tables defines every table
 
 target_metadata = SQLModel.metadata
 
@@ -43,5 +44,7 @@ def run(connection: sa.Connection) -> None:
 
 connection = context.config.attributes.get("connection")
 if context.is_offline_mode() or connection is None:
-    raise RuntimeError("mailbot's migrations run through mailbot.adapters.schema on a connection")
+    raise RuntimeError(
+        "mailbot's migrations run through mailbot.adapters.db.schema on a connection"
+    )
 run(connection)

@@ -12,7 +12,7 @@ their ``state_dir``. A process is gone when:
   on its token for as long as it lives (``hold``), and the server drops it
   with the process's connection; a token whose lock can be taken has no owner
   left (``gone``). This works across machines, but only our own instance's
-  claims are asked about (``mailbot.outbox.take_back``).
+  claims are asked about (``mailbot.usecases.outbox.take_back``).
 
 Whatever cannot be shown gone counts as alive: its claims wait for the stale limit.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from mailbot.adapters.lease import lease_key
+from mailbot.adapters.db.lease import lease_key
 
 log = logging.getLogger("mailbot.outbox")
 

@@ -1,0 +1,86 @@
+"""The engine: SQLite (WAL, synchronous FULL) or PostgreSQL, at this mailbot's schema.
+
+``Session`` and ``Engine`` are the types the rest of mailbot passes around; they
+are SQLModel's and SQLAlchemy's, named here so that nothing outside
+``mailbot.adapters.db`` imports those libraries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+from mailbot.adapters.db import schema
+from mailbot.config import DatabaseSettings
+
+__all__ = ["Engine", "Session", "check_connection", "make_engine", "open_database", "plain_engine"]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the CLI read while the daemon writes; busy_timeout waits for a
+    # writer instead of failing with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # In WAL mode NORMAL may lose the last commits on a power loss, after the mail has
+    # already left the inbox; FULL syncs the WAL at every commit.
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def open_database(settings: DatabaseSettings) -> Engine:
+    """The configured database's engine, upgraded or checked as ``auto_upgrade`` says."""
+    return make_engine(settings.url, auto_upgrade=settings.auto_upgrade)
+
+
+def make_engine(url: str, *, auto_upgrade: bool = True) -> Engine:
+    """An engine for ``url`` whose schema is this mailbot's (``mailbot.adapters.db.schema``).
+
+    With ``auto_upgrade`` the database is migrated to the newest revision (an
+    empty one gets every table); without it, SchemaError unless it is there.
+    """
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        if auto_upgrade:
+            schema.upgrade(engine)
+        else:
+            schema.require_head(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def plain_engine(url: str) -> Engine:
+    """An engine for ``url`` that neither upgrades nor checks the schema (``mailbot db``,
+    ``check-config``): ``make_engine`` would upgrade (or refuse) before anyone looks."""
+    return create_engine(url)
+
+
+def check_connection(url: str) -> str:
+    """Connect to ``url`` once and say who answers (``check-config``); never creates a
+    SQLite file. Raises the driver's error (``DatabaseError``) or OSError."""
+    parsed = sa.engine.make_url(url)
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        # Never create the file here: as root, it would belong to the wrong user.
+        path = Path(parsed.database)
+        if not path.exists():
+            return f"SQLite file {path} does not exist yet; mailbot creates it at start"
+        url = f"sqlite:///file:{path.absolute()}?mode=ro&uri=true"
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        return f"{engine.dialect.name} answers ({shown})"
+    finally:
+        engine.dispose()

@@ -1,0 +1,258 @@
+"""The outbox: counts, look-ups, caps, held mails, and claiming, sending and marking mails.
+
+Every function takes the session as a keyword argument and never commits:
+the use case that calls it owns the transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult, Engine
+from sqlmodel import Session, col, select
+
+from mailbot.adapters.db.claims import Owner
+from mailbot.adapters.db.tables import OutboxRow, TicketRow
+
+
+def outbox_counts(*, session: Session) -> dict[str, int]:
+    rows = session.exec(select(OutboxRow.status, sa.func.count()).group_by(OutboxRow.status)).all()
+    return {status: int(n) for status, n in rows}
+
+
+def outbox_by_message_ids(ids: Iterable[str], *, session: Session) -> Sequence[OutboxRow]:
+    """Our outgoing mails with any of these Message-IDs (a bounce names the one it returns)."""
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return []
+    return session.exec(select(OutboxRow).where(col(OutboxRow.message_id).in_(wanted))).all()
+
+
+def automatic_mails_since(address: str, since: datetime, *, session: Session) -> int:
+    """How many automatic mails (by ``capped_address``) went to ``address`` since ``since``."""
+    values = {"address": address.lower(), "since": since}
+    count: int = session.connection().execute(_automatic_mails_since(), values).scalar_one()
+    return count
+
+
+@functools.cache
+def _automatic_mails_since() -> sa.Select[int]:
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    return sa.select(sa.func.count()).where(
+        outbox.c.capped_address == sa.bindparam("address"),
+        outbox.c.created_at >= sa.bindparam("since"),
+    )
+
+
+def ticket_mails_since(
+    ticket_id: int, kinds: Sequence[str], since: datetime, *, session: Session
+) -> int:
+    """How many mails of ``kinds`` were queued about ticket ``ticket_id`` since ``since``
+    (held ones too)."""
+    return int(
+        session.exec(
+            select(sa.func.count()).where(
+                col(OutboxRow.ticket_id) == ticket_id,
+                col(OutboxRow.kind).in_(kinds),
+                col(OutboxRow.created_at) >= since,
+            )
+        ).one()
+    )
+
+
+def release_held(ticket_id: int, now: datetime, *, session: Session) -> int:
+    """Queue the ticket's held mails for sending now; how many."""
+    result = session.execute(
+        sa.update(OutboxRow)
+        .where(col(OutboxRow.ticket_id) == ticket_id, col(OutboxRow.status) == "held")
+        .values(status="queued", next_attempt_at=now)
+    )
+    assert isinstance(result, CursorResult)  # an UPDATE's result; the session types it loosely
+    return int(result.rowcount)
+
+
+def outbox_recipients(message_ids: Sequence[str], *, session: Session) -> dict[str, frozenset[str]]:
+    """Whom each of our mails with these Message-IDs went to (lower case)."""
+    if not message_ids:
+        return {}
+    rows = session.exec(
+        select(OutboxRow.message_id, OutboxRow.recipients).where(
+            col(OutboxRow.message_id).in_(list(message_ids)[:100])
+        )
+    ).all()
+    return {mid: frozenset(r.strip().lower() for r in rcpts.split(",")) for mid, rcpts in rows}
+
+
+def ticket_mail_sent(ticket_id: int, kind: str, recipient: str, *, session: Session) -> bool:
+    """Whether a mail of ``kind`` to ``recipient`` was ever queued about ticket ``ticket_id``."""
+    found = session.exec(
+        select(OutboxRow.id).where(
+            col(OutboxRow.ticket_id) == ticket_id,
+            col(OutboxRow.kind) == kind,
+            col(OutboxRow.recipients) == recipient,
+        )
+    ).first()
+    return found is not None
+
+
+# --- claiming, sending and marking (mailbot.usecases.outbox) ---------------
+
+
+def _rowcount(result: object) -> int:
+    """Rows an UPDATE changed (its result is a CursorResult; the session types it loosely)."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+def claim_owners(engine: Engine, *, instance: str, token: str) -> list[Owner]:
+    """The owners of the claims of ``instance`` still ``sending``, other than ``token``'s.
+
+    Read on a connection of its own, and no transaction left open after: on
+    PostgreSQL, asking whether an owner is gone may wait for the server.
+    """
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        owners = connection.execute(
+            sa.select(outbox.c.claimed_pid, outbox.c.claimed_started, outbox.c.claim_token)
+            .where(
+                outbox.c.status == "sending",
+                outbox.c.claimed_by == instance,
+                outbox.c.claim_token != token,
+            )
+            .distinct()
+        ).all()
+    return [Owner(instance, pid, started, token) for pid, started, token in owners]
+
+
+def requeue_claims(tokens: Sequence[str], *, session: Session) -> int:
+    """Queue again the mails still ``sending`` under the claims of ``tokens``; how many."""
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    return _rowcount(
+        session.execute(
+            sa.update(outbox)
+            .where(outbox.c.status == "sending", outbox.c.claim_token.in_(list(tokens)))
+            .values(status="queued")
+        )
+    )
+
+
+def requeue_stale(claimed_before: datetime, *, session: Session) -> int:
+    """Queue again the mails claimed (``sending``) before ``claimed_before``; how many."""
+    return _rowcount(
+        session.execute(
+            sa.update(OutboxRow)
+            .where(
+                col(OutboxRow.status) == "sending",
+                col(OutboxRow.next_attempt_at) <= claimed_before,
+            )
+            .values(status="queued")
+        )
+    )
+
+
+def due_mails(now: datetime, limit: int, *, session: Session) -> list[tuple[int, str]]:
+    """Ids and recipients of up to ``limit`` mails queued and due by ``now``, in queue order."""
+    rows = session.execute(
+        sa.select(col(OutboxRow.id), col(OutboxRow.recipients))
+        .where(col(OutboxRow.status) == "queued", col(OutboxRow.next_attempt_at) <= now)
+        .order_by(col(OutboxRow.id))
+        .limit(limit)
+    ).all()
+    return [(mail_id, recipients) for mail_id, recipients in rows]
+
+
+@dataclass(frozen=True)
+class ClaimedMail:
+    """What a claim reads of its row: enough to send the mail and log it."""
+
+    kind: str
+    message_id: str
+    mail_from: str
+    recipients: str  # comma-separated
+    raw: bytes
+    attempts: int
+    ticket_id: int | None
+    ticket_number: str | None  # None: a mail of no ticket
+
+
+def claim(mail_id: int, owner: Owner, *, now: datetime, session: Session) -> ClaimedMail | None:
+    """Take row ``mail_id`` (``queued`` -> ``sending``) in ``owner``'s name, at ``now``;
+    None when another flusher took it first."""
+    # Plain columns, no ORM objects: a flush of thousands of mails claims thousands of
+    # rows, one prebuilt statement each.
+    connection = session.connection()
+    values = {
+        "mail_id": mail_id,
+        "new_next_attempt_at": now,
+        "new_claimed_by": owner.instance,
+        "new_claimed_pid": owner.pid,
+        "new_claimed_started": owner.started,
+        "new_claim_token": owner.token,
+    }
+    row = connection.execute(_claim_row(), values).first()
+    if row is None:
+        return None
+    kind, message_id, mail_from, recipients, raw, attempts, ticket_id = row
+    number: str | None = None
+    if ticket_id is not None:
+        number = connection.execute(_ticket_number(), {"ticket_id": ticket_id}).scalar()
+    return ClaimedMail(kind, message_id, mail_from, recipients, raw, attempts, ticket_id, number)
+
+
+def _status_change(before: str, after: str, *bound: str) -> sa.Update:
+    """UPDATE of the row ``:mail_id`` from status ``before`` to ``after``, setting each of
+    the ``bound`` columns from the parameter ``new_<column>`` (SQLAlchemy keeps a column's
+    own name for itself in SET)."""
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    return (
+        sa.update(outbox)
+        .where(outbox.c.id == sa.bindparam("mail_id"), outbox.c.status == before)
+        .values(status=after, **{name: sa.bindparam(f"new_{name}") for name in bound})
+    )
+
+
+@functools.cache
+def _claim_row() -> sa.Update:
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    claim = ("next_attempt_at", "claimed_by", "claimed_pid", "claimed_started", "claim_token")
+    return _status_change("queued", "sending", *claim).returning(
+        outbox.c.kind,
+        outbox.c.message_id,
+        outbox.c.mail_from,
+        outbox.c.recipients,
+        outbox.c.raw,
+        outbox.c.attempts,
+        outbox.c.ticket_id,
+    )
+
+
+@functools.cache
+def _ticket_number() -> sa.Select[Any]:
+    ticket = TicketRow.__table__  # type: ignore[attr-defined]
+    return sa.select(ticket.c.number).where(ticket.c.id == sa.bindparam("ticket_id"))
+
+
+def update_sending(mail_id: int, *, session: Session, **values: object) -> None:
+    """Set ``values`` on mail ``mail_id`` if it is still ``sending`` (its outcome)."""
+    session.execute(
+        sa.update(OutboxRow)
+        .where(col(OutboxRow.id) == mail_id, col(OutboxRow.status) == "sending")
+        .values(**values)
+    )
+
+
+def mark_sent(mail_id: int, *, attempts: int, sent_at: datetime, engine: Engine) -> None:
+    """Mark mail ``mail_id`` sent, in a transaction of its own committed before returning."""
+    values = {"mail_id": mail_id, "new_attempts": attempts, "new_sent_at": sent_at}
+    with engine.begin() as connection:
+        connection.execute(_sent_row(), values)
+
+
+@functools.cache
+def _sent_row() -> sa.Update:
+    return _status_change("sending", "sent", "attempts", "sent_at")

@@ -1,0 +1,145 @@
+"""Tickets and their messages: numbers, look-ups, lists and the deadline filter.
+
+Every function takes the session as a keyword argument and never commits:
+the use case that calls it owns the transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from mailbot.adapters.db.tables import AttachmentRow, CounterRow, MessageRow, TicketRow
+from mailbot.core.decide import TicketRef
+
+TICKET_COUNTER = "ticket"
+
+
+def next_ticket_seq(*, session: Session) -> int:
+    """The next ticket sequence number; never reused, even after a rollback elsewhere commits."""
+    bumped = session.connection().execute(_bump_counter(), {"counter": TICKET_COUNTER}).scalar()
+    if bumped is not None:
+        return int(bumped)
+    session.add(CounterRow(name=TICKET_COUNTER, value=1))
+    session.flush()
+    return 1
+
+
+@functools.cache
+def _bump_counter() -> sa.Update:
+    counter = CounterRow.__table__  # type: ignore[attr-defined]
+    return (
+        sa.update(counter)
+        .where(counter.c.name == sa.bindparam("counter"))
+        .values(value=counter.c.value + 1)
+        .returning(counter.c.value)
+    )
+
+
+def _ref(row: TicketRow) -> TicketRef:
+    return TicketRef(row.number, row.customer_address, row.contract_id, row.status, row.resolved_at)
+
+
+def ticket_by_number(number: str, *, session: Session) -> TicketRow | None:
+    return session.exec(select(TicketRow).where(TicketRow.number == number)).first()
+
+
+def ticket_number_of(ticket_id: int, *, session: Session) -> str:
+    row = session.get(TicketRow, ticket_id)
+    assert row is not None, f"no ticket with id {ticket_id}"
+    return row.number
+
+
+def ticket_by_id(ticket_id: int, *, session: Session) -> TicketRow | None:
+    return session.get(TicketRow, ticket_id)
+
+
+def ticket_ref(number: str | None, *, session: Session) -> TicketRef | None:
+    row = ticket_by_number(number, session=session) if number else None
+    return _ref(row) if row else None
+
+
+def tickets_by_message_ids(ids: Iterable[str], *, session: Session) -> dict[str, TicketRef]:
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(MessageRow.message_id, TicketRow)
+        .join(TicketRow, col(TicketRow.id) == col(MessageRow.ticket_id))
+        .where(col(MessageRow.message_id).in_(wanted))
+    ).all()
+    return {mid: _ref(ticket) for mid, ticket in rows if mid}
+
+
+def list_tickets(
+    *, session: Session, limit: int = 100, due_before: datetime | None = None
+) -> Sequence[TicketRow]:
+    """The newest tickets; with ``due_before``, only those with a deadline still unmet by then."""
+    query = select(TicketRow)
+    if due_before is not None:
+        query = query.where(unmet_by(due_before))
+    return session.exec(query.order_by(col(TicketRow.seq).desc()).limit(limit)).all()
+
+
+def unmet_by(moment: datetime) -> sa.ColumnElement[bool]:
+    """Tickets with a deadline due by ``moment`` and still unmet (``moment`` = now: overdue)."""
+    reaction_open = sa.and_(
+        col(TicketRow.first_response_at).is_(None), col(TicketRow.reaction_due) <= moment
+    )
+    resolution_open = sa.and_(
+        col(TicketRow.resolved_at).is_(None),
+        col(TicketRow.paused_since).is_(None),  # waiting: its deadline is not running
+        col(TicketRow.resolution_due) <= moment,
+    )
+    return sa.or_(reaction_open, resolution_open)
+
+
+def ticket_messages(ticket_id: int, *, session: Session) -> Sequence[MessageRow]:
+    return session.exec(
+        select(MessageRow).where(MessageRow.ticket_id == ticket_id).order_by(col(MessageRow.id))
+    ).all()
+
+
+def received_between(start: datetime, end: datetime, *, session: Session) -> Sequence[TicketRow]:
+    """The tickets received in ``start`` <= received_at < ``end``."""
+    return session.exec(
+        select(TicketRow).where(
+            col(TicketRow.received_at) >= start, col(TicketRow.received_at) < end
+        )
+    ).all()
+
+
+def alert_due_ids(now: datetime, limit: int, *, session: Session) -> list[int]:
+    """The ids of up to ``limit`` tickets whose next alert is due by ``now``, soonest first."""
+    ids = session.exec(
+        select(TicketRow.id)
+        .where(col(TicketRow.next_alert_at) <= now)
+        .order_by(col(TicketRow.next_alert_at))
+        .limit(limit)
+    ).all()
+    return [ticket_id for ticket_id in ids if ticket_id is not None]
+
+
+def ticket_to_sweep(ticket_id: int, *, session: Session) -> TicketRow | None:
+    """Ticket ``ticket_id``, locked for this transaction; None when it is gone or locked.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED, so a ticket another instance is sweeping
+    (or another transaction is changing) is left to it, without waiting; the next
+    sweep looks again if it still has an alert due. (SQLite has no FOR UPDATE.)
+    """
+    return session.exec(
+        select(TicketRow).where(TicketRow.id == ticket_id).with_for_update(skip_locked=True)
+    ).first()
+
+
+def message_attachments(message_id: int | None, *, session: Session) -> Sequence[AttachmentRow]:
+    """A message's attachments, in the order they were stored."""
+    return session.exec(
+        select(AttachmentRow)
+        .where(AttachmentRow.message_id == message_id)
+        .order_by(col(AttachmentRow.id))
+    ).all()
