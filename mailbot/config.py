@@ -52,6 +52,7 @@ from mailbot.core.calendar import (
     parse_working_duration,
     working_length,
 )
+from mailbot.core.durations import settings_parts
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
 
@@ -239,15 +240,6 @@ _ENV_PREFIX = "MAILBOT_"
 # no spaces, no second "@". Its job is to catch a pasted name or a typo.
 _EMAIL_ADDRESS = re.compile(r'[^@\s<>,;"]+@[^@\s<>,;".][^@\s<>,;"]*')
 
-_DURATION = re.compile(
-    r"""
-    (?:(?P<d>\d+)\s*d)?\s*   # days
-    (?:(?P<h>\d+)\s*h)?\s*   # hours
-    (?:(?P<m>\d+)\s*m)?\s*   # minutes
-    (?:(?P<s>\d+)\s*s)?      # seconds; units in this order, each at most once
-    """,
-    re.VERBOSE,
-)
 _DURATION_HINT = 'expected e.g. "90s", "30m", "1h30m", "2d" or a number of seconds'
 # No setting or option waits longer; a bigger number is a typo (and would overflow timedelta).
 MAX_DURATION = timedelta(days=365)
@@ -316,19 +308,8 @@ def parse_duration(text: str | int) -> timedelta:
 
 
 def _duration_seconds(text: str | int) -> int | None:
-    # bool is an int subclass; "true" is no duration.
-    if isinstance(text, bool):
-        return None
-    if isinstance(text, int):
-        return text
-    stripped = text.strip()
-    if stripped.isascii() and stripped.isdigit():
-        return _digits(stripped)
-    found = _DURATION.fullmatch(stripped)
-    if not stripped or found is None:
-        return None
-    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-    return sum(_digits(found[unit] or "0") * size for unit, size in units.items())
+    found = settings_parts(text)
+    return None if found is None else found[0] * 86400 + found[1]
 
 
 # Longer runs of digits are not read at all: int() refuses past 4300 digits (CVE-2020-10735).
