@@ -332,14 +332,24 @@ def _unknown(outer: tuple[str, ...]) -> str:
     return "unknown key; expected one of " + ", ".join(_keys(table))
 
 
+_UNKNOWN = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
 _NOT_A_TABLE = frozenset({"dataclass_type", "model_type", "dict_type", "model_attributes_type"})
+
+
+def _first_problem(load: Load, errors: list[ErrorDetails]) -> ConfigError:
+    """The file's shape first (unknown keys, a value for a table), then unknown variables,
+    then the values: the order the file is read in."""
+    shape = [error for error in errors if error["type"] in _UNKNOWN | _NOT_A_TABLE]
+    if not shape and load.unknown:
+        return load.unknown
+    return _problem(load, (shape or errors)[0])
 
 
 def _problem(load: Load, error: ErrorDetails) -> ConfigError:
     """pydantic's first complaint in our words: ``imap.port: expected an integer, got "abc"``."""
     loc = tuple(str(part) for part in error["loc"])
     path = ".".join(loc)
-    if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+    if error["type"] in _UNKNOWN:
         return load.fail(path, _unknown(loc[:-1]))
     if error["type"] in _NOT_A_TABLE:
         return load.fail(path, f"expected a table [{path}], got {describe_value(error['input'])}")
@@ -476,5 +486,7 @@ def load_settings(
         with loading(load):
             config = _ConfigFile()
     except ValidationError as exc:
-        raise _problem(load, exc.errors()[0]) from None
+        raise _first_problem(load, exc.errors()) from None
+    if load.unknown:
+        raise load.unknown
     return _settings(load, config)

@@ -63,6 +63,9 @@ class Load:
     variables: dict[str, Any]
     # Which variable set which dotted key: {"imap.port": "MAILBOT_IMAP__PORT"}.
     origin: Mapping[str, str]
+    # The problem with the first variable that names no setting, if any: reported after
+    # the file's own shape, as the file is read first.
+    unknown: ConfigError | None = None
 
     def layers(self, settings_cls: type[BaseSettings]) -> tuple[Layer, Layer]:
         """The sources in pydantic-settings' order: the first wins."""
@@ -115,12 +118,11 @@ def loading(load: Load) -> Iterator[Load]:
 
 def read_load(file: Path, environ: Mapping[str, str], *, is_known: Callable[[str], bool]) -> Load:
     """Read the file, the .env beside it and ``environ``; ``is_known`` tells which dotted
-    keys a variable may set. Raises ConfigError for a file that cannot be read, a
-    variable naming no setting, and a calendar name that is no name."""
+    keys a variable may set. Raises ConfigError for a file that cannot be read and a
+    calendar name that is no name; a variable naming no setting waits in ``unknown``."""
     toml = _without_empty(_read_toml(file))
     env = {**_read_dotenv(file), **environ}
-    variables, origin = _variables(file, env, is_known)
-    load = Load(file, env, toml, variables, origin)
+    load = Load(file, env, toml, *_variables(file, env, is_known))
     _check_calendar_names(load)
     return load
 
@@ -159,32 +161,35 @@ def _without_empty(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]
 
 def _variables(
     file: Path, env: Mapping[str, str], is_known: Callable[[str], bool]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """``MAILBOT_SECTION__KEY`` variables as nested tables of EnvText, and their origins.
+) -> tuple[dict[str, Any], dict[str, str], ConfigError | None]:
+    """``MAILBOT_SECTION__KEY`` variables as nested tables of EnvText, their origins, and
+    the problem with the first one that names no key.
 
     Variables without ``__`` (such as MAILBOT_CONFIG) are not settings and are left
-    alone; one with ``__`` that names no key is a typo and an error. Empty ones are
-    left out, so that the file's value stays in force.
+    alone; one with ``__`` that names no key is a typo and an error. Empty ones set
+    nothing, so that the file's value stays in force (but name their calendar).
     """
     tables: dict[str, Any] = {}
     origin: dict[str, str] = {}
+    unknown: ConfigError | None = None
     for name, text in env.items():
         if not name.startswith(PREFIX) or "__" not in name:
             continue
         path = name.removeprefix(PREFIX).lower().replace("__", ".")
         if not is_known(path):
-            raise ConfigError(
+            unknown = unknown or ConfigError(
                 f"{file}: {name}: no such setting {path}; expected MAILBOT_<SECTION>__<KEY>"
                 " naming a key of the configuration, e.g. MAILBOT_IMAP__HOST"
             )
+            continue
+        *outer, key = path.split(".")
+        target = tables
+        for table in outer:
+            target = target.setdefault(table, {})
         if text:
-            *outer, key = path.split(".")
-            target = tables
-            for table in outer:
-                target = target.setdefault(table, {})
             target[key] = EnvText(text)
             origin[path] = name
-    return tables, origin
+    return tables, origin, unknown
 
 
 def _check_calendar_names(load: Load) -> None:
