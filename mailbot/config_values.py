@@ -86,8 +86,9 @@ def describe_value(value: object) -> str:
 def parse_duration(text: str | int) -> timedelta:
     """Parse ``"90s"``, ``"30m"``, ``"1h30m"``, ``"2d"``, ``"1d 12h"`` or seconds (int or digits).
 
-    Units are d, h, m, s in that order, each at most once, optionally separated by
-    spaces. Raises ValueError (message starts with "bad duration") for anything
+    The settings' form of mailbot.core.durations: whole numbers, units d, h, m (or
+    min), s in that order, each at most once, optionally separated by spaces.
+    Raises ValueError (message starts with "bad duration") for anything
     else, including zero and negative values and anything over MAX_DURATION.
     """
     seconds = _duration_seconds(text)
