@@ -31,15 +31,24 @@ from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from mailbot.config import MAX_AMOUNT, describe_value, is_domain_name, is_email_address
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
 
-T = TypeVar("T")
-
+# A contract's own keys, named when a CSV header has an unknown column; _Row has these
+# and then the billing keys (issue 6).
 _FIELDS = (
     "id",
     "customer",
@@ -51,18 +60,6 @@ _FIELDS = (
     "language",
     "require_authentication",
 )
-_BILLING_FIELDS = (
-    "nip",
-    "monthly_fee",
-    "package_hours",
-    "free_unjustified",
-    "hourly_rate",
-    "ip_allowlist",
-    "procedures",
-    "phone",
-    "billing_email",
-)
-_KNOWN = frozenset(_FIELDS + _BILLING_FIELDS)
 _LIST_FIELDS = frozenset({"addresses", "domains", "ip_allowlist"})
 _DATE_FIELDS = frozenset({"valid_from", "valid_until"})
 _BOOL_FIELDS = frozenset({"require_authentication"})
@@ -216,73 +213,27 @@ def _csv_bool(text: str) -> object:
 
 def _contract(fields: Mapping[str, object], *, base: Path) -> Contract:
     """Build one Contract; raise ValueError("field: what is wrong") for the first problem."""
-    for name in fields:
-        if name not in _KNOWN:
-            raise ValueError(
-                f"{name}: unknown key; expected one of {', '.join(_FIELDS)}, "
-                f"{', '.join(_BILLING_FIELDS)}"
-            )
-    contract = Contract(
-        id=_required(fields, "id", _text),
-        customer=_required(fields, "customer", _text),
-        tier=_required(fields, "tier", _tier),
-        addresses=frozenset(_optional(fields, "addresses", _addresses) or ()),
-        domains=frozenset(_optional(fields, "domains", _domains) or ()),
-        valid_from=_required(fields, "valid_from", _date),
-        valid_until=_optional(fields, "valid_until", _date),
-        language=_optional(fields, "language", _language) or "pl",
-        require_authentication=_optional(fields, "require_authentication", _bool),
-        **_billing(fields, base=base),
-    )
-    _check_fee(contract)
-    if contract.valid_until is not None and contract.valid_until < contract.valid_from:
-        raise ValueError(
-            f"valid_until: {contract.valid_until} is before valid_from {contract.valid_from}"
-        )
-    return contract
-
-
-def _billing(fields: Mapping[str, object], *, base: Path) -> dict[str, Any]:
-    """The billing keys present in ``fields``, checked; absent ones keep Contract's defaults."""
-    checks: dict[str, Callable[[object], object]] = {
-        "nip": _text,
-        "monthly_fee": _money,
-        "package_hours": _hours,
-        "free_unjustified": _count,
-        "hourly_rate": _money,
-        "ip_allowlist": _networks,
-        "procedures": lambda value: _procedures(value, base),
-        "phone": _text,
-        "billing_email": _email,
-    }
-    values = {name: _optional(fields, name, check) for name, check in checks.items()}
-    return {name: value for name, value in values.items() if value is not None}
-
-
-def _check_fee(contract: Contract) -> None:
-    fee = contract.monthly_fee
-    if fee is not None and contract.tier is not Tier.VIP:
-        raise ValueError(f"monthly_fee: only a VIP contract has a monthly fee, not {contract.tier}")
-    if fee is not None and fee < MIN_VIP_MONTHLY_FEE:
-        raise ValueError(
-            f"monthly_fee: a VIP fee is at least {MIN_VIP_MONTHLY_FEE} PLN net, got {fee}"
-        )
-
-
-def _optional(fields: Mapping[str, object], name: str, check: Callable[[object], T]) -> T | None:
-    if name not in fields:
-        return None
     try:
-        return check(fields[name])
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+        row = _Row.model_validate(fields, context={"base": base})
+    except ValidationError as exc:
+        raise ValueError(_first_problem(exc)) from None
+    # Keys left out keep Contract's defaults (None is "not set" for every key of _Row).
+    values = {name: getattr(row, name) for name in _Row.model_fields}
+    return Contract(**{name: value for name, value in values.items() if value is not None})
 
 
-def _required(fields: Mapping[str, object], name: str, check: Callable[[object], T]) -> T:
-    value = _optional(fields, name, check)
-    if value is None:
-        raise ValueError(f"{name}: missing")
-    return value
+def _first_problem(error: ValidationError) -> str:
+    """pydantic's complaint in our words; an unknown key first, as it may explain the rest."""
+    problems = error.errors()
+    unknown = [problem for problem in problems if problem["type"] == "extra_forbidden"]
+    problem = (unknown or problems)[0]
+    name = ".".join(str(part) for part in problem["loc"])
+    if problem["type"] == "extra_forbidden":
+        return f"{name}: unknown key; expected one of {', '.join(_Row.model_fields)}"
+    if problem["type"] == "missing":
+        return f"{name}: missing"
+    reason = str(problem.get("ctx", {}).get("error", problem["msg"]))
+    return f"{name}: {reason}" if name else reason
 
 
 def _text(value: object) -> str:
@@ -304,20 +255,20 @@ def _bool(value: object) -> bool:
     raise ValueError(f"expected true or false, got {describe_value(value)}")
 
 
-def _strings(value: object, item: Callable[[str], bool], expected: str) -> list[str]:
+def _strings(value: object, item: Callable[[str], bool], expected: str) -> frozenset[str]:
     if not isinstance(value, list):
         raise ValueError(f"expected a list of {expected}, got {describe_value(value)}")
     bad = [entry for entry in value if not isinstance(entry, str) or not item(entry)]
     if bad:
         raise ValueError(f"expected a list of {expected}, got {describe_value(bad[0])} in it")
-    return [entry.lower() for entry in value]
+    return frozenset(entry.lower() for entry in value)
 
 
-def _addresses(value: object) -> list[str]:
+def _addresses(value: object) -> frozenset[str]:
     return _strings(value, is_email_address, "e-mail addresses")
 
 
-def _domains(value: object) -> list[str]:
+def _domains(value: object) -> frozenset[str]:
     return _strings(value, is_domain_name, "domain names like acme.pl (no @)")
 
 
@@ -417,6 +368,59 @@ def _procedures(value: object, base: Path) -> str:
     return text
 
 
+def _procedures_in(value: object, info: ValidationInfo) -> str:
+    base: Path = info.context["base"] if info.context else Path()
+    return _procedures(value, base)
+
+
+def _check(check: Callable[..., object]) -> PlainValidator:
+    return PlainValidator(check)
+
+
+class _Row(BaseModel):
+    """One contract as the file writes it: each key checked by its function above, in this
+    order (the first problem is the one reported); None is "not set"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, _check(_text)]
+    customer: Annotated[str, _check(_text)]
+    tier: Annotated[Tier, _check(_tier)]
+    addresses: Annotated[frozenset[str], _check(_addresses)] = frozenset()
+    domains: Annotated[frozenset[str], _check(_domains)] = frozenset()
+    valid_from: Annotated[date, _check(_date)]
+    valid_until: Annotated[date | None, _check(_date)] = None
+    language: Annotated[str | None, _check(_language)] = None
+    require_authentication: Annotated[bool | None, _check(_bool)] = None
+    nip: Annotated[str | None, _check(_text)] = None
+    monthly_fee: Annotated[Decimal | None, _check(_money)] = None
+    package_hours: Annotated[Decimal | None, _check(_hours)] = None
+    free_unjustified: Annotated[int | None, _check(_count)] = None
+    hourly_rate: Annotated[Decimal | None, _check(_money)] = None
+    ip_allowlist: Annotated[tuple[str, ...] | None, _check(_networks)] = None
+    procedures: Annotated[str | None, _check(_procedures_in)] = None
+    phone: Annotated[str | None, _check(_text)] = None
+    billing_email: Annotated[str | None, _check(_email)] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        fee = self.monthly_fee
+        if fee is not None and self.tier is not Tier.VIP:
+            raise ValueError(f"monthly_fee: only a VIP contract has a monthly fee, not {self.tier}")
+        if fee is not None and fee < MIN_VIP_MONTHLY_FEE:
+            raise ValueError(
+                f"monthly_fee: a VIP fee is at least {MIN_VIP_MONTHLY_FEE} PLN net, got {fee}"
+            )
+        if self.valid_until is not None and self.valid_until < self.valid_from:
+            raise ValueError(
+                f"valid_until: {self.valid_until} is before valid_from {self.valid_from}"
+            )
+        return self
+
+
+_KNOWN = frozenset(_Row.model_fields)
+
+
 # --- changing one contract (mailbot contracts set / add-address) --------------------
 
 
@@ -449,7 +453,7 @@ def changed_contract(contract: Contract, key: str, text: str, *, base: Path) -> 
     """``contract`` with ``key`` set from ``text``, read as a CSV cell is (lists separated
     by spaces, ISO dates; "" unsets it); ValueError("key: what is wrong") otherwise."""
     if key == "id" or key not in _KNOWN:
-        settable = ", ".join(name for name in (*_FIELDS, *_BILLING_FIELDS) if name != "id")
+        settable = ", ".join(name for name in _Row.model_fields if name != "id")
         raise ValueError(f"{key}: cannot be set; expected one of {settable}")
     fields = _stored_fields(contract)
     fields.pop(key, None)

@@ -40,7 +40,6 @@ The rules:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -48,6 +47,8 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+
+from mailbot.core.durations import settings_parts
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 MONDAY_TO_FRIDAY = frozenset(range(5))
@@ -154,27 +155,19 @@ class WorkingDuration:
         return days + _format_time(self.time) if self.time or not days else days
 
 
-_DURATION = re.compile(
-    r"""
-    (?:(?P<d>\d+)\s*d)?\s*   # working days
-    (?:(?P<h>\d+)\s*h)?\s*   # hours
-    (?:(?P<m>\d+)\s*m)?\s*   # minutes
-    (?:(?P<s>\d+)\s*s)?      # seconds; units in this order, each at most once
-    """,
-    re.VERBOSE,
-)
 _DURATION_HINT = 'expected e.g. "90s", "30m", "1h30m", "5d", "1d 12h" or a number of seconds'
 
 
 def parse_working_duration(text: str | int) -> WorkingDuration:
     """Parse ``"5d"``, ``"24h"``, ``"1d12h"``, ``"30m"``, ``"90s"``, ``"1d 2h"`` or seconds.
 
-    Units are d, h, m, s in that order, each at most once, optionally separated
-    by spaces; an int (or a string of digits) is seconds. Raises ValueError
-    (message starts with "bad duration") for anything else, zero included, and
-    for more than MAX_WORKING_DAYS in all (a deadline a year away is a typo).
+    The settings' form of mailbot.core.durations: whole numbers, units d, h, m, s
+    in that order, each at most once, optionally separated by spaces; an int (or
+    a string of digits) is seconds. Raises ValueError (message starts with "bad
+    duration") for anything else, zero included, and for more than
+    MAX_WORKING_DAYS in all (a deadline a year away is a typo).
     """
-    found = _duration_parts(text)
+    found = settings_parts(text)
     if found is None:
         raise ValueError(f"bad duration: {_DURATION_HINT}, got {_show(text)}")
     days, seconds = found
@@ -183,29 +176,6 @@ def parse_working_duration(text: str | int) -> WorkingDuration:
     if days * _DAY.total_seconds() + seconds > MAX_WORKING_DAYS * _DAY.total_seconds():
         raise ValueError(f"bad duration: at most {MAX_WORKING_DAYS} days, got {_show(text)}")
     return WorkingDuration(days, timedelta(seconds=seconds))
-
-
-def _duration_parts(text: str | int) -> tuple[int, int] | None:
-    """(days, seconds) of a duration, or None when it is not one."""
-    if isinstance(text, bool):  # bool is an int subclass; "true" is no duration
-        return None
-    if isinstance(text, int):
-        return 0, text
-    stripped = text.strip()
-    if stripped.isascii() and stripped.isdigit():
-        return 0, _digits(stripped)
-    found = _DURATION.fullmatch(stripped)
-    if not stripped or found is None:
-        return None
-    units = {"h": 3600, "m": 60, "s": 1}
-    return _digits(found["d"] or "0"), sum(
-        _digits(found[unit] or "0") * size for unit, size in units.items()
-    )
-
-
-def _digits(text: str) -> int:
-    # int() refuses more than 4300 digits (CVE-2020-10735); any such number is too big anyway.
-    return int(text) if len(text.lstrip("0")) <= 30 else 10**30
 
 
 def _show(value: object) -> str:

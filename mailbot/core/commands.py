@@ -14,13 +14,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+
+from mailbot.core.durations import read_duration
 
 STATUSES = ("open", "waiting", "resolved", "closed")
 TIERS = ("vip", "warranty", "post_warranty")
 _LINE = re.compile(r"^#(?P<name>[a-zA-Z_]+)(?:\s+(?P<arg>.*?))?\s*$")
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_DURATION = re.compile(r"^(?=\d)(?:(\d+(?:[.,]\d+)?)h)?\s*(?:(\d+)m(?:in)?)?$", re.IGNORECASE)
 # One entry is one sitting of work, as ``mailbot time add`` stores it: at least a
 # minute (less is a typo or a zero), at most a day (more is 90h meant as 90m).
 MIN_ENTRY = timedelta(minutes=1)
@@ -59,16 +59,15 @@ def _check_assign(arg: str) -> str | None:
 
 
 def work_duration(arg: str) -> timedelta | None:
-    """The time in a ``#time`` argument ("1h30m", "90m", "1.5h"), whole minutes, or None
-    when it is no duration or outside MIN_ENTRY..MAX_ENTRY."""
-    found = _DURATION.match(arg.strip()) if len(arg) <= 20 else None  # no 400-digit hours
-    if found is None or not (found[1] or found[2]):
+    """The time in a ``#time`` argument ("1h30m", "90m", "1.5h"; mailbot.core.durations),
+    whole minutes, or None when it is no duration or outside MIN_ENTRY..MAX_ENTRY."""
+    found = read_duration(arg) if len(arg) <= 20 else None  # no 400-digit hours
+    if found is None or found.bare:  # "90": minutes or hours?
         return None
-    try:
-        hours = Decimal((found[1] or "0").replace(",", "."))
-    except InvalidOperation:
-        return None
-    minutes = int((hours * 60).to_integral_value()) + int(found[2] or 0)
+    # Fractions of days and hours round to the minute on their own (as before issue 14).
+    minutes = int((found.days * 1440 + found.hours * 60).to_integral_value()) + int(
+        (found.minutes + found.seconds / 60).to_integral_value()
+    )
     if not MIN_ENTRY / _MINUTE <= minutes <= MAX_ENTRY / _MINUTE:
         return None
     return timedelta(minutes=minutes)

@@ -7,41 +7,29 @@ Each function works inside the caller's transaction and never commits.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from mailbot.adapters.db import Session, TicketRow, TimeEntryRow
 from mailbot.core.commands import MAX_ENTRY, MIN_ENTRY
+from mailbot.core.durations import work_seconds
 from mailbot.usecases.sla_state import record_event
 
 FLAGS = ("express", "unjustified", "warranty")
 
-_DURATION = re.compile(
-    r"""
-    (?:(?P<hours>\d+(?:[.,]\d+)?)\s*h)?      # 1h, 1.5h, 1,5h
-    \s*
-    (?:(?P<minutes>\d+)\s*m(?:in)?)?         # 30m, 30min
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
-
 
 def parse_work_duration(text: str) -> timedelta:
-    """``1h30m``, ``90m``, ``1.5h``, ``2h`` as a timedelta (whole seconds).
+    """``1h30m``, ``90m``, ``1.5h``, ``2h`` (mailbot.core.durations) as a timedelta (whole seconds).
 
     Raises ValueError for anything else, for less than MIN_ENTRY (a minute) and for
     more than MAX_ENTRY (a day) in one entry: the rules ``#time`` is checked by too.
     """
-    cleaned = text.strip()
-    found = _DURATION.fullmatch(cleaned)
-    if cleaned.startswith("-"):
+    if text.strip().startswith("-"):
         raise ValueError(f"time worked must be positive, got {text!r}")
-    if not cleaned or not found or not (found.group("hours") or found.group("minutes")):
-        raise ValueError(f"expected a duration like 1h30m, 90m or 1.5h, got {text!r}")
-    hours = Decimal((found.group("hours") or "0").replace(",", "."))
     # Decimal, not int: a run of 400 nines is just too long, never an overflow.
-    seconds = hours * 3600 + Decimal(found.group("minutes") or 0) * 60
+    seconds = work_seconds(text)
+    if seconds is None:
+        raise ValueError(f"expected a duration like 1h30m, 90m or 1.5h, got {text!r}")
     if seconds > Decimal(MAX_ENTRY.total_seconds()):
         raise ValueError(
             f"{text!r} is more than {MAX_ENTRY.total_seconds() / 3600:.0f} h in one entry; "
