@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import mailbox
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,7 @@ def _contracts(settings: Settings) -> list[Contract]:
         engine.dispose()
 
 
-def inspect_mail(
-    raw: bytes, settings: Settings | None, *, now: datetime | None = None
-) -> dict[str, Any]:
+def inspect_mail(raw: bytes, settings: Settings | None, *, now: datetime) -> dict[str, Any]:
     """The parsed mail as a JSON-ready dict; with settings, also its tier and contract."""
     mail = parse_mail(raw)
     prefix = settings.support.ticket_prefix if settings else "SOL"
@@ -69,7 +67,7 @@ def inspect_mail(
     }
     if settings is not None:
         contracts = _contracts(settings)
-        match = match_contract(mail.from_address, contracts, now or datetime.now(UTC))
+        match = match_contract(mail.from_address, contracts, now)
         summary["tier"] = match.tier.value
         summary["contract"] = match.contract.id if match.contract else None
     return summary

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mailbot.bootstrap import build_desk, open_desk
+from mailbot.bootstrap import build_desk, open_desk, system_clock
 from mailbot.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -93,7 +93,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     settings = load(args) if (args.config or os.environ.get("MAILBOT_CONFIG")) else None
     for path in args.file:
         for name, raw in read_mails(Path(path)):
-            summary = {"file": name, **inspect_mail(raw, settings)}
+            summary = {"file": name, **inspect_mail(raw, settings, now=system_clock())}
             if args.json:  # one object per mail and line (JSON Lines)
                 print(json.dumps(summary, ensure_ascii=False))
                 continue

@@ -6,12 +6,11 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from mailbot.adapters import db as repo
 from mailbot.adapters.db import Session
-from mailbot.bootstrap import build_desk
+from mailbot.bootstrap import build_desk, system_clock
 from mailbot.cli import args as cli_args
 from mailbot.cli.args import say
 from mailbot.cli.common import (
@@ -32,9 +31,9 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 
     due_before = None
     if args.overdue:
-        due_before = datetime.now(UTC)
+        due_before = system_clock()
     elif args.due_within:
-        due_before = datetime.now(UTC) + args.due_within
+        due_before = system_clock() + args.due_within
     rows = ticket_summaries(load(args), limit=args.limit, due_before=due_before)
     print_rows(rows, args.json, ("number", "tier", "status", "customer", "reaction_due", "subject"))
     return EXIT_OK
@@ -42,7 +41,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 
 def cmd_tickets_open(args: argparse.Namespace) -> int:
     desk = build_desk(load(args))
-    received = local_moment(args.received, desk.tz) if args.received else datetime.now(UTC)
+    received = local_moment(args.received, desk.tz) if args.received else desk.clock()
     number = open_by_hand(
         desk, contract_id=args.contract, subject=args.subject, body=args.body,
         channel=args.channel, received=received, address=args.from_address,
@@ -63,7 +62,7 @@ def cmd_tickets_open(args: argparse.Namespace) -> int:
 
 def cmd_tickets_show(args: argparse.Namespace) -> int:
 
-    detail = ticket_detail(load(args), args.number, now=datetime.now(UTC))
+    detail = ticket_detail(load(args), args.number, now=system_clock())
     if detail is None:
         say(f"mailbot: no ticket {args.number}")
         return EXIT_FAILURE
