@@ -42,6 +42,12 @@ class WebSettings:
     metrics_token: kind.Text = ""
 
     @property
+    def listen(self) -> tuple[str, int]:
+        """``bind`` as host and port, an IPv6 host without its brackets."""
+        host, _, port = self.bind.rpartition(":")
+        return host.removeprefix("[").removesuffix("]"), int(port)
+
+    @property
     def secure_cookies(self) -> bool:
         """Cookies are sent over https only when the public address is https."""
         return self.base_url.lower().startswith("https://")
