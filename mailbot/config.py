@@ -65,6 +65,7 @@ from mailbot.config_values import (
     is_email_address,
     parse_duration,
 )
+from mailbot.config_web import WebSettings, web_settings
 from mailbot.core.calendar import Calendar
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
@@ -75,6 +76,7 @@ __all__ = [
     "ConfigError",
     "TierSettings",
     "TlsMode",
+    "WebSettings",
     "default_calendars",
     "describe_value",
     "is_domain_name",
@@ -241,6 +243,7 @@ class Settings:
     health: HealthSettings = field(default_factory=HealthSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
 
 # --- the file's own tables: [general], [calendars.NAME], [tiers] --------------------
@@ -271,6 +274,7 @@ class _ConfigFile(BaseSettings):
     health: HealthSettings = Field(default_factory=HealthSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -465,6 +469,7 @@ def _settings(load: Load, config: _ConfigFile) -> Settings:
         health=_health(load, config.health, poll_interval=imap.poll_interval),
         limits=config.limits,
         ingest=config.ingest,
+        web=web_settings(load, config.web),
     )
 
 

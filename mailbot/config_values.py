@@ -14,6 +14,7 @@ default) passes as it is.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -27,6 +28,7 @@ import holidays
 from pydantic import ConfigDict, PlainValidator
 
 from mailbot.core.calendar import WorkingDuration, parse_working_duration
+from mailbot.core.client_ip import parse_networks
 from mailbot.core.durations import settings_parts
 
 TlsMode = Literal["ssl", "starttls", "none"]
@@ -410,6 +412,58 @@ def _check_amount(value: object) -> Decimal:
     return amount
 
 
+_BIND = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})")
+
+
+def _check_bind(value: object) -> str:
+    """``host:port`` to listen on, an IPv6 address in brackets (``[::1]:8080``)."""
+    text = _check_text(value).strip()
+    found = _BIND.fullmatch(text)
+    good = found is not None and 0 < int(found["port"]) < 65536
+    if good and found is not None and found["v6"] is not None:
+        good = _is_ip(found["v6"], version=6)
+    if not good:
+        raise ValueError(
+            f'expected host:port like "127.0.0.1:8080" or "[::1]:8080", got {describe_value(value)}'
+        )
+    return text
+
+
+def _is_ip(text: str, *, version: int) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == version
+    except ValueError:
+        return False
+
+
+_BASE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[^?#\s]*)?", re.IGNORECASE)
+
+
+def _check_base_url(value: object) -> str:
+    """ "" (no links in mails) or ``http(s)://host[:port][/path]``: no query, no fragment;
+    a final ``/`` is dropped so that paths can be appended."""
+    text = _check_text(value).strip()
+    if text and _BASE_URL.fullmatch(text) is None:
+        raise ValueError(
+            'expected "" or an address like "https://support.example.com" (no query), '
+            f"got {describe_value(value)}"
+        )
+    return text.rstrip("/")
+
+
+def _check_networks(value: object) -> tuple[str, ...]:
+    """A list of IP networks (CIDRs such as "10.0.0.0/8", "2001:db8::/32", or addresses)."""
+    if not isinstance(value, list) or not all(isinstance(entry, str) for entry in value):
+        raise ValueError(
+            f'expected a list of IP networks like ["10.0.0.0/8"], got {describe_value(value)}'
+        )
+    try:
+        networks = parse_networks(value)
+    except ValueError as exc:
+        raise ValueError(f'expected a list of IP networks like ["10.0.0.0/8"], {exc}') from None
+    return tuple(str(network) for network in networks)
+
+
 # No price, fee or multiplier is bigger; beyond it Decimal arithmetic loses exactness.
 MAX_AMOUNT = Decimal(1_000_000_000)
 
@@ -487,3 +541,7 @@ Connections = Annotated[int, _whole(1, 100)]
 BatchSize = Annotated[int, _whole(1, 100_000)]
 Workers = Annotated[int, _whole(0, 64)]
 PerHour = Annotated[int, _whole(0, 10_000)]
+PerDay = Annotated[int, _whole(0, 100_000)]
+Bind = Annotated[str, _kind(_check_bind)]
+BaseUrl = Annotated[str, _kind(_check_base_url)]
+Networks = Annotated[tuple[str, ...], _kind(_check_networks, _list_from_env, typed=tuple)]

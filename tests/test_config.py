@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from mailbot.cli import main
 from mailbot.config import (
     DEFAULT_CONFIG_PATH,
     Settings,
@@ -547,11 +548,14 @@ def test_the_example_config_shows_every_key() -> None:
     documented = flat_keys(tomllib.loads(uncommented))
     # Passwords never appear as keys; the file must say where they go instead.
     documented |= {
-        key for key in known_keys() if key.endswith(".password") and key_variable(key) in text
+        key
+        for key in known_keys()
+        if key.endswith((".password", ".metrics_token")) and key_variable(key) in text
     }
 
     assert sorted(set(known_keys()) - documented) == []
-    assert "password" not in {key.rpartition(".")[2] for key in flat_keys(tomllib.loads(text))}
+    keys = {key.rpartition(".")[2] for key in flat_keys(tomllib.loads(text))}
+    assert "password" not in keys and "metrics_token" not in keys
 
 
 def key_variable(key: str) -> str:
@@ -1021,3 +1025,104 @@ def test_huge_numbers_and_reminders_longer_than_their_window_are_refused(
 def test_reminders_as_long_as_their_window_are_accepted(tmp_path: Path) -> None:
     settings = load(tmp_path, MINIMAL + '[tiers.vip]\nreaction = "30m"\n')
     assert settings.tiers[Tier.VIP].reaction_reminders == (wd("30m"), wd("10m"))
+
+
+# --- [web] --------------------------------------------------------------------------
+
+
+def with_web(line: str) -> str:
+    return MINIMAL + f"\n[web]\n{line}\n"
+
+
+def test_web_defaults(tmp_path: Path) -> None:
+    web = load(tmp_path).web
+    assert (web.bind, web.base_url, web.trusted_proxies) == ("127.0.0.1:8080", "", ())
+    assert (web.submissions_per_ip_hour, web.submissions_per_ip_day) == (5, 20)
+    assert web.submissions_per_hour == 200
+    assert web.max_request_size == 30 * 1024**2
+    assert web.staff_session == timedelta(hours=8)
+    assert (web.metrics_token, web.secure_cookies) == ("", False)
+
+
+def test_web_keys_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    text = with_web(
+        'bind = "[::1]:8443"\nbase_url = "https://help.example.com/support/"\n'
+        'trusted_proxies = ["10.0.0.0/8", "::ffff:192.0.2.0/120", "2001:db8::1"]\n'
+        'max_request_size = "5MB"\nstaff_session = "1h"'
+    )
+    environ = {**SECRETS, "MAILBOT_WEB__METRICS_TOKEN": "t0ken",
+               "MAILBOT_WEB__SUBMISSIONS_PER_IP_HOUR": "7",
+               "MAILBOT_WEB__TRUSTED_PROXIES": "127.0.0.1/32, ::1"}  # fmt: skip
+    web = load(tmp_path, text, environ).web
+    assert (web.bind, web.base_url, web.secure_cookies) == (
+        "[::1]:8443",
+        "https://help.example.com/support",
+        True,
+    )
+    assert web.trusted_proxies == ("127.0.0.1/32", "::1/128")
+    assert (web.submissions_per_ip_hour, web.max_request_size) == (7, 5 * 1024**2)
+    assert (web.staff_session, web.metrics_token) == (timedelta(hours=1), "t0ken")
+
+
+def test_the_metrics_token_comes_from_a_systemd_credential(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "web_metrics_token").write_text("cred-token\n", encoding="utf-8")
+    environ = {**SECRETS, "CREDENTIALS_DIRECTORY": str(credentials)}
+    assert load(tmp_path, environ=environ).web.metrics_token == "cred-token"
+
+
+def test_the_proxies_in_the_file_keep_their_networks(tmp_path: Path) -> None:
+    web = load(tmp_path, with_web('trusted_proxies = ["::ffff:10.0.0.0/104"]')).web
+    assert web.trusted_proxies == ("10.0.0.0/8",)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('bind = "localhost"', 'web.bind: expected host:port like "127.0.0.1:8080"'),
+        ('bind = "::1:8080"', "web.bind: expected host:port"),
+        ('bind = "[127.0.0.1]:8080"', "web.bind: expected host:port"),
+        ('bind = "127.0.0.1:70000"', "web.bind: expected host:port"),
+        ("bind = 8080", "web.bind: expected a string, got 8080"),
+        ('base_url = "help.example.com"', 'web.base_url: expected "" or an address like'),
+        ('base_url = "ftp://help.example.com"', "web.base_url: expected"),
+        ('base_url = "https://help.example.com/?a=1"', "web.base_url: expected"),
+        ('base_url = "https://help.example.com/#x"', "web.base_url: expected"),
+        ('trusted_proxies = "10.0.0.0/8"', "web.trusted_proxies: expected a list of IP networks"),
+        ('trusted_proxies = ["proxy.local"]', "web.trusted_proxies: expected a list of IP netw"),
+        ("trusted_proxies = [10]", "web.trusted_proxies: expected a list of IP networks"),
+        ("submissions_per_ip_hour = -1", "web.submissions_per_ip_hour: expected a whole number"),
+        ('submissions_per_ip_hour = "5"', "web.submissions_per_ip_hour: expected a whole"),
+        ("submissions_per_ip_day = 1000000", "web.submissions_per_ip_day: expected a whole num"),
+        ("submissions_per_hour = 10001", "web.submissions_per_hour: expected a whole number"),
+        ('max_request_size = "lots"', 'web.max_request_size: expected a size like "25MB"'),
+        ('max_request_size = "2GB"', 'web.max_request_size: expected a size of at most "1GB"'),
+        ('staff_session = "soon"', "web.staff_session: bad duration"),
+        ('staff_session = "0s"', "web.staff_session: bad duration"),
+        ('colour = "red"', "web.colour: unknown key; expected one of bind, base_url"),
+        (
+            'metrics_token = "s3cret"',
+            "web.metrics_token: a secret does not belong in the file; set"
+            " MAILBOT_WEB__METRICS_TOKEN in the environment or in",
+        ),
+    ],
+)
+def test_each_web_problem_names_the_key(tmp_path: Path, line: str, expected: str) -> None:
+    message = load_error(tmp_path, with_web(line))
+    assert message.startswith(expected), message
+    assert "\n" not in message
+
+
+def test_a_web_problem_from_a_variable_names_it(tmp_path: Path) -> None:
+    message = load_error(tmp_path, MINIMAL, {**SECRETS, "MAILBOT_WEB__BIND": "nowhere"})
+    assert message.startswith("web.bind (from MAILBOT_WEB__BIND): expected host:port")
+
+
+def test_a_web_problem_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, with_web('bind = "nowhere"'))
+    assert main(["--config", str(path), "check-config", "--offline"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "web.bind: expected host:port" in err

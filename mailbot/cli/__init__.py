@@ -1,6 +1,6 @@
 """The ``mailbot`` command: argument parsing and exit codes; one module per command group
 (``run``: run, demo, check-config, status, inspect; ``contracts``; ``tickets``; ``sla``;
-``billing``: time, report and the contract actions; ``db``).
+``billing``: time, report and the contract actions; ``db``; ``web``).
 
 Exit codes: 0 success, 1 a runtime failure (mailbox or database unreachable,
 unknown ticket), 2 a configuration or usage error.
@@ -19,6 +19,7 @@ from mailbot.cli import contracts as contracts_commands
 from mailbot.cli import run as run_commands
 from mailbot.cli import sla as sla_commands
 from mailbot.cli import tickets as ticket_commands
+from mailbot.cli import web as web_commands
 from mailbot.cli.args import OneLineParser, refuse_unreadable, say
 from mailbot.cli.common import EXIT_CONFIG, EXIT_FAILURE
 from mailbot.errors import ConfigError, MailbotError
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     sla_commands.register(sub)
     billing.register(sub)
     db.register(sub)
+    web_commands.register(sub)
     return parser
 
 

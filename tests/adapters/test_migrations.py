@@ -85,6 +85,31 @@ def test_upgrade_from_empty_gives_exactly_the_models_schema(engine: sa.Engine) -
     assert not schema.is_behind(engine)
 
 
+def test_the_web_revision_goes_down_and_up_again(engine: sa.Engine) -> None:
+    """0008 (issue 15's web tables and ticket.link_nonce) can be undone and redone."""
+    at_0001_with_rows(engine)
+    schema.upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE ticket SET link_nonce = 'n1'"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO web_submission (created_at, ip, form, name, address, phone, subject,"
+                " body, express, attachments, state) VALUES ('2026-12-06 10:00:00', '192.0.2.1',"
+                " 'warranty', 'Jan', 'jan@acme.pl', '', 'Printer', 'It jams.', false, '[]',"
+                " 'pending')"
+            )
+        )
+    with schema._migration_connection(engine) as connection:
+        command.downgrade(schema.alembic_config(connection), "0007")
+    tables = schema._table_columns(engine)
+    assert not {"web_submission", "staff_session", "used_nonce"} & set(tables)
+    assert "link_nonce" not in tables["ticket"]
+    assert schema.upgrade(engine) == ("0007", schema.head_revision())
+    assert differences(engine) == []
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT number FROM ticket")).scalar_one() == "SOL-1"
+
+
 def test_upgrade_from_0001_keeps_the_rows_and_the_desk_works(
     empty_database_url: str, engine: sa.Engine, imap_settings: ImapSettings, smtp_sink: SmtpSink,
     tmp_path: Path,

@@ -620,18 +620,22 @@ def systemd_analyze() -> str:
     return found
 
 
-@pytest.fixture
-def unit_under_test(tmp_path: Path) -> Path:
-    """The unit as shipped, but starting this checkout's ``mailbot``.
+# The daemon's unit and the web side's (issue 15), locked down alike.
+UNITS = ("mailbot.service", "mailbot-web.service")
+
+
+@pytest.fixture(params=UNITS)
+def unit_under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A unit as shipped, but starting this checkout's ``mailbot``.
 
     ``verify`` insists that ExecStart names an existing executable, and
     /opt/mailbot is not installed here; only that path is changed.
     """
     installed = Path(sys.executable).parent / "mailbot"
     assert installed.exists(), "the package's console script (pip install -e .)"
-    text = (REPO / "systemd" / "mailbot.service").read_text()
+    text = (REPO / "systemd" / request.param).read_text()
     assert "ExecStart=/opt/mailbot/bin/mailbot " in text
-    unit = tmp_path / "mailbot.service"
+    unit = tmp_path / request.param
     unit.write_text(text.replace("ExecStart=/opt/mailbot/bin/mailbot ", f"ExecStart={installed} "))
     return unit
 
@@ -648,6 +652,28 @@ def test_the_unit_verifies(unit_under_test: Path) -> None:
     assert str(unit_under_test) not in done.stderr, done.stderr
 
 
+# What each unit must say beyond its hardening.
+UNIT_LINES = {
+    "mailbot.service": (
+        "Type=notify",
+        "WatchdogSec=",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "LoadCredential=imap_password:",
+        "LoadCredential=smtp_password:",
+        "EnvironmentFile=-/etc/mailbot/mailbot.env",
+    ),
+    "mailbot-web.service": (
+        " web\n",
+        "DynamicUser=yes\nUser=mailbot\n",  # the daemon's dynamic user: one state directory
+        "StateDirectory=mailbot",
+        "LoadCredential=imap_password:",
+        "LoadCredential=smtp_password:",
+        "LoadCredential=web_metrics_token:",
+        "EnvironmentFile=-/etc/mailbot/mailbot.env",
+    ),
+}
+
+
 def test_the_unit_is_locked_down(unit_under_test: Path) -> None:
     done = subprocess.run(
         [systemd_analyze(), "security", "--offline=yes", str(unit_under_test)],
@@ -655,16 +681,10 @@ def test_the_unit_is_locked_down(unit_under_test: Path) -> None:
         text=True,
         check=False,
     )
-    found = re.search(r"Overall exposure level for mailbot\.service: (\d+\.\d+)", done.stdout)
+    name = re.escape(unit_under_test.name)
+    found = re.search(rf"Overall exposure level for {name}: (\d+\.\d+)", done.stdout)
     assert found, done.stdout + done.stderr
     assert float(found[1]) <= 2.0
     text = unit_under_test.read_text()
-    for line in (
-        "Type=notify",
-        "WatchdogSec=",
-        "ExecReload=/bin/kill -HUP $MAINPID",
-        "LoadCredential=imap_password:",
-        "LoadCredential=smtp_password:",
-        "EnvironmentFile=-/etc/mailbot/mailbot.env",
-    ):
+    for line in UNIT_LINES[unit_under_test.name]:
         assert line in text

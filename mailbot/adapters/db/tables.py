@@ -111,6 +111,9 @@ class TicketRow(SQLModel, table=True):
     # sender and the mail showed none: the ticket runs at post-warranty until the customer
     # confirms by answering the acknowledgement (mailbot.usecases.followup), then gets its tier.
     unverified_contract_id: str | None = None
+    # Binds the ticket's status links (mailbot.core.web_tokens): None until its first link is
+    # made; a new nonce revokes every link made before (issue 15).
+    link_nonce: str | None = None
     # The earliest reminder or escalation still to come: the sweep reads only
     # tickets whose moment has come, through this index, however many are open.
     next_alert_at: datetime | None = _utc(default=None, index=True)
@@ -271,3 +274,56 @@ class DaemonStateRow(SQLModel, table=True):
     succeeded_at: datetime | None = _utc(default=None)
     attempted_at: datetime | None = _utc(default=None)
     error: str = ""
+
+
+class WebSubmissionRow(SQLModel, table=True):
+    """A form sent on the web side (issue 15): kept from the moment it arrives, so the
+    submission limits count it, until it becomes a ticket, expires or is refused.
+
+    ``form``: warranty, vip or post_warranty. ``state``: pending (waiting for the address to
+    be confirmed), confirmed (its ticket is ``ticket_number``), expired (not confirmed in
+    24 h) or refused. ``attachments``: a JSON list of {filename, content_type, path, size},
+    the files stored by mailbot.adapters.attachments.
+    """
+
+    __tablename__ = "web_submission"
+    __table_args__ = (
+        # The per-address windows (mailbot.core.submission_limits) read by address and time,
+        # the global window and the expiry sweep by time alone.
+        sa.Index("ix_web_submission_ip_created_at", "ip", "created_at"),
+        sa.Index("ix_web_submission_created_at", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _utc()
+    ip: str
+    form: str
+    name: str = ""
+    address: str
+    phone: str = ""
+    subject: str = ""
+    body: str = ""
+    express: bool = False
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    state: str = "pending"
+    confirmed_at: datetime | None = _utc(default=None)
+    ticket_number: str | None = None
+
+
+class StaffSessionRow(SQLModel, table=True):
+    """A staff member signed in on /staff: the cookie's value is never stored, its SHA-256
+    (hex) is, so a copy of the database opens no session."""
+
+    __tablename__ = "staff_session"
+    id_hash: str = Field(primary_key=True)
+    address: str
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+
+
+class UsedNonceRow(SQLModel, table=True):
+    """Nonces of one-time links already used (staff sign-in, address confirmation): a link
+    whose nonce is here is refused, so each works once."""
+
+    __tablename__ = "used_nonce"
+    nonce: str = Field(primary_key=True)
+    used_at: datetime = _utc()

@@ -1,0 +1,39 @@
+"""The ``web`` command: the web side of issue 15 (forms, status pages, staff board,
+/healthz and /metrics), served by uvicorn on ``[web] bind``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from mailbot.bootstrap import open_desk
+from mailbot.cli.common import EXIT_OK, add_command
+from mailbot.runtime.log_setup import apply_log_settings
+from mailbot.web.server import serve
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    desk = open_desk(args.config)
+    settings = desk.settings
+    apply_log_settings(
+        settings.log_level,
+        settings.log_levels,
+        secrets=(settings.imap.password, settings.smtp.password, settings.web.metrics_token),
+    )
+    try:
+        serve(desk)
+    finally:
+        desk.engine.dispose()
+    return EXIT_OK
+
+
+def register(sub: Any) -> None:
+    add_command(
+        sub,
+        "web",
+        cmd_web,
+        "serve the web side (the customers' forms and status pages, the staff board, /healthz "
+        "and /metrics) on [web] bind, e.g. 127.0.0.1:8080, behind nginx or Caddy for TLS; "
+        "shares the database with `mailbot run`, which must run too (it sends the mail); "
+        "X-Forwarded-For is believed only from [web] trusted_proxies; stops on SIGTERM",
+    )

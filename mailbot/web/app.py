@@ -1,0 +1,45 @@
+"""The web side's Starlette app: ``create_app(desk)``.
+
+Routes come from the page-group modules, each offering ``routes()``; a new group
+is one more entry in ``_PAGE_GROUPS``. Middleware, outermost first: Starlette's
+error handler (500 page, logged), ``SecurityHeaders`` on every response,
+``BodyLimit`` ([web] max_request_size, 413), then the routes, whose
+``HTTPException`` (403, 404, 405, 413, 429) become plain pages
+(``rendering.http_error``). ``/static`` serves the style sheet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from mailbot.adapters.pages import static_dir
+from mailbot.usecases.desk import Desk
+from mailbot.web import monitoring, start
+from mailbot.web.context import WebContext
+from mailbot.web.rendering import http_error, server_error
+from mailbot.web.security import BodyLimit, SecurityHeaders
+
+_PAGE_GROUPS = (start, monitoring)
+
+
+def create_app(desk: Desk, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The app serving ``desk``; ``extra_routes`` are for tests."""
+    routes: list[BaseRoute] = [route for group in _PAGE_GROUPS for route in group.routes()]
+    routes += [*extra_routes, Mount("/static", StaticFiles(directory=static_dir()), name="static")]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(BodyLimit, max_size=desk.settings.web.max_request_size),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.web = WebContext.of(desk)
+    app.state.metrics = monitoring.metrics_registry(desk)
+    return app

@@ -1,0 +1,107 @@
+"""``mailbot web`` as systemd runs it: a real process on a free port, asked over HTTP, then
+stopped by SIGTERM (issue 15, phase A)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from mailbot.cli import build_parser
+from tests.conftest import free_port
+
+TOKEN = "cli-metrics-token"
+
+
+def config(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[general]
+state_dir = "state"
+
+[imap]
+url = "maildir:Maildir"
+
+[smtp]
+url = "dir:outgoing"
+
+[support]
+address = "support@example.com"
+
+[web]
+bind = "127.0.0.1:{port}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def get(url: str, token: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status, answer.read(), {k.lower(): v for k, v in answer.headers.items()}
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), {k.lower(): v for k, v in error.headers.items()}
+
+
+def wait_until_serving(process: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            get(url)
+            return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail("mailbot web did not answer within 30 s")
+
+
+def test_mailbot_web_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    path = config(tmp_path, port)
+    environ = {**os.environ, "MAILBOT_WEB__METRICS_TOKEN": TOKEN}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailbot", "--config", str(path), "web"],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, base + "/")
+        status, body, headers = get(base + "/")
+        assert status == 200 and b'<html lang="pl">' in body
+        assert "server" not in headers
+        assert headers["content-security-policy"].startswith("default-src 'none'")
+        # From 127.0.0.1, which is not a trusted proxy here: only the token opens /healthz.
+        assert get(base + "/healthz")[0] == 403
+        status, body, _ = get(base + "/healthz", TOKEN)
+        assert status == 503 and json.loads(body)["status"] == "CRITICAL"  # never polled
+        assert get(base + "/metrics", TOKEN)[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert f"web: serving on http://127.0.0.1:{port}" in err
+    assert "web: stopped" in err
+    assert TOKEN not in err
+
+
+def test_the_web_command_has_help() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    text = sub.choices["web"].format_help()  # type: ignore[attr-defined]
+    assert "[web] bind" in text and "SIGTERM" in text and "trusted_proxies" in text
