@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -120,6 +121,18 @@ def moment(text: str) -> datetime:
             f"expected a moment from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}, got {_shown(text)}"
         )
     return value
+
+
+_TICKET_NUMBER = re.compile(r"[A-Za-z][A-Za-z0-9]{0,19}-[1-9][0-9]{0,17}")
+
+
+def ticket_number(text: str) -> str:
+    """A ticket number, ``SOL-42``, upper-cased."""
+    if _TICKET_NUMBER.fullmatch(text.strip()) is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a ticket number like SOL-42, got {_shown(text)}"
+        )
+    return text.strip().upper()
 
 
 def address(text: str) -> str:

@@ -25,6 +25,7 @@ from mailbot.usecases.phone import open_by_hand
 from mailbot.usecases.sla_explain import local_moment
 from mailbot.usecases.ticket_changes import update_ticket
 from mailbot.usecases.views import ticket_detail, ticket_summaries
+from mailbot.usecases.web_status import revoke_link
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
@@ -132,6 +133,20 @@ def cmd_tickets_release(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tickets_revoke_link(args: argparse.Namespace) -> int:
+    desk = build_desk(load(args))
+    link = revoke_link(desk, args.number)
+    if link is None:
+        say(f"mailbot: no ticket {args.number}")
+        return EXIT_FAILURE
+    print(
+        f"{args.number}: status links revoked; new link: {link}"
+        if link
+        else f"{args.number}: status links revoked ([web] base_url is not set: no link to print)"
+    )
+    return EXIT_OK
+
+
 def register(sub: Any) -> None:
     tickets = sub.add_parser("tickets", help="look at tickets", description="look at tickets")
     tsub = tickets.add_subparsers(dest="tickets_command", required=True, metavar="ACTION")
@@ -225,3 +240,14 @@ def _register_changes(tsub: Any) -> None:
         "customer_mails_per_ticket_hour, a likely loop of two robots): read the ticket first",
     )
     release.add_argument("number", metavar="NUMBER", help="ticket number, e.g. SOL-42")
+    revoke = add_command(
+        tsub,
+        "revoke-link",
+        cmd_tickets_revoke_link,
+        "revoke the ticket's status-page links (issue 15): a link someone else got stops "
+        "working (404) and the ticket gets a new one, printed when [web] base_url is set; "
+        "mails sent later carry the new link",
+    )
+    revoke.add_argument(
+        "number", type=cli_args.ticket_number, metavar="NUMBER", help="ticket number, e.g. SOL-42"
+    )

@@ -118,6 +118,8 @@ class Ack(Notice):
     tier: str
     hourly_rate: Decimal
     vat_percent: Decimal
+    # The customer's status page ({base_url}/t/{token}); "" when [web] base_url is unset.
+    status_link: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,26 +157,31 @@ class Relay(Notice):
 @dataclass(frozen=True)
 class StatusOpen(Notice):
     template: ClassVar[str] = "status_open"
+    status_link: str = ""
 
 
 @dataclass(frozen=True)
 class StatusWaiting(Notice):
     template: ClassVar[str] = "status_waiting"
+    status_link: str = ""
 
 
 @dataclass(frozen=True)
 class StatusResolved(Notice):
     template: ClassVar[str] = "status_resolved"
+    status_link: str = ""
 
 
 @dataclass(frozen=True)
 class StatusClosed(Notice):
     template: ClassVar[str] = "status_closed"
+    status_link: str = ""
 
 
 @dataclass(frozen=True)
 class StatusReopened(Notice):
     template: ClassVar[str] = "status_reopened"
+    status_link: str = ""
 
 
 STATUS_NOTICES: dict[str, type[Notice]] = {
@@ -194,6 +201,15 @@ class StatusReply(Notice):
     reaction_state: Met | Due
     resolution_state: Met | Due
     last_activity: str
+    status_link: str = ""
+
+
+@dataclass(frozen=True)
+class StatusLink(Notice):
+    """A lost status link, sent again to the ticket's customer who asked for it on the web."""
+
+    template: ClassVar[str] = "status_link"
+    status_link: str
 
 
 # --- to staff -----------------------------------------------------------------
@@ -302,6 +318,7 @@ def every_notice() -> tuple[type[Notice], ...]:
     """Each template's notice type, once."""
     return (
         AckVip, AckWarranty, AckPostWarranty, Relay, StatusOpen, StatusWaiting, StatusResolved,
-        StatusClosed, StatusReopened, StatusReply, StaffNew, StaffFollowup, Reminder, Escalation,
-        StaffError, StaffUnverified, StaffHeld, StaffConfirmed, StaffBounce, StaffUnverifiedSender,
+        StatusClosed, StatusReopened, StatusReply, StatusLink, StaffNew, StaffFollowup, Reminder,
+        Escalation, StaffError, StaffUnverified, StaffHeld, StaffConfirmed, StaffBounce,
+        StaffUnverifiedSender,
     )  # fmt: skip

@@ -23,6 +23,7 @@ from mailbot.usecases.mail_queue import (
     queue_mail,
     queue_staff_mail,
 )
+from mailbot.usecases.status_links import with_status_link
 from mailbot.usecases.ticket_changes import record_opened, start_clock
 
 
@@ -253,6 +254,7 @@ def _queue_ack(
     notice = ack_context(
         desk, ticket, contract_customer=contract_customer, confirm_tier=confirm_tier
     )
+    notice = with_status_link(desk, ticket, notice, session=session)
     rendered = desk.renderer.render(notice, ticket.language, base_context(desk, ticket))
     outbound = OutboundMail(
         message_id=new_message_id(desk, ticket, "ack", CUSTOMER),

@@ -361,6 +361,13 @@ def _apply(
         bounced = handle_bounce(desk, mail, now=now, session=session)
         if bounced is not None:
             return Outcome("bounce", bounced)
+    return apply_mail(desk, mail, now=now, session=session)
+
+
+def apply_mail(desk: Desk, mail: InboundMail, *, now: datetime, session: Session) -> Outcome:
+    """What one mail means, applied in the caller's ``session``: a new ticket, a follow-up,
+    or nothing; the caller commits. A mailbox mail comes here after the duplicate and
+    bounce checks, and so does a customer's answer typed on their status page."""
     decision = decide(
         mail,
         now=now,

@@ -24,6 +24,7 @@ from mailbot.core.notices import Notice, StaffHeld, TicketFields
 from mailbot.core.tickets import subject_with_tag, ticket_tag
 from mailbot.core.tokens import CUSTOMER, STAFF, Audience, signed_message_id
 from mailbot.usecases.desk import Desk
+from mailbot.usecases.status_links import with_status_link
 
 log = logging.getLogger("mailbot.outgoing")
 
@@ -172,6 +173,7 @@ def queue_customer_mail(
     if auto and not automatic_mail_allowed(desk, ticket.customer_address, now=now, session=session):
         return
     held = _over_ticket_cap(desk, ticket, now=now, session=session)
+    notice = with_status_link(desk, ticket, notice, session=session)
     rendered = desk.renderer.render(notice, ticket.language, base_context(desk, ticket))
     in_reply_to, references = _customer_thread(ticket, session=session)
     headers = [("X-Loop", desk.settings.support.address), ("X-Mailbot-Ticket", ticket.number)]

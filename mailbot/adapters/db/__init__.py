@@ -115,6 +115,11 @@ from mailbot.adapters.db.tickets import (
     unmet_by,
 )
 from mailbot.adapters.db.timesheet import time_entries, work_between, worked_or_unjustified
+from mailbot.adapters.db.web_status import (
+    customer_visible_messages,
+    last_customer_facing_message_id,
+    status_events,
+)
 
 __all__ = [
     "TICKET_COUNTER",
@@ -157,6 +162,7 @@ __all__ = [
     "contract_customer",
     "contract_customer_id",
     "contract_tier",
+    "customer_visible_messages",
     "daemon_state",
     "due_mails",
     "events_of",
@@ -164,6 +170,7 @@ __all__ = [
     "import_contracts",
     "insert_new",
     "insert_row",
+    "last_customer_facing_message_id",
     "last_uid",
     "ledger_by_fingerprint",
     "ledger_by_message_id",
@@ -191,6 +198,7 @@ __all__ = [
     "requeue_stale",
     "secret",
     "set_last_uid",
+    "status_events",
     "ticket_by_id",
     "ticket_by_number",
     "ticket_mail_sent",

@@ -1,0 +1,144 @@
+"""The customer's status page (issue 15 item 4): ``/t/{token}``, an answer typed on it,
+and ``/link`` to get a lost link again by mail.
+
+Thin handlers: the use cases in ``mailbot.usecases.web_status`` decide; a link that
+finds nothing is a plain 404, whatever the reason (tampered, expired, revoked).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mailbot.core.submission_limits import Window, decide_submission
+from mailbot.core.timeline import deadline_wording, entry_wording, status_wording
+from mailbot.usecases.web_status import (
+    MAX_ANSWER_LENGTH,
+    StatusPage,
+    answer_from_page,
+    send_lost_link,
+    status_page,
+)
+from mailbot.web.context import web_context
+from mailbot.web.rendering import language, render
+from mailbot.web.security import client_address, require_csrf
+
+
+def _page_values(request: Request, page: StatusPage) -> dict[str, Any]:
+    """The page's values, worded in the reader's language."""
+    lang, desk = language(request), web_context(request).desk
+    return {
+        "ticket": page,
+        "status_label": status_wording(page.status, lang),
+        "deadlines": [
+            (view.kind, desk.local_time(view.due), deadline_wording(view, lang))
+            for view in (page.reaction, page.resolution)
+        ],
+        "entries": [
+            (desk.local_time(entry.at), entry_wording(entry, lang), entry.body)
+            for entry in reversed(page.entries)
+        ],
+        "max_answer": MAX_ANSWER_LENGTH,
+    }
+
+
+def show_status(request: Request) -> Response:
+    page = status_page(web_context(request).desk, request.path_params["token"])
+    if page is None:
+        raise HTTPException(404)
+    return render(request, "status", _page_values(request, page))
+
+
+async def answer(request: Request) -> Response:
+    form = await request.form()
+    require_csrf(request, form)
+    text = _text(form, "text").strip()
+    if not text or len(text) > MAX_ANSWER_LENGTH:
+        raise HTTPException(400)
+    token = request.path_params["token"]
+    if not await run_in_threadpool(answer_from_page, web_context(request).desk, token, text):
+        raise HTTPException(404)
+    return RedirectResponse(f"/t/{token}", status_code=303)
+
+
+def lost_link_form(request: Request) -> Response:
+    return render(request, "lost_link", {"sent": False})
+
+
+async def lost_link(request: Request) -> Response:
+    form = await request.form()
+    require_csrf(request, form)
+    number, address = _text(form, "number")[:64], _text(form, "email")[:320]
+    _count_or_refuse(request)
+    if number.strip() and address.strip():
+        await run_in_threadpool(send_lost_link, web_context(request).desk, number, address)
+    # The same answer whether or not the number and the address matched.
+    return render(request, "lost_link", {"sent": True})
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+class _Attempts:
+    """Recent lost-link requests in this process, by client address, for
+    ``core.submission_limits``: enough to stop one address from mailing a customer
+    again and again (the web side runs as one process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._times: dict[str, deque[datetime]] = {}
+        self._everyone: deque[datetime] = deque()
+
+    def take(self, key: str, now: datetime, windows: tuple[Window, ...]) -> int:
+        """0 when one more is allowed (and counted), else the seconds to wait."""
+        oldest = now - max(window.period for window in windows)
+        with self._lock:
+            mine = self._times.setdefault(key, deque())
+            for times in (mine, self._everyone):
+                while times and times[0] <= oldest:
+                    times.popleft()
+            verdict = decide_submission(
+                now=now, from_address=mine, from_everyone=self._everyone, windows=windows
+            )
+            if verdict.allowed:
+                mine.append(now)
+                self._everyone.append(now)
+            return 0 if verdict.allowed else verdict.retry_after
+
+
+def _count_or_refuse(request: Request) -> None:
+    context = web_context(request)
+    web = context.web
+    windows = (
+        Window("ip", web.submissions_per_ip_hour, timedelta(hours=1)),
+        Window("ip", web.submissions_per_ip_day, timedelta(days=1)),
+        Window("global", web.submissions_per_hour, timedelta(hours=1)),
+    )
+    attempts = getattr(request.app.state, "lost_link_attempts", None)
+    if attempts is None:
+        attempts = request.app.state.lost_link_attempts = _Attempts()
+    client = client_address(request)
+    key = "unknown" if client is None else str(client.address)
+    wait = attempts.take(key, context.desk.clock(), windows)
+    if wait:
+        raise HTTPException(429, headers={"Retry-After": str(wait)})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/t/{token}", show_status, methods=["GET"], name="status"),
+        Route("/t/{token}/reply", answer, methods=["POST"], name="status_reply"),
+        Route("/link", lost_link_form, methods=["GET"], name="lost_link_form"),
+        Route("/link", lost_link, methods=["POST"], name="lost_link"),
+    ]
