@@ -19,7 +19,7 @@ from mailbot.adapters.db import MessageRow, OutboxRow, Session
 from mailbot.core.mail import InboundMail
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import apply_mail
-from mailbot.usecases.web_status import revoke_link
+from mailbot.usecases.web_status import answer_from_page, revoke_link
 from mailbot.web.app import create_app
 from tests import factories
 from tests.web.test_app import assert_secured, web_desk
@@ -254,3 +254,11 @@ def test_lost_link_requests_are_limited_per_client_address(desk: Desk) -> None:
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     other = client(desk, peer=("203.0.113.9", 1))
     assert ask_for_link(other, "SOL-999", CUSTOMER)
+
+
+def test_a_status_reply_carries_the_same_link(desk: Desk) -> None:
+    number = open_ticket(desk)
+    path = link_of(desk, number)
+    assert answer_from_page(desk, path.removeprefix("/t/"), "status")
+    (reply,) = mails(desk, "status_reply")
+    assert BASE + path in reply and "link osobisty" in reply
