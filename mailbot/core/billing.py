@@ -191,6 +191,62 @@ def bill_month(
 ) -> Invoice:
     """The month's invoice. ``tickets`` must hold every ticket with an entry, and every
     unjustified ticket opened in the month (or in the month of an earlier one's entry)."""
+    lines, _ = _month_lines(
+        month, contracts=contracts, tickets=tickets, entries=entries, prices=prices, tz=tz
+    )
+    return _invoice(month, lines, prices)
+
+
+@dataclass(frozen=True)
+class PackageStanding:
+    """A VIP contract's month so far: its package hours used and its free unjustified
+    tickets left (what the customer's status page shows)."""
+
+    package_hours: Decimal
+    hours_used: Decimal
+    free_unjustified: int
+    free_unjustified_left: int
+
+
+def package_standing(
+    month: Month,
+    contract: Contract,
+    *,
+    contracts: Iterable[Contract],
+    tickets: Iterable[BillableTicket],
+    entries: Iterable[WorkEntry],
+    prices: Prices,
+    tz: ZoneInfo,
+) -> PackageStanding:
+    """``contract``'s standing in ``month`` by the rules of ``bill_month`` (same inputs)."""
+    all_tickets = list(tickets)
+    _, package_left = _month_lines(
+        month, contracts=contracts, tickets=all_tickets, entries=entries, prices=prices, tz=tz
+    )
+    package = contract.package_hours if month.covered_by(contract) else ZERO
+    unjustified = sum(
+        1
+        for t in all_tickets
+        if _is_unjustified(t) and t.customer == contract.id and month.of(t.opened_at, tz)
+    )
+    return PackageStanding(
+        package_hours=package,
+        hours_used=package - package_left.get(contract.id, package),
+        free_unjustified=contract.free_unjustified,
+        free_unjustified_left=max(contract.free_unjustified - unjustified, 0),
+    )
+
+
+def _month_lines(
+    month: Month,
+    *,
+    contracts: Iterable[Contract],
+    tickets: Iterable[BillableTicket],
+    entries: Iterable[WorkEntry],
+    prices: Prices,
+    tz: ZoneInfo,
+) -> tuple[list[InvoiceLine], dict[str, Decimal]]:
+    """The month's lines, and each VIP contract's package hours left after them."""
     by_id = {c.id: c for c in contracts}
     all_tickets = list(tickets)
     worked = _time_per_ticket(month, entries, tz)
@@ -213,7 +269,7 @@ def bill_month(
         else:
             lines.append(_work_line(terms, package_left))
     lines.sort(key=lambda line: line.customer)  # stable: fee first, then opening order
-    return _invoice(month, lines, prices)
+    return lines, package_left
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,16 @@ from zoneinfo import ZoneInfo
 from mailbot.adapters import db
 from mailbot.adapters.db import Session, TicketRow
 from mailbot.config import Settings
-from mailbot.core.billing import BillableTicket, Invoice, Month, Prices, WorkEntry, bill_month
+from mailbot.core.billing import (
+    BillableTicket,
+    Invoice,
+    Month,
+    PackageStanding,
+    Prices,
+    WorkEntry,
+    bill_month,
+    package_standing,
+)
 from mailbot.core.contracts import Contract, sender_domain
 from mailbot.core.sla_report import SlaTicket, TierSla, sla_by_tier
 from mailbot.core.tiers import TIER_PRECEDENCE, Tier
@@ -67,23 +76,50 @@ def billable(ticket: TicketRow, contracts: Sequence[Contract]) -> BillableTicket
     )
 
 
-def billing_invoice(settings: Settings, month: Month, *, session: Session) -> Invoice:
-    """The month's invoice lines for every customer."""
-    tz = ZoneInfo(settings.support.timezone)
-    start, end = month_bounds(month, tz)
+def _month_inputs(
+    settings: Settings, month: Month, *, session: Session
+) -> tuple[list[Contract], list[BillableTicket], list[WorkEntry]]:
+    """What ``core.billing`` needs for ``month``: contracts, tickets, work entries."""
+    start, end = month_bounds(month, ZoneInfo(settings.support.timezone))
     contracts = db.load_contracts(session=session)
     rows = db.work_between(start, end, session=session)
     entries = [WorkEntry(number, e.at, timedelta(seconds=e.seconds)) for e, number in rows]
     worked = {entry.ticket for entry in entries}
     # Every unjustified ticket too: the first N of a month are free, counted by opening.
     tickets = db.worked_or_unjustified(worked, session=session)
+    return contracts, [billable(t, contracts) for t in tickets], entries
+
+
+def billing_invoice(settings: Settings, month: Month, *, session: Session) -> Invoice:
+    """The month's invoice lines for every customer."""
+    contracts, tickets, entries = _month_inputs(settings, month, session=session)
     return bill_month(
         month,
         contracts=contracts,
-        tickets=[billable(t, contracts) for t in tickets],
+        tickets=tickets,
         entries=entries,
         prices=prices(settings),
-        tz=tz,
+        tz=ZoneInfo(settings.support.timezone),
+    )
+
+
+def vip_standing(
+    settings: Settings, month: Month, contract_id: str, *, session: Session
+) -> PackageStanding | None:
+    """A VIP contract's package hours used and free unjustified tickets left in ``month``;
+    None when ``contract_id`` names no VIP contract."""
+    contracts, tickets, entries = _month_inputs(settings, month, session=session)
+    contract = next((c for c in contracts if c.id == contract_id), None)
+    if contract is None or contract.tier is not Tier.VIP:
+        return None
+    return package_standing(
+        month,
+        contract,
+        contracts=contracts,
+        tickets=tickets,
+        entries=entries,
+        prices=prices(settings),
+        tz=ZoneInfo(settings.support.timezone),
     )
 
 

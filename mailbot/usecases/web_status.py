@@ -15,14 +15,17 @@ from dataclasses import dataclass
 
 from mailbot.adapters import db as repo
 from mailbot.adapters.db import Session, TicketRow
+from mailbot.core.billing import Month, PackageStanding
 from mailbot.core.mail import InboundMail
 from mailbot.core.notices import StatusLink
 from mailbot.core.tickets import subject_with_tag
+from mailbot.core.tiers import Tier
 from mailbot.core.timeline import DeadlineView, TicketFacts, TimelineEntry, deadlines, timeline
 from mailbot.core.web_tokens import verify_status
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import apply_mail
 from mailbot.usecases.mail_queue import queue_customer_mail
+from mailbot.usecases.reports import vip_standing
 from mailbot.usecases.status_links import new_nonce, status_link
 
 log = logging.getLogger("mailbot.web")
@@ -42,6 +45,8 @@ class StatusPage:
     reaction: DeadlineView
     resolution: DeadlineView
     entries: tuple[TimelineEntry, ...]
+    # A VIP contract's month so far; None for other tickets.
+    package: PackageStanding | None = None
 
 
 def _ticket_of(desk: Desk, token: str, *, session: Session) -> TicketRow | None:
@@ -80,7 +85,17 @@ def status_page(desk: Desk, token: str) -> StatusPage | None:
         return StatusPage(
             number=ticket.number, subject=ticket.subject, tier=ticket.tier,
             status=ticket.status, reaction=reaction, resolution=resolution, entries=entries,
+            package=_package(desk, ticket, session=session),
         )  # fmt: skip
+
+
+def _package(desk: Desk, ticket: TicketRow, *, session: Session) -> PackageStanding | None:
+    """This month's package standing of a VIP ticket's contract (core.billing's rules)."""
+    if ticket.tier != Tier.VIP.value or not ticket.contract_id:
+        return None
+    today = desk.clock().astimezone(desk.tz)
+    month = Month(today.year, today.month)
+    return vip_standing(desk.settings, month, ticket.contract_id, session=session)
 
 
 def answer_from_page(desk: Desk, token: str, text: str) -> bool:

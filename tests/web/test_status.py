@@ -19,6 +19,8 @@ from mailbot.adapters.db import MessageRow, OutboxRow, Session
 from mailbot.core.mail import InboundMail
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import apply_mail
+from mailbot.usecases.phone import open_by_hand
+from mailbot.usecases.timesheet import add_time
 from mailbot.usecases.web_status import answer_from_page, revoke_link
 from mailbot.web.app import create_app
 from tests import factories
@@ -262,3 +264,25 @@ def test_a_status_reply_carries_the_same_link(desk: Desk) -> None:
     assert answer_from_page(desk, path.removeprefix("/t/"), "status")
     (reply,) = mails(desk, "status_reply")
     assert BASE + path in reply and "link osobisty" in reply
+
+
+def test_a_vip_page_shows_the_months_package_and_free_unjustified_tickets(desk: Desk) -> None:
+    with Session(desk.engine) as session:
+        repo.import_contracts([factories.VIP], session=session)
+        session.commit()
+    number = open_by_hand(
+        desk, contract_id=factories.VIP.id, subject="Serwer", body="Nie działa.",
+        channel="phone", received=factories.NOW,
+    )  # fmt: skip
+    with Session(desk.engine) as session:
+        ticket = repo.ticket_by_number(number, session=session)
+        assert ticket is not None
+        add_time(
+            ticket, timedelta(minutes=70), at=factories.NOW, by="admin", note="", session=session
+        )
+        session.commit()
+    token = (revoke_link(desk, number) or "").removeprefix(BASE)
+    page = client(desk).get(token).text
+    assert "umowa serwisowa VIP" in page
+    assert "Wykorzystane godziny pakietu</dt><dd>2 z 2 h" in page
+    assert "do wykorzystania</dt><dd>4 z 4" in page
