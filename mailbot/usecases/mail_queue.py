@@ -34,7 +34,7 @@ STAFF_LANGUAGE = "pl"
 # Outbox kinds a program writes to a customer on its own; ``[limits] auto_replies_per_hour``
 # caps them per address, so that a robot we fail to recognise cannot keep a loop going.
 AUTOMATIC_KINDS = ("ack", "status_reply", "status_open", "status_waiting", "status_resolved",
-                   "status_closed", "status_reopened")  # fmt: skip
+                   "status_closed", "status_reopened", "status_link")  # fmt: skip
 
 
 def automatic_mail_allowed(desk: Desk, address: str, *, now: datetime, session: Session) -> bool:
