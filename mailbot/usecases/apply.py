@@ -254,7 +254,10 @@ def _queue_ack(
     notice = ack_context(
         desk, ticket, contract_customer=contract_customer, confirm_tier=confirm_tier
     )
-    notice = with_status_link(desk, ticket, notice, session=session)
+    if to.lower() == ticket.customer_address.lower():
+        # The link lets its holder read staff replies and answer as the customer: it goes
+        # only to the ticket's own address, never to a Reply-To the writer chose.
+        notice = with_status_link(desk, ticket, notice, session=session)
     rendered = desk.renderer.render(notice, ticket.language, base_context(desk, ticket))
     outbound = OutboundMail(
         message_id=new_message_id(desk, ticket, "ack", CUSTOMER),

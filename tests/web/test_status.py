@@ -286,3 +286,16 @@ def test_a_vip_page_shows_the_months_package_and_free_unjustified_tickets(desk: 
     assert "umowa serwisowa VIP" in page
     assert "Wykorzystane godziny pakietu</dt><dd>2 z 2 h" in page
     assert "do wykorzystania</dt><dd>4 z 4" in page
+
+
+def test_an_acknowledgement_to_a_reply_to_address_carries_no_link(desk: Desk) -> None:
+    mail = InboundMail(
+        message_id="<rt@else.pl>", from_address="ola@firma.pl", from_name="Ola",
+        subject="Pytanie", date=factories.NOW, to=(factories.SUPPORT,),
+        reply_to=("ktos@inny.pl",), body_text="Pytanie.\n",
+    )  # fmt: skip
+    with Session(desk.engine) as session:
+        apply_mail(desk, mail, now=factories.NOW, session=session)
+        session.commit()
+    (ack,) = mails(desk, "ack")
+    assert "/t/" not in ack
