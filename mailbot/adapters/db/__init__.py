@@ -115,6 +115,15 @@ from mailbot.adapters.db.tickets import (
     unmet_by,
 )
 from mailbot.adapters.db.timesheet import time_entries, work_between, worked_or_unjustified
+from mailbot.adapters.db.web_staff import (
+    add_staff_session,
+    drop_expired_staff_sessions,
+    end_staff_session,
+    live_staff_session,
+    open_tickets,
+    signin_mails_since,
+    spend_nonce,
+)
 
 __all__ = [
     "TICKET_COUNTER",
@@ -147,6 +156,7 @@ __all__ = [
     "UTCDateTime",
     "UsedNonceRow",
     "WebSubmissionRow",
+    "add_staff_session",
     "alert_due_ids",
     "alert_keys",
     "alerts_of",
@@ -158,7 +168,9 @@ __all__ = [
     "contract_customer_id",
     "contract_tier",
     "daemon_state",
+    "drop_expired_staff_sessions",
     "due_mails",
+    "end_staff_session",
     "events_of",
     "first_response_times",
     "import_contracts",
@@ -170,6 +182,7 @@ __all__ = [
     "ledger_entries",
     "ledger_entry",
     "list_tickets",
+    "live_staff_session",
     "load_contracts",
     "mails_taken_by_outcome",
     "mails_taken_since",
@@ -178,6 +191,7 @@ __all__ = [
     "message_attachments",
     "next_ticket_seq",
     "open_database",
+    "open_tickets",
     "outbox_by_message_ids",
     "outbox_by_status",
     "outbox_counts",
@@ -191,6 +205,8 @@ __all__ = [
     "requeue_stale",
     "secret",
     "set_last_uid",
+    "signin_mails_since",
+    "spend_nonce",
     "ticket_by_id",
     "ticket_by_number",
     "ticket_mail_sent",
