@@ -115,9 +115,12 @@ def _queue_signin_mail(
 
 
 def signin_address(desk: Desk, token: str) -> str | None:
-    """The staff address a link is for, while it is valid (not spending it)."""
+    """The staff address a link is for, while it is valid and unused (not spending it)."""
     claim = web_tokens.verify_signin(desk.token_key, token, now=desk.clock())
-    return claim.address if claim is not None and desk.policy.is_staff(claim.address) else None
+    if claim is None or not desk.policy.is_staff(claim.address):
+        return None
+    with Session(desk.engine) as session:
+        return None if repo.nonce_spent(claim.nonce, session=session) else claim.address
 
 
 def session_hash(cookie: str) -> str:

@@ -134,10 +134,11 @@ def test_a_staff_address_gets_a_link_that_works_once(client: TestClient, desk: D
     with Session(desk.engine) as session:
         stored = session.exec(select(StaffSessionRow)).one()
     assert stored.id_hash == session_hash(cookie) != cookie and stored.address == STAFF
-    # The same link again, from another browser: refused.
+    # The same link again, from another browser: shown as spent, and refused.
     link = mailed_link(desk)
     other = TestClient(client.app, follow_redirects=False)
-    answer = other.post(link, data={"csrf_token": csrf(other, link)})
+    assert other.get(link).status_code == 400
+    answer = other.post(link, data={"csrf_token": csrf(other, "/staff/login")})
     assert answer.status_code == 400 and STAFF_COOKIE not in other.cookies
 
 

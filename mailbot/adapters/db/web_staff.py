@@ -33,6 +33,10 @@ def spend_nonce(nonce: str, *, now: datetime, session: Session) -> bool:
     return True
 
 
+def nonce_spent(nonce: str, *, session: Session) -> bool:
+    return session.get(UsedNonceRow, nonce) is not None
+
+
 def add_staff_session(
     id_hash: str, address: str, *, now: datetime, expires_at: datetime, session: Session
 ) -> None:
