@@ -53,6 +53,11 @@ If you did not ask for it, ignore this message.
 """
 
 
+# Clients remembered before the limiter forgets those with no request in its windows (a
+# bound on its memory when many addresses ask: an IPv6 client has plenty).
+MAX_CLIENTS = 10_000
+
+
 @dataclass
 class SignInLimiter:
     """Recent sign-in requests per client address, in this process."""
@@ -60,9 +65,13 @@ class SignInLimiter:
     times: dict[str, deque[datetime]] = field(default_factory=lambda: defaultdict(deque))
 
     def verdict(self, client: str, now: datetime) -> Verdict:
+        start = now - max(window.period for window in IP_WINDOWS)
+        if len(self.times) >= MAX_CLIENTS:
+            quiet = [key for key, times in self.times.items() if not times or times[-1] <= start]
+            for key in quiet:
+                del self.times[key]
         recent = self.times[client]
-        longest = max(window.period for window in IP_WINDOWS)
-        while recent and recent[0] <= now - longest:
+        while recent and recent[0] <= start:
             recent.popleft()
         verdict = decide_submission(now=now, from_address=recent, from_everyone=(),
                                     windows=IP_WINDOWS)  # fmt: skip

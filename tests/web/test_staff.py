@@ -59,7 +59,7 @@ def desk(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Desk]:
         database_url,
         tmp_path,
     )
-    web = WebSettings(staff_session=timedelta(hours=1))  # type: ignore[arg-type]
+    web = WebSettings(staff_session=timedelta(hours=1))
     desk = build_desk(dataclasses.replace(settings, web=web), clock=clock)
     yield desk
     desk.engine.dispose()
