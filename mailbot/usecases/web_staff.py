@@ -155,12 +155,13 @@ def sign_in(desk: Desk, token: str) -> str | None:
 
 
 def signed_in(desk: Desk, cookie: str) -> str | None:
-    """The staff address of a live session, or None."""
+    """The staff address of a live session, or None (also when the address is no longer
+    staff: the settings changed since it signed in)."""
     if not cookie:
         return None
     with Session(desk.engine) as session:
         row = repo.live_staff_session(session_hash(cookie), now=desk.clock(), session=session)
-        return row.address if row is not None else None
+    return row.address if row is not None and desk.policy.is_staff(row.address) else None
 
 
 def sign_out(desk: Desk, cookie: str) -> None:

@@ -151,6 +151,36 @@ def test_the_session_cookie_is_strict_and_httponly(client: TestClient, desk: Des
     assert STAFF_COOKIE not in answer.headers["location"]
 
 
+def test_the_session_cookie_is_secure_behind_https(database_url: str, tmp_path: Path) -> None:
+    settings = factories.make_settings(
+        ImapSettings(url=f"maildir:{tmp_path / 'Maildir'}"),
+        SimpleNamespace(host="127.0.0.1", port=25),  # type: ignore[arg-type]
+        database_url,
+        tmp_path,
+    )
+    web = WebSettings(base_url="https://help.example.com")
+    desk = build_desk(dataclasses.replace(settings, web=web), clock=lambda: factories.NOW)
+    try:
+        client = TestClient(create_app(desk), base_url="https://testserver",
+                            follow_redirects=False)  # fmt: skip
+        ask_link(client, STAFF)
+        link = mailed_link(desk)
+        assert outbox(desk)[-1].raw.count(b"https://help.example.com/staff/login/") == 1
+        answer = client.post(link, data={"csrf_token": csrf(client, link)})
+        cookie = next(v for v in answer.headers.get_list("set-cookie") if STAFF_COOKIE in v)
+        assert "Secure" in cookie
+    finally:
+        desk.engine.dispose()
+
+
+def test_the_pages_speak_english_too(client: TestClient, desk: Desk) -> None:
+    assert "Send me a sign-in link" in client.get("/staff/login?lang=en").text
+    add_ticket(desk, 1, reaction_in=-timedelta(hours=1))
+    sign_in(client, desk)
+    assert "overdue" in client.get("/staff").text
+    assert "Take it" in client.get("/staff/t/SOL-1").text
+
+
 def test_a_link_expires_after_15_minutes(client: TestClient, desk: Desk, clock: Clock) -> None:
     ask_link(client, STAFF)
     link = mailed_link(desk)
