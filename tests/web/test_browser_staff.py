@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.cli.test_web_command import wait_until_serving
 from tests.conftest import SmtpSink, free_port
@@ -91,6 +92,17 @@ def web(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[tuple[str, Path]]:
         process.communicate(timeout=30)
 
 
+def shows(browser: webdriver.Chrome, text: str) -> bool:
+    """Wait (a click returns before the next page is loaded) until the page shows ``text``."""
+    WebDriverWait(browser, 10).until(lambda b: text in b.page_source)
+    return True
+
+
+def at(browser: webdriver.Chrome, url: str) -> bool:
+    WebDriverWait(browser, 10).until(lambda b: b.current_url == url)
+    return True
+
+
 def signin_link(sink: SmtpSink) -> str:
     for received in sink.to(STAFF):
         mail = message_from_bytes(received.content, policy=default)
@@ -113,21 +125,22 @@ def test_staff_sign_in_through_the_mailed_link(
     assert browser.current_url == base + "/staff/login"
     browser.find_element(By.ID, "address").send_keys(STAFF)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert "wysłaliśmy na niego link" in browser.page_source
+    assert shows(browser, "wysłaliśmy na niego link")
     mailbot(path, "run", "--once")  # mailbot run sends the outbox
     browser.get(signin_link(smtp_sink))
     browser.find_element(By.ID, "sign-in").click()
-    assert browser.current_url == base + "/staff"
+    assert at(browser, base + "/staff")
     board = browser.find_element(By.TAG_NAME, "main").text
     assert "SOL-1" in board and "SOL-2" in board and "Drukarka <b>drukuje</b> puste" in board
     SCREENS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENS / "staff.png"))
     browser.find_element(By.LINK_TEXT, "SOL-1").click()
+    assert shows(browser, 'id="take"')
     browser.find_element(By.ID, "take").click()
+    assert shows(browser, "assignee technik@serwis.example.pl")
     assert browser.current_url == base + "/staff/t/SOL-1"
-    assert "assignee technik@serwis.example.pl" in browser.find_element(By.TAG_NAME, "main").text
     browser.save_screenshot(str(SCREENS / "staff_ticket.png"))
     # The same link again: spent.
     browser.delete_all_cookies()
     browser.get(signin_link(smtp_sink))
-    assert "został już użyty" in browser.page_source
+    assert shows(browser, "został już użyty")
