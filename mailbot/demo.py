@@ -3,6 +3,11 @@
 It seeds three contracts (one per tier), drops sample mails into a Maildir,
 runs one poll-and-send cycle like the daemon does, then a customer's answer
 to the first ticket and a second cycle, and prints what happened.
+
+``mailbot demo --serve`` then keeps the web side running on 127.0.0.1 with the
+demo's tickets (``serve_demo``), a daemon cycle every ``CYCLE_SECONDS`` in a
+thread so that mail the pages queue (a staff sign-in link, a confirmation) lands
+in ``sent/``, until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import mailbox
 import shutil
+import socket
+import threading
 from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -22,7 +29,12 @@ from zoneinfo import ZoneInfo
 from mailbot.bootstrap import build_desk, import_configured_contracts, system_clock
 from mailbot.config import Settings, load_settings
 from mailbot.runtime.daemon import Daemon
+from mailbot.usecases.desk import Desk
 from mailbot.usecases.views import ticket_summaries
+from mailbot.web.server import serve
+
+CYCLE_SECONDS = 2.0  # how often --serve polls the Maildir and sends the outbox
+STAFF = "technik@serwis.example.pl"  # as in DEMO_CONFIG
 
 MARKER = ".mailbot-demo"
 SUPPORT = "pomoc@serwis.example.pl"  # as in DEMO_CONFIG
@@ -47,6 +59,9 @@ name = "Serwis IT - Pomoc"
 staff_addresses = ["technik@serwis.example.pl"]
 staff_domains = ["serwis.example.pl"]
 contracts_file = "contracts.toml"
+
+[web]
+bind = "{bind}"
 """
 
 DEMO_CONTRACTS = """\
@@ -148,9 +163,15 @@ def _prepare(root: Path) -> None:
 
 
 def run_demo(root: Path, *, out: TextIO) -> int:
-    root = root.resolve()
+    desk = _run_pipeline(root.resolve(), bind="127.0.0.1:8080", out=out)
+    desk.engine.dispose()
+    return 0
+
+
+def _run_pipeline(root: Path, *, bind: str, out: TextIO) -> Desk:
+    """The demo's mail, three cycles and the report; the desk, for serving it."""
     _prepare(root)
-    (root / "config.toml").write_text(DEMO_CONFIG.format(root=root))
+    (root / "config.toml").write_text(DEMO_CONFIG.format(root=root, bind=bind))
     (root / "contracts.toml").write_text(DEMO_CONTRACTS)
     settings = load_settings(root / "config.toml", environ={})
     desk = build_desk(settings)
@@ -187,7 +208,7 @@ def run_demo(root: Path, *, out: TextIO) -> int:
     )
     asyncio.run(daemon.cycle())
     _report(settings, root, out)
-    return 0
+    return desk
 
 
 def _report(settings: Settings, root: Path, out: TextIO) -> None:
@@ -217,3 +238,58 @@ def _report(settings: Settings, root: Path, out: TextIO) -> None:
         f"\n  mailbot --config {root / 'config.toml'} contracts list",
         file=out,
     )
+
+
+# --- mailbot demo --serve ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def serve_lines(desk: Desk, base: str, root: Path) -> list[str]:
+    """What ``--serve`` prints once the web side is up: where to look in a browser."""
+    return [
+        f"\nThe web side of the demo is at {base}/ (Ctrl-C stops it)",
+        f"  the start page and the submission forms: {base}/",
+        *status_link_lines(desk, base),
+        f"  the staff board: {base}/staff/login (ask for a link for {STAFF};"
+        f" the mail lands in {root / 'sent'} within {CYCLE_SECONDS:g} s)",
+    ]
+
+
+def status_link_lines(desk: Desk, base: str) -> list[str]:
+    """A customer's status link to print; none until the status pages are in (issue 15
+    item 4: this returns the line for the demo's first ticket)."""
+    return []
+
+
+def serve_demo(root: Path, *, port: int | None, out: TextIO) -> int:
+    """The demo, then its web side on 127.0.0.1 until SIGTERM or Ctrl-C (exit 0)."""
+    root = root.resolve()
+    port = port or free_port()
+    desk = _run_pipeline(root, bind=f"127.0.0.1:{port}", out=out)
+    for line in serve_lines(desk, f"http://127.0.0.1:{port}", root):
+        print(line, file=out)
+    out.flush()
+    stop = threading.Event()
+    cycles = threading.Thread(target=_keep_cycling, args=(desk, stop), name="demo-daemon")
+    cycles.start()
+    try:
+        serve(desk)
+    finally:
+        stop.set()
+        cycles.join()
+        desk.engine.dispose()
+    return 0
+
+
+def _keep_cycling(desk: Desk, stop: threading.Event) -> None:
+    """What ``mailbot run`` would do beside ``mailbot web``: poll and send, until ``stop``."""
+    daemon = Daemon(desk)
+    while not stop.wait(CYCLE_SECONDS):
+        asyncio.run(daemon.cycle())

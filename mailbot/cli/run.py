@@ -20,7 +20,7 @@ from mailbot.cli.common import (
 )
 from mailbot.config import Settings
 from mailbot.config_check import connection_checks, offline_checks
-from mailbot.demo import run_demo
+from mailbot.demo import run_demo, serve_demo
 from mailbot.inspection import inspect_mail, read_mails
 from mailbot.runtime.daemon import Daemon
 from mailbot.runtime.heartbeat import Heartbeat
@@ -53,7 +53,11 @@ def _apply_log_settings(settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-
+    if args.serve:
+        return serve_demo(Path(args.dir), port=args.port, out=sys.stdout)
+    if args.port is not None:
+        print("mailbot demo: --port goes with --serve", file=sys.stderr)
+        return EXIT_FAILURE
     return run_demo(Path(args.dir), out=sys.stdout)
 
 
@@ -118,6 +122,20 @@ def register(sub: Any) -> None:
         "--dir",
         default="var/demo",
         help="folder for the demo's mailbox, database and mail (default: var/demo; emptied first)",
+    )
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="then keep the web side running on 127.0.0.1 with the demo's tickets (the start "
+        "page and forms, the staff board: sign in as technik@serwis.example.pl, the link is "
+        "written to DIR/sent/), polling and sending every 2 s like `mailbot run`; prints the "
+        "addresses; stops on Ctrl-C or SIGTERM",
+    )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="with --serve: the port on 127.0.0.1 (default: a free one)",
     )
     check = add_command(
         sub,
