@@ -31,6 +31,7 @@ from mailbot.config import Settings, load_settings
 from mailbot.runtime.daemon import Daemon
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.views import ticket_summaries
+from mailbot.usecases.web_status import current_link
 from mailbot.web.server import serve
 
 CYCLE_SECONDS = 2.0  # how often --serve polls the Maildir and sends the outbox
@@ -62,6 +63,7 @@ contracts_file = "contracts.toml"
 
 [web]
 bind = "{bind}"
+base_url = "{base_url}"
 """
 
 DEMO_CONTRACTS = """\
@@ -168,10 +170,10 @@ def run_demo(root: Path, *, out: TextIO) -> int:
     return 0
 
 
-def _run_pipeline(root: Path, *, bind: str, out: TextIO) -> Desk:
+def _run_pipeline(root: Path, *, bind: str, out: TextIO, base_url: str = "") -> Desk:
     """The demo's mail, three cycles and the report; the desk, for serving it."""
     _prepare(root)
-    (root / "config.toml").write_text(DEMO_CONFIG.format(root=root, bind=bind))
+    (root / "config.toml").write_text(DEMO_CONFIG.format(root=root, bind=bind, base_url=base_url))
     (root / "contracts.toml").write_text(DEMO_CONTRACTS)
     settings = load_settings(root / "config.toml", environ={})
     desk = build_desk(settings)
@@ -263,17 +265,20 @@ def serve_lines(desk: Desk, base: str, root: Path) -> list[str]:
 
 
 def status_link_lines(desk: Desk, base: str) -> list[str]:
-    """A customer's status link to print; none until the status pages are in (issue 15
-    item 4: this returns the line for the demo's first ticket)."""
-    return []
+    """The status page of the demo's first ticket, as its customer's mails link it."""
+    first = ticket_summaries(desk.settings, limit=1)
+    link = current_link(desk, first[0]["number"]) if first else None
+    return [f"  a customer's status page ({first[0]['number']}): {link}"] if link else []
 
 
 def serve_demo(root: Path, *, port: int | None, out: TextIO) -> int:
     """The demo, then its web side on 127.0.0.1 until SIGTERM or Ctrl-C (exit 0)."""
     root = root.resolve()
     port = port or free_port()
-    desk = _run_pipeline(root, bind=f"127.0.0.1:{port}", out=out)
-    for line in serve_lines(desk, f"http://127.0.0.1:{port}", root):
+    # With base_url the demo's acknowledgements carry status links that work at once.
+    base = f"http://127.0.0.1:{port}"
+    desk = _run_pipeline(root, bind=f"127.0.0.1:{port}", out=out, base_url=base)
+    for line in serve_lines(desk, base, root):
         print(line, file=out)
     out.flush()
     stop = threading.Event()

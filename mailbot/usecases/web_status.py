@@ -122,6 +122,18 @@ def answer_from_page(desk: Desk, token: str, text: str) -> bool:
     return True
 
 
+def current_link(desk: Desk, number: str) -> str | None:
+    """The ticket's status link as mails carry it ("" without ``[web] base_url``), or None
+    when there is no such ticket; the first link gives the ticket its nonce."""
+    with Session(desk.engine) as session:
+        ticket = repo.ticket_by_number(number, session=session)
+        if ticket is None:
+            return None
+        link = status_link(desk, ticket, session=session)
+        session.commit()
+    return link
+
+
 def revoke_link(desk: Desk, number: str) -> str | None:
     """Give the ticket a new nonce (every link made before stops working); its new link
     ("" without ``[web] base_url``), or None when there is no such ticket."""
