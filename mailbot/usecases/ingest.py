@@ -361,6 +361,14 @@ def _apply(
         bounced = handle_bounce(desk, mail, now=now, session=session)
         if bounced is not None:
             return Outcome("bounce", bounced)
+    return apply_mail(desk, mail, now=now, session=session)
+
+
+def apply_mail(desk: Desk, mail: InboundMail, *, now: datetime, session: Session) -> Outcome:
+    """What one parsed mail, received at ``now``, does to the desk (``core.decide``), applied in
+    ``session``: a ticket opened (acknowledged, staff told) or joined, or why not. The caller
+    commits. Mail comes here past its duplicate and bounce checks; a web submission, turned
+    into a mail, comes here directly (mailbot.usecases.web_submissions)."""
     decision = decide(
         mail,
         now=now,

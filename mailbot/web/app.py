@@ -20,12 +20,16 @@ from starlette.staticfiles import StaticFiles
 
 from mailbot.adapters.pages import static_dir
 from mailbot.usecases.desk import Desk
-from mailbot.web import monitoring, start
+from mailbot.web import monitoring, start, submit
 from mailbot.web.context import WebContext
 from mailbot.web.rendering import http_error, server_error
 from mailbot.web.security import BodyLimit, SecurityHeaders
 
-_PAGE_GROUPS = (start, monitoring)
+_PAGE_GROUPS = (
+    start,
+    monitoring,
+    submit,
+)
 
 
 def create_app(desk: Desk, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:

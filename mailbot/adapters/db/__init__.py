@@ -115,6 +115,12 @@ from mailbot.adapters.db.tickets import (
     unmet_by,
 )
 from mailbot.adapters.db.timesheet import time_entries, work_between, worked_or_unjustified
+from mailbot.adapters.db.web_submissions import (
+    expire_pending,
+    spend_nonce,
+    submission_by_id,
+    submission_times,
+)
 
 __all__ = [
     "TICKET_COUNTER",
@@ -160,6 +166,7 @@ __all__ = [
     "daemon_state",
     "due_mails",
     "events_of",
+    "expire_pending",
     "first_response_times",
     "import_contracts",
     "insert_new",
@@ -191,6 +198,9 @@ __all__ = [
     "requeue_stale",
     "secret",
     "set_last_uid",
+    "spend_nonce",
+    "submission_by_id",
+    "submission_times",
     "ticket_by_id",
     "ticket_by_number",
     "ticket_mail_sent",
