@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mailbot.adapters import db as repo
-from mailbot.adapters.db import OutboxRow, Session, WebSubmissionRow
+from mailbot.adapters.db import IntegrityError, OutboxRow, Session, WebSubmissionRow
 from mailbot.core import web_tokens
 from mailbot.core.client_ip import ip_allowed
 from mailbot.core.compose import compose
@@ -42,6 +42,7 @@ from mailbot.core.submission_limits import Verdict, Window, decide_submission
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import apply_mail
 from mailbot.usecases.mail_queue import automatic_mail_allowed
+from mailbot.usecases.timesheet import set_flag
 
 log = logging.getLogger("mailbot.web.submissions")
 
@@ -191,7 +192,17 @@ def _open(
         row.state = "confirmed"
         row.ticket_number = repo.ticket_number_of(outcome.ticket_id, session=session)
         log.info("web submission %s: %s", row.id, outcome.reason)
+        if row.express and outcome.kind == "ticket":
+            _mark_express(row, outcome.ticket_id, session=session)
     session.add(row)
+
+
+def _mark_express(row: WebSubmissionRow, ticket_id: int, *, session: Session) -> None:
+    """The customer asked for express at its price: the billing flag staff would set."""
+    ticket = repo.ticket_by_id(ticket_id, session=session)
+    if ticket is not None:
+        set_flag(ticket, "express", True, by=f"web form ({row.address})", at=row.created_at,
+                 session=session)  # fmt: skip
 
 
 def as_mail(row: WebSubmissionRow, *, vouched_by: str = "") -> InboundMail:
@@ -274,7 +285,10 @@ def confirm(desk: Desk, token: str) -> Confirmation:
         if not repo.spend_nonce(f"confirm:{row.id}", now, session=session):
             return "used"
         _open(desk, row, vouched_by="", now=now, session=session)
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:  # the same link followed twice at once: the other one won
+            return "used"
     return "opened"
 
 

@@ -163,7 +163,7 @@ def test_the_confirmation_link_opens_the_ticket_once(desk: Desk, clock: Clock) -
     [ticket] = rows(desk, TicketRow)
     # The deadlines count from the submission, not from the confirmation.
     assert ticket.received_at == factories.NOW and ticket.tier == "post_warranty"
-    assert ticket.customer_address == "anna@example.com"
+    assert ticket.customer_address == "anna@example.com" and ticket.express
     assert len(outbox(desk, "ack")) == 1
     [row] = rows(desk, WebSubmissionRow)
     assert (row.state, row.ticket_number) == ("confirmed", ticket.number)
