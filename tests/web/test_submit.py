@@ -52,7 +52,7 @@ def desk(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Desk]:
         database_url,
         tmp_path,
     )
-    web = WebSettings(trusted_proxies=("127.0.0.1/32",), submissions_per_ip_hour=3)  # type: ignore[arg-type]
+    web = WebSettings(trusted_proxies=("127.0.0.1/32",), submissions_per_ip_hour=3)
     # Our mail server is trusted: a VIP contract's tier needs evidence beyond From.
     support = dataclasses.replace(settings.support, authserv_id=MX)
     limits = dataclasses.replace(settings.limits, max_attachment_size=1000)
@@ -96,7 +96,7 @@ def outbox(desk: Desk, kind: str) -> list[OutboxRow]:
 
 def link_of(desk: Desk) -> str:
     raw = outbox(desk, "web_confirm")[-1].raw.decode()
-    return re.findall(r"(/zgloszenie/potwierdz/[A-Za-z0-9_.=-]+)", raw.replace("=\r\n", ""))[0]
+    return str(re.findall(r"(/zgloszenie/potwierdz/[A-Za-z0-9_.=-]+)", raw.replace("=\r\n", ""))[0])
 
 
 def main(html: str) -> str:
@@ -237,7 +237,7 @@ def test_the_limits_answer_429_with_retry_after(desk: Desk) -> None:
 
 def test_script_in_every_field_is_text(desk: Desk) -> None:
     script = "<script>alert(1)</script>"
-    values = {name: script for name in ("name", "phone", "subject", "body")}
+    values: dict[str, Any] = {name: script for name in ("name", "phone", "subject", "body")}
     page = send(client(desk), "warranty", address=script, **values)
     assert page.status_code == 400 and script not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
