@@ -14,9 +14,11 @@ Threading rules (a subset of issue 4, enough to keep answers on their ticket):
 
 A contract that requires authentication (``Contract.requires_authentication``)
 gives its tier only when the trusted server's Authentication-Results vouch for
-the sender; otherwise the ticket opens at post-warranty without the contract
-and names it as ``unverified``. Without a trusted server (``authserv_id`` "")
-nothing can be verified and the From address is believed.
+the sender, or a web submission came from an address on the contract's IP
+allow-list (``InboundMail.vouched_by``); otherwise the ticket opens at
+post-warranty without the contract and names it as ``unverified``. Without a
+trusted server (``authserv_id`` "") nothing can be verified and the From address
+is believed.
 """
 
 from __future__ import annotations
@@ -182,6 +184,8 @@ def _unverified_contract(mail: InboundMail, match: Match, policy: DeskPolicy) ->
         # Without a trusted server no header can be believed, so From is all there is.
         return None
     if not contract.requires_authentication(vip_default=policy.vip_requires_authentication):
+        return None
+    if mail.vouched_by:  # the contract's IP allow-list: as good as the server's word
         return None
     verified = sender_verified(
         mail.authentication_results,

@@ -62,6 +62,10 @@ class InboundMail:
     # Why the full parse did not read this mail ("parse deadline of 10 s exceeded"), when only
     # the bounded fallback reader did (sender, subject, first text); "" for a parsed mail.
     unparsed: str = ""
+    # Who vouches for the sender besides the mail's own headers: a web submission from an
+    # address on its contract's IP allow-list says so here ("IP allow-list of contract X");
+    # "" for mail, which only Authentication-Results can vouch for.
+    vouched_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -314,11 +314,22 @@ class StaffUnverifiedSender(Notice):
     authserv_id: str
 
 
+@dataclass(frozen=True)
+class WebConfirm(Notice):
+    """The link that confirms a web form's e-mail address (issue 15): the ticket opens when
+    it is followed, within ``hours``."""
+
+    template: ClassVar[str] = "web_confirm"
+    link: str
+    name: str
+    hours: int
+
+
 def every_notice() -> tuple[type[Notice], ...]:
     """Each template's notice type, once."""
     return (
         AckVip, AckWarranty, AckPostWarranty, Relay, StatusOpen, StatusWaiting, StatusResolved,
         StatusClosed, StatusReopened, StatusReply, StatusLink, StaffNew, StaffFollowup, Reminder,
         Escalation, StaffError, StaffUnverified, StaffHeld, StaffConfirmed, StaffBounce,
-        StaffUnverifiedSender,
+        StaffUnverifiedSender, WebConfirm,
     )  # fmt: skip

@@ -48,6 +48,7 @@ from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import IngestReport, ingest
 from mailbot.usecases.outbox import flush_outbox, take_back
 from mailbot.usecases.reminders import sweep
+from mailbot.usecases.web_submissions import expire_stale
 
 log = logging.getLogger("mailbot.daemon")
 
@@ -172,6 +173,7 @@ class Daemon:
             swept = await asyncio.to_thread(sweep, self.desk)
             if swept.sent or swept.skipped:
                 log.info("sweep: %d alert(s) queued, %d skipped", swept.sent, swept.skipped)
+            await asyncio.to_thread(expire_stale, self.desk)  # web forms never confirmed
             await flush_outbox(self.desk, self.sender, should_stop=self.stopping.is_set)
         except Exception:
             log.exception("reminder sweep or outbox flush failed")

@@ -365,9 +365,11 @@ def _apply(
 
 
 def apply_mail(desk: Desk, mail: InboundMail, *, now: datetime, session: Session) -> Outcome:
-    """What one mail means, applied in the caller's ``session``: a new ticket, a follow-up,
-    or nothing; the caller commits. A mailbox mail comes here after the duplicate and
-    bounce checks, and so does a customer's answer typed on their status page."""
+    """What one parsed mail, received at ``now``, does to the desk (``core.decide``), applied in
+    ``session``: a ticket opened (acknowledged, staff told) or joined, or why not. The caller
+    commits. Mail comes here past its duplicate and bounce checks; so do a customer's answer
+    typed on their status page and a web submission, each turned into a mail
+    (mailbot.usecases.web_status, mailbot.usecases.web_submissions)."""
     decision = decide(
         mail,
         now=now,

@@ -20,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from mailbot.adapters.pages import static_dir
 from mailbot.usecases.desk import Desk
-from mailbot.web import monitoring, staff, start, status
+from mailbot.web import monitoring, staff, start, status, submit
 from mailbot.web.context import WebContext
 from mailbot.web.rendering import http_error, server_error
 from mailbot.web.security import BodyLimit, SecurityHeaders
@@ -30,6 +30,7 @@ _PAGE_GROUPS = (
     monitoring,
     status,
     staff,
+    submit,
 )
 
 

@@ -197,6 +197,21 @@ def test_vip_requires_authentication_off_is_only_the_default() -> None:
     assert opened(WARRANTY_ON, NO_RESULTS, lenient).unverified == WARRANTY_ON
 
 
+@pytest.mark.parametrize("contract", [VIP_DEFAULT, WARRANTY_ON], ids=["vip-default", "gw-on"])
+@pytest.mark.parametrize(("vouched_by", "verified"), [("IP allow-list of vip", True), ("", False)])
+def test_an_ip_allow_list_vouches_like_the_trusted_server(
+    contract: Contract, vouched_by: str, verified: bool
+) -> None:
+    # A web submission from an address on the contract's IP allow-list (issue 15).
+    mail = replace(MAIL, vouched_by=vouched_by)
+    decision = decide(
+        mail, now=NOW, contracts=[contract], by_message_id={}, tagged=None, policy=GUARDED
+    )
+    assert isinstance(decision, OpenTicket)
+    assert (decision.match.tier is contract.tier) is verified
+    assert (decision.unverified is None) is verified
+
+
 def test_an_unverified_sender_cannot_join_the_contracts_tickets_by_tag() -> None:
     # Same contract is how a colleague joins a tagged ticket; an unproven sender is no colleague.
     tagged = TicketRef("SOL-7", "ola@acme.pl", WARRANTY_ON.id)

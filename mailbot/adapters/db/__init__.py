@@ -57,6 +57,7 @@ from mailbot.adapters.db.metrics import (
     outbox_by_status,
     tickets_by_tier_and_status,
 )
+from mailbot.adapters.db.nonces import nonce_spent, spend_nonce
 from mailbot.adapters.db.outbox import (
     ClaimedMail,
     automatic_mails_since,
@@ -120,15 +121,18 @@ from mailbot.adapters.db.web_staff import (
     drop_expired_staff_sessions,
     end_staff_session,
     live_staff_session,
-    nonce_spent,
     open_tickets,
     signin_mails_since,
-    spend_nonce,
 )
 from mailbot.adapters.db.web_status import (
     customer_visible_messages,
     last_customer_facing_message_id,
     status_events,
+)
+from mailbot.adapters.db.web_submissions import (
+    expire_pending,
+    submission_by_id,
+    submission_times,
 )
 
 __all__ = [
@@ -179,6 +183,7 @@ __all__ = [
     "due_mails",
     "end_staff_session",
     "events_of",
+    "expire_pending",
     "first_response_times",
     "import_contracts",
     "insert_new",
@@ -217,6 +222,8 @@ __all__ = [
     "signin_mails_since",
     "spend_nonce",
     "status_events",
+    "submission_by_id",
+    "submission_times",
     "ticket_by_id",
     "ticket_by_number",
     "ticket_mail_sent",

@@ -1,8 +1,7 @@
-"""Queries of the staff board (/staff, issue 15): sessions, spent sign-in links, open tickets.
+"""Queries of the staff board (/staff, issue 15): sessions and open tickets.
 
-A session row holds the SHA-256 of the cookie, never the cookie; a sign-in link's
-nonce is spent by inserting it into ``used_nonce`` (its primary key makes a second
-use fail, whichever process tries).
+A session row holds the SHA-256 of the cookie, never the cookie. A sign-in link's
+nonce is spent in ``adapters.db.nonces``.
 """
 
 from __future__ import annotations
@@ -14,27 +13,10 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from mailbot.adapters.db.engine import Session
-from mailbot.adapters.db.errors import IntegrityError
-from mailbot.adapters.db.tables import OutboxRow, StaffSessionRow, TicketRow, UsedNonceRow
+from mailbot.adapters.db.tables import OutboxRow, StaffSessionRow, TicketRow
 
 # Statuses of tickets still being worked on (resolved and closed ones are off the board).
 _DONE = ("resolved", "closed")
-
-
-def spend_nonce(nonce: str, *, now: datetime, session: Session) -> bool:
-    """Mark a one-time link's nonce used, in the caller's transaction; False when it already
-    was (the transaction is then rolled back: call this first)."""
-    try:
-        session.add(UsedNonceRow(nonce=nonce, used_at=now))
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        return False
-    return True
-
-
-def nonce_spent(nonce: str, *, session: Session) -> bool:
-    return session.get(UsedNonceRow, nonce) is not None
 
 
 def add_staff_session(

@@ -1,0 +1,91 @@
+"""A customer submits the warranty form in a real browser against a real ``mailbot web``
+(issue 15 phase B2): the confirmation link reaches the suite's SMTP sink within 2 s, the
+browser follows it, and the acknowledgement follows. Saves docs/screens/start.png and
+docs/screens/form.png for the README."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+from tests.cli.test_web_command import wait_until_serving
+from tests.conftest import SmtpSink, free_port
+
+SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
+
+
+def config(tmp_path: Path, port: int, smtp: SmtpSink) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[general]
+state_dir = "state"
+
+[imap]
+url = "maildir:Maildir"
+
+[smtp]
+host = "{smtp.host}"
+port = {smtp.port}
+username = ""
+tls = "none"
+from_address = "support@example.com"
+
+[support]
+address = "support@example.com"
+staff_addresses = ["tech@example.com"]
+
+[web]
+bind = "127.0.0.1:{port}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_customer_submits_the_warranty_form(
+    fresh_browser: webdriver.Chrome, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "mailbot", "--config", str(config(tmp_path, port, smtp_sink))]
+    subprocess.run([*command, "db", "upgrade"], check=False, capture_output=True)
+    process = subprocess.Popen([*command, "web"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    browser = fresh_browser
+    try:
+        wait_until_serving(process, base + "/")
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        browser.get(base + "/")
+        assert "autoryzacja po IP" in browser.page_source
+        browser.save_screenshot(str(SCREENS / "start.png"))
+        browser.find_element(By.CSS_SELECTOR, 'a[href="/zgloszenie/warranty"]').click()
+        for name, value in [("name", "Anna Nowak"), ("address", "anna@example.com"),
+                            ("subject", "Drukarka nie drukuje"),
+                            ("body", "Od rana drukarka w biurze nic nie drukuje.")]:  # fmt: skip
+            browser.find_element(By.NAME, name).send_keys(value)
+        assert not browser.find_element(By.NAME, "website").is_displayed()  # the honeypot
+        browser.save_screenshot(str(SCREENS / "form.png"))
+        sent = time.monotonic()
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        assert "Sprawdź skrzynkę" in browser.page_source
+        [confirmation] = smtp_sink.wait_for(1, timeout=2.0)
+        assert time.monotonic() - sent < 2.0
+        assert confirmation.rcpt_tos == ("anna@example.com",)
+        text = confirmation.content.decode().replace("=\r\n", "").replace("=\n", "")
+        link = re.findall(r"http://127\.0\.0\.1:\d+/zgloszenie/potwierdz/[A-Za-z0-9_.-]+", text)
+        browser.get(link[0])
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        assert "Zgłoszenie przyjęte" in browser.page_source
+        smtp_sink.wait_for(3, timeout=5.0)  # the acknowledgement and the staff notice
+        assert smtp_sink.of_kind("ack") and smtp_sink.of_kind("staff_new")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
