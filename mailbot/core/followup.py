@@ -427,8 +427,10 @@ def _staff_mail(
 def _relay(
     ticket: TicketSnapshot, desk: FollowupDesk, mail: InboundMail, parsed: ParsedReply, status: str
 ) -> ToCustomer:
-    """The staff member's words to the customer, from the desk, with the status they set."""
-    staff_name = mail.from_name or mail.from_address or ""
+    """The staff member's words to the customer, from the desk, with the status they set.
+    Signed with the staff member's name; a From without one signs as the desk, since the
+    staff address is not the customer's to know (the desk is where they answer)."""
+    staff_name = mail.from_name or desk.support_name
     relay = Relay(
         text=parsed.body.strip(),
         staff_name=staff_name,
@@ -438,7 +440,7 @@ def _relay(
         relay,
         kind="relay",
         auto=False,
-        sender_name=f"{staff_name} ({desk.support_name})",
+        sender_name=f"{staff_name} ({desk.support_name})" if mail.from_name else staff_name,
     )
 
 
