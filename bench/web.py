@@ -206,6 +206,12 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until_serving(process: subprocess.Popen[bytes], url: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -225,6 +231,7 @@ class WebResult:
     fill_seconds: float
     run: LoadResult
     rss_mb: float
+    cpu_ms_per_page: float  # the web process's CPU time per request, whatever the client costs
 
 
 def measure(folder: Path, tickets: int, requests: int, clients: int) -> WebResult:
@@ -249,12 +256,14 @@ def measure(folder: Path, tickets: int, requests: int, clients: int) -> WebResul
     try:
         wait_until_serving(process, f"http://127.0.0.1:{port}{paths[0]}")
         load(port, paths[: min(500, requests)], clients)  # warm-up, not counted
+        cpu = cpu_seconds(process.pid)
         run = load(port, paths, clients)
+        cpu = cpu_seconds(process.pid) - cpu
         rss = peak_rss_mb(process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
-    return WebResult(tickets, filled, run, rss)
+    return WebResult(tickets, filled, run, rss, cpu * 1000 / requests)
 
 
 def report(result: WebResult) -> str:
@@ -271,8 +280,8 @@ def report(result: WebResult) -> str:
     lines = [
         f"{result.tickets:,} tickets (filled in {result.fill_seconds:.0f} s), "
         f"{run.requests:,} requests from {run.clients} keep-alive clients in {run.seconds:.1f} s, "
-        f"{run.errors} errors; load average after: "
-        + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
+        f"{run.errors} errors; the web process spent {result.cpu_ms_per_page:.2f} ms of CPU "
+        "per page; load average after: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
         "",
         "| Target | Measured | Result |",
         "|---|---|---|",
