@@ -44,8 +44,12 @@ def _ref(row: TicketRow) -> TicketRef:
     return TicketRef(row.number, row.customer_address, row.contract_id, row.status, row.resolved_at)
 
 
+# Built once: the status page looks a ticket up by number on every request.
+_BY_NUMBER = select(TicketRow).where(TicketRow.number == sa.bindparam("number"))
+
+
 def ticket_by_number(number: str, *, session: Session) -> TicketRow | None:
-    return session.exec(select(TicketRow).where(TicketRow.number == number)).first()
+    return session.exec(_BY_NUMBER, params={"number": number}).first()
 
 
 def ticket_number_of(ticket_id: int, *, session: Session) -> str:

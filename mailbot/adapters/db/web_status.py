@@ -13,32 +13,40 @@ from sqlmodel import Session, col, select
 from mailbot.adapters.db.tables import MessageRow, SlaEventRow
 from mailbot.core.timeline import HistoryEvent, MessageFacts
 
+# Built once: the page runs these on every request, and building a statement costs more
+# than SQLite takes to answer it (SQLAlchemy's compiled cache still needs each new one's key).
+_STATUS_EVENTS = (
+    sa.select(col(SlaEventRow.at), col(SlaEventRow.kind), col(SlaEventRow.detail))
+    .where(
+        col(SlaEventRow.ticket_id) == sa.bindparam("ticket_id"), col(SlaEventRow.kind) == "status"
+    )
+    .order_by(col(SlaEventRow.id))
+)
+_VISIBLE_MESSAGES = (
+    sa.select(
+        col(MessageRow.received_at),
+        col(MessageRow.direction),
+        col(MessageRow.author),
+        col(MessageRow.internal),
+        col(MessageRow.note),
+        col(MessageRow.body_text),
+    )
+    .where(
+        col(MessageRow.ticket_id) == sa.bindparam("ticket_id"), col(MessageRow.internal).is_(False)
+    )
+    .order_by(col(MessageRow.received_at), col(MessageRow.id))
+)
+
 
 def status_events(ticket_id: int, *, session: Session) -> list[HistoryEvent]:
     """The ticket's status changes, oldest first."""
-    query = (
-        select(SlaEventRow.at, SlaEventRow.kind, SlaEventRow.detail)
-        .where(SlaEventRow.ticket_id == ticket_id, SlaEventRow.kind == "status")
-        .order_by(col(SlaEventRow.id))
-    )
-    return [HistoryEvent(at, kind, detail) for at, kind, detail in session.exec(query).all()]
+    rows = session.connection().execute(_STATUS_EVENTS, {"ticket_id": ticket_id}).all()
+    return [HistoryEvent(at, kind, detail) for at, kind, detail in rows]
 
 
 def customer_visible_messages(ticket_id: int, *, session: Session) -> list[MessageFacts]:
     """The ticket's messages that are not internal, oldest first, without addresses."""
-    query = (
-        sa.select(
-            col(MessageRow.received_at),
-            col(MessageRow.direction),
-            col(MessageRow.author),
-            col(MessageRow.internal),
-            col(MessageRow.note),
-            col(MessageRow.body_text),
-        )
-        .where(col(MessageRow.ticket_id) == ticket_id, col(MessageRow.internal).is_(False))
-        .order_by(col(MessageRow.received_at), col(MessageRow.id))
-    )
-    rows = session.connection().execute(query).all()
+    rows = session.connection().execute(_VISIBLE_MESSAGES, {"ticket_id": ticket_id}).all()
     return [
         MessageFacts(at, d, author, internal, note, body)
         for at, d, author, internal, note, body in rows
