@@ -115,6 +115,11 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--once", action="store_true", help="one poll and one outbox flush, then exit (cron, tests)"
     )
+    _register_demo(sub)
+    _register_checks(sub)
+
+
+def _register_demo(sub: Any) -> None:
     demo = add_command(
         sub, "demo", cmd_demo, "run the whole pipeline on a built-in demo (no servers needed)"
     )
@@ -137,6 +142,10 @@ def register(sub: Any) -> None:
         default=None,
         help="with --serve: the port on 127.0.0.1 (default: a free one)",
     )
+
+
+def _register_checks(sub: Any) -> None:
+    """The commands that look without changing anything: check-config, status, inspect."""
     check = add_command(
         sub,
         "check-config",
