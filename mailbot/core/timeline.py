@@ -158,6 +158,15 @@ def _status_entry(event: HistoryEvent) -> TimelineEntry | None:
     return TimelineEntry(event.at, kind, status=new)
 
 
+def without_footer(text: str) -> str:
+    """A relayed answer without the footer the mail template puts under it: everything from
+    the last signature separator line on ("--", or RFC 3676's "-- "). It tells a mail reader
+    to keep the ticket number in the subject, which means nothing on a web page."""
+    lines = text.splitlines()
+    cuts = [n for n, line in enumerate(lines) if line.rstrip() == "--"]
+    return "\n".join(lines[: cuts[-1]]).rstrip() if cuts else text
+
+
 def _message_entries(messages: Iterable[MessageFacts]) -> list[TimelineEntry]:
     entries: list[TimelineEntry] = []
     opening_seen = False
@@ -167,7 +176,8 @@ def _message_entries(messages: Iterable[MessageFacts]) -> list[TimelineEntry]:
         if message.direction == "out" and message.author == "mailbot" and message.note == "ack":
             entries.append(TimelineEntry(message.at, EntryKind.ACKNOWLEDGED))
         elif message.direction == "out" and message.author == "staff" and message.note == "relay":
-            entries.append(TimelineEntry(message.at, EntryKind.STAFF_REPLY, body=message.body_text))
+            body = without_footer(message.body_text)
+            entries.append(TimelineEntry(message.at, EntryKind.STAFF_REPLY, body=body))
         elif message.direction == "in" and message.author == "customer":
             if opening_seen:  # the first one opened the ticket: "received" stands for it
                 entries.append(

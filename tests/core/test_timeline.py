@@ -20,6 +20,7 @@ from mailbot.core.timeline import (
     entry_wording,
     status_wording,
     timeline,
+    without_footer,
 )
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -267,3 +268,20 @@ def test_entry_wording() -> None:
             assert entry_wording(TimelineEntry(T0, kind, status="open"), language)
     assert status_wording("waiting", "en") == "waiting for your answer"
     assert status_wording("odd", "pl") == "odd"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "Gotowe.\n\nAnna\nSerwis\n\n--\nZgłoszenie [SOL-1]: odpowiadając...",
+            "Gotowe.\n\nAnna\nSerwis",
+        ),
+        ("Gotowe.\n-- \nsig", "Gotowe."),  # RFC 3676's separator, trailing space
+        ("a\n--\nb\n--\nfooter", "a\n--\nb"),  # only the last separator is ours
+        ("Gotowe -- jutro.", "Gotowe -- jutro."),  # "--" inside a line is text
+        ("Bez stopki.", "Bez stopki."),
+    ],
+)
+def test_a_relayed_answer_is_shown_without_the_mails_footer(text: str, shown: str) -> None:
+    assert without_footer(text) == shown
