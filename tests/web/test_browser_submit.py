@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.cli.test_web_command import wait_until_serving
 from tests.conftest import SmtpSink, free_port
@@ -67,6 +69,7 @@ def test_a_customer_submits_the_warranty_form(
         assert "autoryzacja po IP" in browser.page_source
         browser.save_screenshot(str(SCREENS / "start.png"))
         browser.find_element(By.CSS_SELECTOR, 'a[href="/zgloszenie/warranty"]').click()
+        _until_shown(browser, 'name="website"')  # a click returns before the next page loads
         for name, value in [("name", "Anna Nowak"), ("address", "anna@example.com"),
                             ("subject", "Drukarka nie drukuje"),
                             ("body", "Od rana drukarka w biurze nic nie drukuje.")]:  # fmt: skip
@@ -75,7 +78,7 @@ def test_a_customer_submits_the_warranty_form(
         browser.save_screenshot(str(SCREENS / "form.png"))
         sent = time.monotonic()
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        assert "Sprawdź skrzynkę" in browser.page_source
+        _until_shown(browser, "Sprawdź skrzynkę")
         [confirmation] = smtp_sink.wait_for(1, timeout=2.0)
         assert time.monotonic() - sent < 2.0
         assert confirmation.rcpt_tos == ("anna@example.com",)
@@ -83,9 +86,17 @@ def test_a_customer_submits_the_warranty_form(
         link = re.findall(r"http://127\.0\.0\.1:\d+/zgloszenie/potwierdz/[A-Za-z0-9_.-]+", text)
         browser.get(link[0])
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        assert "Zgłoszenie przyjęte" in browser.page_source
+        _until_shown(browser, "Zgłoszenie przyjęte")
         smtp_sink.wait_for(3, timeout=5.0)  # the acknowledgement and the staff notice
         assert smtp_sink.of_kind("ack") and smtp_sink.of_kind("staff_new")
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
+
+
+def _until_shown(browser: webdriver.Chrome, text: str) -> None:
+    """Wait (bounded) until the page shows ``text``: a click returns before the next page has
+    loaded, and a page read in between can even be the one being left."""
+    WebDriverWait(browser, 10, ignored_exceptions=(WebDriverException,)).until(
+        lambda b: text in b.page_source
+    )
