@@ -400,8 +400,14 @@ def _check_amount(value: object) -> Decimal:
         if isinstance(value, int | float | str) and not isinstance(value, bool)
         else ""
     )
+    return amount_in_range(text, value)
+
+
+def amount_in_range(number: str | int | Decimal, value: object) -> Decimal:
+    """``number`` as an amount from 0 to MAX_AMOUNT; ValueError naming ``value`` (what the
+    user wrote) otherwise. Settings and the contracts file read money through this."""
     try:
-        amount = Decimal(text)
+        amount = Decimal(number)
     except InvalidOperation:
         amount = Decimal("NaN")
     if not amount.is_finite() or not 0 <= amount <= MAX_AMOUNT:

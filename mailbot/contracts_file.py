@@ -29,7 +29,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Self
 
@@ -42,7 +42,8 @@ from pydantic import (
     model_validator,
 )
 
-from mailbot.config import MAX_AMOUNT, describe_value, is_domain_name, is_email_address
+from mailbot.config import describe_value, is_domain_name, is_email_address
+from mailbot.config_values import amount_in_range
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
@@ -289,16 +290,7 @@ def _decimal(value: object) -> Decimal:
     # TOML floats arrive as Decimal (parse_float); ints and strings are exact too.
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise ValueError(f'expected an amount like "120" or "120.50", got {describe_value(value)}')
-    try:
-        amount = Decimal(value.strip() if isinstance(value, str) else value)
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if not amount.is_finite() or not 0 <= amount <= MAX_AMOUNT:
-        raise ValueError(
-            f'expected an amount like "120" or "120.50", at most {MAX_AMOUNT},'
-            f" got {describe_value(value)}"
-        )
-    return amount
+    return amount_in_range(value.strip() if isinstance(value, str) else value, value)
 
 
 def _money(value: object) -> Decimal:
