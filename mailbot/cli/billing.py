@@ -61,10 +61,6 @@ def _contract_json(contract: Contract) -> dict[str, Any]:
     }
 
 
-def _load_contract(contract_id: str, *, session: Session) -> Contract | None:
-    return next((c for c in repo.load_contracts(session=session) if c.id == contract_id), None)
-
-
 def _shown(name: str, value: object) -> str:
     """A field as the contracts file writes it (true/false, not Python's True/False)."""
     if isinstance(value, list):
@@ -78,7 +74,7 @@ def _shown(name: str, value: object) -> str:
 
 def cmd_contracts_show(args: argparse.Namespace) -> int:
     with Session(open_database(load(args).database)) as session:
-        contract = _load_contract(args.id, session=session)
+        contract = repo.contract_by_id(args.id, session=session)
     if contract is None:
         return _fail(f"no contract {args.id}")
     shown = _contract_json(contract)
@@ -111,7 +107,7 @@ def _change_contract(
     settings = load(args)
     refuse_when_file_rules(settings, f"edit contract {args.id} there")
     with Session(open_database(settings.database)) as session:
-        contract = _load_contract(args.id, session=session)
+        contract = repo.contract_by_id(args.id, session=session)
         if contract is None:
             return _fail(f"no contract {args.id}")
         try:

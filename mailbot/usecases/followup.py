@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from mailbot.adapters import db as repo
 from mailbot.adapters.db import Session, TicketRow
-from mailbot.core.contracts import Contract
 from mailbot.core.followup import (
     AddTime,
     ConfirmContract,
@@ -111,17 +110,11 @@ def _facts(
     return FollowupFacts(
         now=now,
         sent_to=repo.outbox_recipients([t.message_id for t in tokens], session=session),
-        contract=_contract(ticket.contract_id, session=session),
+        contract=repo.contract_by_id(ticket.contract_id, session=session),
         unverified_told=bool(told)
         and repo.ticket_mail_sent(ticket.id, "staff_unverified", ",".join(told), session=session),
         confirm_tier=repo.contract_tier(unverified, session=session) if unverified else "",
     )
-
-
-def _contract(contract_id: str | None, *, session: Session) -> Contract | None:
-    if contract_id is None:
-        return None
-    return next((c for c in repo.load_contracts(session=session) if c.id == contract_id), None)
 
 
 def _apply(
@@ -180,6 +173,6 @@ def notify_new_ticket(
     desk: Desk, ticket: TicketRow, mail: InboundMail, *, now: datetime, session: Session
 ) -> bool:
     """Tell staff about a new ticket; False when there is nobody to tell."""
-    contract = _contract(ticket.contract_id, session=session)
+    contract = repo.contract_by_id(ticket.contract_id, session=session)
     notice = staff_announcement(StaffNew, snapshot(ticket), contract, mail, mail.body_text.strip())
     return queue_staff_mail(desk, ticket, notice, now=now, session=session)

@@ -33,9 +33,7 @@ def open_by_hand(
 ) -> str:
     """Open a ticket for ``contract_id``; its number."""
     with Session(desk.engine) as session:
-        contract = next(
-            (c for c in db.load_contracts(session=session) if c.id == contract_id), None
-        )
+        contract = db.contract_by_id(contract_id, session=session)
         if contract is None:
             raise ConfigError(
                 f"--contract: no contract {contract_id!r} (see mailbot contracts list)"

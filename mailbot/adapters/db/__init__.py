@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from mailbot.adapters.db.contracts import (
     ImportReport,
+    contract_by_id,
     contract_customer,
     contract_customer_id,
     contract_tier,
@@ -174,6 +175,7 @@ __all__ = [
     "check_connection",
     "claim",
     "claim_owners",
+    "contract_by_id",
     "contract_customer",
     "contract_customer_id",
     "contract_tier",

@@ -129,6 +129,13 @@ def _write_billing(row: ContractRow, contract: Contract) -> None:
     row.billing_email = contract.billing_email
 
 
+def contract_by_id(contract_id: str | None, *, session: Session) -> Contract | None:
+    """The contract ``contract_id`` names, from the session's one reading (None for none)."""
+    if contract_id is None:
+        return None
+    return next((c for c in load_contracts(session=session) if c.id == contract_id), None)
+
+
 def contract_customer_id(contract_id: str, *, session: Session) -> int | None:
     row = session.get(ContractRow, contract_id)
     return row.customer_id if row else None
