@@ -3,7 +3,7 @@
 - ``request_signin``: a staff address (``DeskPolicy.is_staff``) gets a mail with a
   link valid ``SIGNIN_LIFETIME`` (core.web_tokens); any other address gets nothing,
   and the caller shows the same page either way, so the form tells nobody who is
-  staff. Requests are limited per client address (``SignInLimiter``, kept in the
+  staff. Requests are limited per client address (``signin_limiter``, kept in the
   web process: a restart forgets it) and per staff address (by the sign-in mails
   already queued), with core.submission_limits' windows. A staff address over its
   limit silently gets no mail (a 429 would tell it is staff).
@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections import defaultdict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +33,7 @@ from mailbot.core.compose import compose
 from mailbot.core.mail import OutboundMail
 from mailbot.core.submission_limits import Verdict, Window, decide_submission
 from mailbot.usecases.desk import Desk
+from mailbot.usecases.recent_requests import RecentRequests
 from mailbot.usecases.ticket_changes import update_ticket
 from mailbot.usecases.views import sla_detail, ticket_summary
 
@@ -53,35 +53,13 @@ If you did not ask for it, ignore this message.
 """
 
 
-# Clients remembered before the limiter forgets those with no request in its windows (a
-# bound on its memory when many addresses ask: an IPv6 client has plenty).
-MAX_CLIENTS = 10_000
-
-
-@dataclass
-class SignInLimiter:
-    """Recent sign-in requests per client address, in this process."""
-
-    times: dict[str, deque[datetime]] = field(default_factory=lambda: defaultdict(deque))
-
-    def verdict(self, client: str, now: datetime) -> Verdict:
-        start = now - max(window.period for window in IP_WINDOWS)
-        if len(self.times) >= MAX_CLIENTS:
-            quiet = [key for key, times in self.times.items() if not times or times[-1] <= start]
-            for key in quiet:
-                del self.times[key]
-        recent = self.times[client]
-        while recent and recent[0] <= start:
-            recent.popleft()
-        verdict = decide_submission(now=now, from_address=recent, from_everyone=(),
-                                    windows=IP_WINDOWS)  # fmt: skip
-        if verdict.allowed:
-            recent.append(now)
-        return verdict
+def signin_limiter() -> RecentRequests:
+    """The per-client limit on sign-in link requests (one per web process)."""
+    return RecentRequests(IP_WINDOWS)
 
 
 def request_signin(
-    desk: Desk, address: str, *, client: str, link_base: str, limiter: SignInLimiter
+    desk: Desk, address: str, *, client: str, link_base: str, limiter: RecentRequests
 ) -> Verdict:
     """Mail a sign-in link to ``address`` if it is staff; refused only by the client limit."""
     now = desk.clock()

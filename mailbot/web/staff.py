@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mailbot.usecases import web_staff
+from mailbot.usecases.recent_requests import RecentRequests
 from mailbot.web.context import web_context
 from mailbot.web.rendering import render
 from mailbot.web.security import client_address, require_csrf, set_cookie
@@ -25,13 +26,13 @@ STAFF_COOKIE = "mailbot_staff"
 LOGIN = "/staff/login"
 
 
-def _limiter(request: Request) -> web_staff.SignInLimiter:
+def _limiter(request: Request) -> RecentRequests:
     """One limiter per app (per web process)."""
     state = request.app.state
     if not hasattr(state, "staff_signin_limiter"):
-        state.staff_signin_limiter = web_staff.SignInLimiter()
+        state.staff_signin_limiter = web_staff.signin_limiter()
     limiter = state.staff_signin_limiter
-    assert isinstance(limiter, web_staff.SignInLimiter)
+    assert isinstance(limiter, RecentRequests)
     return limiter
 
 

@@ -7,9 +7,7 @@ finds nothing is a plain 404, whatever the reason (tampered, expired, revoked).
 
 from __future__ import annotations
 
-import threading
-from collections import deque
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -19,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailbot.core.submission_limits import Window, decide_submission
+from mailbot.core.submission_limits import Window
 from mailbot.core.timeline import deadline_wording, entry_wording, status_wording
+from mailbot.usecases.recent_requests import RecentRequests
 from mailbot.usecases.web_status import (
     MAX_ANSWER_LENGTH,
     StatusPage,
@@ -90,33 +89,6 @@ def _text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-class _Attempts:
-    """Recent lost-link requests in this process, by client address, for
-    ``core.submission_limits``: enough to stop one address from mailing a customer
-    again and again (the web side runs as one process)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._times: dict[str, deque[datetime]] = {}
-        self._everyone: deque[datetime] = deque()
-
-    def take(self, key: str, now: datetime, windows: tuple[Window, ...]) -> int:
-        """0 when one more is allowed (and counted), else the seconds to wait."""
-        oldest = now - max(window.period for window in windows)
-        with self._lock:
-            mine = self._times.setdefault(key, deque())
-            for times in (mine, self._everyone):
-                while times and times[0] <= oldest:
-                    times.popleft()
-            verdict = decide_submission(
-                now=now, from_address=mine, from_everyone=self._everyone, windows=windows
-            )
-            if verdict.allowed:
-                mine.append(now)
-                self._everyone.append(now)
-            return 0 if verdict.allowed else verdict.retry_after
-
-
 def _count_or_refuse(request: Request) -> None:
     context = web_context(request)
     web = context.web
@@ -125,14 +97,16 @@ def _count_or_refuse(request: Request) -> None:
         Window("ip", web.submissions_per_ip_day, timedelta(days=1)),
         Window("global", web.submissions_per_hour, timedelta(hours=1)),
     )
+    # Counted in this process's memory: enough to stop one address from mailing a
+    # customer again and again (the web side runs as one process).
     attempts = getattr(request.app.state, "lost_link_attempts", None)
     if attempts is None:
-        attempts = request.app.state.lost_link_attempts = _Attempts()
+        attempts = request.app.state.lost_link_attempts = RecentRequests(windows)
     client = client_address(request)
     key = "unknown" if client is None else str(client.address)
-    wait = attempts.take(key, context.desk.clock(), windows)
-    if wait:
-        raise HTTPException(429, headers={"Retry-After": str(wait)})
+    verdict = attempts.verdict(key, context.desk.clock())
+    if not verdict.allowed:
+        raise HTTPException(429, headers={"Retry-After": str(verdict.retry_after)})
 
 
 def routes() -> list[BaseRoute]:
