@@ -110,6 +110,32 @@ def queue_mail(
     )  # fmt: skip
 
 
+def queue_ticketless_mail(
+    desk: Desk,
+    mail: OutboundMail,
+    *,
+    kind: str,
+    now: datetime,
+    session: Session,
+    capped_address: str = "",
+) -> None:
+    """Put a mail about no ticket yet (a web form's confirmation link, a staff sign-in link)
+    in the outbox, in the caller's transaction; ``mail`` carries its own headers."""
+    repo.insert_row(
+        OutboxRow, session=session,
+        ticket_id=None, kind=kind, message_id=mail.message_id, mail_from=mail.sender,
+        recipients=",".join(mail.recipients), capped_address=capped_address,
+        raw=compose(mail, sender_name=desk.settings.support.name, date=now),
+        created_at=now, next_attempt_at=now, status="queued",
+    )  # fmt: skip
+
+
+def ticketless_message_id(desk: Desk, kind: str) -> str:
+    """An unguessable Message-ID for a mail about no ticket (nobody answers it as proof)."""
+    domain = desk.settings.support.address.rpartition("@")[2] or "localhost"
+    return f"<{kind}.{secrets.token_hex(12)}@{domain}>"
+
+
 def new_message_id(desk: Desk, ticket: TicketRow, kind: str, audience: Audience) -> str:
     """A signed, unguessable Message-ID: an answer naming it proves its writer received the
     mail (``mailbot.core.tokens``)."""

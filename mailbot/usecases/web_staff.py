@@ -26,13 +26,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mailbot.adapters import db as repo
-from mailbot.adapters.db import OutboxRow, Session, TicketRow
+from mailbot.adapters.db import Session, TicketRow
 from mailbot.config import is_email_address
 from mailbot.core import web_tokens
-from mailbot.core.compose import compose
 from mailbot.core.mail import OutboundMail
 from mailbot.core.submission_limits import Verdict, Window, decide_submission
 from mailbot.usecases.desk import Desk
+from mailbot.usecases.mail_queue import queue_ticketless_mail, ticketless_message_id
 from mailbot.usecases.recent_requests import RecentRequests
 from mailbot.usecases.ticket_changes import update_ticket
 from mailbot.usecases.views import sla_detail, ticket_summary
@@ -84,21 +84,15 @@ def _queue_signin_mail(
                                     nonce=secrets.token_hex(16), now=now)  # fmt: skip
     minutes = int(web_tokens.SIGNIN_LIFETIME.total_seconds() // 60)
     support = desk.settings.support
-    domain = support.address.rpartition("@")[2]
     mail = OutboundMail(
-        message_id=f"<signin.{secrets.token_hex(12)}@{domain}>",
+        message_id=ticketless_message_id(desk, "signin"),
         sender=desk.settings.smtp.from_address or support.address,
         recipients=(address,),
         subject="Logowanie na tablicę zgłoszeń / Ticket board sign-in",
         body_text=SIGNIN_MAIL.format(minutes=minutes, link=f"{link_base}/staff/login/{token}"),
         extra_headers=(("X-Mailbot-Kind", SIGNIN_KIND), ("Auto-Submitted", "auto-generated")),
     )
-    repo.insert_row(
-        OutboxRow, session=session,
-        ticket_id=None, kind=SIGNIN_KIND, message_id=mail.message_id, mail_from=mail.sender,
-        recipients=address, raw=compose(mail, sender_name=support.name, date=now),
-        created_at=now, next_attempt_at=now,
-    )  # fmt: skip
+    queue_ticketless_mail(desk, mail, kind=SIGNIN_KIND, now=now, session=session)
 
 
 def signin_address(desk: Desk, token: str) -> str | None:

@@ -23,17 +23,15 @@ transaction.
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from mailbot.adapters import db as repo
-from mailbot.adapters.db import IntegrityError, OutboxRow, Session, WebSubmissionRow
+from mailbot.adapters.db import IntegrityError, Session, WebSubmissionRow
 from mailbot.core import web_tokens
 from mailbot.core.client_ip import ip_allowed
-from mailbot.core.compose import compose
 from mailbot.core.contracts import match_contract
 from mailbot.core.limits import apply_limits, human_size
 from mailbot.core.mail import Attachment, InboundMail, OutboundMail
@@ -41,7 +39,11 @@ from mailbot.core.notices import TicketFields, WebConfirm
 from mailbot.core.submission_limits import Verdict, Window, decide_submission
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import apply_mail
-from mailbot.usecases.mail_queue import automatic_mail_allowed
+from mailbot.usecases.mail_queue import (
+    automatic_mail_allowed,
+    queue_ticketless_mail,
+    ticketless_message_id,
+)
 from mailbot.usecases.timesheet import set_flag
 
 log = logging.getLogger("mailbot.web.submissions")
@@ -250,20 +252,16 @@ def _queue_confirmation(
     notice = WebConfirm(link=base_url.rstrip("/") + CONFIRM_PATH + token, name=row.name,
                         hours=hours)  # fmt: skip
     rendered = desk.renderer.render(notice, "pl", fields)
-    domain = support.address.rpartition("@")[2] or "localhost"
     mail = OutboundMail(
-        message_id=f"<web-confirm.{secrets.token_hex(12)}@{domain}>",
+        message_id=ticketless_message_id(desk, "web-confirm"),
         sender=desk.settings.smtp.from_address, recipients=(row.address,),
         subject=rendered.subject, body_text=rendered.body,
         extra_headers=(("Auto-Submitted", "auto-generated"), ("X-Loop", support.address),
                        ("X-Mailbot-Kind", "web_confirm")),
     )  # fmt: skip
-    repo.insert_row(
-        OutboxRow, session=session, ticket_id=None, kind="web_confirm",
-        message_id=mail.message_id, mail_from=mail.sender, recipients=row.address,
-        capped_address=row.address, raw=compose(mail, sender_name=support.name, date=now),
-        created_at=now, next_attempt_at=now, status="queued",
-    )  # fmt: skip
+    queue_ticketless_mail(
+        desk, mail, kind="web_confirm", now=now, session=session, capped_address=row.address
+    )
 
 
 def confirmation_state(desk: Desk, token: str) -> Confirmation:
