@@ -16,9 +16,7 @@ from pathlib import Path
 from mailbot.adapters import db as repo
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import IntegrityError, Session, open_database
-from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.mailbox import MailSource
-from mailbot.adapters.maildir import MaildirSource
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings, load_settings
 from mailbot.contracts_file import load_contracts_file
@@ -47,6 +45,11 @@ def build_desk(settings: Settings, *, clock: Clock = system_clock) -> Desk:
 
 
 def make_source(settings: Settings) -> MailSource:
+    # Imported here: only `run` reads a mailbox, and the IMAP client is not needed by the
+    # other commands nor by `mailbot web`.
+    from mailbot.adapters.imap import ImapSource  # noqa: PLC0415
+    from mailbot.adapters.maildir import MaildirSource  # noqa: PLC0415
+
     imap = settings.imap
     if imap.maildir_path is not None:
         return MaildirSource(imap.maildir_path, imap.processed_folder, imap.quarantine_folder)

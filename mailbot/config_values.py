@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
 from pydantic import ConfigDict, PlainValidator
 
-from mailbot.core.calendar import WorkingDuration, parse_working_duration
+from mailbot.core.calendar import WorkingDuration, parse_working_duration, supported_countries
 from mailbot.core.client_ip import parse_networks
 from mailbot.core.durations import settings_parts
 
@@ -224,7 +223,7 @@ def _check_country(value: object) -> str:
     text = _check_text(value).strip()
     if text.lower() in ("", "none"):
         return ""
-    if text.upper() not in holidays.list_supported_countries():
+    if text.upper() not in supported_countries():
         raise ValueError(
             'expected a country code of the holidays package like "PL" ("" or "none" for no'
             f" public holidays), got {describe_value(text)}"

@@ -19,18 +19,20 @@ from mailbot.cli.common import (
     load,
 )
 from mailbot.config import Settings
-from mailbot.config_check import connection_checks, offline_checks
-from mailbot.demo import run_demo, serve_demo
-from mailbot.inspection import inspect_mail, read_mails
-from mailbot.runtime.daemon import Daemon
-from mailbot.runtime.heartbeat import Heartbeat
 from mailbot.runtime.log_setup import apply_log_settings
-from mailbot.runtime.sdnotify import Notifier
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.health import judge, report, take_snapshot
 
+# The commands' own modules are imported where they run: the daemon's (APScheduler, the IMAP
+# client, the parse worker), the demo's and the checks' would otherwise load into every
+# command, `mailbot web` included, whose memory is a target of its own (bench.web).
+
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from mailbot.runtime.daemon import Daemon  # noqa: PLC0415 - see above
+    from mailbot.runtime.heartbeat import Heartbeat  # noqa: PLC0415
+    from mailbot.runtime.sdnotify import Notifier  # noqa: PLC0415
+
     def reload() -> Desk:
         desk = open_desk(args.config)
         _apply_log_settings(desk.settings)
@@ -53,6 +55,8 @@ def _apply_log_settings(settings: Settings) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from mailbot.demo import run_demo, serve_demo  # noqa: PLC0415 - see cmd_run
+
     if args.serve:
         return serve_demo(Path(args.dir), port=args.port, out=sys.stdout)
     if args.port is not None:
@@ -62,6 +66,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from mailbot.config_check import connection_checks, offline_checks  # noqa: PLC0415
+
     settings = load(args)
     checks = offline_checks(settings)
     for check in checks:
@@ -93,6 +99,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from mailbot.inspection import inspect_mail, read_mails  # noqa: PLC0415
 
     settings = load(args) if (args.config or os.environ.get("MAILBOT_CONFIG")) else None
     for path in args.file:

@@ -20,7 +20,6 @@ from mailbot.cli.common import (
     load,
     print_rows,
 )
-from mailbot.runtime.daemon import Daemon
 from mailbot.usecases.phone import open_by_hand
 from mailbot.usecases.sla_explain import local_moment
 from mailbot.usecases.ticket_changes import update_ticket
@@ -41,6 +40,8 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tickets_open(args: argparse.Namespace) -> int:
+    from mailbot.runtime.daemon import Daemon  # noqa: PLC0415 - as in cli.run.cmd_run
+
     desk = build_desk(load(args))
     received = local_moment(args.received, desk.tz) if args.received else desk.clock()
     number = open_by_hand(

@@ -9,10 +9,12 @@ from typing import Any
 from mailbot.bootstrap import open_desk
 from mailbot.cli.common import EXIT_OK, add_command
 from mailbot.runtime.log_setup import apply_log_settings
-from mailbot.web.server import serve
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    # Here, not at the top: uvicorn and Starlette are not loaded for the other commands.
+    from mailbot.web.server import serve  # noqa: PLC0415
+
     desk = open_desk(args.config)
     settings = desk.settings
     apply_log_settings(

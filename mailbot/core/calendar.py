@@ -47,6 +47,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from holidays.registry import EntityLoader
 
 from mailbot.core.durations import settings_parts
 
@@ -99,7 +100,7 @@ class Calendar:
                     f"calendar {self.name!r}: hours must be two local times, start before end,"
                     f" got {start.isoformat()}-{end.isoformat()}"
                 )
-        if self.country is not None and self.country not in _supported_countries():
+        if self.country is not None and self.country not in supported_countries():
             raise ValueError(
                 f"calendar {self.name!r}: the holidays package knows no country {self.country!r}"
             )
@@ -202,8 +203,13 @@ def working_length(calendar: Calendar, duration: WorkingDuration) -> timedelta:
 
 
 @lru_cache(maxsize=1)
-def _supported_countries() -> frozenset[str]:
-    return frozenset(holidays.list_supported_countries())
+def supported_countries() -> frozenset[str]:
+    """The country codes (alpha-2, alpha-3 and aliases) the holidays package knows.
+
+    From its registry, not ``holidays.list_supported_countries()``: that one imports
+    all 250 countries' modules for their subdivisions (6 MB in every process that only
+    loads the settings, `mailbot web` included: bench.web)."""
+    return frozenset(EntityLoader.get_country_codes())
 
 
 @lru_cache(maxsize=256)
