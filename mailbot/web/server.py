@@ -45,7 +45,7 @@ def serve(desk: Desk) -> None:
         server_header=False,
         log_config=None,  # our logging (mailbot.runtime.log_setup) stays as it is
         access_log=False,
-        lifespan="off",
+        lifespan="on",  # the app's lifespan sets the thread pool's size (web.app)
         timeout_graceful_shutdown=GRACE,
     )
     log.info("web: serving on http://%s (public address: %s)", web.bind, web.base_url or "not set")

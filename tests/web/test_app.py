@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import anyio.to_thread
 import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -23,7 +24,7 @@ from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings, WebSettings
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.health import record_poll
-from mailbot.web.app import create_app
+from mailbot.web.app import WORKER_THREADS, create_app
 from mailbot.web.security import (
     BROWSER_COOKIE,
     SECURITY_HEADERS,
@@ -57,7 +58,12 @@ def broken(request: Request) -> Response:
     raise RuntimeError("secret internals /etc/passwd")
 
 
+async def threads(request: Request) -> Response:
+    return PlainTextResponse(str(anyio.to_thread.current_default_thread_limiter().total_tokens))
+
+
 EXTRA = [
+    Route("/test/threads", threads),
     Route("/test/form", form_page, methods=["GET", "POST"]),
     Route("/test/whoami", whoami),
     Route("/test/broken", broken),
@@ -131,6 +137,11 @@ def test_the_start_page_is_polish_by_default_and_links_the_style(desk: Desk) -> 
     assert '<link rel="stylesheet" href="/static/style.css">' in response.text
     assert "<script" not in response.text and "style=" not in response.text
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_app_runs_its_handlers_on_a_few_threads(desk: Desk) -> None:
+    with client(desk) as started:  # as uvicorn does: the lifespan runs first
+        assert started.get("/test/threads").text == str(WORKER_THREADS)
 
 
 def test_404_is_a_plain_page(desk: Desk) -> None:
