@@ -198,6 +198,14 @@ def _check_reminders_fit(
                 default = "" if load.given(path) else " (the default)"
                 raise load.fail(
                     load.where(path),
-                    f"{reminder}{default} is longer than the {kind} window {window} on calendar"
-                    f" {calendar.name!r}; a reminder goes out that long before the deadline",
+                    f"{reminder}{default} is longer than the {kind} window"
+                    f" {_window(load, tier, kind, window)} on calendar {calendar.name!r};"
+                    " a reminder goes out that long before the deadline",
                 )
+
+
+def _window(load: Load, tier: Tier, kind: str, window: WorkingDuration) -> str:
+    """The window, said to be the default when it is the express one nobody set: a file
+    written before express_resolution existed learns where the limit comes from."""
+    given = kind != "express_resolution" or load.given(f"tiers.{tier.value}.{kind}")
+    return str(window) if given else f"{window} (the default)"

@@ -1065,6 +1065,13 @@ def test_the_express_resolution_is_set_for_post_warranty_only(tmp_path: Path) ->
             "tiers.post_warranty.resolution_reminders: 1d (the default) is longer than the"
             " express_resolution window 4h",
         ),
+        (
+            # Reminders that fit 14 days may not fit the express window nobody set.
+            MINIMAL + '[tiers.post_warranty]\nresolution_reminders = ["3d"]\n',
+            SECRETS,
+            "tiers.post_warranty.resolution_reminders: 3d is longer than the express_resolution"
+            " window 2d (the default) on calendar 'business'",
+        ),
     ],
 )
 def test_express_resolution_problems_name_the_key(
