@@ -53,6 +53,7 @@ from mailbot.config_calendars import (
     build_calendars,
     build_tiers,
     default_calendars,
+    tier_keys,
 )
 from mailbot.config_sources import LOADING, Load, loading, read_load, variable
 from mailbot.config_values import (
@@ -308,7 +309,7 @@ def known_keys() -> tuple[str, ...]:
     """
     plain = [name for name in _SECTIONS if name not in ("tiers", "calendars")]
     keys = [f"{name}.{key}" for name in plain for key in _keys(_SECTIONS[name])]
-    keys += [f"tiers.{tier.value}.{key}" for tier in Tier for key in _keys(TierSettings)]
+    keys += [f"tiers.{tier.value}.{key}" for tier in Tier for key in tier_keys(tier)]
     return (*keys, *(f"calendars.business.{key}" for key in _keys(CalendarTable)))
 
 
@@ -331,6 +332,8 @@ def _unknown(outer: tuple[str, ...]) -> str:
         return "unknown section; expected one of " + sections
     if outer == ("tiers",):
         return "unknown tier; expected one of " + ", ".join(tier.value for tier in Tier)
+    if outer[0] == "tiers" and len(outer) > 1 and outer[1] in {tier.value for tier in Tier}:
+        return "unknown key; expected one of " + ", ".join(sorted(tier_keys(Tier(outer[1]))))
     inner = {"tiers": TierSettings, "calendars": CalendarTable}
     table = inner[outer[0]] if len(outer) > 1 else _SECTIONS[outer[0]]
     return "unknown key; expected one of " + ", ".join(_keys(table))

@@ -4,7 +4,8 @@ Rule 5 of mailbot.config: every NAME under [calendars] (or in a
 ``MAILBOT_CALENDARS__NAME__KEY`` variable) is a business calendar, and
 ``business`` and ``always`` exist without being named; each tier's windows and
 reminders run on the calendar it names. A [tiers.NAME] table changes only the
-keys it sets; the rest are the service terms'.
+keys it sets; the rest are the service terms'. Only ``[tiers.post_warranty]``
+has ``express_resolution``: express is a post-warranty service.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mailbot.config_values import (
     DaysOff,
     Hours,
     OptionalTimezone,
+    OptionalWorking,
     Reminders,
     Text,
     Workdays,
@@ -49,6 +51,8 @@ class TierSettings:
     """A tier's windows and reminders, on the calendar named ``calendar``.
 
     The reminders are working time before each deadline, on that calendar too.
+    ``express_resolution`` is the resolution window of an express ticket (post-warranty
+    only; None for the other tiers).
     """
 
     reaction: Working
@@ -56,6 +60,15 @@ class TierSettings:
     calendar: Text = "business"
     reaction_reminders: Reminders = ()
     resolution_reminders: Reminders = ()
+    express_resolution: OptionalWorking = None
+
+
+def tier_keys(tier: Tier) -> tuple[str, ...]:
+    """The keys a ``[tiers.NAME]`` table may have: express_resolution only for post-warranty."""
+    names = (item.name for item in fields(TierSettings))
+    return tuple(
+        name for name in names if name != "express_resolution" or tier is Tier.POST_WARRANTY
+    )
 
 
 def default_calendars() -> dict[str, Calendar]:
@@ -78,7 +91,13 @@ _CALENDAR_KEYS = tuple(item.name for item in fields(CalendarTable))
 
 
 def _tier(
-    reaction: str, resolution: str, calendar: str, before: list[str], before_end: list[str]
+    reaction: str,
+    resolution: str,
+    calendar: str,
+    before: list[str],
+    before_end: list[str],
+    *,
+    express: str | None = None,
 ) -> dict[str, Any]:
     """A tier's defaults as the table the file would write (typed values pass as they are)."""
     return {
@@ -87,6 +106,7 @@ def _tier(
         "calendar": calendar,
         "reaction_reminders": tuple(map(parse_working_duration, before)),
         "resolution_reminders": tuple(map(parse_working_duration, before_end)),
+        "express_resolution": parse_working_duration(express) if express else None,
     }
 
 
@@ -94,7 +114,7 @@ def _tier(
 _TIER_DEFAULTS = {
     Tier.WARRANTY.value: _tier("24h", "5d", "business", ["4h"], ["1d", "2h"]),
     Tier.VIP.value: _tier("1h", "2d", "always", ["30m", "10m"], ["4h", "1h"]),
-    Tier.POST_WARRANTY.value: _tier("24h", "14d", "business", ["4h"], ["1d", "2h"]),
+    Tier.POST_WARRANTY.value: _tier("24h", "14d", "business", ["4h"], ["1d", "2h"], express="2d"),
 }
 
 
@@ -147,6 +167,11 @@ def build_tiers(
 ) -> dict[Tier, TierSettings]:
     tiers: dict[Tier, TierSettings] = {tier: getattr(table, tier.value) for tier in Tier}
     for tier, settings in tiers.items():
+        if settings.express_resolution is not None and tier is not Tier.POST_WARRANTY:
+            raise load.fail(
+                load.where(f"tiers.{tier.value}.express_resolution"),
+                "unknown key: express is a post-warranty service; set it in [tiers.post_warranty]",
+            )
         if settings.calendar not in calendars:
             raise load.fail(
                 load.where(f"tiers.{tier.value}.calendar"),
@@ -162,14 +187,25 @@ def _check_reminders_fit(
     load: Load, tier: Tier, settings: TierSettings, calendar: Calendar
 ) -> None:
     """A reminder longer than its window would fall before the ticket was received."""
-    for kind in ("reaction", "resolution"):
-        window: WorkingDuration = getattr(settings, kind)
-        path = f"tiers.{tier.value}.{kind}_reminders"
-        for reminder in getattr(settings, f"{kind}_reminders"):
+    for kind in ("reaction", "resolution", "express_resolution"):
+        window: WorkingDuration | None = getattr(settings, kind)
+        if window is None:
+            continue
+        reminders = kind.removeprefix("express_")  # an express deadline has the same reminders
+        path = f"tiers.{tier.value}.{reminders}_reminders"
+        for reminder in getattr(settings, f"{reminders}_reminders"):
             if working_length(calendar, reminder) > working_length(calendar, window):
                 default = "" if load.given(path) else " (the default)"
                 raise load.fail(
                     load.where(path),
-                    f"{reminder}{default} is longer than the {kind} window {window} on calendar"
-                    f" {calendar.name!r}; a reminder goes out that long before the deadline",
+                    f"{reminder}{default} is longer than the {kind} window"
+                    f" {_window(load, tier, kind, window)} on calendar {calendar.name!r};"
+                    " a reminder goes out that long before the deadline",
                 )
+
+
+def _window(load: Load, tier: Tier, kind: str, window: WorkingDuration) -> str:
+    """The window, said to be the default when it is the express one nobody set: a file
+    written before express_resolution existed learns where the limit comes from."""
+    given = kind != "express_resolution" or load.given(f"tiers.{tier.value}.{kind}")
+    return str(window) if given else f"{window} (the default)"

@@ -518,6 +518,10 @@ Days = Annotated[int, _kind(_check_days, _int_from_env)]
 Bool = Annotated[bool, _kind(_check_bool, _bool_from_env)]
 Duration = Annotated[timedelta, _kind(_check_duration, typed=timedelta)]
 Working = Annotated[WorkingDuration, _kind(_check_working_duration, typed=WorkingDuration)]
+OptionalWorking = Annotated[
+    WorkingDuration | None,
+    _kind(_check_working_duration, typed=(WorkingDuration, type(None))),
+]
 Reminders = Annotated[
     tuple[WorkingDuration, ...], _kind(_check_reminders, _list_from_env, typed=tuple)
 ]

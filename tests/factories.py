@@ -59,6 +59,7 @@ def tier_settings(
     calendar: str,
     reaction_reminders: list[str],
     resolution_reminders: list[str],
+    express_resolution: str | None = None,
 ) -> TierSettings:
     return TierSettings(
         parse_working_duration(reaction),
@@ -66,6 +67,7 @@ def tier_settings(
         calendar,
         tuple(parse_working_duration(before) for before in reaction_reminders),
         tuple(parse_working_duration(before) for before in resolution_reminders),
+        parse_working_duration(express_resolution) if express_resolution else None,
     )
 
 
@@ -91,7 +93,7 @@ def make_settings(
         tiers={
             Tier.WARRANTY: tier_settings("24h", "5d", "business", ["4h"], ["1d", "2h"]),
             Tier.VIP: tier_settings("1h", "2d", "always", ["30m", "10m"], ["4h", "1h"]),
-            Tier.POST_WARRANTY: tier_settings("24h", "14d", "business", ["4h"], ["1d", "2h"]),
+            Tier.POST_WARRANTY: tier_settings("24h", "14d", "business", ["4h"], ["1d", "2h"], "2d"),
         },
         state_dir=state,
         templates_dir=None,

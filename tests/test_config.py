@@ -111,7 +111,7 @@ def test_minimal_config_gets_the_defaults(tmp_path: Path) -> None:
             wd("1h"), wd("2d"), "always", (wd("30m"), wd("10m")), (wd("4h"), wd("1h"))
         ),
         Tier.POST_WARRANTY: TierSettings(
-            wd("24h"), wd("14d"), "business", (wd("4h"),), (wd("1d"), wd("2h"))
+            wd("24h"), wd("14d"), "business", (wd("4h"),), (wd("1d"), wd("2h")), wd("2d")
         ),
     }
     assert settings.calendars == {
@@ -1025,6 +1025,60 @@ def test_huge_numbers_and_reminders_longer_than_their_window_are_refused(
 def test_reminders_as_long_as_their_window_are_accepted(tmp_path: Path) -> None:
     settings = load(tmp_path, MINIMAL + '[tiers.vip]\nreaction = "30m"\n')
     assert settings.tiers[Tier.VIP].reaction_reminders == (wd("30m"), wd("10m"))
+
+
+# --- express: a post-warranty setting ---------------------------------------------
+
+
+def test_the_express_resolution_is_set_for_post_warranty_only(tmp_path: Path) -> None:
+    settings = load(tmp_path, MINIMAL + '[tiers.post_warranty]\nexpress_resolution = "1d 12h"\n')
+    assert settings.tiers[Tier.POST_WARRANTY].express_resolution == wd("1d12h")
+    assert settings.tiers[Tier.VIP].express_resolution is None
+    assert settings.tiers[Tier.WARRANTY].express_resolution is None
+    variable = {**SECRETS, "MAILBOT_TIERS__POST_WARRANTY__EXPRESS_RESOLUTION": "3d"}
+    from_variable = load(tmp_path, MINIMAL, variable)
+    assert from_variable.tiers[Tier.POST_WARRANTY].express_resolution == wd("3d")
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "expected"),
+    [
+        (
+            MINIMAL + '[tiers.vip]\nexpress_resolution = "1d"\n',
+            SECRETS,
+            "tiers.vip.express_resolution: unknown key: express is a post-warranty service",
+        ),
+        (
+            MINIMAL,
+            {**SECRETS, "MAILBOT_TIERS__WARRANTY__EXPRESS_RESOLUTION": "1d"},
+            "MAILBOT_TIERS__WARRANTY__EXPRESS_RESOLUTION: no such setting",
+        ),
+        (
+            MINIMAL + '[tiers.post_warranty]\nexpress_resolution = "soon"\n',
+            SECRETS,
+            "tiers.post_warranty.express_resolution: bad duration",
+        ),
+        (
+            # The express deadline has the resolution reminders: the default 1d cannot fit 4h.
+            MINIMAL + '[tiers.post_warranty]\nexpress_resolution = "4h"\n',
+            SECRETS,
+            "tiers.post_warranty.resolution_reminders: 1d (the default) is longer than the"
+            " express_resolution window 4h",
+        ),
+        (
+            # Reminders that fit 14 days may not fit the express window nobody set.
+            MINIMAL + '[tiers.post_warranty]\nresolution_reminders = ["3d"]\n',
+            SECRETS,
+            "tiers.post_warranty.resolution_reminders: 3d is longer than the express_resolution"
+            " window 2d (the default) on calendar 'business'",
+        ),
+    ],
+)
+def test_express_resolution_problems_name_the_key(
+    tmp_path: Path, text: str, environ: Mapping[str, str], expected: str
+) -> None:
+    message = load_error(tmp_path, text, environ)
+    assert message.startswith(expected), message
 
 
 # --- [web] --------------------------------------------------------------------------

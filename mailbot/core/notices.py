@@ -120,6 +120,8 @@ class Ack(Notice):
     vat_percent: Decimal
     # The customer's status page ({base_url}/t/{token}); "" when [web] base_url is unset.
     status_link: str = ""
+    # Express service (post-warranty): its resolution deadline is the express one.
+    express: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,12 @@ The rules (SERVICE_TERMS.md and issue 3):
   moves by exactly the paused working time.
 - A tier change (staff reclassify the ticket) recomputes both deadlines from
   the original received time, keeping the paused time.
+- Express (a post-warranty service, SERVICE_TERMS.md): an express ticket's
+  resolution is due after the tier's express window instead of its normal one
+  (never later than the normal one), counted the same way: from the received
+  time, on the tier's calendar, plus the paused time. Turning express on or off
+  recomputes the resolution deadline; on a tier without an express window the
+  flag changes no deadline.
 - Alerts: before each unmet deadline, reminders at the tier's offsets
   (working time on its calendar); at the deadline, if still unmet, one
   escalation. Each alert has a key that names its deadline, so it is sent at
@@ -57,6 +63,8 @@ class TierPolicy:
     resolution: WorkingDuration
     reaction_reminders: tuple[WorkingDuration, ...] = ()
     resolution_reminders: tuple[WorkingDuration, ...] = ()
+    # The resolution window of an express ticket; None: the tier has no express service.
+    express_resolution: WorkingDuration | None = None
 
     def reminders(self, kind: DeadlineKind) -> tuple[WorkingDuration, ...]:
         return (
@@ -71,15 +79,37 @@ class Deadlines:
 
 
 def deadlines(
-    received_at: datetime, policy: TierPolicy, *, paused: timedelta = timedelta(0)
+    received_at: datetime,
+    policy: TierPolicy,
+    *,
+    paused: timedelta = timedelta(0),
+    express: bool = False,
 ) -> Deadlines:
-    """Both deadlines of a ticket received at ``received_at`` that waited ``paused`` (working)."""
+    """Both deadlines of a ticket received at ``received_at`` that waited ``paused`` (working);
+    an ``express`` one's resolution is ``express_resolution_due``'s when its tier has one."""
     cal = policy.calendar
     resolution = working_length(cal, policy.resolution) + paused
+    normal = add_working_time(cal, received_at, resolution)
+    faster = express_resolution_due(received_at, policy, paused=paused) if express else None
     return Deadlines(
         reaction_due=add_working_time(cal, received_at, policy.reaction),
-        resolution_due=add_working_time(cal, received_at, resolution),
+        resolution_due=normal if faster is None else faster,
     )
+
+
+def express_resolution_due(
+    received_at: datetime, policy: TierPolicy, *, paused: timedelta = timedelta(0)
+) -> datetime | None:
+    """The resolution deadline of an express ticket received at ``received_at`` that waited
+    ``paused`` (working time): the tier's express window plus the paused time, on its
+    calendar, never later than the normal deadline; None when the tier has no express."""
+    if policy.express_resolution is None:
+        return None
+    cal = policy.calendar
+    window = min(
+        working_length(cal, policy.express_resolution), working_length(cal, policy.resolution)
+    )
+    return add_working_time(cal, received_at, window + paused)
 
 
 @dataclass(frozen=True)
@@ -91,10 +121,17 @@ class SlaClock:
     resolved_at: datetime | None = None
     paused_since: datetime | None = None
     paused: timedelta = timedelta(0)  # working time spent waiting, pauses that ended
+    express: bool = False  # the resolution runs on the tier's express window, if it has one
 
     @property
     def waiting(self) -> bool:
         return self.paused_since is not None
+
+
+def clock_deadlines(clock: SlaClock, policy: TierPolicy) -> Deadlines:
+    """The deadlines of the ticket whose clock is ``clock``: from its received time, with the
+    pauses that ended, and on the express window when it is express."""
+    return deadlines(clock.received_at, policy, paused=clock.paused, express=clock.express)
 
 
 def pause(clock: SlaClock, at: datetime) -> SlaClock:
@@ -155,6 +192,20 @@ def change_status(
         clock = replace(clock, resolved_at=None)
         events.append("reopened: the resolution deadline applies again")
     return clock, events
+
+
+def set_express(clock: SlaClock, policy: TierPolicy, on: bool) -> tuple[SlaClock, list[str]]:
+    """The SLA clock with express ``on`` or off, and what it did to the resolution deadline,
+    for the ticket's history (nothing when the flag does not change)."""
+    if clock.express == on:
+        return clock, []
+    clock = replace(clock, express=on)
+    if policy.express_resolution is None:
+        return clock, ["express: this tier has no express service, the deadlines stay"]
+    if on:
+        window = policy.express_resolution
+        return clock, [f"express: the resolution deadline runs on the express window {window}"]
+    return clock, [f"express off: the resolution deadline runs on the window {policy.resolution}"]
 
 
 def met(clock: SlaClock, kind: DeadlineKind) -> datetime | None:

@@ -24,7 +24,7 @@ from mailbot.usecases.mail_queue import (
     queue_staff_mail,
 )
 from mailbot.usecases.status_links import with_status_link
-from mailbot.usecases.ticket_changes import record_opened, start_clock
+from mailbot.usecases.ticket_changes import record_opened, set_billing_flag, start_clock
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,12 @@ def apply_decision(
     *,
     now: datetime,
     session: Session,
+    express_by: str = "",
 ) -> Applied:
+    """Open the ticket or apply the follow-up; ``express_by`` (a new ticket only) is who asked
+    for express service when it was submitted (the web form)."""
     if isinstance(decision, OpenTicket):
-        return open_ticket(desk, decision, mail, now=now, session=session)
+        return open_ticket(desk, decision, mail, now=now, session=session, express_by=express_by)
     ticket = repo.ticket_by_number(decision.number, session=session)
     assert ticket is not None and ticket.id is not None, "decide() only names existing tickets"
     ticket_id = ticket.id
@@ -76,11 +79,18 @@ def open_ticket(
     now: datetime,
     session: Session,
     channel: str = "email",
+    express_by: str = "",
 ) -> Applied:
-    """A new ticket for ``mail`` (or a call, ``channel`` "phone"), acknowledged and announced."""
+    """A new ticket for ``mail`` (or a call, ``channel`` "phone"), acknowledged and announced.
+
+    With ``express_by`` (who asked for it) the ticket is express from the start: flagged, and
+    its resolution deadline the express one before the acknowledgement states it.
+    """
     ticket = _new_ticket(desk, decision, mail, now=now, session=session)
     assert ticket.id is not None
     record_opened(desk, ticket, now=now, session=session)
+    if express_by:
+        set_billing_flag(desk, ticket, "express", True, by=express_by, now=now, session=session)
     _store_message(
         desk, ticket.id, mail, now=now, session=session, author="customer",
         note=_opening_note(desk, decision, channel),
@@ -236,6 +246,7 @@ def ack_context(
         tier=ticket.tier,
         hourly_rate=desk.settings.billing.hourly_rate,
         vat_percent=desk.settings.billing.vat_percent,
+        express=ticket.express,
     )
 
 

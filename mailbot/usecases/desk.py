@@ -80,7 +80,8 @@ class Desk:
 
 
 def tier_policies(settings: Settings) -> dict[Tier, TierPolicy]:
-    """Each tier's SLA: its windows and reminders on the calendar it names."""
+    """Each tier's SLA: its windows (express too, post-warranty only) and reminders on the
+    calendar it names."""
     return {
         tier: TierPolicy(
             calendar=settings.calendars[t.calendar],
@@ -88,6 +89,7 @@ def tier_policies(settings: Settings) -> dict[Tier, TierPolicy]:
             resolution=t.resolution,
             reaction_reminders=t.reaction_reminders,
             resolution_reminders=t.resolution_reminders,
+            express_resolution=t.express_resolution,
         )
         for tier, t in settings.tiers.items()
     }

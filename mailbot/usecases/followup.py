@@ -37,8 +37,8 @@ from mailbot.core.mail import InboundMail
 from mailbot.core.notices import StaffNew
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.mail_queue import queue_customer_mail, queue_staff_mail
-from mailbot.usecases.ticket_changes import set_status, set_tier, update_ticket
-from mailbot.usecases.timesheet import add_time, set_flag
+from mailbot.usecases.ticket_changes import set_billing_flag, set_status, set_tier, update_ticket
+from mailbot.usecases.timesheet import add_time
 
 # is_status_query is imported from here too (tests/test_conversation_core.py).
 __all__ = ["handle_followup", "is_status_query", "notify_new_ticket"]
@@ -147,7 +147,7 @@ def _change(
         case AddTime(minutes=minutes, by=by, note=note):
             add_time(ticket, timedelta(minutes=minutes), at=now, by=by, note=note, session=session)
         case SetFlag(flag=flag, by=by):
-            set_flag(ticket, flag, True, by=by, at=now, session=session)
+            set_billing_flag(desk, ticket, flag, True, by=by, now=now, session=session)
         case ConfirmContract(contract_id=contract_id, tier=tier, by=by):
             ticket.contract_id = contract_id
             ticket.customer_id = repo.contract_customer_id(contract_id, session=session)

@@ -364,12 +364,15 @@ def _apply(
     return apply_mail(desk, mail, now=now, session=session)
 
 
-def apply_mail(desk: Desk, mail: InboundMail, *, now: datetime, session: Session) -> Outcome:
+def apply_mail(
+    desk: Desk, mail: InboundMail, *, now: datetime, session: Session, express_by: str = ""
+) -> Outcome:
     """What one parsed mail, received at ``now``, does to the desk (``core.decide``), applied in
     ``session``: a ticket opened (acknowledged, staff told) or joined, or why not. The caller
     commits. Mail comes here past its duplicate and bounce checks; so do a customer's answer
     typed on their status page and a web submission, each turned into a mail
-    (mailbot.usecases.web_status, mailbot.usecases.web_submissions)."""
+    (mailbot.usecases.web_status, mailbot.usecases.web_submissions). ``express_by`` (the web
+    form's express option) makes a ticket it opens express before it is acknowledged."""
     decision = decide(
         mail,
         now=now,
@@ -386,7 +389,7 @@ def apply_mail(desk: Desk, mail: InboundMail, *, now: datetime, session: Session
         return Outcome("ignored", decision.reason)
     if isinstance(decision, Quarantine):
         return Outcome("quarantined", decision.reason)
-    applied = apply_decision(desk, decision, mail, now=now, session=session)
+    applied = apply_decision(desk, decision, mail, now=now, session=session, express_by=express_by)
     return Outcome(applied.outcome, applied.summary, applied.ticket_id)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from mailbot.adapters import db
 from mailbot.adapters.db import Session, SlaEventRow, TicketRow, alert_keys
-from mailbot.core.sla import Deadlines, SlaClock, TierPolicy, deadlines, next_alert_at
+from mailbot.core.sla import Deadlines, SlaClock, TierPolicy, clock_deadlines, next_alert_at
 
 
 def clock_of(ticket: TicketRow) -> SlaClock:
@@ -16,6 +16,7 @@ def clock_of(ticket: TicketRow) -> SlaClock:
         resolved_at=ticket.resolved_at,
         paused_since=ticket.paused_since,
         paused=timedelta(seconds=ticket.paused_seconds),
+        express=ticket.express,
     )
 
 
@@ -26,13 +27,14 @@ def deadlines_of(ticket: TicketRow) -> Deadlines:
 def store_clock(
     ticket: TicketRow, clock: SlaClock, policy: TierPolicy, *, session: Session
 ) -> None:
-    """Write ``clock`` to ``ticket``, recompute its deadlines from the received time, and
-    its next alert."""
-    due = deadlines(clock.received_at, policy, paused=clock.paused)
+    """Write ``clock`` to ``ticket``, recompute its deadlines from the received time (on the
+    express window when it is express), and its next alert."""
+    due = clock_deadlines(clock, policy)
     ticket.first_response_at = clock.first_response_at
     ticket.resolved_at = clock.resolved_at
     ticket.paused_since = clock.paused_since
     ticket.paused_seconds = clock.paused.total_seconds()
+    ticket.express = clock.express
     ticket.reaction_due = due.reaction_due
     ticket.resolution_due = due.resolution_due
     refresh_next_alert(ticket, policy, session=session)

@@ -1,7 +1,8 @@
 """Changes to a ticket's status and tier, with what they do to its deadlines.
 
 Used by the CLI (``mailbot tickets set``), by customer follow-ups (a waiting
-ticket goes back to ``open``) and, with issue 4, by staff commands in mail.
+ticket goes back to ``open``), by staff commands in mail and by the web form
+(express, which moves the resolution deadline of a post-warranty ticket).
 Each change is applied inside the caller's transaction and leaves an
 ``sla_event`` behind, so ``tickets show`` can explain every deadline.
 """
@@ -14,7 +15,7 @@ from typing import TypeVar
 
 from mailbot.adapters.db import Session, TicketRow
 from mailbot.config import describe_value, is_email_address
-from mailbot.core.sla import Change, change_status, next_alert_at
+from mailbot.core.sla import Change, change_status, next_alert_at, set_express
 from mailbot.core.tickets import TicketStatus
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
@@ -93,7 +94,7 @@ def update_ticket(
             set_tier(desk, ticket, _choice(Tier, value, "tier"), by=by, now=now, session=session)
         ]
     if field in FLAGS:
-        return [_set_flag(ticket, field, value, by=by, now=now, session=session)]
+        return _set_flag(desk, ticket, field, value, by=by, now=now, session=session)
     ticket.assignee = _staff_assignee(desk, value)
     ticket.updated_at = now
     session.add(ticket)
@@ -108,14 +109,48 @@ def update_ticket(
 
 
 def _set_flag(
-    ticket: TicketRow, flag: str, value: str, *, by: str, now: datetime, session: Session
-) -> str:
-    """``express|unjustified|warranty on|off``, as the #express/#unjustified mail commands do."""
+    desk: Desk,
+    ticket: TicketRow,
+    flag: str,
+    value: str,
+    *,
+    by: str,
+    now: datetime,
+    session: Session,
+) -> list[str]:
+    """``express|unjustified|warranty on|off``, as the #express/#unjustified mail commands do;
+    what it did, with the new deadlines when express moved them."""
     if value.strip().lower() not in ("on", "off"):
         raise ConfigError(f"{flag}: {value!r} is not one of on, off")
     on = value.strip().lower() == "on"
+    moved = set_billing_flag(desk, ticket, flag, on, by=by, now=now, session=session)
+    return [f"{flag} -> {'on' if on else 'off'}", *moved]
+
+
+def set_billing_flag(
+    desk: Desk,
+    ticket: TicketRow,
+    flag: str,
+    on: bool,
+    *,
+    by: str,
+    now: datetime,
+    session: Session,
+) -> list[str]:
+    """Mark or unmark ``ticket`` (``timesheet.set_flag``); express also moves its resolution
+    deadline (``core.sla.set_express``), recorded in its SLA history. Returns that record
+    (nothing for the other flags, or when express was already so)."""
+    clock = clock_of(ticket)  # before the flag changes: set_express compares with it
     set_flag(ticket, flag, on, by=by, at=now, session=session)
-    return f"{flag} -> {'on' if on else 'off'}"
+    if flag != "express":
+        return []
+    policy = desk.policy.tiers[Tier(ticket.tier)]
+    clock, events = set_express(clock, policy, on)
+    store_clock(ticket, clock, policy, session=session)
+    details = [_with_deadlines(desk, ticket, event) for event in events]
+    for detail in details:
+        record_event(ticket, "express", detail, at=now, session=session)
+    return details
 
 
 def _staff_assignee(desk: Desk, value: str) -> str:

@@ -74,7 +74,11 @@ def add_time(
 def set_flag(
     ticket: TicketRow, flag: str, on: bool, *, by: str, at: datetime, session: Session
 ) -> None:
-    """Mark or unmark ``ticket`` as express, unjustified or warranty; kept in its history."""
+    """Mark or unmark ``ticket`` as express, unjustified or warranty; kept in its history.
+
+    The mark alone: ``ticket_changes.set_billing_flag`` also moves an express ticket's
+    resolution deadline, and is what the CLI, mail commands and the web form call.
+    """
     if flag not in FLAGS:
         raise ValueError(f"expected one of {', '.join(FLAGS)}, got {flag!r}")
     setattr(ticket, flag, on)

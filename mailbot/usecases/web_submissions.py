@@ -44,7 +44,6 @@ from mailbot.usecases.mail_queue import (
     queue_ticketless_mail,
     ticketless_message_id,
 )
-from mailbot.usecases.timesheet import set_flag
 
 log = logging.getLogger("mailbot.web.submissions")
 
@@ -184,8 +183,11 @@ def _open(
 ) -> None:
     """The submission's ticket, opened as its mail would open it, received when submitted."""
     mail = as_mail(row, vouched_by=vouched_by)
+    # Express (a new ticket only) is applied as the ticket opens: its acknowledgement states
+    # the express resolution deadline.
+    express_by = f"web form ({row.address})" if row.express else ""
     outcome = apply_mail(desk, apply_limits(mail, desk.size_limits).mail,
-                         now=row.created_at, session=session)  # fmt: skip
+                         now=row.created_at, session=session, express_by=express_by)  # fmt: skip
     row.confirmed_at = now
     if outcome.ticket_id is None:
         row.state = "refused"
@@ -194,17 +196,7 @@ def _open(
         row.state = "confirmed"
         row.ticket_number = repo.ticket_number_of(outcome.ticket_id, session=session)
         log.info("web submission %s: %s", row.id, outcome.reason)
-        if row.express and outcome.kind == "ticket":
-            _mark_express(row, outcome.ticket_id, session=session)
     session.add(row)
-
-
-def _mark_express(row: WebSubmissionRow, ticket_id: int, *, session: Session) -> None:
-    """The customer asked for express at its price: the billing flag staff would set."""
-    ticket = repo.ticket_by_id(ticket_id, session=session)
-    if ticket is not None:
-        set_flag(ticket, "express", True, by=f"web form ({row.address})", at=row.created_at,
-                 session=session)  # fmt: skip
 
 
 def as_mail(row: WebSubmissionRow, *, vouched_by: str = "") -> InboundMail:

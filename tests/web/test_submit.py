@@ -6,7 +6,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +19,14 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from mailbot.adapters import db as repo
-from mailbot.adapters.db import AttachmentRow, OutboxRow, Session, TicketRow, WebSubmissionRow
+from mailbot.adapters.db import (
+    AttachmentRow,
+    OutboxRow,
+    Session,
+    SlaEventRow,
+    TicketRow,
+    WebSubmissionRow,
+)
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings, WebSettings
 from mailbot.usecases.desk import Desk
@@ -169,6 +179,41 @@ def test_the_confirmation_link_opens_the_ticket_once(desk: Desk, clock: Clock) -
     assert (row.state, row.ticket_number) == ("confirmed", ticket.number)
     again = web.post(link, data={"csrf_token": token})
     assert again.status_code == 410 and len(rows(desk, TicketRow)) == 1
+
+
+@pytest.mark.parametrize(
+    ("express", "due", "line"),
+    [
+        # Submitted on Wednesday 18 November 10:30: 2 working days, Friday 20 November.
+        ("1", datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
+         "Rozwiązanie najpóźniej do: 2026-11-20 10:30 CET (tryb ekspresowy)\n"),
+        # 14 working days: Tuesday 8 December.
+        ("0", datetime(2026, 12, 8, 9, 30, tzinfo=UTC),
+         "Rozwiązanie najpóźniej do: 2026-12-08 10:30 CET\n"),
+    ],
+)  # fmt: skip
+def test_an_express_submission_is_acknowledged_with_the_express_deadline(
+    desk: Desk, clock: Clock, express: str, due: datetime, line: str
+) -> None:
+    send(client(desk), "post_warranty", express=express)
+    link = link_of(desk)
+    clock.now += timedelta(hours=3)
+    web = client(desk)
+    token = re.findall(r'name="csrf_token" value="([^"]+)"', web.get(link).text)[0]
+    assert web.post(link, data={"csrf_token": token}).status_code == 200
+    [ticket] = rows(desk, TicketRow)
+    assert ticket.express is (express == "1") and ticket.resolution_due == due
+    [ack] = outbox(desk, "ack")
+    body = message_from_bytes(ack.raw, policy=default)
+    assert isinstance(body, EmailMessage)
+    text = body.get_content()
+    assert line in text.replace("\r\n", "\n")
+    moved = [e.detail for e in rows(desk, SlaEventRow) if e.kind == "express"]
+    assert moved == (
+        ["express: the resolution deadline runs on the express window 2d; reaction due"
+         " 2026-11-19 10:30 CET, resolution due 2026-11-20 10:30 CET"]
+        if express == "1" else []
+    )  # fmt: skip
 
 
 def test_a_confirmation_link_expires_after_24_hours(desk: Desk, clock: Clock) -> None:

@@ -131,7 +131,9 @@ class SlaEventRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
     at: datetime = _utc()
-    kind: str  # received, first_response, paused, resumed, tier_changed, resolved, reopened
+    kind: (
+        str  # received, first_response, paused, resumed, tier_changed, resolved, reopened, express
+    )
     detail: str = ""
 
 
