@@ -6,9 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from mailbot.adapters.db import small_page_cache
 from mailbot.bootstrap import open_desk
 from mailbot.cli.common import EXIT_OK, add_command
 from mailbot.runtime.log_setup import apply_log_settings
+
+# Each of the web process's SQLite connections (one per handler thread: web.app) keeps
+# this much of the database in its memory; see adapters.db.small_page_cache.
+WEB_PAGE_CACHE_KIB = 256
 
 
 def cmd_web(args: argparse.Namespace) -> int:
@@ -16,6 +21,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     from mailbot.web.server import serve  # noqa: PLC0415
 
     desk = open_desk(args.config)
+    small_page_cache(desk.engine, WEB_PAGE_CACHE_KIB)
     settings = desk.settings
     apply_log_settings(
         settings.log_level,

@@ -33,6 +33,7 @@ from mailbot.adapters.db.engine import (
     make_engine,
     open_database,
     plain_engine,
+    small_page_cache,
 )
 from mailbot.adapters.db.errors import DatabaseError, DataError, DBAPIError, IntegrityError
 from mailbot.adapters.db.health import (
@@ -222,6 +223,7 @@ __all__ = [
     "secret",
     "set_last_uid",
     "signin_mails_since",
+    "small_page_cache",
     "spend_nonce",
     "status_events",
     "submission_by_id",
