@@ -282,7 +282,9 @@ class WebSubmissionRow(SQLModel, table=True):
 
     ``form``: warranty, vip or post_warranty. ``state``: pending (waiting for the address to
     be confirmed), confirmed (its ticket is ``ticket_number``), expired (not confirmed in
-    24 h) or refused. ``attachments``: a JSON list of {filename, content_type, path, size},
+    24 h), refused (confirmed, but its mail opened no ticket) or vip_refused (a VIP form from
+    an address no allow-list names: only ``created_at`` and ``ip`` kept, for the limits).
+    ``attachments``: a JSON list of {filename, content_type, path, size},
     the files stored by mailbot.adapters.attachments.
     """
 
