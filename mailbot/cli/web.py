@@ -13,7 +13,9 @@ from mailbot.web.server import serve
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    desk = open_desk(args.config)
+    # The web side never opens the mailbox, so it needs no IMAP password; it does send
+    # what it queued (mailbot.web.submit.flush_now), so SMTP is checked as for `run`.
+    desk = open_desk(args.config, reads_mailbox=False)
     settings = desk.settings
     apply_log_settings(
         settings.log_level,
