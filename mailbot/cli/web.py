@@ -9,6 +9,7 @@ from typing import Any
 from mailbot.bootstrap import open_desk
 from mailbot.cli.common import EXIT_OK, add_command
 from mailbot.runtime.log_setup import apply_log_settings
+from mailbot.web.page_check import check_pages
 from mailbot.web.server import serve
 
 
@@ -16,6 +17,11 @@ def cmd_web(args: argparse.Namespace) -> int:
     # The web side never opens the mailbox, so it needs no IMAP password; it does send
     # what it queued (mailbot.web.submit.flush_now), so SMTP is checked as for `run`.
     desk = open_desk(args.config, reads_mailbox=False)
+    try:
+        check_pages(desk)  # a broken page stops the start, not the first visitor
+    except BaseException:
+        desk.engine.dispose()
+        raise
     settings = desk.settings
     apply_log_settings(
         settings.log_level,

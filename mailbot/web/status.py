@@ -7,7 +7,8 @@ finds nothing is a plain 404, whatever the reason (tampered, expired, revoked).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -31,19 +32,21 @@ from mailbot.web.context import web_context
 from mailbot.web.rendering import language, render
 from mailbot.web.security import client_address, require_csrf
 
+LocalTime = Callable[[datetime], str]
 
-def _page_values(request: Request, page: StatusPage) -> dict[str, Any]:
-    """The page's values, worded in the reader's language."""
-    lang, desk = language(request), web_context(request).desk
+
+def status_values(page: StatusPage, lang: str, local_time: LocalTime) -> dict[str, Any]:
+    """The page's values, worded in the reader's language, times as ``local_time`` (the
+    company's clock, ``Desk.local_time``) shows them."""
     return {
         "ticket": page,
         "status_label": status_wording(page.status, lang),
         "deadlines": [
-            (view.kind, desk.local_time(view.due), deadline_wording(view, lang))
+            (view.kind, local_time(view.due), deadline_wording(view, lang))
             for view in (page.reaction, page.resolution)
         ],
         "entries": [
-            (desk.local_time(entry.at), entry_wording(entry, lang), entry.body)
+            (local_time(entry.at), entry_wording(entry, lang), entry.body)
             for entry in reversed(page.entries)
         ],
         "max_answer": MAX_ANSWER_LENGTH,
@@ -54,7 +57,8 @@ def show_status(request: Request) -> Response:
     page = status_page(web_context(request).desk, request.path_params["token"])
     if page is None:
         raise HTTPException(404)
-    return render(request, "status", _page_values(request, page))
+    values = status_values(page, language(request), web_context(request).desk.local_time)
+    return render(request, "status", values)
 
 
 async def answer(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -195,6 +196,44 @@ def test_mailbot_web_still_needs_the_smtp_password_of_a_login(tmp_path: Path) ->
     assert done.returncode == 2
     [line] = done.stderr.splitlines()
     assert f"{path}: smtp.password: missing" in line and "MAILBOT_SMTP__PASSWORD" in line
+
+
+def test_a_broken_page_template_stops_check_config_and_mailbot_web(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", templates)
+    broken = templates / "web" / "en" / "status.html.j2"
+    broken.write_text('{% extends "en/base.html.j2" %}{% block content %}{{ ticket.nr }}'
+                      "{% endblock %}")  # fmt: skip
+    path = config(tmp_path, free_port())
+    path.write_text(
+        path.read_text().replace("[general]\n", f'[general]\ntemplates_dir = "{templates}"\n')
+    )
+    for command in (("check-config", "--offline"), ("web",)):
+        done = subprocess.run(
+            [sys.executable, "-m", "mailbot", "--config", str(path), *command],
+            env=without_passwords(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        # mailbot web logs its start first; the error is the last line, and one line.
+        line = done.stderr.splitlines()[-1]
+        assert line.startswith(f"mailbot: configuration error: page template {broken}: ")
+        assert "UndefinedError" in line and "'nr'" in line
+    broken.write_text((Path(__file__).resolve().parents[2] / "templates" / "web" / "en"
+                       / "status.html.j2").read_text())  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(path), "check-config", "--offline"],
+        env=without_passwords(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"pages: OK: 76 web page(s) rendered from {templates / 'web'} over " in done.stdout
 
 
 def test_the_web_command_has_help() -> None:

@@ -478,7 +478,7 @@ def test_check_config_connects_to_every_server(
     config = write_config(tmp_path, imap_settings, smtp_sink, sqlite_url(tmp_path))
     done = mailbot("--config", str(config), "check-config")
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in ("configuration", "templates", "contracts", "database", "imap", "smtp"):
+    for name in ("configuration", "templates", "pages", "contracts", "database", "imap", "smtp"):
         assert re.search(rf"(?m)^{name}: OK: ", done.stdout), done.stdout
     assert "EHLO and NOOP answered" in done.stdout
 
