@@ -40,7 +40,7 @@ from mailbot.core.contracts import match_contract
 from mailbot.core.limits import apply_limits, human_size
 from mailbot.core.mail import Attachment, InboundMail, OutboundMail
 from mailbot.core.notices import TicketFields, WebConfirm
-from mailbot.core.submission_limits import Verdict, Window, decide_submission
+from mailbot.core.submission_limits import Verdict, decide_submission
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import apply_mail
 from mailbot.usecases.mail_queue import (
@@ -48,6 +48,7 @@ from mailbot.usecases.mail_queue import (
     queue_ticketless_mail,
     ticketless_message_id,
 )
+from mailbot.usecases.request_limits import submission_windows
 from mailbot.usecases.timesheet import set_flag
 
 log = logging.getLogger("mailbot.web.submissions")
@@ -132,11 +133,6 @@ def submit(desk: Desk, submission: Submission, *, base_url: str) -> Taken:
 def _limits_verdict(desk: Desk, ip: str, now: datetime, *, session: Session) -> Verdict:
     web = desk.settings.web
     hour, day = timedelta(hours=1), timedelta(days=1)
-    windows = (
-        Window("ip", web.submissions_per_ip_hour, hour),
-        Window("ip", web.submissions_per_ip_day, day),
-        Window("global", web.submissions_per_hour, hour),
-    )
     return decide_submission(
         now=now,
         from_address=repo.submission_times(
@@ -145,7 +141,7 @@ def _limits_verdict(desk: Desk, ip: str, now: datetime, *, session: Session) -> 
         from_everyone=repo.submission_times(
             now - hour, limit=max(web.submissions_per_hour, 1), session=session
         ),
-        windows=windows,
+        windows=submission_windows(web),
     )
 
 

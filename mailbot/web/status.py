@@ -8,7 +8,7 @@ finds nothing is a plain 404, whatever the reason (tampered, expired, revoked).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -18,13 +18,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailbot.core.submission_limits import Window
 from mailbot.core.timeline import deadline_wording, entry_wording, status_wording
-from mailbot.usecases.recent_requests import RecentRequests
 from mailbot.usecases.web_status import (
     MAX_ANSWER_LENGTH,
     StatusPage,
     answer_from_page,
+    count_lost_link_request,
     send_lost_link,
     status_page,
 )
@@ -81,7 +80,7 @@ async def lost_link(request: Request) -> Response:
     form = await request.form()
     require_csrf(request, form)
     number, address = _text(form, "number")[:64], _text(form, "email")[:320]
-    _count_or_refuse(request)
+    await _count_or_refuse(request)
     if number.strip() and address.strip():
         await run_in_threadpool(send_lost_link, web_context(request).desk, number, address)
     # The same answer whether or not the number and the address matched.
@@ -93,22 +92,10 @@ def _text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _count_or_refuse(request: Request) -> None:
-    context = web_context(request)
-    web = context.web
-    windows = (
-        Window("ip", web.submissions_per_ip_hour, timedelta(hours=1)),
-        Window("ip", web.submissions_per_ip_day, timedelta(days=1)),
-        Window("global", web.submissions_per_hour, timedelta(hours=1)),
-    )
-    # Counted in this process's memory: enough to stop one address from mailing a
-    # customer again and again (the web side runs as one process).
-    attempts = getattr(request.app.state, "lost_link_attempts", None)
-    if attempts is None:
-        attempts = request.app.state.lost_link_attempts = RecentRequests(windows)
+async def _count_or_refuse(request: Request) -> None:
     client = client_address(request)
     key = "unknown" if client is None else str(client.address)
-    verdict = attempts.verdict(key, context.desk.clock())
+    verdict = await run_in_threadpool(count_lost_link_request, web_context(request).desk, key)
     if not verdict.allowed:
         raise HTTPException(429, headers={"Retry-After": str(verdict.retry_after)})
 
