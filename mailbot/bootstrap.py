@@ -4,7 +4,8 @@ and again on SIGHUP.
 Everything that can be wrong with the configuration is found here, before the desk is
 used: the settings (``load_settings``), every template (``check_templates``) and the
 contracts file (imported, idempotently). ``build_desk`` is the bare construction that
-tests and benchmarks use; ``open_desk`` is what ``mailbot run`` starts with.
+tests and benchmarks use; ``open_desk`` is what ``mailbot run`` and ``mailbot web`` start
+with.
 """
 
 from __future__ import annotations
@@ -84,9 +85,10 @@ def import_configured_contracts(desk: Desk) -> None:
     )
 
 
-def open_desk(config: Path | None) -> Desk:
-    """Load and check everything; ConfigError (or a database error) when something is wrong."""
-    desk = build_desk(load_settings(config))
+def open_desk(config: Path | None, *, reads_mailbox: bool = True) -> Desk:
+    """Load and check everything; ConfigError (or a database error) when something is wrong.
+    ``reads_mailbox`` False (``mailbot web``): no IMAP password needed (``load_settings``)."""
+    desk = build_desk(load_settings(config, reads_mailbox=reads_mailbox))
     try:
         rendered = check_templates(desk)
         import_configured_contracts(desk)

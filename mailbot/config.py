@@ -396,13 +396,14 @@ def _server(load: Load, section: str, *, local: bool) -> None:
             raise load.missing(f"{section}.{key}")
 
 
-def _imap(load: Load, imap: ImapSettings) -> ImapSettings:
+def _imap(load: Load, imap: ImapSettings, *, reads_mailbox: bool) -> ImapSettings:
     local = imap.url.startswith("maildir:")  # a Maildir needs no server, login or password
     _server(load, "imap", local=local)
+    required = reads_mailbox and not local
     return replace(
         imap,
         port=imap.port if load.given("imap.port") else 993 if imap.tls == "ssl" else 143,
-        password=_password(load, "imap.password", imap.password, required=not local),
+        password=_password(load, "imap.password", imap.password, required=required),
         url=_local_url(load, imap.url, "maildir:"),
         ca_file=_optional_path(load, imap.ca_file),
     )
@@ -450,11 +451,11 @@ def _state_dir(load: Load, general: _General) -> Path:
     return load.resolve(general.state_dir or (Path(systemd) if systemd else DEFAULT_STATE_DIR))
 
 
-def _settings(load: Load, config: _ConfigFile) -> Settings:
+def _settings(load: Load, config: _ConfigFile, *, reads_mailbox: bool) -> Settings:
     state_dir = _state_dir(load, config.general)
     support = _support(load, config.support)
     calendars = build_calendars(load, config.calendars, timezone=support.timezone)
-    imap = _imap(load, config.imap)
+    imap = _imap(load, config.imap, reads_mailbox=reads_mailbox)
     database = config.database
     return Settings(
         imap=imap,
@@ -477,7 +478,10 @@ def _settings(load: Load, config: _ConfigFile) -> Settings:
 
 
 def load_settings(
-    path: Path | None = None, *, environ: Mapping[str, str] | None = None
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    reads_mailbox: bool = True,
 ) -> Settings:
     """Read, check and return the settings; raise ConfigError naming the file and the key.
 
@@ -486,6 +490,10 @@ def load_settings(
     variables from a ``.env`` beside it, overridden in turn by ``environ``
     (default ``os.environ``, which is only read, never changed). Passwords left
     empty are taken from ``$CREDENTIALS_DIRECTORY`` (systemd credentials).
+
+    ``reads_mailbox`` False is for a process that never opens the mailbox (``mailbot
+    web``): the IMAP password is then taken when given but not required, so that
+    process need not be handed it. The rest of ``[imap]`` is checked all the same.
     """
     real_env = os.environ if environ is None else environ
     file = Path(path or real_env.get("MAILBOT_CONFIG") or DEFAULT_CONFIG_PATH)
@@ -497,4 +505,4 @@ def load_settings(
         raise _first_problem(load, exc.errors()) from None
     if load.unknown:
         raise load.unknown
-    return _settings(load, config)
+    return _settings(load, config, reads_mailbox=reads_mailbox)

@@ -1,7 +1,7 @@
 """``mailbot check-config``: the configuration, and whether its servers answer.
 
-Offline checks (settings, templates, contracts file) raise ConfigError like
-at start. The connections (database, IMAP, SMTP) are each reported as a
+Offline checks (settings, mail templates, web page templates, contracts file) raise
+ConfigError like at start. The connections (database, IMAP, SMTP) are each reported as a
 ``Check``; ``offline`` skips them.
 """
 
@@ -22,6 +22,7 @@ from mailbot.core.identity import identity_summary
 from mailbot.errors import MailbotError
 from mailbot.template_check import check_templates
 from mailbot.usecases.desk import Desk
+from mailbot.web.page_check import check_pages, pages_dirs
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class Check:
 
 
 def offline_checks(settings: Settings) -> list[Check]:
-    """Templates and contracts; ConfigError on the first problem. Opens no connection."""
+    """Templates (of mail and of the web pages) and contracts; ConfigError on the first
+    problem. Opens no connection."""
     # An engine that is never connected: the templates need a desk, not a database.
     desk = Desk(
         engine=plain_engine(settings.database.url),
@@ -44,6 +46,8 @@ def offline_checks(settings: Settings) -> list[Check]:
     checks = [Check("configuration", True, str(settings.source or "built in code"))]
     rendered = check_templates(desk)
     checks.append(Check("templates", True, f"{rendered} rendered from {desk.renderer.directory}"))
+    pages = check_pages(desk)
+    checks.append(Check("pages", True, f"{pages} web page(s) rendered from {pages_dirs(settings)}"))
     contracts = []
     if settings.support.contracts_file is not None:
         contracts = load_contracts_file(settings.support.contracts_file)

@@ -478,6 +478,25 @@ def test_missing_password_message_names_the_dotenv_beside_the_file(tmp_path: Pat
     assert f"in {tmp_path / '.env'} " in message
 
 
+def test_a_process_that_never_reads_the_mailbox_needs_no_imap_password(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+
+    settings = load_settings(path, environ={}, reads_mailbox=False)
+    given = load_settings(path, environ=SECRETS, reads_mailbox=False)
+
+    assert (settings.imap.host, settings.imap.password) == ("imap.example.com", "")
+    assert given.imap.password == "imap-secret"  # taken when given, e.g. to mask it in logs
+    # The rest of [imap], and SMTP's password of a login, are required all the same.
+    with pytest.raises(ConfigError, match=r"imap\.username: missing"):
+        load_settings(write_config(tmp_path, MINIMAL.replace('username = "support"', "")),
+                      environ={}, reads_mailbox=False)  # fmt: skip
+    smtp_login = MINIMAL.replace(
+        'host = "smtp.example.com"', 'host = "s.example.com"\nusername = "u"'
+    )
+    with pytest.raises(ConfigError, match=r"smtp\.password: missing"):
+        load_settings(write_config(tmp_path, smtp_login), environ={}, reads_mailbox=False)
+
+
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.toml"
 

@@ -34,6 +34,8 @@ class Pages:
         folders = [builtin_pages_dir()]
         if custom_templates_dir is not None and (custom_templates_dir / "web").is_dir():
             folders.insert(0, custom_templates_dir / "web")
+        # Where pages are looked for, the first folder that has one winning.
+        self.folders = tuple(folders)
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(folders),
             undefined=jinja2.StrictUndefined,

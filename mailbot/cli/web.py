@@ -18,9 +18,17 @@ WEB_PAGE_CACHE_KIB = 256
 
 def cmd_web(args: argparse.Namespace) -> int:
     # Here, not at the top: uvicorn and Starlette are not loaded for the other commands.
+    from mailbot.web.page_check import check_pages  # noqa: PLC0415
     from mailbot.web.server import serve  # noqa: PLC0415
 
-    desk = open_desk(args.config)
+    # The web side never opens the mailbox, so it needs no IMAP password; it does send
+    # what it queued (mailbot.web.submit.flush_now), so SMTP is checked as for `run`.
+    desk = open_desk(args.config, reads_mailbox=False)
+    try:
+        check_pages(desk)  # a broken page stops the start, not the first visitor
+    except BaseException:
+        desk.engine.dispose()
+        raise
     small_page_cache(desk.engine, WEB_PAGE_CACHE_KIB)
     settings = desk.settings
     apply_log_settings(

@@ -3,10 +3,11 @@
 - ``request_signin``: a staff address (``DeskPolicy.is_staff``) gets a mail with a
   link valid ``SIGNIN_LIFETIME`` (core.web_tokens); any other address gets nothing,
   and the caller shows the same page either way, so the form tells nobody who is
-  staff. Requests are limited per client address (``signin_limiter``, kept in the
-  web process: a restart forgets it) and per staff address (by the sign-in mails
-  already queued), with core.submission_limits' windows. A staff address over its
-  limit silently gets no mail (a 429 would tell it is staff).
+  staff. Requests are limited per client address (``IP_WINDOWS``, counted in the
+  database by ``usecases.request_limits``, so every web process and a restart see
+  the same counts) and per staff address (by the sign-in mails already queued), with
+  core.submission_limits' windows. A staff address over its limit silently gets no
+  mail (a 429 would tell it is staff).
 - ``sign_in``: the link's token, verified and its nonce spent (single use), opens a
   session: a random cookie value of which only the SHA-256 is stored, lasting
   ``[web] staff_session``.
@@ -33,7 +34,7 @@ from mailbot.core.mail import OutboundMail
 from mailbot.core.submission_limits import Verdict, Window, decide_submission
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.mail_queue import queue_ticketless_mail, ticketless_message_id
-from mailbot.usecases.recent_requests import RecentRequests
+from mailbot.usecases.request_limits import count_request
 from mailbot.usecases.ticket_changes import update_ticket
 from mailbot.usecases.views import sla_detail, ticket_summary
 
@@ -53,17 +54,11 @@ If you did not ask for it, ignore this message.
 """
 
 
-def signin_limiter() -> RecentRequests:
-    """The per-client limit on sign-in link requests (one per web process)."""
-    return RecentRequests(IP_WINDOWS)
-
-
-def request_signin(
-    desk: Desk, address: str, *, client: str, link_base: str, limiter: RecentRequests
-) -> Verdict:
-    """Mail a sign-in link to ``address`` if it is staff; refused only by the client limit."""
+def request_signin(desk: Desk, address: str, *, client: str, link_base: str) -> Verdict:
+    """Mail a sign-in link to ``address`` if it is staff; refused only by the limit on
+    ``client`` (its IP address, or "unknown"), which counts every request."""
     now = desk.clock()
-    verdict = limiter.verdict(client, now)
+    verdict = count_request(desk, SIGNIN_KIND, client, IP_WINDOWS)
     address = address.strip().lower()
     if not verdict.allowed or not (is_email_address(address) and desk.policy.is_staff(address)):
         return verdict

@@ -18,6 +18,7 @@ from mailbot.adapters.db import Session, TicketRow
 from mailbot.core.billing import Month, PackageStanding
 from mailbot.core.mail import InboundMail
 from mailbot.core.notices import StatusLink
+from mailbot.core.submission_limits import Verdict
 from mailbot.core.tickets import subject_with_tag
 from mailbot.core.tiers import Tier
 from mailbot.core.timeline import DeadlineView, TicketFacts, TimelineEntry, deadlines, timeline
@@ -26,9 +27,12 @@ from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import apply_mail
 from mailbot.usecases.mail_queue import queue_customer_mail
 from mailbot.usecases.reports import vip_standing
+from mailbot.usecases.request_limits import count_request, submission_windows
 from mailbot.usecases.status_links import new_nonce, status_link
 
 log = logging.getLogger("mailbot.web")
+
+LOST_LINK_KIND = "lost_link"  # its requests in web_request
 
 # An answer typed on the page: about ten pages of text; longer ones are refused (400).
 MAX_ANSWER_LENGTH = 20_000
@@ -147,6 +151,14 @@ def revoke_link(desk: Desk, number: str) -> str | None:
         session.commit()
     log.info("%s: status links revoked", number)
     return link
+
+
+def count_lost_link_request(desk: Desk, client: str) -> Verdict:
+    """Whether one more lost-link request from ``client`` (an IP address, or "unknown") is
+    taken: every request counts against the ``[web] submissions_per_*`` limits, in the
+    database (``usecases.request_limits``), whether or not it names a ticket."""
+    windows = submission_windows(desk.settings.web)
+    return count_request(desk, LOST_LINK_KIND, client, windows)
 
 
 def send_lost_link(desk: Desk, number: str, address: str) -> bool:

@@ -7,13 +7,17 @@ A submission is stored as a ``web_submission`` row (pending) once the limits
   address names (``core.client_ip.ip_allowed``, the contract found as for mail by
   ``core.contracts.match_contract``): the allow-list vouches for the sender, and
   the ticket opens at once with the contract's tier (the VIP form needs this; a
-  VIP submission from anywhere else is refused and nothing is stored);
+  VIP submission from anywhere else is refused: only its time and client address
+  are kept, as a ``vip_refused`` row, so refused attempts count against the same
+  limits as submissions and nobody can try addresses one after another to learn
+  which have contracts);
 - otherwise a confirmation link (``core.web_tokens`` address confirmation, 24 h,
   single use through ``used_nonce``) is mailed to the address; following it
   opens the ticket.
 
-Either way the answer the client sees is the same "check your mail" page, so the
-forms tell nobody which addresses have contracts. A ticket opens the way a mail
+Either way the answer the client sees is the same "check your mail" page, and a
+refused VIP form gets the same refusal whether or not the address has a contract,
+so the forms tell nobody which addresses have contracts. A ticket opens the way a mail
 opens one (``usecases.ingest.apply_mail``): the submission becomes an
 ``InboundMail`` received at the moment it was submitted, so deadlines count
 from then, with its acknowledgement in the outbox and staff told, in one
@@ -36,7 +40,7 @@ from mailbot.core.contracts import match_contract
 from mailbot.core.limits import apply_limits, human_size
 from mailbot.core.mail import Attachment, InboundMail, OutboundMail
 from mailbot.core.notices import TicketFields, WebConfirm
-from mailbot.core.submission_limits import Verdict, Window, decide_submission
+from mailbot.core.submission_limits import Verdict, decide_submission
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import apply_mail
 from mailbot.usecases.mail_queue import (
@@ -44,6 +48,7 @@ from mailbot.usecases.mail_queue import (
     queue_ticketless_mail,
     ticketless_message_id,
 )
+from mailbot.usecases.request_limits import submission_windows
 
 log = logging.getLogger("mailbot.web.submissions")
 
@@ -111,6 +116,9 @@ def submit(desk: Desk, submission: Submission, *, base_url: str) -> Taken:
             return Taken("limited", verdict.retry_after)
         vouched_by = _vouching_allowlist(desk, submission, now, session=session)
         if submission.form == "vip" and not vouched_by:
+            _store_refusal(ip, now, session=session)
+            session.commit()
+            log.info("web VIP form from %s refused: no allow-list names it", ip)
             return Taken("refused")
         row = _store(desk, submission, ip, now, session=session)
         if vouched_by:
@@ -124,11 +132,6 @@ def submit(desk: Desk, submission: Submission, *, base_url: str) -> Taken:
 def _limits_verdict(desk: Desk, ip: str, now: datetime, *, session: Session) -> Verdict:
     web = desk.settings.web
     hour, day = timedelta(hours=1), timedelta(days=1)
-    windows = (
-        Window("ip", web.submissions_per_ip_hour, hour),
-        Window("ip", web.submissions_per_ip_day, day),
-        Window("global", web.submissions_per_hour, hour),
-    )
     return decide_submission(
         now=now,
         from_address=repo.submission_times(
@@ -137,7 +140,7 @@ def _limits_verdict(desk: Desk, ip: str, now: datetime, *, session: Session) -> 
         from_everyone=repo.submission_times(
             now - hour, limit=max(web.submissions_per_hour, 1), session=session
         ),
-        windows=windows,
+        windows=submission_windows(web),
     )
 
 
@@ -153,6 +156,13 @@ def _vouching_allowlist(
     if contract is None or not ip_allowed(submission.ip, contract.ip_allowlist):
         return ""
     return f"IP allow-list of contract {contract.id}"
+
+
+def _store_refusal(ip: str, now: datetime, *, session: Session) -> None:
+    """A refused VIP attempt, for the limits alone: when and from where, none of what the
+    client wrote (not even the address, whether or not it has a contract)."""
+    session.add(WebSubmissionRow(created_at=now, ip=ip, form="vip", address="",
+                                 state="vip_refused"))  # fmt: skip
 
 
 def _store(

@@ -17,23 +17,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mailbot.usecases import web_staff
-from mailbot.usecases.recent_requests import RecentRequests
 from mailbot.web.context import web_context
 from mailbot.web.rendering import render
 from mailbot.web.security import client_address, require_csrf, set_cookie
 
 STAFF_COOKIE = "mailbot_staff"
 LOGIN = "/staff/login"
-
-
-def _limiter(request: Request) -> RecentRequests:
-    """One limiter per app (per web process)."""
-    state = request.app.state
-    if not hasattr(state, "staff_signin_limiter"):
-        state.staff_signin_limiter = web_staff.signin_limiter()
-    limiter = state.staff_signin_limiter
-    assert isinstance(limiter, RecentRequests)
-    return limiter
 
 
 def _link_base(request: Request) -> str:
@@ -61,7 +50,7 @@ async def login(request: Request) -> Response:
         web_staff.request_signin, web_context(request).desk,
         address if isinstance(address, str) else "",
         client="unknown" if client is None else str(client.address),
-        link_base=_link_base(request), limiter=_limiter(request),
+        link_base=_link_base(request),
     )  # fmt: skip
     if not verdict.allowed:
         raise HTTPException(429, headers={"Retry-After": str(verdict.retry_after)})

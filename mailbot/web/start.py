@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mailbot.config import BillingSettings
 from mailbot.web.context import web_context
 from mailbot.web.rendering import render
 
@@ -21,7 +22,11 @@ def start_page(request: Request) -> Response:
 
 def prices(request: Request) -> dict[str, Any]:
     """The price list's numbers as the pages print them."""
-    billing = web_context(request).desk.settings.billing
+    return price_list(web_context(request).desk.settings.billing)
+
+
+def price_list(billing: BillingSettings) -> dict[str, Any]:
+    """``[billing]``'s numbers as the start page and the forms print them."""
     rate = billing.hourly_rate
     return {
         "hourly_rate": _amount(rate),

@@ -7,7 +7,8 @@ finds nothing is a plain 404, whatever the reason (tampered, expired, revoked).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -17,13 +18,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailbot.core.submission_limits import Window
 from mailbot.core.timeline import deadline_wording, entry_wording, status_wording
-from mailbot.usecases.recent_requests import RecentRequests
 from mailbot.usecases.web_status import (
     MAX_ANSWER_LENGTH,
     StatusPage,
     answer_from_page,
+    count_lost_link_request,
     send_lost_link,
     status_page,
 )
@@ -31,19 +31,21 @@ from mailbot.web.context import web_context
 from mailbot.web.rendering import language, render
 from mailbot.web.security import client_address, require_csrf
 
+LocalTime = Callable[[datetime], str]
 
-def _page_values(request: Request, page: StatusPage) -> dict[str, Any]:
-    """The page's values, worded in the reader's language."""
-    lang, desk = language(request), web_context(request).desk
+
+def status_values(page: StatusPage, lang: str, local_time: LocalTime) -> dict[str, Any]:
+    """The page's values, worded in the reader's language, times as ``local_time`` (the
+    company's clock, ``Desk.local_time``) shows them."""
     return {
         "ticket": page,
         "status_label": status_wording(page.status, lang),
         "deadlines": [
-            (view.kind, desk.local_time(view.due), deadline_wording(view, lang))
+            (view.kind, local_time(view.due), deadline_wording(view, lang))
             for view in (page.reaction, page.resolution)
         ],
         "entries": [
-            (desk.local_time(entry.at), entry_wording(entry, lang), entry.body)
+            (local_time(entry.at), entry_wording(entry, lang), entry.body)
             for entry in reversed(page.entries)
         ],
         "max_answer": MAX_ANSWER_LENGTH,
@@ -54,7 +56,8 @@ def show_status(request: Request) -> Response:
     page = status_page(web_context(request).desk, request.path_params["token"])
     if page is None:
         raise HTTPException(404)
-    return render(request, "status", _page_values(request, page))
+    values = status_values(page, language(request), web_context(request).desk.local_time)
+    return render(request, "status", values)
 
 
 async def answer(request: Request) -> Response:
@@ -77,7 +80,7 @@ async def lost_link(request: Request) -> Response:
     form = await request.form()
     require_csrf(request, form)
     number, address = _text(form, "number")[:64], _text(form, "email")[:320]
-    _count_or_refuse(request)
+    await _count_or_refuse(request)
     if number.strip() and address.strip():
         await run_in_threadpool(send_lost_link, web_context(request).desk, number, address)
     # The same answer whether or not the number and the address matched.
@@ -89,22 +92,10 @@ def _text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _count_or_refuse(request: Request) -> None:
-    context = web_context(request)
-    web = context.web
-    windows = (
-        Window("ip", web.submissions_per_ip_hour, timedelta(hours=1)),
-        Window("ip", web.submissions_per_ip_day, timedelta(days=1)),
-        Window("global", web.submissions_per_hour, timedelta(hours=1)),
-    )
-    # Counted in this process's memory: enough to stop one address from mailing a
-    # customer again and again (the web side runs as one process).
-    attempts = getattr(request.app.state, "lost_link_attempts", None)
-    if attempts is None:
-        attempts = request.app.state.lost_link_attempts = RecentRequests(windows)
+async def _count_or_refuse(request: Request) -> None:
     client = client_address(request)
     key = "unknown" if client is None else str(client.address)
-    verdict = attempts.verdict(key, context.desk.clock())
+    verdict = await run_in_threadpool(count_lost_link_request, web_context(request).desk, key)
     if not verdict.allowed:
         raise HTTPException(429, headers={"Retry-After": str(verdict.retry_after)})
 

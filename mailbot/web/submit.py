@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -68,9 +69,16 @@ def form_page(request: Request) -> Response:
 def _form_response(
     request: Request, form: Form, *, values: dict[str, str], errors: list[str], status: int = 200
 ) -> Response:
-    context = {**prices(request), "form": form, "values": values, "errors": errors,
-               "max_attachments": MAX_ATTACHMENTS, "honeypot": HONEYPOT}  # fmt: skip
+    context = form_values(prices(request), form, values=values, errors=errors)
     return render(request, "form", context, status_code=status)
+
+
+def form_values(
+    prices: dict[str, Any], form: Form, *, values: dict[str, str], errors: list[str]
+) -> dict[str, Any]:
+    """The form page's values: the price list, what was typed, what is wrong with it."""
+    return {**prices, "form": form, "values": values, "errors": errors,
+            "max_attachments": MAX_ATTACHMENTS, "honeypot": HONEYPOT}  # fmt: skip
 
 
 async def take_form(request: Request) -> Response:

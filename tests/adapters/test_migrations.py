@@ -110,6 +110,27 @@ def test_the_web_revision_goes_down_and_up_again(engine: sa.Engine) -> None:
         assert connection.execute(sa.text("SELECT number FROM ticket")).scalar_one() == "SOL-1"
 
 
+def test_the_request_limits_revision_goes_down_and_up_again(engine: sa.Engine) -> None:
+    """0009 (web_request: the lost-link and sign-in limits) can be undone and redone."""
+    at_0001_with_rows(engine)
+    schema.upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO web_request (kind, client, at) VALUES"
+                " ('lost_link', '192.0.2.1', '2026-12-06 10:00:00')"
+            )
+        )
+    with schema._migration_connection(engine) as connection:
+        command.downgrade(schema.alembic_config(connection), "0008")
+    tables = schema._table_columns(engine)
+    assert "web_request" not in tables and "web_submission" in tables
+    assert schema.upgrade(engine) == ("0008", schema.head_revision())
+    assert differences(engine) == []
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM web_request")).scalar_one() == 0
+
+
 def test_upgrade_from_0001_keeps_the_rows_and_the_desk_works(
     empty_database_url: str, engine: sa.Engine, imap_settings: ImapSettings, smtp_sink: SmtpSink,
     tmp_path: Path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -98,6 +99,141 @@ def test_mailbot_web_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert f"web: serving on http://127.0.0.1:{port}" in err
     assert "web: stopped" in err
     assert TOKEN not in err
+
+
+def server_config(tmp_path: Path, port: int, *, smtp_username: str = "") -> Path:
+    """A configuration naming a real IMAP server and login (never reached here), and no
+    password anywhere: not in the file, the environment, a .env or a credential. SMTP is a
+    pickup directory, or a server with the login ``smtp_username``."""
+    smtp = (
+        f'host = "smtp.example.com"\nusername = "{smtp_username}"'
+        if smtp_username
+        else 'url = "dir:outgoing"'
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[general]
+state_dir = "state"
+
+[imap]
+host = "imap.example.com"
+username = "support"
+
+[smtp]
+{smtp}
+
+[support]
+address = "support@example.com"
+
+[web]
+bind = "127.0.0.1:{port}"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def without_passwords() -> dict[str, str]:
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("MAILBOT_") and name != "CREDENTIALS_DIRECTORY"
+    }
+
+
+def test_mailbot_web_starts_without_the_imap_password(tmp_path: Path) -> None:
+    port = free_port()
+    path = server_config(tmp_path, port)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailbot", "--config", str(path), "web"],
+        env=without_passwords(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(process, base + "/")
+        assert get(base + "/zgloszenie/warranty")[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "imap.password" not in err
+
+
+def run_once(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(path), "run", "--once"],
+        env=without_passwords(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_mailbot_run_still_needs_the_imap_password(tmp_path: Path) -> None:
+    path = server_config(tmp_path, free_port())
+    done = run_once(path)
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"mailbot: configuration error: {path}: imap.password: missing")
+    assert "MAILBOT_IMAP__PASSWORD" in line and "imap_password" in line
+
+
+def test_mailbot_web_still_needs_the_smtp_password_of_a_login(tmp_path: Path) -> None:
+    path = server_config(tmp_path, free_port(), smtp_username="desk")
+    done = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(path), "web"],
+        env=without_passwords(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert f"{path}: smtp.password: missing" in line and "MAILBOT_SMTP__PASSWORD" in line
+
+
+def test_a_broken_page_template_stops_check_config_and_mailbot_web(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", templates)
+    broken = templates / "web" / "en" / "status.html.j2"
+    broken.write_text('{% extends "en/base.html.j2" %}{% block content %}{{ ticket.nr }}'
+                      "{% endblock %}")  # fmt: skip
+    path = config(tmp_path, free_port())
+    path.write_text(
+        path.read_text().replace("[general]\n", f'[general]\ntemplates_dir = "{templates}"\n')
+    )
+    for command in (("check-config", "--offline"), ("web",)):
+        done = subprocess.run(
+            [sys.executable, "-m", "mailbot", "--config", str(path), *command],
+            env=without_passwords(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        # mailbot web logs its start first; the error is the last line, and one line.
+        line = done.stderr.splitlines()[-1]
+        assert line.startswith(f"mailbot: configuration error: page template {broken}: ")
+        assert "UndefinedError" in line and "'nr'" in line
+    broken.write_text((Path(__file__).resolve().parents[2] / "templates" / "web" / "en"
+                       / "status.html.j2").read_text())  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "mailbot", "--config", str(path), "check-config", "--offline"],
+        env=without_passwords(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"pages: OK: 76 web page(s) rendered from {templates / 'web'} over " in done.stdout
 
 
 def test_the_web_command_has_help() -> None:

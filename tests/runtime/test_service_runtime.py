@@ -478,7 +478,7 @@ def test_check_config_connects_to_every_server(
     config = write_config(tmp_path, imap_settings, smtp_sink, sqlite_url(tmp_path))
     done = mailbot("--config", str(config), "check-config")
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in ("configuration", "templates", "contracts", "database", "imap", "smtp"):
+    for name in ("configuration", "templates", "pages", "contracts", "database", "imap", "smtp"):
         assert re.search(rf"(?m)^{name}: OK: ", done.stdout), done.stdout
     assert "EHLO and NOOP answered" in done.stdout
 
@@ -666,12 +666,13 @@ UNIT_LINES = {
         " web\n",
         "DynamicUser=yes\nUser=mailbot\n",  # the daemon's dynamic user: one state directory
         "StateDirectory=mailbot",
-        "LoadCredential=imap_password:",
         "LoadCredential=smtp_password:",
         "LoadCredential=web_metrics_token:",
         "EnvironmentFile=-/etc/mailbot/mailbot.env",
     ),
 }
+# What a unit must not say: the web side never reads the mailbox, so it gets no IMAP password.
+UNIT_NEVER = {"mailbot.service": (), "mailbot-web.service": ("imap_password",)}
 
 
 def test_the_unit_is_locked_down(unit_under_test: Path) -> None:
@@ -688,3 +689,5 @@ def test_the_unit_is_locked_down(unit_under_test: Path) -> None:
     text = unit_under_test.read_text()
     for line in UNIT_LINES[unit_under_test.name]:
         assert line in text
+    for word in UNIT_NEVER[unit_under_test.name]:
+        assert word not in text

@@ -212,6 +212,15 @@ def test_sign_in_requests_are_limited(client: TestClient, desk: Desk) -> None:
     token = csrf(client, "/staff/login")
     refused = client.post("/staff/login", data={"address": STAFF, "csrf_token": token})
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    # Counted in the database: a restarted web side, or a second one, refuses as well.
+    second = build_desk(desk.settings, clock=desk.clock)
+    try:
+        restarted = TestClient(create_app(second), follow_redirects=False)
+        token = csrf(restarted, "/staff/login")
+        again = restarted.post("/staff/login", data={"address": STAFF, "csrf_token": token})
+        assert again.status_code == 429
+    finally:
+        second.engine.dispose()
 
 
 def test_a_session_expires(client: TestClient, desk: Desk, clock: Clock) -> None:

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from mailbot.adapters import db as repo
 from mailbot.adapters.db import MessageRow, OutboxRow, Session
+from mailbot.bootstrap import build_desk
 from mailbot.core.mail import InboundMail
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import apply_mail
@@ -243,19 +244,40 @@ def test_a_lost_link_is_mailed_and_the_page_answers_the_same_either_way(desk: De
     assert found and client(desk).get(found[0].removeprefix(BASE)).status_code == 200
 
 
+def refused_link(browser: TestClient) -> int:
+    """Ask for a link once more; the answer's status (429 when refused)."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/link").text)
+    assert token
+    answer = browser.post(
+        "/link", data={"csrf_token": token[1], "number": "SOL-1", "email": "a@b.pl"}
+    )
+    assert answer.status_code != 429 or int(answer.headers["Retry-After"]) > 0
+    return answer.status_code
+
+
 def test_lost_link_requests_are_limited_per_client_address(desk: Desk) -> None:
     open_ticket(desk)
     browser = client(desk)
     for _ in range(5):
         ask_for_link(browser, "SOL-999", CUSTOMER)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/link").text)
-    assert token
-    refused = browser.post(
-        "/link", data={"csrf_token": token[1], "number": "SOL-1", "email": "a@b.pl"}
-    )
-    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused_link(browser) == 429
     other = client(desk, peer=("203.0.113.9", 1))
     assert ask_for_link(other, "SOL-999", CUSTOMER)
+
+
+def test_lost_link_limits_outlive_a_restart_and_span_web_processes(desk: Desk) -> None:
+    open_ticket(desk)
+    second = build_desk(desk.settings, clock=desk.clock)  # another mailbot web, same database
+    try:
+        for web in (client(desk), client(second), client(desk)):
+            ask_for_link(web, "SOL-999", CUSTOMER)
+        ask_for_link(client(second), "SOL-999", CUSTOMER)
+        ask_for_link(client(desk), "SOL-999", CUSTOMER)
+        # Five from one address across two processes and new apps (restarts): the sixth waits.
+        assert refused_link(client(second)) == 429
+        assert refused_link(client(desk)) == 429
+    finally:
+        second.engine.dispose()
 
 
 def test_a_status_reply_carries_the_same_link(desk: Desk) -> None:

@@ -250,14 +250,63 @@ def test_vip_from_an_allowed_address_behind_the_proxy_opens_a_vip_ticket(desk: D
     [(PROXY, "198.51.100.99"), (OUTSIDER, ALLOWED)],
     ids=["not-on-the-list", "forged-by-an-untrusted-peer"],
 )
-def test_vip_from_elsewhere_is_refused_and_nothing_is_stored(
+def test_vip_from_elsewhere_is_refused_and_only_the_attempt_is_kept(
     desk: Desk, peer: tuple[str, int], forwarded: str
 ) -> None:
     answer = send(client(desk, peer), "vip", address="jan@acme.pl",
                   headers={"X-Forwarded-For": forwarded})  # fmt: skip
     assert answer.status_code == 403 and "adresów IP" in answer.text
     assert 'href="/zgloszenie/warranty"' in answer.text
-    assert rows(desk, WebSubmissionRow) == [] and rows(desk, OutboxRow) == []
+    [row] = rows(desk, WebSubmissionRow)
+    client_ip = forwarded if peer == PROXY else OUTSIDER[0]
+    assert (row.state, row.ip, row.form, row.created_at) == ("vip_refused", client_ip, "vip",
+                                                             factories.NOW)  # fmt: skip
+    assert (row.name, row.address, row.subject, row.body) == ("", "", "", "")
+    assert rows(desk, TicketRow) == [] and rows(desk, OutboxRow) == []
+
+
+@pytest.mark.parametrize("lang", ["pl", "en"])
+def test_a_refused_vip_form_answers_the_same_with_or_without_a_contract(
+    desk: Desk, lang: str
+) -> None:
+    web = client(desk)
+    web.get(f"/?lang={lang}")
+    answers = [
+        send(web, "vip", address=address)
+        for address in ("jan@acme.pl", "anna@example.com", "piekarz@klos.pl")
+    ]
+    assert [answer.status_code for answer in answers] == [403, 403, 403]
+    assert main(answers[0].text) == main(answers[1].text) == main(answers[2].text)
+    assert answers[0].headers.get("Retry-After") is None
+    assert [row.state for row in rows(desk, WebSubmissionRow)] == ["vip_refused"] * 3
+
+
+def test_refused_vip_attempts_count_against_the_limit_per_address(desk: Desk, clock: Clock) -> None:
+    web = client(desk)
+    # jan@acme.pl has a VIP contract (not from this address), anna@example.com has none.
+    assert send(web, "vip", address="jan@acme.pl").status_code == 403
+    assert send(web, "vip", address="anna@example.com").status_code == 403
+    assert send(web, "warranty").status_code == 200
+    for address in ("jan@acme.pl", "anna@example.com"):
+        refused = send(web, "vip", address=address)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) == 3600
+    assert send(web, "warranty").status_code == 429
+    assert len(rows(desk, WebSubmissionRow)) == 3
+    assert send(client(desk, PROXY), "vip", address="jan@acme.pl",
+                headers={"X-Forwarded-For": ALLOWED}).status_code == 200  # fmt: skip
+    clock.now += timedelta(hours=1)
+    assert send(web, "vip", address="jan@acme.pl").status_code == 403
+
+
+def test_refused_vip_attempts_count_against_the_global_limit(desk: Desk) -> None:
+    web_settings = dataclasses.replace(desk.settings.web, submissions_per_hour=2)
+    capped = dataclasses.replace(desk, settings=dataclasses.replace(desk.settings,
+                                                                     web=web_settings))  # fmt: skip
+    others = [client(capped, (f"198.51.100.{n}", 40000)) for n in (1, 2, 3)]
+    assert send(others[0], "vip", address="anna@example.com").status_code == 403
+    assert send(others[1], "vip", address="jan@acme.pl").status_code == 403
+    assert send(others[2], "warranty").status_code == 429
+    assert send(others[2], "vip", address="jan@acme.pl").status_code == 429
 
 
 def test_a_form_without_csrf_is_refused(desk: Desk) -> None:

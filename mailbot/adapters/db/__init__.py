@@ -99,6 +99,7 @@ from mailbot.adapters.db.tables import (
     TimeEntryRow,
     UsedNonceRow,
     UTCDateTime,
+    WebRequestRow,
     WebSubmissionRow,
 )
 from mailbot.adapters.db.tickets import (
@@ -118,6 +119,7 @@ from mailbot.adapters.db.tickets import (
     unmet_by,
 )
 from mailbot.adapters.db.timesheet import time_entries, work_between, worked_or_unjustified
+from mailbot.adapters.db.web_requests import add_request, prune_requests, request_times
 from mailbot.adapters.db.web_staff import (
     add_staff_session,
     drop_expired_staff_sessions,
@@ -167,7 +169,9 @@ __all__ = [
     "TimeEntryRow",
     "UTCDateTime",
     "UsedNonceRow",
+    "WebRequestRow",
     "WebSubmissionRow",
+    "add_request",
     "add_staff_session",
     "alert_due_ids",
     "alert_keys",
@@ -216,8 +220,10 @@ __all__ = [
     "outbox_with_status",
     "overdue_tickets",
     "plain_engine",
+    "prune_requests",
     "received_between",
     "release_held",
+    "request_times",
     "requeue_claims",
     "requeue_stale",
     "secret",

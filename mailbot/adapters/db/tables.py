@@ -284,7 +284,9 @@ class WebSubmissionRow(SQLModel, table=True):
 
     ``form``: warranty, vip or post_warranty. ``state``: pending (waiting for the address to
     be confirmed), confirmed (its ticket is ``ticket_number``), expired (not confirmed in
-    24 h) or refused. ``attachments``: a JSON list of {filename, content_type, path, size},
+    24 h), refused (confirmed, but its mail opened no ticket) or vip_refused (a VIP form from
+    an address no allow-list names: only ``created_at`` and ``ip`` kept, for the limits).
+    ``attachments``: a JSON list of {filename, content_type, path, size},
     the files stored by mailbot.adapters.attachments.
     """
 
@@ -309,6 +311,26 @@ class WebSubmissionRow(SQLModel, table=True):
     state: str = "pending"
     confirmed_at: datetime | None = _utc(default=None)
     ticket_number: str | None = None
+
+
+class WebRequestRow(SQLModel, table=True):
+    """A counted request of the web side (issue 15) other than a submission: ``kind``
+    lost_link (a status link mailed again) or staff_signin (a sign-in link asked for), from
+    ``client`` (the client's IP address, or "unknown"), at ``at``. Kept in the database so
+    every web process counts the same requests and a restart forgets none; rows older than
+    their kind's longest window are deleted as new ones are written."""
+
+    __tablename__ = "web_request"
+    __table_args__ = (
+        # The per-client windows read by kind, client and time; the global ones and the
+        # pruning by kind and time.
+        sa.Index("ix_web_request_kind_client_at", "kind", "client", "at"),
+        sa.Index("ix_web_request_kind_at", "kind", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    client: str
+    at: datetime = _utc()
 
 
 class StaffSessionRow(SQLModel, table=True):
