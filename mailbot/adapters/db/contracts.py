@@ -6,6 +6,7 @@ the use case that calls it owns the transaction.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,14 +28,18 @@ def load_contracts(*, session: Session) -> list[Contract]:
     cached: list[Contract] | None = session.info.get(_CONTRACTS)
     if cached is None:
         rows = session.exec(select(ContractRow, CustomerRow).join(CustomerRow)).all()
-        addresses = session.exec(select(ContractAddressRow)).all()
-        cached = [_contract(row, customer.name, addresses) for row, customer in rows]
+        # Grouped in one pass: filtering every address row for every contract was
+        # quadratic (4.8 s for 2,000 contracts, on each status page of a VIP ticket).
+        own: dict[str, list[ContractAddressRow]] = defaultdict(list)
+        for address in session.exec(select(ContractAddressRow)).all():
+            own[address.contract_id].append(address)
+        cached = [_contract(row, customer.name, own[row.id]) for row, customer in rows]
         session.info[_CONTRACTS] = cached
     return list(cached)
 
 
-def _contract(row: ContractRow, customer: str, addresses: Sequence[ContractAddressRow]) -> Contract:
-    own = [a for a in addresses if a.contract_id == row.id]
+def _contract(row: ContractRow, customer: str, own: Sequence[ContractAddressRow]) -> Contract:
+    """The contract of ``row``, whose addresses and domains are ``own``."""
     return Contract(
         id=row.id,
         customer=customer,
@@ -130,10 +135,23 @@ def _write_billing(row: ContractRow, contract: Contract) -> None:
 
 
 def contract_by_id(contract_id: str | None, *, session: Session) -> Contract | None:
-    """The contract ``contract_id`` names, from the session's one reading (None for none)."""
+    """The contract ``contract_id`` names (None for none): from the session's reading of
+    them all when it has one, else read alone."""
     if contract_id is None:
         return None
-    return next((c for c in load_contracts(session=session) if c.id == contract_id), None)
+    cached: list[Contract] | None = session.info.get(_CONTRACTS)
+    if cached is not None:
+        return next((c for c in cached if c.id == contract_id), None)
+    found = session.exec(
+        select(ContractRow, CustomerRow).join(CustomerRow).where(ContractRow.id == contract_id)
+    ).first()
+    if found is None:
+        return None
+    row, customer = found
+    own = session.exec(
+        select(ContractAddressRow).where(ContractAddressRow.contract_id == contract_id)
+    ).all()
+    return _contract(row, customer.name, own)
 
 
 def contract_customer_id(contract_id: str, *, session: Session) -> int | None:
