@@ -33,8 +33,6 @@ import http.cookiejar
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,6 +53,7 @@ from mailbot.bootstrap import build_desk
 from mailbot.config import load_settings
 from mailbot.core.web_tokens import status_token
 from tests.conftest import free_port
+from tests.web.served import serving, web_config
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 BATCH = 5_000
@@ -70,6 +69,11 @@ TARGET_ACK_SECONDS = 2.0
 VIP_ADDRESS = "it@acme.pl"
 
 
+# The forms are sent many times from one address: the submission limits would answer 429.
+NO_LIMITS = """submissions_per_ip_hour = 10000
+submissions_per_ip_day = 10000
+submissions_per_hour = 10000
+"""
 CONTRACTS = """
 [[contract]]
 id = "acme-vip"
@@ -82,36 +86,10 @@ ip_allowlist = ["127.0.0.1"]
 
 
 def configure(folder: Path, port: int, sink: Sink) -> Path:
-    (folder / "contracts.toml").write_text(CONTRACTS, encoding="utf-8")
-    path = folder / "config.toml"
-    path.write_text(
-        f"""
-[general]
-state_dir = "state"
-
-[imap]
-url = "maildir:Maildir"
-
-[smtp]
-host = "{sink.host}"
-port = {sink.port}
-tls = "none"
-
-[support]
-address = "pomoc@serwis.example.pl"
-staff_addresses = ["szef@example.com"]
-contracts_file = "contracts.toml"
-
-[web]
-bind = "127.0.0.1:{port}"
-base_url = "http://127.0.0.1:{port}"
-submissions_per_ip_hour = 10000
-submissions_per_ip_day = 10000
-submissions_per_hour = 10000
-""",
-        encoding="utf-8",
-    )
-    return path
+    return web_config(
+        folder, port, smtp=sink, address="pomoc@serwis.example.pl", staff="szef@example.com",
+        contracts=CONTRACTS, web=f'base_url = "http://127.0.0.1:{port}"\n' + NO_LIMITS,
+    )  # fmt: skip
 
 
 def _ticket(n: int) -> dict[str, Any]:
@@ -248,19 +226,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_until_serving(process: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"mailbot web stopped: exit status {process.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=5).read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("mailbot web did not answer within 60 s")
-
-
 class Browser:
     """One customer's browser: its cookie (the CSRF tokens are bound to it) and the forms'
     tokens, over urllib."""
@@ -375,22 +340,15 @@ def measure(
         f"/t/{status_token(key, number=f'SOL-{n}', nonce=f'{n:032x}')}"
         for n in (chosen.randint(1, tickets) for _ in range(requests))
     ]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailbot", "--config", str(config), "web"],
-        env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_until_serving(process, f"http://127.0.0.1:{port}{paths[0]}")
+    with serving(config, port) as web:
+        pid = web.process.pid
         load(port, paths[: min(500, requests)], clients)  # warm-up, not counted
-        cpu = cpu_seconds(process.pid)
+        cpu = cpu_seconds(pid)
         run = load(port, paths, clients)
-        cpu = cpu_seconds(process.pid) - cpu
-        rss = peak_rss_mb(process.pid)
+        cpu = cpu_seconds(pid) - cpu
+        rss = peak_rss_mb(pid)
         submitted = submit_forms(port, sink, database, forms)
-        rss_after_forms = peak_rss_mb(process.pid)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        rss_after_forms = peak_rss_mb(pid)
     return WebResult(tickets, filled, run, rss, cpu * 1000 / requests, submitted, rss_after_forms)
 
 

@@ -53,6 +53,16 @@ WARRANTY = Contract(
 )
 
 
+class Clock:
+    """A test's clock: it moves only when the test says so (``clock.now = ...``)."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def tier_settings(
     reaction: str,
     resolution: str,

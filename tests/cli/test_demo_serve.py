@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 from mailbot.cli import build_parser
-from tests.cli.test_web_command import get, wait_until_serving
+from tests.cli.test_web_command import get
 from tests.conftest import free_port
+from tests.web.served import wait_until_serving
 
 
 def test_demo_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:

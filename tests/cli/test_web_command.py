@@ -6,44 +6,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from mailbot.cli import build_parser
 from tests.conftest import free_port
+from tests.web.served import serving, web_config
 
 TOKEN = "cli-metrics-token"
-
-
-def config(tmp_path: Path, port: int) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[general]
-state_dir = "state"
-
-[imap]
-url = "maildir:Maildir"
-
-[smtp]
-url = "dir:outgoing"
-
-[support]
-address = "support@example.com"
-
-[web]
-bind = "127.0.0.1:{port}"
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def get(url: str, token: str | None = None) -> tuple[int, bytes, dict[str, str]]:
@@ -57,32 +30,11 @@ def get(url: str, token: str | None = None) -> tuple[int, bytes, dict[str, str]]
         return error.code, error.read(), {k.lower(): v for k, v in error.headers.items()}
 
 
-def wait_until_serving(process: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()
-        try:
-            get(url)
-            return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail("mailbot web did not answer within 30 s")
-
-
 def test_mailbot_web_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    path = config(tmp_path, port)
     environ = {**os.environ, "MAILBOT_WEB__METRICS_TOKEN": TOKEN}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailbot", "--config", str(path), "web"],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, base + "/")
+    with serving(web_config(tmp_path, port), port, env=environ) as web:
+        base = web.base
         status, body, headers = get(base + "/")
         assert status == 200 and b'<html lang="pl">' in body
         assert "server" not in headers
@@ -92,13 +44,10 @@ def test_mailbot_web_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         status, body, _ = get(base + "/healthz", TOKEN)
         assert status == 503 and json.loads(body)["status"] == "CRITICAL"  # never polled
         assert get(base + "/metrics", TOKEN)[0] == 200
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
-    assert f"web: serving on http://127.0.0.1:{port}" in err
-    assert "web: stopped" in err
-    assert TOKEN not in err
+    assert web.returncode == 0, web.stderr
+    assert f"web: serving on http://127.0.0.1:{port}" in web.stderr
+    assert "web: stopped" in web.stderr
+    assert TOKEN not in web.stderr
 
 
 def server_config(tmp_path: Path, port: int, *, smtp_username: str = "") -> Path:
@@ -144,23 +93,10 @@ def without_passwords() -> dict[str, str]:
 
 def test_mailbot_web_starts_without_the_imap_password(tmp_path: Path) -> None:
     port = free_port()
-    path = server_config(tmp_path, port)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailbot", "--config", str(path), "web"],
-        env=without_passwords(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, base + "/")
-        assert get(base + "/zgloszenie/warranty")[0] == 200
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
-    assert "imap.password" not in err
+    with serving(server_config(tmp_path, port), port, env=without_passwords()) as web:
+        assert get(web.base + "/zgloszenie/warranty")[0] == 200
+    assert web.returncode == 0, web.stderr
+    assert "imap.password" not in web.stderr
 
 
 def run_once(path: Path) -> subprocess.CompletedProcess[str]:
@@ -204,7 +140,7 @@ def test_a_broken_page_template_stops_check_config_and_mailbot_web(tmp_path: Pat
     broken = templates / "web" / "en" / "status.html.j2"
     broken.write_text('{% extends "en/base.html.j2" %}{% block content %}{{ ticket.nr }}'
                       "{% endblock %}")  # fmt: skip
-    path = config(tmp_path, free_port())
+    path = web_config(tmp_path, free_port())
     path.write_text(
         path.read_text().replace("[general]\n", f'[general]\ntemplates_dir = "{templates}"\n')
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlmodel import Session, col, select
@@ -19,20 +19,11 @@ from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import (
     NOW,
     STAFF,
+    Clock,
     customer_mail,
     deliver,
     run_once,
 )
-
-
-class Clock:
-    """The test's clock: it moves only when the test says so."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

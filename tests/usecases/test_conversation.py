@@ -15,17 +15,9 @@ from mailbot.adapters.db import MessageRow, TicketRow, TimeEntryRow
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.phone import open_by_hand
 from tests.conftest import ImapPeer, SmtpSink
-from tests.factories import NOW, STAFF, SUPPORT, customer_mail, deliver, run_once
+from tests.factories import NOW, STAFF, SUPPORT, Clock, customer_mail, deliver, run_once
 
 TECH = STAFF[0]
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

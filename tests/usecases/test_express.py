@@ -20,8 +20,8 @@ from mailbot.usecases.desk import Desk
 from mailbot.usecases.reminders import sweep
 from mailbot.usecases.ticket_changes import update_ticket
 from tests.conftest import ImapPeer, SmtpSink
-from tests.factories import NOW, customer_mail
-from tests.usecases.test_conversation import Clock, last_of, staff_reply, step, ticket
+from tests.factories import NOW, Clock, customer_mail
+from tests.usecases.test_conversation import last_of, staff_reply, step, ticket
 
 NORMAL_DUE = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
 EXPRESS_DUE = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)

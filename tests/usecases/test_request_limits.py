@@ -20,16 +20,9 @@ from mailbot.usecases.request_limits import count_request
 from mailbot.usecases.web_staff import IP_WINDOWS, SIGNIN_KIND
 from mailbot.usecases.web_status import LOST_LINK_KIND
 from tests import factories
+from tests.factories import Clock
 
 CLIENT, OTHER = "192.0.2.1", "192.0.2.2"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = factories.NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -20,9 +20,8 @@ from mailbot.core.tokens import STAFF as STAFF_AUDIENCE
 from mailbot.core.tokens import verify
 from mailbot.usecases.desk import Desk
 from tests.conftest import ImapPeer, SmtpSink
-from tests.factories import NOW, STAFF, customer_mail, deliver, run_once
+from tests.factories import NOW, STAFF, Clock, customer_mail, deliver, run_once
 from tests.usecases.test_conversation import (
-    Clock,
     customer_reply,
     last_of,
     parsed,

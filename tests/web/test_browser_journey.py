@@ -34,8 +34,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from mailbot.config import ImapSettings
 from mailbot.core.timeline import status_wording
-from tests.cli.test_web_command import wait_until_serving
 from tests.conftest import ImapPeer, SmtpSink, free_port
+from tests.web.served import wait_until_serving
 
 SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 DESK = "pomoc@serwis.example.pl"
@@ -204,7 +204,7 @@ def test_the_customers_whole_journey(
     started(config, "db", "upgrade", password=imap_settings.password).wait(timeout=WAIT)
     started(config, "run", password=imap_settings.password)
     web = started(config, "web", password=imap_settings.password)
-    wait_until_serving(web, base + "/")
+    wait_until_serving(web, base + "/", tmp_path / "web.log")
     browser = fresh_browser
 
     # 1. The form, the confirmation mail, the confirmation in the browser.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import mailbox
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,39 +20,11 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.cli.test_web_command import wait_until_serving
 from tests.conftest import SmtpSink, free_port
+from tests.web.served import serving, web_config
 
 SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 STAFF = "technik@serwis.example.pl"
-
-
-def config(tmp_path: Path, sink: SmtpSink, port: int) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[general]
-state_dir = "state"
-
-[imap]
-url = "maildir:Maildir"
-
-[smtp]
-host = "{sink.host}"
-port = {sink.port}
-tls = "none"
-from_address = "pomoc@serwis.example.pl"
-
-[support]
-address = "pomoc@serwis.example.pl"
-staff_addresses = ["{STAFF}"]
-
-[web]
-bind = "127.0.0.1:{port}"
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def customer_mail(sender: str, subject: str, body: str) -> bytes:
@@ -74,22 +45,15 @@ def mailbot(path: Path, *args: str) -> None:
 @pytest.fixture
 def web(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[tuple[str, Path]]:
     port = free_port()
-    path = config(tmp_path, smtp_sink, port)
+    path = web_config(
+        tmp_path, port, smtp=smtp_sink, address="pomoc@serwis.example.pl", staff=STAFF
+    )
     inbox = mailbox.Maildir(tmp_path / "Maildir", create=True)
     inbox.add(customer_mail("jan@acme.pl", "Serwer pocztowy nie odpowiada", "Nie działa poczta."))
     inbox.add(customer_mail("ola@example.pl", "Drukarka <b>drukuje</b> puste", "Puste kartki."))
     mailbot(path, "run", "--once")  # two tickets, their mail sent
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailbot", "--config", str(path), "web"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(process, base + "/")
-        yield base, path
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
+    with serving(path, port) as web:
+        yield web.base, path
 
 
 def shows(browser: webdriver.Chrome, text: str) -> bool:

@@ -4,10 +4,6 @@ page, answers from it, sees the answer in the progress, and saves docs/screens/s
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +14,8 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from mailbot.cli import main
-from tests.cli.test_web_command import wait_until_serving
 from tests.conftest import free_port
+from tests.web.served import serving, web_config
 
 SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 
@@ -35,30 +31,10 @@ package_hours = 10
 
 
 def configure(tmp_path: Path, port: int) -> Path:
-    (tmp_path / "contracts.toml").write_text(CONTRACTS, encoding="utf-8")
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[general]
-state_dir = "state"
-
-[imap]
-url = "maildir:Maildir"
-
-[smtp]
-url = "dir:outgoing"
-
-[support]
-address = "pomoc@serwis.example.pl"
-staff_addresses = ["szef@example.com"]
-
-[web]
-bind = "127.0.0.1:{port}"
-base_url = "http://127.0.0.1:{port}"
-""",
-        encoding="utf-8",
-    )
-    return path
+    return web_config(
+        tmp_path, port, address="pomoc@serwis.example.pl", staff="szef@example.com",
+        contracts=CONTRACTS, web=f'base_url = "http://127.0.0.1:{port}"',
+    )  # fmt: skip
 
 
 def run(config: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -78,12 +54,7 @@ def test_a_customer_reads_the_status_page_and_answers_from_it(
         "--subject", "Serwer plików <nie odpowiada>", "--body", "Od rana brak dostępu do dysku.",
     )  # fmt: skip
     link = run(config, capsys, "tickets", "revoke-link", "SOL-1").split("new link: ")[1].strip()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailbot", "--config", str(config), "web"],
-        env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        wait_until_serving(process, f"http://127.0.0.1:{port}/")
+    with serving(config, port) as web:
         fresh_browser.get(link)
         assert fresh_browser.find_element(By.TAG_NAME, "h1").text == "Zgłoszenie SOL-1"
         subject = fresh_browser.find_element(By.CLASS_NAME, "subject").text
@@ -99,7 +70,4 @@ def test_a_customer_reads_the_status_page_and_answers_from_it(
         assert fresh_browser.current_url == link
         SCREENS.mkdir(parents=True, exist_ok=True)
         assert fresh_browser.save_screenshot(str(SCREENS / "status.png"))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
+    assert web.returncode == 0, web.stderr

@@ -6,9 +6,6 @@ docs/screens/form.png for the README."""
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,53 +14,19 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.cli.test_web_command import wait_until_serving
 from tests.conftest import SmtpSink, free_port
+from tests.web.served import serving, web_config
 
 SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
-
-
-def config(tmp_path: Path, port: int, smtp: SmtpSink) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[general]
-state_dir = "state"
-
-[imap]
-url = "maildir:Maildir"
-
-[smtp]
-host = "{smtp.host}"
-port = {smtp.port}
-username = ""
-tls = "none"
-from_address = "support@example.com"
-
-[support]
-address = "support@example.com"
-staff_addresses = ["tech@example.com"]
-
-[web]
-bind = "127.0.0.1:{port}"
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def test_a_customer_submits_the_warranty_form(
     fresh_browser: webdriver.Chrome, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "mailbot", "--config", str(config(tmp_path, port, smtp_sink))]
-    subprocess.run([*command, "db", "upgrade"], check=False, capture_output=True)
-    process = subprocess.Popen([*command, "web"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     browser = fresh_browser
-    try:
-        wait_until_serving(process, base + "/")
+    with serving(web_config(tmp_path, port, smtp=smtp_sink), port) as web:
+        base = web.base
         SCREENS.mkdir(parents=True, exist_ok=True)
         browser.get(base + "/")
         assert "autoryzacja po IP" in browser.page_source
@@ -89,9 +52,6 @@ def test_a_customer_submits_the_warranty_form(
         _until_shown(browser, "Zgłoszenie przyjęte")
         smtp_sink.wait_for(3, timeout=5.0)  # the acknowledgement and the staff notice
         assert smtp_sink.of_kind("ack") and smtp_sink.of_kind("staff_new")
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
 
 
 def _until_shown(browser: webdriver.Chrome, text: str) -> None:

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import signal
-import subprocess
-import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,8 +15,8 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
-from tests.cli.test_web_command import wait_until_serving
 from tests.conftest import SmtpSink, free_port
+from tests.web.served import serving, web_config
 from tests.web.test_browser_submit import _until_shown
 
 ALLOWED = "203.0.113.5"
@@ -34,38 +31,6 @@ addresses = ["it@acme.pl"]
 valid_from = 2025-01-01
 ip_allowlist = ["203.0.113.0/24"]
 """
-
-
-def config(tmp_path: Path, port: int, smtp: SmtpSink) -> Path:
-    (tmp_path / "contracts.toml").write_text(CONTRACTS, encoding="utf-8")
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[general]
-state_dir = "state"
-
-[imap]
-url = "maildir:Maildir"
-
-[smtp]
-host = "{smtp.host}"
-port = {smtp.port}
-username = ""
-tls = "none"
-from_address = "support@example.com"
-
-[support]
-address = "support@example.com"
-staff_addresses = ["tech@example.com"]
-contracts_file = "contracts.toml"
-
-[web]
-bind = "127.0.0.1:{port}"
-trusted_proxies = ["127.0.0.1/32"]
-""",
-        encoding="utf-8",
-    )
-    return path
 
 
 def send_vip_form(browser: webdriver.Chrome, base: str, client: str) -> float:
@@ -85,30 +50,35 @@ def test_the_vip_form_from_an_allowed_and_from_a_refused_address(
     fresh_browser: webdriver.Chrome, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "mailbot", "--config", str(config(tmp_path, port, smtp_sink))]
-    process = subprocess.Popen([*command, "web"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    config = web_config(
+        tmp_path,
+        port,
+        smtp=smtp_sink,
+        contracts=CONTRACTS,
+        web='trusted_proxies = ["127.0.0.1/32"]',
+    )
     browser = fresh_browser
     browser.execute_cdp_cmd("Network.enable", {})
     try:
-        wait_until_serving(process, base + "/")
-        send_vip_form(browser, base, REFUSED)
-        _until_shown(browser, "Zgłoszenie VIP nie zostało przyjęte")
-        assert 'href="/zgloszenie/warranty"' in browser.page_source
-        assert smtp_sink.messages == []
-
-        sent = send_vip_form(browser, base, ALLOWED)
-        _until_shown(browser, "Sprawdź skrzynkę")
-        smtp_sink.wait_for(1, timeout=2.0)
-        [ack] = smtp_sink.of_kind("ack")
-        assert time.monotonic() - sent < 2.0
-        assert ack.rcpt_tos == ("it@acme.pl",)
-        mail = email.message_from_bytes(ack.content, policy=email.policy.default)
-        assert isinstance(mail, EmailMessage) and str(mail["Subject"]).startswith("[SOL-1]")
-        body = mail.get_content()
-        assert "umowy serwisowej VIP (ACME Sp. z o.o.)" in body  # the tier the IP proved
+        with serving(config, port) as web:
+            see_the_vip_form_work(browser, web.base, smtp_sink)
     finally:
         browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
+
+
+def see_the_vip_form_work(browser: webdriver.Chrome, base: str, smtp_sink: SmtpSink) -> None:
+    send_vip_form(browser, base, REFUSED)
+    _until_shown(browser, "Zgłoszenie VIP nie zostało przyjęte")
+    assert 'href="/zgloszenie/warranty"' in browser.page_source
+    assert smtp_sink.messages == []
+
+    sent = send_vip_form(browser, base, ALLOWED)
+    _until_shown(browser, "Sprawdź skrzynkę")
+    smtp_sink.wait_for(2, timeout=2.0)  # the acknowledgement and the staff notice
+    [ack] = smtp_sink.of_kind("ack")
+    assert time.monotonic() - sent < 2.0
+    assert ack.rcpt_tos == ("it@acme.pl",)
+    mail = email.message_from_bytes(ack.content, policy=email.policy.default)
+    assert isinstance(mail, EmailMessage) and str(mail["Subject"]).startswith("[SOL-1]")
+    body = mail.get_content()
+    assert "umowy serwisowej VIP (ACME Sp. z o.o.)" in body  # the tier the IP proved

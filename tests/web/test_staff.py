@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -33,17 +33,10 @@ from mailbot.usecases.web_staff import session_hash
 from mailbot.web.app import create_app
 from mailbot.web.staff import STAFF_COOKIE
 from tests import factories
+from tests.factories import Clock
 
 STAFF = factories.STAFF[0]
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = factories.NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -33,20 +33,13 @@ from mailbot.usecases.desk import Desk
 from mailbot.usecases.web_submissions import expire_stale
 from mailbot.web.app import create_app
 from tests import factories
+from tests.factories import Clock
 
 PROXY = ("127.0.0.1", 40000)
 OUTSIDER = ("198.51.100.7", 40000)
 ALLOWED = "203.0.113.5"
 VIP = dataclasses.replace(factories.VIP, ip_allowlist=("203.0.113.0/24",))
 MX = "mx.desk.example.pl"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = factories.NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
