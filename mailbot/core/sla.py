@@ -244,7 +244,8 @@ def planned_alerts(clock: SlaClock, policy: TierPolicy, due: Deadlines) -> list[
     """Every alert of the unmet deadlines, in time order.
 
     While the ticket waits for the customer its resolution deadline is not
-    final, so it has no alerts then.
+    final, so it has no alerts then. A reminder that would fall before the ticket
+    was received is left out.
     """
     alerts: list[Alert] = []
     for kind, deadline in (
@@ -254,11 +255,11 @@ def planned_alerts(clock: SlaClock, policy: TierPolicy, due: Deadlines) -> list[
         if met(clock, kind) or (kind is DeadlineKind.RESOLUTION and clock.waiting):
             continue
         for offset in policy.reminders(kind):
-            alerts.append(
-                Alert(
-                    kind, deadline, subtract_working_time(policy.calendar, deadline, offset), offset
-                )
-            )
+            at = subtract_working_time(policy.calendar, deadline, offset)
+            # A reminder longer than the window (an express deadline has the tier's resolution
+            # reminders) would fall before the ticket came: it is left out, not sent at once.
+            if at >= clock.received_at:
+                alerts.append(Alert(kind, deadline, at, offset))
         alerts.append(Alert(kind, deadline, deadline))
     return sorted(alerts, key=lambda a: (a.at, a.kind))
 

@@ -10,12 +10,14 @@ import pytest
 from mailbot.core.calendar import ALWAYS, business_calendar, parse_working_duration
 from mailbot.core.sla import (
     Change,
+    DeadlineKind,
     SlaClock,
     TierPolicy,
     change_status,
     clock_deadlines,
     deadlines,
     express_resolution_due,
+    planned_alerts,
     set_express,
 )
 
@@ -127,3 +129,22 @@ def test_waiting_stops_the_express_clock_as_it_stops_the_normal_one() -> None:
     # Wednesday 10:00 + 2 + 2 working days: Tuesday 1 December 10:00.
     assert clock_deadlines(clock, POST).resolution_due == utc(2026, 12, 1, 9)
     assert said == ["resumed: the resolution deadline moves by 2 days of working time"]
+
+
+def test_reminders_longer_than_the_express_window_are_left_out() -> None:
+    # A 4 h express window with the tier's resolution reminders 1d and 2h: the 1d reminder
+    # would fall before the ticket came, so only the 2h one and the escalation are planned.
+    short = TierPolicy(BUSINESS, d("24h"), d("14d"), (), (d("1d"), d("2h")), d("4h"))
+    clock, _ = set_express(SlaClock(received_at=WED), short, True)
+    due = clock_deadlines(clock, short)
+    assert due.resolution_due == utc(2026, 11, 25, 13)
+    alerts = [a for a in planned_alerts(clock, short, due) if a.kind is DeadlineKind.RESOLUTION]
+    assert [(a.at, a.before) for a in alerts] == [
+        (utc(2026, 11, 25, 11), d("2h")),
+        (utc(2026, 11, 25, 13), None),
+    ]
+    # Without express the same ticket keeps both reminders of its 14-day window.
+    normal = SlaClock(received_at=WED)
+    normal_due = clock_deadlines(normal, short)
+    kept = [a.before for a in planned_alerts(normal, short, normal_due) if a.before]
+    assert d("1d") in kept and d("2h") in kept
