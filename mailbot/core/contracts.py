@@ -10,6 +10,9 @@ The rules (issue 2, SERVICE_TERMS.md):
    ties go to the contract with the smallest id, so the answer is stable.
 4. No match: the post-warranty tier with no contract.
 
+A ``ContractIndex`` holds the contracts by address and by domain, so that matching
+a sender looks up two keys, however many contracts there are (issue 17).
+
 Whether a contract's tier needs the trusted mail server to vouch for the sender
 (issue 5) is the contract's own ``require_authentication``; a contract that
 does not say follows its tier: VIP per ``[support] vip_requires_authentication``,
@@ -18,7 +21,8 @@ every other tier not.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -80,25 +84,52 @@ def sender_domain(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
+@dataclass(frozen=True)
+class ContractIndex:
+    """Contracts by each of their addresses and domains (as the contracts hold them: lower
+    case), in the order given."""
+
+    contracts: tuple[Contract, ...]
+    by_address: Mapping[str, tuple[Contract, ...]]
+    by_domain: Mapping[str, tuple[Contract, ...]]
+
+    @classmethod
+    def of(cls, contracts: Iterable[Contract]) -> ContractIndex:
+        given = tuple(contracts)
+        by_address: dict[str, list[Contract]] = defaultdict(list)
+        by_domain: dict[str, list[Contract]] = defaultdict(list)
+        for contract in given:
+            for address in contract.addresses:
+                by_address[address].append(contract)
+            for domain in contract.domains:
+                by_domain[domain].append(contract)
+        return cls(
+            given,
+            {key: tuple(found) for key, found in by_address.items()},
+            {key: tuple(found) for key, found in by_domain.items()},
+        )
+
+
 def match_contract(
     sender: str | None,
-    contracts: Iterable[Contract],
+    contracts: ContractIndex | Iterable[Contract],
     now: datetime,
     *,
     tz: ZoneInfo = WARSAW,
 ) -> Match:
-    """Return the contract and tier for ``sender`` at the moment ``now`` (aware)."""
+    """Return the contract and tier for ``sender`` at the moment ``now`` (aware). Give an
+    index when matching many senders: a plain list is indexed at every call."""
     if not sender:
         return Match(None, Tier.POST_WARRANTY)
+    index = contracts if isinstance(contracts, ContractIndex) else ContractIndex.of(contracts)
     address = sender.lower()
-    domain = sender_domain(address)
     today = now.astimezone(tz).date()
-    valid = [c for c in contracts if c.valid_on(today)]
     for level in (
-        [c for c in valid if address in c.addresses],
-        [c for c in valid if domain in c.domains],
+        index.by_address.get(address, ()),
+        index.by_domain.get(sender_domain(address), ()),
     ):
-        if level:
-            best = min(level, key=lambda c: (TIER_PRECEDENCE.index(c.tier), c.id))
+        valid = [c for c in level if c.valid_on(today)]
+        if valid:
+            best = min(valid, key=lambda c: (TIER_PRECEDENCE.index(c.tier), c.id))
             return Match(best, best.tier)
     return Match(None, Tier.POST_WARRANTY)

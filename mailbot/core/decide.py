@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from mailbot.core.authres import sender_verified
 from mailbot.core.automation import robot_reason
-from mailbot.core.contracts import WARSAW, Contract, Match, match_contract
+from mailbot.core.contracts import WARSAW, Contract, ContractIndex, Match, match_contract
 from mailbot.core.mail import InboundMail
 from mailbot.core.sla import Deadlines, TierPolicy, deadlines
 from mailbot.core.tiers import Tier
@@ -138,7 +138,7 @@ def decide(
     mail: InboundMail,
     *,
     now: datetime,
-    contracts: Sequence[Contract],
+    contracts: ContractIndex | Sequence[Contract],
     by_message_id: Mapping[str, TicketRef],
     tagged: TicketRef | None,
     policy: DeskPolicy,

@@ -376,7 +376,7 @@ def apply_mail(
     decision = decide(
         mail,
         now=now,
-        contracts=repo.load_contracts(session=session),
+        contracts=repo.contract_index(session=session),
         by_message_id=repo.tickets_by_message_ids(
             [mail.in_reply_to or "", *mail.references], session=session
         ),

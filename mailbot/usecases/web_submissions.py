@@ -151,7 +151,7 @@ def _vouching_allowlist(
     contract the e-mail address names, else ""."""
     if submission.ip is None:
         return ""
-    contracts = repo.load_contracts(session=session)
+    contracts = repo.contract_index(session=session)
     contract = match_contract(submission.address, contracts, now, tz=desk.tz).contract
     if contract is None or not ip_allowed(submission.ip, contract.ip_allowlist):
         return ""

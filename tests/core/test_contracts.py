@@ -1,12 +1,15 @@
 """Matching a sender to a contract and tier: a table of cases."""
 
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from mailbot.core.contracts import Contract, match_contract
-from mailbot.core.tiers import Tier
+from mailbot.core.contracts import Contract, ContractIndex, Match, match_contract, sender_domain
+from mailbot.core.tiers import TIER_PRECEDENCE, Tier
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -70,6 +73,52 @@ def test_match_contract(
     match = match_contract(sender, contracts, NOW)
     assert (match.contract.id if match.contract else None) == expected_id
     assert match.tier is expected_tier
+
+
+def test_an_index_matches_as_the_list_does() -> None:
+    contracts = [VIP_ADDRESS, WARRANTY_DOMAIN, VIP_DOMAIN, WARRANTY_ADDRESS, EXPIRED, FUTURE]
+    index = ContractIndex.of(contracts)
+    for sender in ("jan@acme.pl", "ola@acme.pl", "ewa@acme.pl", "x@old.pl", "x@next.pl", "a@b.pl"):
+        assert match_contract(sender, index, NOW) == match_contract(sender, contracts, NOW)
+
+
+def scan(sender: str, contracts: Sequence[Contract], today: date) -> Match:
+    """The rules read straight: every valid contract looked at (as before the index)."""
+    address = sender.lower()
+    valid = [c for c in contracts if c.valid_on(today)]
+    for level in (
+        [c for c in valid if address in c.addresses],
+        [c for c in valid if sender_domain(address) in c.domains],
+    ):
+        if level:
+            best = min(level, key=lambda c: (TIER_PRECEDENCE.index(c.tier), c.id))
+            return Match(best, best.tier)
+    return Match(None, Tier.POST_WARRANTY)
+
+
+NAMES = st.sampled_from(["a", "b", "c"])
+DOMAINS = st.sampled_from(["x.pl", "y.pl"])
+CONTRACTS = st.lists(
+    st.builds(
+        contract,
+        st.sampled_from(["k1", "k2", "k3", "k4"]),
+        st.sampled_from(list(Tier)),
+        addresses=st.lists(st.builds("{}@{}".format, NAMES, DOMAINS), max_size=2).map(tuple),
+        domains=st.lists(DOMAINS, max_size=1).map(tuple),
+        valid_from=st.dates(date(2026, 11, 20), date(2026, 11, 30)),
+        valid_until=st.none() | st.dates(date(2026, 11, 20), date(2026, 11, 30)),
+    ),
+    max_size=6,
+)
+
+
+@given(CONTRACTS, st.builds("{}@{}".format, NAMES, DOMAINS), st.integers(0, 3))
+def test_the_index_follows_the_rules_for_any_contracts(
+    contracts: list[Contract], sender: str, days: int
+) -> None:
+    now = NOW + timedelta(days=days)
+    expected = scan(sender, contracts, now.date())
+    assert match_contract(sender, ContractIndex.of(contracts), now) == expected
 
 
 def test_validity_uses_the_warsaw_date_not_utc() -> None:

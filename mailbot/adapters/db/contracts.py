@@ -6,20 +6,56 @@ the use case that calls it owns the transaction.
 
 from __future__ import annotations
 
+import secrets
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from mailbot.adapters.db.tables import ContractAddressRow, ContractRow, CustomerRow
-from mailbot.core.contracts import Contract
+from mailbot.adapters.db.tables import (
+    ContractAddressRow,
+    ContractRow,
+    CounterRow,
+    CustomerRow,
+)
+from mailbot.core.contracts import Contract, ContractIndex
 from mailbot.core.tiers import Tier
 
 # Where a session keeps the contracts it loaded (``Session.info``).
 _CONTRACTS = "mailbot.contracts"
+
+# The contracts' version: a counter row given a new random value by every import that
+# changes a contract, so that every process (and every instance of mailbot on one
+# PostgreSQL) sees the change at its next read. Random, not counted up: a database made
+# again from nothing can never hand back a version an old index was read at.
+VERSION = "contracts"
+
+# Per engine (one per database a process opens), the index of every contract and the
+# version it was read at. Weak: an engine disposed of takes its index with it.
+_indexes: WeakKeyDictionary[Any, tuple[int | None, ContractIndex]] = WeakKeyDictionary()
+_indexes_lock = threading.Lock()
+
+
+def contract_index(*, session: Session) -> ContractIndex:
+    """Every contract, indexed by address and domain; read from the database again only
+    when the version says they changed (one small query otherwise)."""
+    version = session.get(CounterRow, VERSION)
+    current = version.value if version is not None else None
+    engine = session.get_bind()
+    with _indexes_lock:
+        known = _indexes.get(engine)
+    if known is not None and known[0] == current:
+        return known[1]
+    index = ContractIndex.of(load_contracts(session=session))
+    with _indexes_lock:
+        _indexes[engine] = (current, index)
+    return index
 
 
 def load_contracts(*, session: Session) -> list[Contract]:
@@ -83,7 +119,16 @@ def import_contracts(contracts: Iterable[Contract], *, session: Session) -> Impo
             continue
         _write_contract(contract, session=session)
         (updated if before else added).append(contract.id)
+    if added or updated:
+        _new_version(session=session)
     return ImportReport(tuple(added), tuple(updated), tuple(unchanged))
+
+
+def _new_version(*, session: Session) -> None:
+    row = session.get(CounterRow, VERSION) or CounterRow(name=VERSION)
+    row.value = secrets.randbits(31)  # the column is a 32-bit integer on PostgreSQL
+    session.add(row)
+    session.flush()
 
 
 def _customer_id(name: str, *, session: Session) -> int:
