@@ -16,7 +16,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from mailbot.adapters.db.tables import (
     ContractAddressRow,
@@ -63,25 +63,40 @@ def load_contracts(*, session: Session) -> list[Contract]:
     one reading (they change only by ``import_contracts``, which forgets the reading)."""
     cached: list[Contract] | None = session.info.get(_CONTRACTS)
     if cached is None:
-        rows = session.exec(select(ContractRow, CustomerRow).join(CustomerRow)).all()
-        # Grouped in one pass: filtering every address row for every contract was
-        # quadratic (4.8 s for 2,000 contracts, on each status page of a VIP ticket).
-        own: dict[str, list[ContractAddressRow]] = defaultdict(list)
-        for address in session.exec(select(ContractAddressRow)).all():
-            own[address.contract_id].append(address)
-        cached = [_contract(row, customer.name, own[row.id]) for row, customer in rows]
-        session.info[_CONTRACTS] = cached
+        cached = session.info[_CONTRACTS] = _read(session=session)
     return list(cached)
 
 
-def _contract(row: ContractRow, customer: str, own: Sequence[ContractAddressRow]) -> Contract:
-    """The contract of ``row``, whose addresses and domains are ``own``."""
+def _read(*, session: Session, only: str | None = None) -> list[Contract]:
+    """The contracts (or the one ``only`` names) as two plain queries: rows as tuples, not
+    ORM objects (three times faster for 20,000 contracts), the addresses grouped in one
+    pass (filtering every address row for every contract was quadratic)."""
+    contract, customer = ContractRow.__table__, CustomerRow.__table__  # type: ignore[attr-defined]
+    address = ContractAddressRow.__table__  # type: ignore[attr-defined]
+    contracts = sa.select(contract, customer.c.name.label("customer_name")).join(
+        customer, customer.c.id == contract.c.customer_id
+    )
+    addresses = sa.select(address.c.contract_id, address.c.value, address.c.is_domain)
+    if only is not None:
+        contracts = contracts.where(contract.c.id == only)
+        addresses = addresses.where(address.c.contract_id == only)
+    session.flush()  # what this session wrote is read too
+    connection = session.connection()
+    own: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    for contract_id, value, is_domain in connection.execute(addresses):
+        own[contract_id].append((value, is_domain))
+    return [_contract(row, own[row.id]) for row in connection.execute(contracts)]
+
+
+def _contract(row: sa.Row[Any], own: Sequence[tuple[str, bool]]) -> Contract:
+    """The contract of ``row`` (a contract with its customer's name), whose addresses and
+    domains are ``own``."""
     return Contract(
         id=row.id,
-        customer=customer,
+        customer=row.customer_name,
         tier=Tier(row.tier),
-        addresses=frozenset(a.value for a in own if not a.is_domain),
-        domains=frozenset(a.value for a in own if a.is_domain),
+        addresses=frozenset(value for value, is_domain in own if not is_domain),
+        domains=frozenset(value for value, is_domain in own if is_domain),
         valid_from=row.valid_from,
         valid_until=row.valid_until,
         language=row.language,
@@ -106,22 +121,103 @@ class ImportReport:
 
 
 def import_contracts(contracts: Iterable[Contract], *, session: Session) -> ImportReport:
-    """Insert or update contracts by id; the same input twice changes nothing."""
+    """Insert or update contracts by id; the same input twice changes nothing. The changed
+    ones are written in a few bulk statements (20,000 contracts, one statement each, took
+    27 s)."""
     current = {c.id: c for c in load_contracts(session=session)}
     session.info.pop(_CONTRACTS, None)
-    added: list[str] = []
-    updated: list[str] = []
+    added: list[Contract] = []
+    updated: list[Contract] = []
     unchanged: list[str] = []
     for contract in contracts:
         before = current.get(contract.id)
         if before == contract:
             unchanged.append(contract.id)
-            continue
-        _write_contract(contract, session=session)
-        (updated if before else added).append(contract.id)
+        else:
+            (updated if before else added).append(contract)
     if added or updated:
+        _write(added, updated, session=session)
         _new_version(session=session)
-    return ImportReport(tuple(added), tuple(updated), tuple(unchanged))
+    return ImportReport(tuple(c.id for c in added), tuple(c.id for c in updated), tuple(unchanged))
+
+
+# Ids in one IN (...) list: well under SQLite's and PostgreSQL's limits on parameters.
+_CHUNK = 500
+
+
+def _write(added: Sequence[Contract], updated: Sequence[Contract], *, session: Session) -> None:
+    """Write the contract rows of ``added`` and ``updated`` and all their addresses."""
+    contract = ContractRow.__table__  # type: ignore[attr-defined]
+    address = ContractAddressRow.__table__  # type: ignore[attr-defined]
+    changed = [*added, *updated]
+    customers = _customer_ids({c.customer for c in changed}, session=session)
+    connection = session.connection()
+    if added:
+        connection.execute(sa.insert(contract), [_values(c, customers) for c in added])
+    if updated:
+        connection.execute(
+            sa.update(contract).where(contract.c.id == sa.bindparam("key")),
+            [{"key": c.id, **_values(c, customers)} for c in updated],
+        )
+        for start in range(0, len(updated), _CHUNK):
+            ids = [c.id for c in updated[start : start + _CHUNK]]
+            connection.execute(sa.delete(address).where(address.c.contract_id.in_(ids)))
+    rows = [
+        {"contract_id": c.id, "value": value, "is_domain": is_domain}
+        for c in changed
+        for is_domain, values in ((False, c.addresses), (True, c.domains))
+        for value in sorted(values)
+    ]
+    if rows:
+        connection.execute(sa.insert(address), rows)
+
+
+def _customer_ids(names: set[str], *, session: Session) -> dict[str, int]:
+    """The ids of the customers ``names``, those not there yet inserted."""
+    customer = CustomerRow.__table__  # type: ignore[attr-defined]
+    connection = session.connection()
+
+    def known() -> dict[str, int]:
+        found: dict[str, int] = {}
+        ordered = sorted(names)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            query = sa.select(customer.c.name, customer.c.id).where(customer.c.name.in_(chunk))
+            found.update({name: id_ for name, id_ in connection.execute(query)})
+        return found
+
+    ids = known()
+    missing = sorted(names - ids.keys())
+    if missing:
+        connection.execute(sa.insert(customer), [{"name": name} for name in missing])
+        ids = known()
+    return ids
+
+
+def _values(contract: Contract, customers: dict[str, int]) -> dict[str, Any]:
+    """The contract row's columns for ``contract``; amounts as decimal text ("" for none)."""
+
+    def text(amount: Decimal | None) -> str:
+        return "" if amount is None else str(amount)
+
+    return {
+        "id": contract.id,
+        "customer_id": customers[contract.customer],
+        "tier": contract.tier.value,
+        "valid_from": contract.valid_from,
+        "valid_until": contract.valid_until,
+        "language": contract.language,
+        "require_authentication": contract.require_authentication,
+        "nip": contract.nip,
+        "monthly_fee": text(contract.monthly_fee),
+        "package_hours": text(contract.package_hours),
+        "free_unjustified": contract.free_unjustified,
+        "hourly_rate": text(contract.hourly_rate),
+        "ip_allowlist": " ".join(contract.ip_allowlist),
+        "procedures": contract.procedures,
+        "phone": contract.phone,
+        "billing_email": contract.billing_email,
+    }
 
 
 def _new_version(*, session: Session) -> None:
@@ -129,54 +225,6 @@ def _new_version(*, session: Session) -> None:
     row.value = secrets.randbits(31)  # the column is a 32-bit integer on PostgreSQL
     session.add(row)
     session.flush()
-
-
-def _customer_id(name: str, *, session: Session) -> int:
-    customer = session.exec(select(CustomerRow).where(CustomerRow.name == name)).first()
-    if customer is None:
-        customer = CustomerRow(name=name)
-        session.add(customer)
-        session.flush()
-    assert customer.id is not None
-    return customer.id
-
-
-def _write_contract(contract: Contract, *, session: Session) -> None:
-    row = session.get(ContractRow, contract.id) or ContractRow(
-        id=contract.id, customer_id=0, tier="", valid_from=contract.valid_from
-    )
-    row.customer_id = _customer_id(contract.customer, session=session)
-    row.tier = contract.tier.value
-    row.valid_from = contract.valid_from
-    row.valid_until = contract.valid_until
-    row.language = contract.language
-    row.require_authentication = contract.require_authentication
-    _write_billing(row, contract)
-    session.add(row)
-    session.flush()
-    session.execute(
-        sa.delete(ContractAddressRow).where(col(ContractAddressRow.contract_id) == contract.id)
-    )
-    for value in sorted(contract.addresses):
-        session.add(ContractAddressRow(contract_id=contract.id, value=value, is_domain=False))
-    for value in sorted(contract.domains):
-        session.add(ContractAddressRow(contract_id=contract.id, value=value, is_domain=True))
-    session.flush()
-
-
-def _write_billing(row: ContractRow, contract: Contract) -> None:
-    def text(amount: Decimal | None) -> str:
-        return "" if amount is None else str(amount)
-
-    row.nip = contract.nip
-    row.monthly_fee = text(contract.monthly_fee)
-    row.package_hours = text(contract.package_hours)
-    row.free_unjustified = contract.free_unjustified
-    row.hourly_rate = text(contract.hourly_rate)
-    row.ip_allowlist = " ".join(contract.ip_allowlist)
-    row.procedures = contract.procedures
-    row.phone = contract.phone
-    row.billing_email = contract.billing_email
 
 
 def contract_by_id(contract_id: str | None, *, session: Session) -> Contract | None:
@@ -187,16 +235,8 @@ def contract_by_id(contract_id: str | None, *, session: Session) -> Contract | N
     cached: list[Contract] | None = session.info.get(_CONTRACTS)
     if cached is not None:
         return next((c for c in cached if c.id == contract_id), None)
-    found = session.exec(
-        select(ContractRow, CustomerRow).join(CustomerRow).where(ContractRow.id == contract_id)
-    ).first()
-    if found is None:
-        return None
-    row, customer = found
-    own = session.exec(
-        select(ContractAddressRow).where(ContractAddressRow.contract_id == contract_id)
-    ).all()
-    return _contract(row, customer.name, own)
+    found = _read(session=session, only=contract_id)
+    return found[0] if found else None
 
 
 def contract_customer_id(contract_id: str, *, session: Session) -> int | None:
