@@ -10,7 +10,7 @@ the sender's address.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,7 @@ from mailbot.core.billing import (
     bill_month,
     package_standing,
 )
-from mailbot.core.contracts import Contract, sender_domain
+from mailbot.core.contracts import Contract, ContractIndex, sender_domain
 from mailbot.core.sla_report import SlaTicket, TierSla, sla_by_tier
 from mailbot.core.tiers import TIER_PRECEDENCE, Tier
 
@@ -49,21 +49,21 @@ def prices(settings: Settings) -> Prices:
     )
 
 
-def billing_customer(ticket: TicketRow, contracts: Sequence[Contract]) -> str:
+def billing_customer(ticket: TicketRow, contracts: ContractIndex) -> str:
     """The contract id the ticket is billed to (see the module docstring)."""
     if ticket.contract_id:
         return ticket.contract_id
     address = ticket.customer_address.lower()
     for level in (
-        [c for c in contracts if address in c.addresses],
-        [c for c in contracts if sender_domain(address) in c.domains],
+        contracts.by_address.get(address, ()),
+        contracts.by_domain.get(sender_domain(address), ()),
     ):
         if level:
             return min(level, key=lambda c: (TIER_PRECEDENCE.index(c.tier), c.id)).id
     return address
 
 
-def billable(ticket: TicketRow, contracts: Sequence[Contract]) -> BillableTicket:
+def billable(ticket: TicketRow, contracts: ContractIndex) -> BillableTicket:
     return BillableTicket(
         number=ticket.number,
         customer=billing_customer(ticket, contracts),
@@ -81,13 +81,13 @@ def _month_inputs(
 ) -> tuple[list[Contract], list[BillableTicket], list[WorkEntry]]:
     """What ``core.billing`` needs for ``month``: contracts, tickets, work entries."""
     start, end = month_bounds(month, ZoneInfo(settings.support.timezone))
-    contracts = db.load_contracts(session=session)
+    index = db.contract_index(session=session)  # kept until the contracts change
     rows = db.work_between(start, end, session=session)
     entries = [WorkEntry(number, e.at, timedelta(seconds=e.seconds)) for e, number in rows]
     worked = {entry.ticket for entry in entries}
     # Every unjustified ticket too: the first N of a month are free, counted by opening.
     tickets = db.worked_or_unjustified(worked, session=session)
-    return contracts, [billable(t, contracts) for t in tickets], entries
+    return list(index.contracts), [billable(t, index) for t in tickets], entries
 
 
 def billing_invoice(settings: Settings, month: Month, *, session: Session) -> Invoice:
