@@ -6,6 +6,7 @@ ISO-8859-2, some HTML, some with a 100 KB attachment), then runs one ingest
 and one outbox flush exactly as the daemon does, and prints mails per second.
 
     .venv/bin/python -m bench.ingest_once --mails 1000
+    .venv/bin/python -m bench.ingest_once --mails 1000 --contracts 20000
     .venv/bin/python -m bench.ingest_once --mails 1000 \
         --database postgresql+psycopg://postgres@127.0.0.1:5432/test
 """
@@ -19,7 +20,7 @@ import random
 import tempfile
 import time
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -27,10 +28,13 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from sqlmodel import SQLModel, create_engine
 
+from mailbot.adapters.db import Session, contract_index, import_contracts
 from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.smtp import make_sender
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
+from mailbot.core.contracts import Contract
+from mailbot.core.tiers import Tier
 from mailbot.usecases.ingest import ingest
 from mailbot.usecases.outbox import flush_outbox
 from tests.conftest import (
@@ -66,6 +70,21 @@ def sample_mail(rng: random.Random, n: int) -> bytes:
     return msg.as_bytes(policy=SMTP)
 
 
+def generated_contracts(count: int) -> list[Contract]:
+    """``count`` warranty contracts: the first 10 for domains the sample mails come from."""
+    return [
+        Contract(
+            f"k{i}",
+            f"Firma {i}",
+            Tier.WARRANTY,
+            frozenset({f"a{i}@k{i}.pl", f"b{i}@k{i}.pl"}),
+            frozenset({f"firma{i}.pl" if i < 10 else f"k{i}.pl"}),
+            date(2025, 1, 1),
+        )
+        for i in range(count)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -77,6 +96,11 @@ def main() -> None:
         "--database", default="", help="database URL (default: a SQLite file in a temp dir)"
     )
     parser.add_argument("--seed", type=int, default=2, help="random seed of the mails (default 2)")
+    parser.add_argument(
+        "--contracts", type=int, default=10,
+        help="contracts in the database (default 10; the first 10 cover 10 of the senders' 37 "
+        "domains, the others two addresses and a domain of their own each)",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     rng = random.Random(args.seed)
@@ -120,6 +144,13 @@ def run(
     appended = time.perf_counter() - started
     desk = build_desk(make_settings(imap, sink, url, state))
     started = time.perf_counter()
+    with Session(desk.engine) as session:
+        import_contracts(generated_contracts(args.contracts), session=session)
+        session.commit()
+    with Session(desk.engine) as session:
+        contract_index(session=session)  # read at start, as bootstrap.log_identity does
+    imported = time.perf_counter() - started
+    started = time.perf_counter()
     report = ingest(desk, ImapSource(imap))
     ingested = time.perf_counter() - started
     started = time.perf_counter()
@@ -128,6 +159,7 @@ def run(
     size = sum(map(len, mails)) / len(mails) / 1024
     print(f"database: {desk.engine.dialect.name}; {len(mails)} mails, {size:.1f} KB on average")
     print(f"APPEND (MULTIAPPEND x100): {len(mails) / appended:8.0f} mails/s")
+    print(f"{args.contracts:,} contracts imported and indexed in {imported:.2f} s")
     rate = report.seen / ingested
     print(f"ingest (fetch, parse, store, move): {rate:8.1f} mails/s  {report.outcomes}")
     print(f"outbox flush: {flushed.sent / sent:8.1f} mails/s")

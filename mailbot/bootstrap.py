@@ -104,7 +104,8 @@ def log_identity(desk: Desk) -> None:
     """Say at every start what staff and customer identity rest on, and warn when a
     contract asks for a proof that nothing can give."""
     with Session(desk.engine) as session:
-        contracts = repo.load_contracts(session=session)
+        # The index the intake matches senders with: read here, at start, and kept.
+        contracts = repo.contract_index(session=session).contracts
     default = desk.settings.support.vip_requires_authentication
     need = any(c.requires_authentication(vip_default=default) for c in contracts)
     for line in identity_summary(desk.policy, vip_contracts_need_proof=need):
