@@ -85,13 +85,22 @@ class CounterRow(SQLModel, table=True):
 
 class TicketRow(SQLModel, table=True):
     __tablename__ = "ticket"
+    # For the history's size (issue 17; query plans of bench/query_plans.py): the staff board
+    # reads tickets by status and /metrics counts them by status and tier; /healthz and
+    # `mailbot status` count the overdue ones, a NULL first response or resolution with its
+    # deadline passed (one index for each side of that OR).
+    __table_args__ = (
+        sa.Index("ix_ticket_status_tier", "status", "tier"),
+        sa.Index("ix_ticket_reaction_open", "first_response_at", "reaction_due"),
+        sa.Index("ix_ticket_resolution_open", "resolved_at", "paused_since", "resolution_due"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(unique=True)
     seq: int = Field(unique=True)
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
     contract_id: str | None = Field(default=None, foreign_key="contract.id", index=True)
     tier: str
-    status: str = Field(index=True)
+    status: str
     subject: str
     customer_address: str = Field(index=True)
     customer_name: str = ""
@@ -120,7 +129,7 @@ class TicketRow(SQLModel, table=True):
     updated_at: datetime = _utc()
     # Billing marks set by staff (#express, #unjustified, tickets set): see core/billing.py.
     express: bool = False
-    unjustified: bool = False
+    unjustified: bool = Field(default=False, index=True)  # billing reads every one of them
     warranty: bool = False
 
 
@@ -244,10 +253,10 @@ class LedgerRow(SQLModel, table=True):
     message_id: str | None = Field(default=None, index=True)
     # mailbot.core.fingerprint of the content; "" for rows from before it existed.
     fingerprint: str = Field(default="", index=True)
-    outcome: str  # ticket, followup, ignored, duplicate, quarantined
+    outcome: str = Field(index=True)  # ticket, followup, ignored, duplicate, quarantined
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id")
     reason: str = ""
-    processed_at: datetime = _utc()
+    processed_at: datetime = _utc(index=True)  # the mails taken in the last hour (health)
 
 
 class MailboxStateRow(SQLModel, table=True):

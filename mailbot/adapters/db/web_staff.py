@@ -14,9 +14,12 @@ from sqlmodel import col, select
 
 from mailbot.adapters.db.engine import Session
 from mailbot.adapters.db.tables import OutboxRow, StaffSessionRow, TicketRow
+from mailbot.core.sla import CLOSED_STATUSES
+from mailbot.core.timeline import STATUSES
 
-# Statuses of tickets still being worked on (resolved and closed ones are off the board).
-_DONE = ("resolved", "closed")
+# Statuses of tickets still being worked on (resolved and closed ones are off the board):
+# named, not "not resolved or closed", so that the board reads them by index.
+_OPEN = tuple(status for status in STATUSES if status not in CLOSED_STATUSES)
 
 
 def add_staff_session(
@@ -42,7 +45,7 @@ def drop_expired_staff_sessions(*, now: datetime, session: Session) -> None:
 
 def open_tickets(*, session: Session) -> Sequence[TicketRow]:
     """Tickets not resolved or closed (the board sorts them by their next deadline)."""
-    return session.exec(select(TicketRow).where(col(TicketRow.status).not_in(_DONE))).all()
+    return session.exec(select(TicketRow).where(col(TicketRow.status).in_(_OPEN))).all()
 
 
 def signin_mails_since(
