@@ -41,6 +41,7 @@ from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
 from mailbot.usecases.desk import Desk
 from tests import factories
+from tests.oauth2_server import OAuth2Server, serve
 
 # --- helpers -----------------------------------------------------------------------------
 
@@ -589,6 +590,24 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield SmtpSink(controller.hostname, controller.port, handler)
     finally:
         controller.stop()
+
+
+# --- OAuth2: a token endpoint and token introspection (tests/oauth2_server.py) ------------
+
+
+@pytest.fixture(scope="session")
+def oauth2_session_server() -> Iterator[OAuth2Server]:
+    """The OAuth2 server of the whole session (the OAuth Dovecot asks it about tokens)."""
+    yield from serve(OAuth2Server())
+
+
+@pytest.fixture
+def oauth2_server(oauth2_session_server: OAuth2Server) -> Iterator[OAuth2Server]:
+    """The session's OAuth2 server, its token lifetime back to an hour after the test."""
+    server = oauth2_session_server
+    server.lifetime = 3600
+    yield server
+    server.lifetime = 3600
 
 
 # --- databases: SQLite always, PostgreSQL when MAILBOT_TEST_DATABASE_URL names one ---------
