@@ -12,6 +12,8 @@ database ones, for example) in a section of their own.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import re
 import shutil
@@ -31,6 +33,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from imapclient import IMAPClient
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, create_engine
@@ -90,7 +93,7 @@ ssl = yes
 ssl_cert = <{dir}/ssl/cert.pem
 ssl_key = <{dir}/ssl/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 # A failed login answers at once, and failures do not slow later logins from 127.0.0.1:
 # no growing auth penalty (it is on even for login_trusted_networks in 2.3).
 auth_failure_delay = 0
@@ -98,9 +101,10 @@ auth_failure_delay = 0
 # user appended to a shared file may be unknown for that second; a new file is read at once.
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN {dir}/users/%u
 }}
-userdb {{
+{oauth2_passdb}userdb {{
   driver = static
   args = uid={mail_uid} gid={mail_gid} home={dir}/mail/%u
 }}
@@ -130,6 +134,24 @@ service imap-login {{
     ssl = yes
   }}
 }}
+"""
+
+# Tokens (XOAUTH2, OAUTHBEARER) are asked about at the tests' OAuth2 server (oauth2_server),
+# by RFC 7662 introspection: the token's "username" must be the login's user, "active" true.
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {dir}/dovecot-oauth2.conf.ext
+}}
+"""
+
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {introspection_url}
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 
@@ -280,7 +302,11 @@ def _make_certificate(ssl_dir: Path) -> None:
 
 
 def _prepare_dovecot_dir(
-    directory: Path, accounts: DovecotAccounts, ports: tuple[int, int]
+    directory: Path,
+    accounts: DovecotAccounts,
+    ports: tuple[int, int],
+    *,
+    introspection_url: str = "",
 ) -> None:
     # mkdtemp makes a 0700 folder: Dovecot's unprivileged processes must traverse it.
     directory.chmod(0o755)
@@ -301,8 +327,13 @@ def _prepare_dovecot_dir(
         internal_group=accounts.internal_group,
         mail_uid=accounts.mail_uid,
         mail_gid=accounts.mail_gid,
+        oauth2_passdb=OAUTH2_PASSDB.format(dir=directory) if introspection_url else "",
     )
     (directory / "dovecot.conf").write_text(text)
+    if introspection_url:
+        oauth2 = directory / "dovecot-oauth2.conf.ext"
+        oauth2.write_text(OAUTH2_CONF.format(introspection_url=introspection_url))
+        oauth2.chmod(0o644)  # read by the auth process, which runs as the internal user
     (directory / "users").mkdir(mode=0o755)
 
 
@@ -328,8 +359,10 @@ def _start_dovecot(server: Dovecot, dovecot_path: str) -> None:
 
 
 @contextmanager
-def private_dovecot() -> Iterator[Dovecot]:
-    """Start a private Dovecot in a temporary folder; stop it and remove the folder after."""
+def private_dovecot(*, introspection_url: str = "") -> Iterator[Dovecot]:
+    """Start a private Dovecot in a temporary folder; stop it and remove the folder after.
+
+    With ``introspection_url``, XOAUTH2 and OAUTHBEARER logins are checked there too."""
     dovecot_path, doveadm_path = _find_program("dovecot"), _find_program("doveadm")
     if dovecot_path is None or doveadm_path is None:
         pytest.fail("Dovecot is not installed (apt-get install dovecot-imapd)")
@@ -337,7 +370,12 @@ def private_dovecot() -> Iterator[Dovecot]:
     ports = (free_port(), free_port())
     server = Dovecot(directory, "127.0.0.1", ports[0], ports[1], doveadm_path)
     try:
-        _prepare_dovecot_dir(directory, DovecotAccounts.for_current_user(), ports)
+        _prepare_dovecot_dir(
+            directory,
+            DovecotAccounts.for_current_user(),
+            ports,
+            introspection_url=introspection_url,
+        )
         _start_dovecot(server, dovecot_path)
         yield server
     finally:
@@ -346,9 +384,11 @@ def private_dovecot() -> Iterator[Dovecot]:
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    """A private Dovecot for the whole session; give each test its own user."""
-    with private_dovecot() as server:
+def dovecot(oauth2_session_server: OAuth2Server) -> Iterator[Dovecot]:
+    """A private Dovecot for the whole session; give each test its own user.
+
+    Its users log in with their password, or with a token of the session's OAuth2 server."""
+    with private_dovecot(introspection_url=oauth2_session_server.introspection_url) as server:
         yield server
 
 
@@ -585,6 +625,62 @@ def smtp_sink() -> Iterator[SmtpSink]:
     """An aiosmtpd server on 127.0.0.1 recording every mail; stopped after the test."""
     handler = RecordingHandler()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield SmtpSink(controller.hostname, controller.port, handler)
+    finally:
+        controller.stop()
+
+
+class OAuth2RecordingHandler(RecordingHandler):
+    """A ``RecordingHandler`` whose server takes XOAUTH2 logins, checking each token at the
+    tests' OAuth2 server: the user must be the token's, the token live."""
+
+    def __init__(self, oauth2: OAuth2Server) -> None:
+        super().__init__()
+        self.oauth2 = oauth2
+        # (user, accepted) of every XOAUTH2 attempt, in order.
+        self.logins: list[tuple[str, bool]] = []
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        blob = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        fields = dict(
+            part.split("=", 1) for part in bytes(blob).decode().split("\x01") if "=" in part
+        )
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        accepted = bool(user) and self.oauth2.username_of(token) == user
+        with self._lock:
+            self.logins.append((user, accepted))
+        if accepted:
+            return AuthResult(success=True, auth_data=user)
+        # As Gmail and Exchange Online do: the error as a base64 JSON challenge, which the
+        # client answers with an empty line, then 535 (developers.google.com xoauth2-protocol).
+        error = json.dumps({"status": "401", "schemes": "Bearer", "scope": "mail"})
+        await server.challenge_auth(error)
+        return AuthResult(success=False, handled=False)  # not handled: aiosmtpd answers 535
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
+    ) -> str:
+        # aiosmtpd's auth_required insists on TLS too (a warning, an error under pytest).
+        if not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+
+@pytest.fixture
+def oauth2_smtp_sink(oauth2_server: OAuth2Server) -> Iterator[SmtpSink]:
+    """An SMTP sink that requires an XOAUTH2 login with a live token of ``oauth2_server``
+    (``handler.logins`` lists the attempts); no TLS, as the plain sink."""
+    handler = OAuth2RecordingHandler(oauth2_server)
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=free_port(),
+        auth_require_tls=False,
+    )
     controller.start()
     try:
         yield SmtpSink(controller.hostname, controller.port, handler)
