@@ -253,6 +253,17 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     oauth2: OAuth2Settings = field(default_factory=OAuth2Settings)
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret of the settings, for the logs to mask ("" for those not set)."""
+        return (
+            self.imap.password,
+            self.smtp.password,
+            self.web.metrics_token,
+            self.oauth2.client_secret,
+            self.oauth2.refresh_token,
+        )
+
 
 # --- the file's own tables: [general], [calendars.NAME], [tiers] --------------------
 

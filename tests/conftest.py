@@ -701,9 +701,9 @@ def oauth2_session_server() -> Iterator[OAuth2Server]:
 def oauth2_server(oauth2_session_server: OAuth2Server) -> Iterator[OAuth2Server]:
     """The session's OAuth2 server, its token lifetime back to an hour after the test."""
     server = oauth2_session_server
-    server.lifetime = 3600
+    server.lifetime, server.rotate_refresh_tokens = 3600, False
     yield server
-    server.lifetime = 3600
+    server.lifetime, server.rotate_refresh_tokens = 3600, False
 
 
 # --- databases: SQLite always, PostgreSQL when MAILBOT_TEST_DATABASE_URL names one ---------

@@ -52,6 +52,8 @@ class OAuth2Server:
     # client_id -> (client_secret, the mailbox its client-credentials tokens are for).
     clients: dict[str, tuple[str, str]] = field(default_factory=dict)
     requests: Counter[str] = field(default_factory=Counter)
+    # Answer a refresh with a new refresh token and revoke the old one (RFC 6749 section 6).
+    rotate_refresh_tokens: bool = False
     _access: dict[str, _Token] = field(default_factory=dict)
     _refresh: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> (client_id, user)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -145,16 +147,22 @@ class OAuth2Server:
                         400, "invalid_grant", "The refresh token is invalid, expired or revoked."
                     )
                 username = owner[1]
+                if self.rotate_refresh_tokens:
+                    del self._refresh[form["refresh_token"]]
+                    rotated = "rt-" + secrets.token_urlsafe(16)
+                    self._refresh[rotated] = owner
             else:
                 return _error(400, "unsupported_grant_type", f"grant_type {grant_type!r}.")
             scope = form.get("scope", "")
-            token = self._new_access(username, scope)
-        return 200, {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": self.lifetime,
-            "scope": scope,
-        }
+            answer = {
+                "access_token": self._new_access(username, scope),
+                "token_type": "Bearer",
+                "expires_in": self.lifetime,
+                "scope": scope,
+            }
+            if grant_type == "refresh_token" and self.rotate_refresh_tokens:
+                answer["refresh_token"] = rotated
+        return 200, answer
 
     def _new_access(self, username: str, scope: str) -> str:
         token = "at-" + secrets.token_urlsafe(24)
