@@ -100,8 +100,6 @@ class ImapSettings:
     username: kind.Text = ""
     # Not set: the systemd credential imap_password.
     password: kind.Text = ""
-    # "password", or "oauth2": an access token from [oauth2] (XOAUTH2), no password.
-    auth: kind.Auth = "password"
     tls: kind.Tls = "ssl"
     verify_tls: kind.Bool = True
     folder: kind.Text = "INBOX"
@@ -118,6 +116,8 @@ class ImapSettings:
     idle: kind.Bool = True
     # How long any one IMAP command (and connecting) may take before it counts as failed.
     timeout: kind.Duration = timedelta(seconds=30)
+    # "password", or "oauth2": an access token from [oauth2] (XOAUTH2), no password.
+    auth: kind.Auth = "password"
 
     @property
     def maildir_path(self) -> Path | None:
@@ -132,8 +132,6 @@ class SmtpSettings:
     port: kind.Port = 587
     username: kind.Text = ""
     password: kind.Text = ""
-    # "password", or "oauth2": an access token from [oauth2] (XOAUTH2) for username.
-    auth: kind.Auth = "password"
     tls: kind.Tls = "starttls"
     verify_tls: kind.Bool = True
     # Not set: support.address.
@@ -145,6 +143,8 @@ class SmtpSettings:
     ca_file: kind.OptionalPath = None
     # SMTP connections kept open and used in parallel by the outbox.
     connections: kind.Connections = 4
+    # "password", or "oauth2": an access token from [oauth2] (XOAUTH2) for username.
+    auth: kind.Auth = "password"
 
     @property
     def pickup_dir(self) -> Path | None:

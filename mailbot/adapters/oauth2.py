@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from mailbot.config import OAuth2Settings
+from mailbot.config import OAuth2Settings, Settings
 from mailbot.core.oauth2 import (
     AccessToken,
     TokenResponseError,
@@ -153,6 +153,13 @@ class TokenSource:
             os.replace(temp, self._cache)
         except OSError:
             Path(temp).unlink(missing_ok=True)
+
+
+def token_source(settings: Settings) -> TokenSource | None:
+    """The token source of ``settings``, None when neither server logs in with OAuth2."""
+    if "oauth2" not in (settings.imap.auth, settings.smtp.auth):
+        return None
+    return TokenSource(settings.oauth2, state_dir=settings.state_dir)
 
 
 def _settings_key(settings: OAuth2Settings) -> str:
