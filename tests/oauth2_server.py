@@ -107,6 +107,11 @@ class OAuth2Server:
             self._refresh.pop(token, None)
             self._access.pop(token, None)
 
+    def issued(self) -> list[str]:
+        """Every access token issued so far (for tests that look for leaks)."""
+        with self._lock:
+            return list(self._access)
+
     def introspect(self, token: str) -> dict[str, Any]:
         with self._lock:
             issued = self._access.get(token)
