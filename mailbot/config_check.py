@@ -88,4 +88,5 @@ def _check_mailbox(settings: Settings) -> str:
         validity = source.open()
     finally:
         source.close()
-    return f"{source.name}: logged in, folders ready (UIDVALIDITY {validity})"
+    oauth2 = " with OAuth2 (XOAUTH2)" if settings.imap.auth == "oauth2" else ""
+    return f"{source.name}: logged in{oauth2}, folders ready (UIDVALIDITY {validity})"

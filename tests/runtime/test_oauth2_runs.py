@@ -78,12 +78,57 @@ address = "support@desk.example.pl"
     return config
 
 
-def run_once_process(config: Path) -> subprocess.CompletedProcess[str]:
+def mailbot(config: Path, *command: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MAILBOT_")}
     return subprocess.run(
-        [sys.executable, "-m", "mailbot", "--config", str(config), "run", "--once"],
+        [sys.executable, "-m", "mailbot", "--config", str(config), *command],
         capture_output=True, text=True, env=clean, timeout=120, check=False,
     )  # fmt: skip
+
+
+def run_once_process(config: Path) -> subprocess.CompletedProcess[str]:
+    return mailbot(config, "run", "--once")
+
+
+def test_check_config_logs_in_to_both_servers_with_oauth2(
+    tmp_path: Path,
+    dovecot: Dovecot,
+    oauth2_server: OAuth2Server,
+    oauth2_smtp_sink: SmtpSink,
+) -> None:
+    account = new_account(dovecot)
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    config = write_config(tmp_path, account, oauth2_smtp_sink, oauth2_server, database)
+
+    done = mailbot(config, "check-config")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"(?m)^imap: OK: .* logged in with OAuth2 \(XOAUTH2\), folders", done.stdout)
+    assert re.search(r"(?m)^smtp: OK: .* with OAuth2 \(XOAUTH2\)\)$", done.stdout)
+    assert smtp_logins(oauth2_smtp_sink) == [True]
+
+
+def test_check_config_names_the_token_endpoints_refusal(
+    tmp_path: Path,
+    dovecot: Dovecot,
+    oauth2_server: OAuth2Server,
+    oauth2_smtp_sink: SmtpSink,
+) -> None:
+    account = new_account(dovecot)
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    config = write_config(tmp_path, account, oauth2_smtp_sink, oauth2_server, database)
+    (tmp_path / ".env").write_text("MAILBOT_OAUTH2__CLIENT_SECRET=wrong-secret\n")
+
+    done = mailbot(config, "check-config")
+
+    assert done.returncode == 1
+    for name in ("imap", "smtp"):
+        assert re.search(
+            rf"(?m)^{name}: FAILED: .*no OAuth2 token to log in with: .*invalid_client:"
+            r" Client authentication failed\. \(HTTP 401\)$",
+            done.stdout,
+        ), done.stdout
+    assert "wrong-secret" not in done.stdout + done.stderr
 
 
 def test_run_once_reads_and_acknowledges_with_oauth2_and_renews_an_expired_token(
