@@ -4,6 +4,7 @@ expired between two cycles is replaced, and no mail is lost or sent twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import Session
@@ -20,10 +22,13 @@ from mailbot.adapters import db as repo
 from mailbot.adapters.oauth2 import CACHE_NAME
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings, OAuth2Settings, SmtpSettings
+from mailbot.runtime.daemon import Daemon
+from mailbot.usecases.desk import Desk
 from tests import factories
 from tests.conftest import Dovecot, ImapPeer, OAuth2RecordingHandler, SmtpSink, new_account
 from tests.factories import customer_mail, run_once
 from tests.oauth2_server import OAuth2Server
+from tests.runtime.test_idle import HOUR, append_and_time, running, settled, until
 
 
 def new_client(server: OAuth2Server, mailbox: str) -> tuple[str, str]:
@@ -35,6 +40,34 @@ def new_client(server: OAuth2Server, mailbox: str) -> tuple[str, str]:
 def smtp_logins(sink: SmtpSink) -> list[bool]:
     assert isinstance(sink.handler, OAuth2RecordingHandler)
     return [accepted for _user, accepted in sink.handler.logins]
+
+
+def oauth2_desk(
+    account: ImapSettings,
+    sink: SmtpSink,
+    server: OAuth2Server,
+    database_url: str,
+    state: Path,
+    **imap: object,
+) -> Desk:
+    """A desk whose IMAP and SMTP logins use tokens of one client of ``server`` for the
+    account's mailbox; ``imap`` changes its ImapSettings."""
+    client_id, secret = new_client(server, account.username)
+    base = factories.make_settings(account, sink, database_url, state)
+    smtp: SmtpSettings = replace(base.smtp, username=account.username, auth="oauth2")
+    settings = replace(
+        base,
+        imap=replace(account, auth="oauth2", password="", **imap),
+        smtp=smtp,
+        oauth2=OAuth2Settings(
+            client_id=client_id, client_secret=secret, token_url=server.token_url
+        ),
+    )
+    desk = build_desk(settings, clock=lambda: factories.NOW)
+    with Session(desk.engine) as session:
+        repo.import_contracts([factories.VIP, factories.WARRANTY], session=session)
+        session.commit()
+    return desk
 
 
 def write_config(
@@ -172,21 +205,7 @@ def test_a_token_expired_between_two_daemon_cycles_is_replaced_and_nothing_is_lo
 ) -> None:
     account = new_account(dovecot)
     peer = ImapPeer(account)
-    client_id, secret = new_client(oauth2_server, account.username)
-    base = factories.make_settings(account, oauth2_smtp_sink, database_url, tmp_path)
-    smtp: SmtpSettings = replace(base.smtp, username=account.username, auth="oauth2")
-    settings = replace(
-        base,
-        imap=replace(account, auth="oauth2", password=""),
-        smtp=smtp,
-        oauth2=OAuth2Settings(
-            client_id=client_id, client_secret=secret, token_url=oauth2_server.token_url
-        ),
-    )
-    desk = build_desk(settings, clock=lambda: factories.NOW)
-    with Session(desk.engine) as session:
-        repo.import_contracts([factories.VIP, factories.WARRANTY], session=session)
-        session.commit()
+    desk = oauth2_desk(account, oauth2_smtp_sink, oauth2_server, database_url, tmp_path)
     tokens = desk.oauth2_tokens
     assert tokens is not None
     try:
@@ -211,3 +230,46 @@ def test_a_token_expired_between_two_daemon_cycles_is_replaced_and_nothing_is_lo
         oauth2_server.issued()
     )
     peer.close()
+
+
+def test_the_idle_connection_logs_in_again_with_a_fresh_token_after_it_expired(
+    tmp_path: Path,
+    dovecot: Dovecot,
+    oauth2_server: OAuth2Server,
+    oauth2_smtp_sink: SmtpSink,
+    database_url: str,
+) -> None:
+    account = new_account(dovecot)
+    # An hour between polls: after the reconnection only IDLE can find the mail.
+    desk = oauth2_desk(
+        account, oauth2_smtp_sink, oauth2_server, database_url, tmp_path,
+        poll_interval=HOUR, max_backoff=timedelta(seconds=1),
+    )  # fmt: skip
+    tokens = desk.oauth2_tokens
+    assert tokens is not None
+    daemon = Daemon(desk)
+    peer = ImapPeer(account)
+
+    async def scenario() -> None:
+        async with running(daemon):
+            watcher = await settled(daemon)
+            await append_and_time(peer, oauth2_smtp_sink, "Przed")
+            oauth2_server.expire()  # every token dies; the IDLE connection is cut
+            await asyncio.to_thread(dovecot.doveadm, "kick", account.username)
+            await until(lambda: watcher.connections >= 2, "the watcher logged in again")
+            again = await asyncio.to_thread(ImapPeer, account)  # the kick cut ours too
+            try:
+                await append_and_time(again, oauth2_smtp_sink, "Po")
+            finally:
+                again.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        desk.engine.dispose()
+        peer.close()
+
+    acks = oauth2_smtp_sink.of_kind("ack")
+    assert sorted(m.rcpt_tos for m in acks) == [("nowy@firma.pl",), ("nowy@firma.pl",)]
+    assert tokens.requests == 2  # one renewal, however many connections were refused
+    assert smtp_logins(oauth2_smtp_sink) and all(smtp_logins(oauth2_smtp_sink))
