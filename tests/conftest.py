@@ -93,7 +93,7 @@ ssl = yes
 ssl_cert = <{dir}/ssl/cert.pem
 ssl_key = <{dir}/ssl/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login xoauth2 oauthbearer
+auth_mechanisms = {auth_mechanisms}
 # A failed login answers at once, and failures do not slow later logins from 127.0.0.1:
 # no growing auth penalty (it is on even for login_trusted_networks in 2.3).
 auth_failure_delay = 0
@@ -307,6 +307,7 @@ def _prepare_dovecot_dir(
     ports: tuple[int, int],
     *,
     introspection_url: str = "",
+    token_mechanisms: str = "xoauth2 oauthbearer",
 ) -> None:
     # mkdtemp makes a 0700 folder: Dovecot's unprivileged processes must traverse it.
     directory.chmod(0o755)
@@ -328,6 +329,7 @@ def _prepare_dovecot_dir(
         mail_uid=accounts.mail_uid,
         mail_gid=accounts.mail_gid,
         oauth2_passdb=OAUTH2_PASSDB.format(dir=directory) if introspection_url else "",
+        auth_mechanisms="plain login " + (token_mechanisms if introspection_url else ""),
     )
     (directory / "dovecot.conf").write_text(text)
     if introspection_url:
@@ -359,10 +361,12 @@ def _start_dovecot(server: Dovecot, dovecot_path: str) -> None:
 
 
 @contextmanager
-def private_dovecot(*, introspection_url: str = "") -> Iterator[Dovecot]:
+def private_dovecot(
+    *, introspection_url: str = "", token_mechanisms: str = "xoauth2 oauthbearer"
+) -> Iterator[Dovecot]:
     """Start a private Dovecot in a temporary folder; stop it and remove the folder after.
 
-    With ``introspection_url``, XOAUTH2 and OAUTHBEARER logins are checked there too."""
+    With ``introspection_url``, logins with a token (``token_mechanisms``) are checked there."""
     dovecot_path, doveadm_path = _find_program("dovecot"), _find_program("doveadm")
     if dovecot_path is None or doveadm_path is None:
         pytest.fail("Dovecot is not installed (apt-get install dovecot-imapd)")
@@ -375,6 +379,7 @@ def private_dovecot(*, introspection_url: str = "") -> Iterator[Dovecot]:
             DovecotAccounts.for_current_user(),
             ports,
             introspection_url=introspection_url,
+            token_mechanisms=token_mechanisms,
         )
         _start_dovecot(server, dovecot_path)
         yield server

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from imapclient import IMAPClient
 
 from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.oauth2 import TokenSource
@@ -24,6 +25,7 @@ from tests.conftest import (
     OAuth2RecordingHandler,
     SmtpSink,
     new_account,
+    private_dovecot,
 )
 from tests.factories import Clock
 from tests.oauth2_server import OAuth2Server
@@ -61,6 +63,26 @@ def test_the_imap_source_logs_in_with_a_token_and_reads_the_inbox(
     finally:
         source.close()
         peer.close()
+
+
+def test_a_server_offering_only_oauthbearer_gets_an_oauthbearer_login(
+    oauth2_server: OAuth2Server, tmp_path: Path
+) -> None:
+    url = oauth2_server.introspection_url
+    with private_dovecot(introspection_url=url, token_mechanisms="oauthbearer") as dovecot:
+        settings, peer = oauth2_account(dovecot)
+        peer.close()
+        tokens = tokens_for(oauth2_server, settings.username, tmp_path)
+        greeted = IMAPClient(dovecot.host, port=dovecot.port, ssl=False, timeout=10)
+        offered = greeted.capabilities()  # before login: the AUTH= mechanisms
+        greeted.shutdown()
+        assert b"AUTH=OAUTHBEARER" in offered and b"AUTH=XOAUTH2" not in offered
+
+        source = ImapSource(settings, tokens=tokens)
+        source.open()
+        source.close()
+
+    assert tokens.requests == 1
 
 
 def test_a_token_refused_by_the_imap_server_is_replaced_and_the_login_tried_once_more(
