@@ -5,7 +5,11 @@ second); every test gets its own Dovecot user, so tests never see each
 other's mail. See /work/shared/DOVECOT_FOR_TESTS.md for why the Dovecot
 settings below are as they are.
 
-Sections: helpers, Dovecot, IMAP peer, SMTP sink. Add other fixtures (the
+Dovecot also takes OAuth2 logins (XOAUTH2, OAUTHBEARER), asking the session's
+OAuth2 server (tests/oauth2_server.py) about each token; ``oauth2_smtp_sink`` is
+an SMTP sink that wants such a login.
+
+Sections: helpers, Dovecot, IMAP peer, SMTP sink, OAuth2. Add other fixtures (the
 database ones, for example) in a section of their own.
 """
 
