@@ -18,6 +18,7 @@ from mailbot.adapters import db as repo
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import IntegrityError, Session, open_database
 from mailbot.adapters.mailbox import MailSource
+from mailbot.adapters.oauth2 import TokenSource, token_source
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings, load_settings
 from mailbot.contracts_file import load_contracts_file
@@ -42,10 +43,13 @@ def build_desk(settings: Settings, *, clock: Clock = system_clock) -> Desk:
         clock=clock,
     )
     desk.token_key  # noqa: B018 -- made or read now, outside any transaction
+    desk.oauth2_tokens  # noqa: B018 -- made now, before the threads that share it
     return desk
 
 
-def make_source(settings: Settings) -> MailSource:
+def make_source(settings: Settings, *, tokens: TokenSource | None = None) -> MailSource:
+    """The mailbox of ``settings``; ``tokens`` the shared OAuth2 token source (a desk's),
+    else one of its own when the IMAP login needs one."""
     # Imported here: only `run` reads a mailbox, and the IMAP client is not needed by the
     # other commands nor by `mailbot web`.
     from mailbot.adapters.imap import ImapSource  # noqa: PLC0415
@@ -55,7 +59,12 @@ def make_source(settings: Settings) -> MailSource:
     if imap.maildir_path is not None:
         return MaildirSource(imap.maildir_path, imap.processed_folder, imap.quarantine_folder)
     ingest = settings.ingest
-    return ImapSource(imap, batch_size=ingest.batch_size, batch_bytes=ingest.batch_bytes)
+    return ImapSource(
+        imap,
+        batch_size=ingest.batch_size,
+        batch_bytes=ingest.batch_bytes,
+        tokens=tokens or token_source(settings),
+    )
 
 
 def _import(desk: Desk, contracts: list[Contract]) -> repo.ImportReport:

@@ -55,6 +55,7 @@ from mailbot.config_calendars import (
     default_calendars,
     tier_keys,
 )
+from mailbot.config_oauth2 import OAuth2Settings, oauth2_settings
 from mailbot.config_sources import LOADING, Load, loading, read_load, variable
 from mailbot.config_values import (
     MAX_AMOUNT,
@@ -75,6 +76,7 @@ __all__ = [
     "MAX_AMOUNT",
     "MAX_DURATION",
     "ConfigError",
+    "OAuth2Settings",
     "TierSettings",
     "TlsMode",
     "WebSettings",
@@ -114,6 +116,8 @@ class ImapSettings:
     idle: kind.Bool = True
     # How long any one IMAP command (and connecting) may take before it counts as failed.
     timeout: kind.Duration = timedelta(seconds=30)
+    # "password", or "oauth2": an access token from [oauth2] (XOAUTH2), no password.
+    auth: kind.Auth = "password"
 
     @property
     def maildir_path(self) -> Path | None:
@@ -139,6 +143,8 @@ class SmtpSettings:
     ca_file: kind.OptionalPath = None
     # SMTP connections kept open and used in parallel by the outbox.
     connections: kind.Connections = 4
+    # "password", or "oauth2": an access token from [oauth2] (XOAUTH2) for username.
+    auth: kind.Auth = "password"
 
     @property
     def pickup_dir(self) -> Path | None:
@@ -245,6 +251,18 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    oauth2: OAuth2Settings = field(default_factory=OAuth2Settings)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret of the settings, for the logs to mask ("" for those not set)."""
+        return (
+            self.imap.password,
+            self.smtp.password,
+            self.web.metrics_token,
+            self.oauth2.client_secret,
+            self.oauth2.refresh_token,
+        )
 
 
 # --- the file's own tables: [general], [calendars.NAME], [tiers] --------------------
@@ -276,6 +294,7 @@ class _ConfigFile(BaseSettings):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    oauth2: OAuth2Settings = Field(default_factory=OAuth2Settings)
 
     @classmethod
     def settings_customise_sources(
@@ -399,7 +418,7 @@ def _server(load: Load, section: str, *, local: bool) -> None:
 def _imap(load: Load, imap: ImapSettings, *, reads_mailbox: bool) -> ImapSettings:
     local = imap.url.startswith("maildir:")  # a Maildir needs no server, login or password
     _server(load, "imap", local=local)
-    required = reads_mailbox and not local
+    required = reads_mailbox and not local and imap.auth == "password"
     return replace(
         imap,
         port=imap.port if load.given("imap.port") else 993 if imap.tls == "ssl" else 143,
@@ -416,7 +435,13 @@ def _smtp(load: Load, smtp: SmtpSettings, *, support: SupportSettings) -> SmtpSe
     local = smtp.url.startswith("dir:")  # a pickup directory needs no server
     _server(load, "smtp", local=local)
     # A local relay may take mail without a login; a password only goes with a username.
-    required = bool(smtp.username) and not local
+    required = bool(smtp.username) and not local and smtp.auth == "password"
+    if smtp.auth == "oauth2" and not local and not smtp.username:
+        raise load.fail(
+            "smtp.username",
+            'missing; needed with auth = "oauth2" (the mailbox the token logs in to):'
+            f" set it in [smtp] or as {variable('smtp.username')}",
+        )
     return replace(
         smtp,
         port=smtp.port if load.given("smtp.port") else _SMTP_PORTS[smtp.tls],
@@ -456,10 +481,14 @@ def _settings(load: Load, config: _ConfigFile, *, reads_mailbox: bool) -> Settin
     support = _support(load, config.support)
     calendars = build_calendars(load, config.calendars, timezone=support.timezone)
     imap = _imap(load, config.imap, reads_mailbox=reads_mailbox)
+    smtp = _smtp(load, config.smtp, support=support)
+    oauth2_used = (imap.auth == "oauth2" and reads_mailbox and not imap.maildir_path) or (
+        smtp.auth == "oauth2" and not smtp.pickup_dir
+    )
     database = config.database
     return Settings(
         imap=imap,
-        smtp=_smtp(load, config.smtp, support=support),
+        smtp=smtp,
         database=replace(database, url=database.url or f"sqlite:///{state_dir / 'mailbot.db'}"),
         support=support,
         tiers=build_tiers(load, config.tiers, calendars),
@@ -474,6 +503,7 @@ def _settings(load: Load, config: _ConfigFile, *, reads_mailbox: bool) -> Settin
         limits=config.limits,
         ingest=config.ingest,
         web=web_settings(load, config.web),
+        oauth2=oauth2_settings(load, config.oauth2, used=oauth2_used),
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from mailbot.adapters import smtp
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import DatabaseError, check_connection, plain_engine
+from mailbot.adapters.oauth2 import token_source
 from mailbot.adapters.templates import Renderer
 from mailbot.bootstrap import make_source, system_clock
 from mailbot.config import Settings
@@ -68,7 +69,9 @@ def connection_checks(settings: Settings) -> list[Check]:
     return [
         _attempt("database", lambda: check_connection(settings.database.url)),
         _attempt("imap", lambda: _check_mailbox(settings)),
-        _attempt("smtp", lambda: asyncio.run(smtp.check(settings.smtp))),
+        _attempt(
+            "smtp", lambda: asyncio.run(smtp.check(settings.smtp, tokens=token_source(settings)))
+        ),
     ]
 
 
@@ -85,4 +88,5 @@ def _check_mailbox(settings: Settings) -> str:
         validity = source.open()
     finally:
         source.close()
-    return f"{source.name}: logged in, folders ready (UIDVALIDITY {validity})"
+    oauth2 = " with OAuth2 (XOAUTH2)" if settings.imap.auth == "oauth2" else ""
+    return f"{source.name}: logged in{oauth2}, folders ready (UIDVALIDITY {validity})"

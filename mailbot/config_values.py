@@ -290,6 +290,18 @@ def _check_tls(value: object) -> TlsMode:
     return _TLS_MODES[text]
 
 
+def _check_choice(*choices: str) -> Callable[[object], str]:
+    """One of ``choices``, written exactly so."""
+
+    def check(value: object) -> str:
+        text = _check_text(value)
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {describe_value(text)}")
+        return text
+
+    return check
+
+
 def _check_log_level(value: object) -> str:
     text = _check_text(value)
     if text.upper() not in _LOG_LEVELS:
@@ -535,6 +547,10 @@ EmailList = Annotated[tuple[str, ...], _kind(_check_email_list, _list_from_env, 
 DomainList = Annotated[tuple[str, ...], _kind(_check_domain_list, _list_from_env, typed=tuple)]
 Tls = Annotated[TlsMode, _kind(_check_tls)]
 LogLevel = Annotated[str, _kind(_check_log_level)]
+# How mailbot logs in to a mail server: with its password, or with an OAuth2 access token.
+Auth = Annotated[str, _kind(_check_choice("password", "oauth2"))]
+OAuth2Provider = Annotated[str, _kind(_check_choice("generic", "microsoft", "google"))]
+OAuth2Flow = Annotated[str, _kind(_check_choice("client_credentials", "refresh_token"))]
 LogLevels = Annotated[
     tuple[tuple[str, str], ...], _kind(_check_log_levels, _list_from_env, typed=tuple)
 ]

@@ -31,6 +31,17 @@ class DeliveryError(MailbotError):
         self.permanent = permanent
 
 
+class OAuth2Error(MailbotError):
+    """No OAuth2 access token: the token endpoint refused (``code`` is its RFC 6749 error,
+    e.g. ``invalid_grant``) or could not be reached. ``permanent``: retrying with the same
+    settings cannot help (a wrong secret, a revoked refresh token)."""
+
+    def __init__(self, message: str, *, code: str = "", permanent: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+
+
 class SchemaError(MailbotError):
     """The database schema is not the one this mailbot needs (``mailbot db upgrade`` fixes
     it), or it is one mailbot cannot upgrade safely."""

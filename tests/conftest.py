@@ -5,13 +5,19 @@ second); every test gets its own Dovecot user, so tests never see each
 other's mail. See /work/shared/DOVECOT_FOR_TESTS.md for why the Dovecot
 settings below are as they are.
 
-Sections: helpers, Dovecot, IMAP peer, SMTP sink. Add other fixtures (the
+Dovecot also takes OAuth2 logins (XOAUTH2, OAUTHBEARER), asking the session's
+OAuth2 server (tests/oauth2_server.py) about each token; ``oauth2_smtp_sink`` is
+an SMTP sink that wants such a login.
+
+Sections: helpers, Dovecot, IMAP peer, SMTP sink, OAuth2. Add other fixtures (the
 database ones, for example) in a section of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import re
 import shutil
@@ -31,6 +37,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from imapclient import IMAPClient
 from sqlalchemy import text
 from sqlmodel import Session, SQLModel, create_engine
@@ -41,6 +48,7 @@ from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings
 from mailbot.usecases.desk import Desk
 from tests import factories
+from tests.oauth2_server import OAuth2Server, serve
 
 # --- helpers -----------------------------------------------------------------------------
 
@@ -89,7 +97,7 @@ ssl = yes
 ssl_cert = <{dir}/ssl/cert.pem
 ssl_key = <{dir}/ssl/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {auth_mechanisms}
 # A failed login answers at once, and failures do not slow later logins from 127.0.0.1:
 # no growing auth penalty (it is on even for login_trusted_networks in 2.3).
 auth_failure_delay = 0
@@ -97,9 +105,10 @@ auth_failure_delay = 0
 # user appended to a shared file may be unknown for that second; a new file is read at once.
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN {dir}/users/%u
 }}
-userdb {{
+{oauth2_passdb}userdb {{
   driver = static
   args = uid={mail_uid} gid={mail_gid} home={dir}/mail/%u
 }}
@@ -129,6 +138,24 @@ service imap-login {{
     ssl = yes
   }}
 }}
+"""
+
+# Tokens (XOAUTH2, OAUTHBEARER) are asked about at the tests' OAuth2 server (oauth2_server),
+# by RFC 7662 introspection: the token's "username" must be the login's user, "active" true.
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {dir}/dovecot-oauth2.conf.ext
+}}
+"""
+
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {introspection_url}
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 
@@ -279,7 +306,12 @@ def _make_certificate(ssl_dir: Path) -> None:
 
 
 def _prepare_dovecot_dir(
-    directory: Path, accounts: DovecotAccounts, ports: tuple[int, int]
+    directory: Path,
+    accounts: DovecotAccounts,
+    ports: tuple[int, int],
+    *,
+    introspection_url: str = "",
+    token_mechanisms: str = "xoauth2 oauthbearer",
 ) -> None:
     # mkdtemp makes a 0700 folder: Dovecot's unprivileged processes must traverse it.
     directory.chmod(0o755)
@@ -300,8 +332,14 @@ def _prepare_dovecot_dir(
         internal_group=accounts.internal_group,
         mail_uid=accounts.mail_uid,
         mail_gid=accounts.mail_gid,
+        oauth2_passdb=OAUTH2_PASSDB.format(dir=directory) if introspection_url else "",
+        auth_mechanisms="plain login " + (token_mechanisms if introspection_url else ""),
     )
     (directory / "dovecot.conf").write_text(text)
+    if introspection_url:
+        oauth2 = directory / "dovecot-oauth2.conf.ext"
+        oauth2.write_text(OAUTH2_CONF.format(introspection_url=introspection_url))
+        oauth2.chmod(0o644)  # read by the auth process, which runs as the internal user
     (directory / "users").mkdir(mode=0o755)
 
 
@@ -327,8 +365,12 @@ def _start_dovecot(server: Dovecot, dovecot_path: str) -> None:
 
 
 @contextmanager
-def private_dovecot() -> Iterator[Dovecot]:
-    """Start a private Dovecot in a temporary folder; stop it and remove the folder after."""
+def private_dovecot(
+    *, introspection_url: str = "", token_mechanisms: str = "xoauth2 oauthbearer"
+) -> Iterator[Dovecot]:
+    """Start a private Dovecot in a temporary folder; stop it and remove the folder after.
+
+    With ``introspection_url``, logins with a token (``token_mechanisms``) are checked there."""
     dovecot_path, doveadm_path = _find_program("dovecot"), _find_program("doveadm")
     if dovecot_path is None or doveadm_path is None:
         pytest.fail("Dovecot is not installed (apt-get install dovecot-imapd)")
@@ -336,7 +378,13 @@ def private_dovecot() -> Iterator[Dovecot]:
     ports = (free_port(), free_port())
     server = Dovecot(directory, "127.0.0.1", ports[0], ports[1], doveadm_path)
     try:
-        _prepare_dovecot_dir(directory, DovecotAccounts.for_current_user(), ports)
+        _prepare_dovecot_dir(
+            directory,
+            DovecotAccounts.for_current_user(),
+            ports,
+            introspection_url=introspection_url,
+            token_mechanisms=token_mechanisms,
+        )
         _start_dovecot(server, dovecot_path)
         yield server
     finally:
@@ -345,9 +393,11 @@ def private_dovecot() -> Iterator[Dovecot]:
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    """A private Dovecot for the whole session; give each test its own user."""
-    with private_dovecot() as server:
+def dovecot(oauth2_session_server: OAuth2Server) -> Iterator[Dovecot]:
+    """A private Dovecot for the whole session; give each test its own user.
+
+    Its users log in with their password, or with a token of the session's OAuth2 server."""
+    with private_dovecot(introspection_url=oauth2_session_server.introspection_url) as server:
         yield server
 
 
@@ -589,6 +639,80 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield SmtpSink(controller.hostname, controller.port, handler)
     finally:
         controller.stop()
+
+
+class OAuth2RecordingHandler(RecordingHandler):
+    """A ``RecordingHandler`` whose server takes XOAUTH2 logins, checking each token at the
+    tests' OAuth2 server: the user must be the token's, the token live."""
+
+    def __init__(self, oauth2: OAuth2Server) -> None:
+        super().__init__()
+        self.oauth2 = oauth2
+        # (user, accepted) of every XOAUTH2 attempt, in order.
+        self.logins: list[tuple[str, bool]] = []
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        blob = base64.b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        fields = dict(
+            part.split("=", 1) for part in bytes(blob).decode().split("\x01") if "=" in part
+        )
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        accepted = bool(user) and self.oauth2.username_of(token) == user
+        with self._lock:
+            self.logins.append((user, accepted))
+        if accepted:
+            return AuthResult(success=True, auth_data=user)
+        # As Gmail and Exchange Online do: the error as a base64 JSON challenge, which the
+        # client answers with an empty line, then 535 (developers.google.com xoauth2-protocol).
+        error = json.dumps({"status": "401", "schemes": "Bearer", "scope": "mail"})
+        await server.challenge_auth(error)
+        return AuthResult(success=False, handled=False)  # not handled: aiosmtpd answers 535
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
+    ) -> str:
+        # aiosmtpd's auth_required insists on TLS too (a warning, an error under pytest).
+        if not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+
+@pytest.fixture
+def oauth2_smtp_sink(oauth2_server: OAuth2Server) -> Iterator[SmtpSink]:
+    """An SMTP sink that requires an XOAUTH2 login with a live token of ``oauth2_server``
+    (``handler.logins`` lists the attempts); no TLS, as the plain sink."""
+    handler = OAuth2RecordingHandler(oauth2_server)
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=free_port(),
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        yield SmtpSink(controller.hostname, controller.port, handler)
+    finally:
+        controller.stop()
+
+
+# --- OAuth2: a token endpoint and token introspection (tests/oauth2_server.py) ------------
+
+
+@pytest.fixture(scope="session")
+def oauth2_session_server() -> Iterator[OAuth2Server]:
+    """The OAuth2 server of the whole session (the OAuth Dovecot asks it about tokens)."""
+    yield from serve(OAuth2Server())
+
+
+@pytest.fixture
+def oauth2_server(oauth2_session_server: OAuth2Server) -> Iterator[OAuth2Server]:
+    """The session's OAuth2 server, its token lifetime back to an hour after the test."""
+    server = oauth2_session_server
+    server.lifetime, server.rotate_refresh_tokens = 3600, False
+    yield server
+    server.lifetime, server.rotate_refresh_tokens = 3600, False
 
 
 # --- databases: SQLite always, PostgreSQL when MAILBOT_TEST_DATABASE_URL names one ---------

@@ -569,12 +569,13 @@ def test_the_example_config_shows_every_key() -> None:
     documented |= {
         key
         for key in known_keys()
-        if key.endswith((".password", ".metrics_token")) and key_variable(key) in text
+        if key.endswith((".password", ".metrics_token", ".client_secret", ".refresh_token"))
+        and key_variable(key) in text
     }
 
     assert sorted(set(known_keys()) - documented) == []
     keys = {key.rpartition(".")[2] for key in flat_keys(tomllib.loads(text))}
-    assert "password" not in keys and "metrics_token" not in keys
+    assert not keys & {"password", "metrics_token", "client_secret", "refresh_token"}
 
 
 def key_variable(key: str) -> str:
@@ -1198,3 +1199,108 @@ def test_a_web_problem_exits_2_with_one_line(
     assert main(["--config", str(path), "check-config", "--offline"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "web.bind: expected host:port" in err
+
+
+# --- OAuth2 logins (issue 16) -------------------------------------------------------
+
+OAUTH2 = (
+    MINIMAL.replace('username = "support"', 'username = "support"\nauth = "oauth2"').replace(
+        'host = "smtp.example.com"',
+        'host = "smtp.example.com"\nusername = "s@example.com"\nauth = "oauth2"',
+    )
+    + """
+[oauth2]
+client_id = "mailbot"
+scope = "mail"
+token_url = "https://login.example.com/oauth2/token"
+"""
+)
+OAUTH2_SECRET = {"MAILBOT_OAUTH2__CLIENT_SECRET": "app-secret"}
+
+
+def test_oauth2_logins_need_no_passwords_but_the_client_secret(tmp_path: Path) -> None:
+    settings = load(tmp_path, OAUTH2, OAUTH2_SECRET)
+
+    assert (settings.imap.auth, settings.smtp.auth) == ("oauth2", "oauth2")
+    assert (settings.imap.password, settings.smtp.password) == ("", "")
+    oauth2 = settings.oauth2
+    assert (oauth2.provider, oauth2.flow, oauth2.client_id, oauth2.scope) == (
+        "generic", "client_credentials", "mailbot", "mail"
+    )  # fmt: skip
+    assert (oauth2.token_url, oauth2.client_secret) == (
+        "https://login.example.com/oauth2/token", "app-secret"
+    )  # fmt: skip
+
+
+def test_the_default_is_password_and_oauth2_unused_needs_nothing(tmp_path: Path) -> None:
+    settings = load(tmp_path)
+
+    assert (settings.imap.auth, settings.smtp.auth) == ("password", "password")
+    assert settings.oauth2.client_secret == "" and settings.oauth2.token_url == ""
+
+
+def test_oauth2_secrets_come_from_systemd_credentials(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "oauth2_client_secret").write_text("cred-secret\n", encoding="utf-8")
+    (credentials / "oauth2_refresh_token").write_text("cred-refresh\n", encoding="utf-8")
+    text = OAUTH2.replace('client_id = "mailbot"', 'client_id = "mailbot"\nflow = "refresh_token"')
+
+    settings = load(tmp_path, text, {"CREDENTIALS_DIRECTORY": str(credentials)})
+
+    assert settings.oauth2.flow == "refresh_token"
+    assert (settings.oauth2.client_secret, settings.oauth2.refresh_token) == (
+        "cred-secret", "cred-refresh"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "expected"),
+    [
+        (OAUTH2, {}, "oauth2.client_secret: missing; needed with flow = \"client_credentials\": "
+         "set MAILBOT_OAUTH2__CLIENT_SECRET"),
+        (OAUTH2.replace('client_id = "mailbot"', 'client_id = "m"\nflow = "refresh_token"'), {},
+         "oauth2.refresh_token: missing; needed with flow = \"refresh_token\": "
+         "set MAILBOT_OAUTH2__REFRESH_TOKEN"),
+        (OAUTH2.replace('token_url = "https://login.example.com/oauth2/token"', ""),
+         OAUTH2_SECRET, "oauth2.token_url: missing; needed with auth = \"oauth2\""),
+        (OAUTH2.replace('client_id = "mailbot"', ""), OAUTH2_SECRET,
+         "oauth2.client_id: missing; needed with auth = \"oauth2\""),
+        (OAUTH2.replace('scope = "mail"', 'provider = "microsoft"'), OAUTH2_SECRET,
+         'oauth2.provider: "microsoft" comes in a later version of mailbot; for now only'
+         ' "generic"'),
+        (OAUTH2.replace('scope = "mail"', 'provider = "google"'), OAUTH2_SECRET,
+         'oauth2.provider: "google" comes in a later version'),
+        (OAUTH2.replace('scope = "mail"', 'provider = "okta"'), OAUTH2_SECRET,
+         'oauth2.provider: expected one of generic, microsoft, google, got "okta"'),
+        (OAUTH2.replace('scope = "mail"', 'flow = "password"'), OAUTH2_SECRET,
+         'oauth2.flow: expected one of client_credentials, refresh_token, got "password"'),
+        (OAUTH2.replace('auth = "oauth2"', 'auth = "kerberos"', 1), OAUTH2_SECRET,
+         'imap.auth: expected one of password, oauth2, got "kerberos"'),
+        (OAUTH2.replace('token_url = "https://', 'token_url = "ftp://'), OAUTH2_SECRET,
+         "oauth2.token_url: expected the token endpoint's address"),
+        (OAUTH2.replace('scope = "mail"', 'client_secret = "s"'), OAUTH2_SECRET,
+         "oauth2.client_secret: a secret does not belong in the file; set"
+         " MAILBOT_OAUTH2__CLIENT_SECRET"),
+        (OAUTH2.replace('scope = "mail"', 'refresh_token = "r"'), OAUTH2_SECRET,
+         "oauth2.refresh_token: a secret does not belong in the file"),
+        (OAUTH2.replace('username = "s@example.com"\n', ""), OAUTH2_SECRET,
+         'smtp.username: missing; needed with auth = "oauth2"'),
+    ],
+)  # fmt: skip
+def test_oauth2_config_errors_name_the_key(
+    tmp_path: Path, text: str, environ: Mapping[str, str], expected: str
+) -> None:
+    assert load_error(tmp_path, text, environ).startswith(expected)
+
+
+def test_an_oauth2_config_error_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, OAUTH2.replace('scope = "mail"', 'provider = "microsoft"'))
+
+    code = main(["--config", str(path), "check-config", "--offline"])
+
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "oauth2.provider" in err and len(err.splitlines()) == 1

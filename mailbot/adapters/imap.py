@@ -13,6 +13,10 @@ Rules this adapter keeps:
   plain ``EXPUNGE`` as the last resort.
 - Every library error (imapclient, socket, ssl) becomes a ``MailboxError``
   that names the server and the step that failed.
+- With ``auth = "oauth2"`` the login is XOAUTH2 (OAUTHBEARER, RFC 7628, where the
+  server offers only that) with a token of the shared ``TokenSource``; a refused
+  token is handed back (``invalidate``) and the login tried once more with a
+  fresh one: a token may die early (revoked, or the server's clock ahead).
 
 The calls block: run them off the event loop.
 """
@@ -30,10 +34,11 @@ from imapclient import IMAPClient
 from imapclient.exceptions import CapabilityError, IMAPClientError, LoginError
 
 from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
+from mailbot.adapters.oauth2 import TokenSource
 from mailbot.adapters.tls import tls_context
 from mailbot.config import ImapSettings
 from mailbot.core.batches import bounded_batches
-from mailbot.errors import MailboxError
+from mailbot.errors import MailboxError, OAuth2Error
 
 # UIDs are 32-bit unsigned numbers (RFC 3501 section 2.3.1.1).
 _MAX_UID = 2**32 - 1
@@ -56,8 +61,11 @@ class ImapSource(MailSource):
         timeout: float | None = None,
         batch_size: int = 100,
         batch_bytes: int = 16 * 1024 * 1024,
+        tokens: TokenSource | None = None,
     ) -> None:
         self._settings = settings
+        # The OAuth2 access tokens, needed with auth = "oauth2" (shared by every connection).
+        self._tokens = tokens
         # One UID FETCH asks for at most this many mails and bytes: bounds memory and round trips.
         self._batch_size = batch_size
         self._batch_bytes = batch_bytes
@@ -213,11 +221,41 @@ class ImapSource(MailSource):
         user = self._settings.username
         with self._translated(f"logging in as {user!r}"):
             try:
-                client.login(user, self._settings.password)
+                if self._settings.auth == "oauth2":
+                    self._oauth2_login(client, user)
+                else:
+                    client.login(user, self._settings.password)
             except LoginError as exc:
                 raise MailboxError(f"{self._server}: login as {user!r} failed: {exc}") from exc
         with self._translated(f"reading capabilities after login as {user!r}"):
             self._capabilities = self._read_capabilities(client)
+
+    def _oauth2_login(self, client: Any, user: str) -> None:
+        """XOAUTH2 (or OAUTHBEARER) with the current token; a refused one is replaced and
+        the login tried once more. LoginError when the fresh token is refused too."""
+        if self._tokens is None:
+            raise MailboxError(f'{self._server}: auth = "oauth2" but no OAuth2 token source')
+        offered = self._read_capabilities(client)
+        bearer_only = b"AUTH=OAUTHBEARER" in offered and b"AUTH=XOAUTH2" not in offered
+        for attempt in (1, 2):
+            token = self._token()
+            try:
+                if bearer_only:
+                    client.oauthbearer_login(user, token)
+                else:
+                    client.oauth2_login(user, token)
+                return
+            except LoginError:
+                self._tokens.invalidate(token)
+                if attempt == 2:
+                    raise
+
+    def _token(self) -> str:
+        assert self._tokens is not None
+        try:
+            return self._tokens.token()
+        except OAuth2Error as exc:
+            raise MailboxError(f"{self._server}: no OAuth2 token to log in with: {exc}") from exc
 
     def _read_capabilities(self, client: Any) -> frozenset[bytes]:
         # Asked after LOGIN: servers (Dovecot among them) announce MOVE and

@@ -4,6 +4,11 @@ Both translate failures into ``DeliveryError``; ``permanent`` tells the outbox
 whether a retry can help (SMTP 5xx: no; 4xx, timeouts, refused connections: yes).
 A mail the server took for some recipients but not all is no failure: ``send``
 returns the ``Refusal`` of each recipient left out.
+
+With ``auth = "oauth2"`` each connection logs in with XOAUTH2 (aiosmtplib's
+``auth_xoauth2``) and a token of the shared ``TokenSource``; a refused token is
+handed back (``invalidate``) and the login tried once more with a fresh one. No
+token to be had keeps the mail for a retry, as a wrong password does.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from typing import Protocol
 
 import aiosmtplib
 
+from mailbot.adapters.oauth2 import TokenSource
 from mailbot.adapters.tls import tls_context
 from mailbot.config import SmtpSettings
-from mailbot.errors import DeliveryError
+from mailbot.errors import DeliveryError, OAuth2Error
 
 # Seconds a connection may sit unused before it must answer a NOOP to carry a mail:
 # servers drop idle clients (RFC 5321 section 4.5.3.2.7 allows it after 5 minutes,
@@ -77,8 +83,15 @@ class SmtpSender:
     if nobody called ``close``; a later loop starts afresh.
     """
 
-    def __init__(self, settings: SmtpSettings, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        tokens: TokenSource | None = None,
+    ):
         self.settings = settings
+        self._tokens = tokens  # the OAuth2 access tokens, with auth = "oauth2"
         self._clock = clock
         self._idle: list[_Idle] = []
         # Every connection not closed yet, idle or busy: one a cancelled send left
@@ -163,7 +176,7 @@ class SmtpSender:
         client = _client(self.settings)
         self._open.add(client)
         try:
-            await client.connect()  # TLS and login happen here, as configured
+            await _connect(client, self.settings, self._tokens)
         except Exception as exc:  # every failure becomes a DeliveryError, sorted below
             self._drop(client)
             raise _delivery_error(exc, self._server, name) from exc
@@ -181,7 +194,7 @@ class SmtpSender:
         return True
 
 
-async def check(settings: SmtpSettings) -> str:
+async def check(settings: SmtpSettings, *, tokens: TokenSource | None = None) -> str:
     """Connect, EHLO (STARTTLS and login as configured), NOOP, QUIT; what was done.
 
     Sends no mail. Raises ``DeliveryError`` saying which step the server refused.
@@ -192,7 +205,7 @@ async def check(settings: SmtpSettings) -> str:
     server = f"SMTP {s.host}:{s.port}"
     client = _client(s)
     try:
-        await client.connect()  # TLS and login happen here, as configured
+        await _connect(client, s, tokens)
         await client.ehlo()
         await client.noop()
         await client.quit()
@@ -200,16 +213,44 @@ async def check(settings: SmtpSettings) -> str:
         client.close()
         raise _delivery_error(exc, server, "the connection check") from exc
     login = f", logged in as {s.username}" if s.username else ""
+    login += " with OAuth2 (XOAUTH2)" if s.auth == "oauth2" else ""
     return f"{server}: EHLO and NOOP answered ({s.tls}{login})"
+
+
+async def _connect(
+    client: aiosmtplib.SMTP, settings: SmtpSettings, tokens: TokenSource | None
+) -> None:
+    """Connect; TLS and a password login happen in ``connect``, as configured, an OAuth2
+    login after it."""
+    await client.connect()
+    if settings.auth == "oauth2":
+        await _oauth2_login(client, settings.username, tokens)
+
+
+async def _oauth2_login(client: aiosmtplib.SMTP, user: str, tokens: TokenSource | None) -> None:
+    """XOAUTH2 with the current token; a refused one is replaced and tried once more."""
+    if tokens is None:
+        raise OAuth2Error('auth = "oauth2" but no OAuth2 token source')
+    for attempt in (1, 2):
+        token = await asyncio.to_thread(tokens.token)  # may ask the token endpoint: blocks
+        try:
+            await client.auth_xoauth2(user, token)
+            return
+        except aiosmtplib.SMTPAuthenticationError:
+            tokens.invalidate(token)
+            if attempt == 2:
+                raise
 
 
 def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
     s = settings
+    password_login = s.auth == "password" and s.username
     return aiosmtplib.SMTP(
         hostname=s.host,
         port=s.port,
-        username=s.username or None,
-        password=s.password or None,
+        # With OAuth2 no login in connect(): _oauth2_login logs in after it.
+        username=s.username if password_login else None,
+        password=(s.password or None) if password_login else None,
         use_tls=s.tls == "ssl",
         start_tls=s.tls == "starttls",
         tls_context=_tls(s),
@@ -241,6 +282,10 @@ def _delivery_error(exc: Exception, server: str, name: str) -> DeliveryError:
             f"{server} refused the recipients of {name}: {exc}",
             permanent=all(500 <= code < 600 for code in codes),
         )
+    if isinstance(exc, OAuth2Error):
+        # No token (a wrong secret, a revoked consent, the endpoint away): our
+        # configuration or a passing outage, not this mail. Keep it.
+        return DeliveryError(f"{server}: no OAuth2 token to log in with: {exc}", permanent=False)
     if isinstance(exc, _OUR_SETUP):
         # A wrong password, a refused sender address or TLS demanded: our
         # configuration, not this mail. Keep the mail until the admin fixes it.
@@ -290,5 +335,8 @@ class DirSender:
         """Nothing is held open between mails."""
 
 
-def make_sender(settings: SmtpSettings) -> MailSender:
-    return DirSender(settings.pickup_dir) if settings.pickup_dir else SmtpSender(settings)
+def make_sender(settings: SmtpSettings, *, tokens: TokenSource | None = None) -> MailSender:
+    """``tokens``: the shared OAuth2 token source, needed with ``auth = "oauth2"``."""
+    if settings.pickup_dir:
+        return DirSender(settings.pickup_dir)
+    return SmtpSender(settings, tokens=tokens)

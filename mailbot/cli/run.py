@@ -50,7 +50,7 @@ def _apply_log_settings(settings: Settings) -> None:
     apply_log_settings(
         settings.log_level,
         settings.log_levels,
-        secrets=(settings.imap.password, settings.smtp.password),
+        secrets=settings.secrets,
     )
 
 

@@ -34,7 +34,7 @@ def cmd_web(args: argparse.Namespace) -> int:
     apply_log_settings(
         settings.log_level,
         settings.log_levels,
-        secrets=(settings.imap.password, settings.smtp.password, settings.web.metrics_token),
+        secrets=settings.secrets,
     )
     try:
         serve(desk)

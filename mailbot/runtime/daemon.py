@@ -76,7 +76,7 @@ class Daemon:
         random_fraction: Callable[[], float] = random.random,
     ) -> None:
         self.desk = desk
-        self.sender = sender or make_sender(desk.settings.smtp)
+        self.sender = sender or make_sender(desk.settings.smtp, tokens=desk.oauth2_tokens)
         self._own_sender = sender is None  # rebuilt from the new settings on reload
         self.heartbeat = heartbeat or Heartbeat(Notifier())
         self._reload = reload
@@ -182,7 +182,7 @@ class Daemon:
 
     async def _ingest(self) -> tuple[IngestReport | None, str]:
         """The report, or None and what went wrong."""
-        source = make_source(self.desk.settings)
+        source = make_source(self.desk.settings, tokens=self.desk.oauth2_tokens)
         loop = asyncio.get_running_loop()
 
         def after_batch() -> bool:
@@ -368,7 +368,12 @@ class Daemon:
             with suppress(RuntimeError):  # the loop is closed: the daemon has stopped
                 loop.call_soon_threadsafe(self.wake)
 
-        self._watcher = IdleWatcher(imap, wake=wake_from_thread, random_fraction=self._random)
+        self._watcher = IdleWatcher(
+            imap,
+            wake=wake_from_thread,
+            random_fraction=self._random,
+            tokens=self.desk.oauth2_tokens,
+        )
         self._watcher.start()
 
     def _add_watchdog_job(self, scheduler: AsyncIOScheduler) -> None:
@@ -441,7 +446,7 @@ class Daemon:
         old, self.desk = self.desk, desk
         self.parser.deadline = desk.settings.ingest.parse_deadline.total_seconds()
         if self._own_sender:
-            self.sender = make_sender(desk.settings.smtp)
+            self.sender = make_sender(desk.settings.smtp, tokens=desk.oauth2_tokens)
         interval = desk.settings.imap.poll_interval
         if self._scheduler is not None and interval != old.settings.imap.poll_interval:
             self._scheduler.reschedule_job(

@@ -31,6 +31,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from mailbot.adapters.imap import ImapSource
+from mailbot.adapters.oauth2 import TokenSource
 from mailbot.config import ImapSettings
 from mailbot.core.backoff import Outage, after_failure
 from mailbot.errors import MailboxError
@@ -72,10 +73,11 @@ class IdleWatcher:
         check_every: float = CHECK_EVERY,
         retry_base: timedelta = RETRY_BASE,
         random_fraction: Callable[[], float] = random.random,
+        tokens: TokenSource | None = None,
     ) -> None:
         self._settings = settings
         self._wake = wake
-        self._source = source or (lambda: ImapSource(settings))
+        self._source = source or (lambda: ImapSource(settings, tokens=tokens))
         self._reissue = reissue.total_seconds()
         self._check_every = check_every
         self._retry_base = retry_base

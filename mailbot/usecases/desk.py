@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from mailbot.adapters import db as repo
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import Engine, Session
+from mailbot.adapters.oauth2 import TokenSource, token_source
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
 from mailbot.core.decide import DeskPolicy
@@ -52,6 +53,13 @@ class Desk:
             authserv_id=s.support.authserv_id,
             vip_requires_authentication=s.support.vip_requires_authentication,
         )
+
+    @cached_property
+    def oauth2_tokens(self) -> TokenSource | None:
+        """The OAuth2 access tokens of the IMAP and SMTP logins, None when both use passwords:
+        one source per desk, shared by the IDLE thread, the poll and the SMTP pool
+        (``build_desk`` makes it before any thread can)."""
+        return token_source(self.settings)
 
     @cached_property
     def token_key(self) -> bytes:

@@ -147,7 +147,7 @@ def _base_url(request: Request) -> str:
 async def flush_now(desk: Desk) -> None:
     """Send what the submission queued, now; the daemon's next flush would too."""
     try:
-        await flush_outbox(desk, make_sender(desk.settings.smtp))
+        await flush_outbox(desk, make_sender(desk.settings.smtp, tokens=desk.oauth2_tokens))
     except Exception:
         log.exception("web: flushing the outbox after a submission failed")
 

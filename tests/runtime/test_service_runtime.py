@@ -9,6 +9,7 @@ sleep to let time pass.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import queue
@@ -549,6 +550,17 @@ def test_passwords_are_masked_even_in_mailbots_own_lines() -> None:
         assert "s3cret-pw" not in out and "********" in out
     assert TextFormatter(journal=True).format(record).startswith("<3>mailbot.x: ")
     assert is_wire_logger("imapclient.imaplib") and not is_wire_logger("imapclientx")
+
+
+def test_oauth2_tokens_are_masked_by_their_shape() -> None:
+    blob = base64.b64encode(b"user=s@x.pl\x01auth=Bearer at-123\x01\x01").decode()
+    bearer = base64.b64encode(b"n,a=s@x.pl,\x01auth=Bearer at-123\x01\x01").decode()
+    for line in (f"> b'AUTHENTICATE XOAUTH2 {blob}'", f"AUTH XOAUTH2 {bearer}",
+                 "Authorization: Bearer at-123"):  # fmt: skip
+        record = __import__("logging").LogRecord("imapclient", 10, __file__, 1, line, (), None)
+        out = TextFormatter(journal=False).format(record)
+        assert blob not in out and bearer not in out and "at-123" not in out, out
+        assert "********" in out
 
 
 def test_log_levels_are_checked(tmp_path: Path) -> None:

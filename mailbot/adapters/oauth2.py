@@ -1,0 +1,170 @@
+"""OAuth2 access tokens from an RFC 6749 token endpoint, for the IMAP and SMTP logins.
+
+``TokenSource.token()`` hands out the current access token, getting a new one
+from ``token_url`` (urllib: a POST of the grant as a form, RFC 6749 sections
+4.4 and 6) when there is none or it is due for renewal (mailbot.core.oauth2:
+a tenth of its lifetime ahead, at most 5 minutes). A server that refuses a
+token (revoked, expired early) gets a fresh one after ``invalidate(token)``.
+
+The token is kept in the state directory (``oauth2-token.json``, mode 0600,
+written whole or not at all), so a restart does not ask for another; a refresh
+token the server rotated (section 6) is kept there too and used from then on.
+Neither is ever logged. One lock serialises the renewals: the IDLE thread, the
+poll and every SMTP connection of the pool share one source and one token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from mailbot.config import OAuth2Settings, Settings
+from mailbot.core.oauth2 import (
+    AccessToken,
+    TokenResponseError,
+    describe_error,
+    parse_token_response,
+    token_from_json,
+    token_to_json,
+)
+from mailbot.errors import OAuth2Error
+
+CACHE_NAME = "oauth2-token.json"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TokenSource:
+    """Access tokens of one ``[oauth2]`` configuration; safe to share between threads."""
+
+    def __init__(
+        self,
+        settings: OAuth2Settings,
+        *,
+        state_dir: Path | None,
+        clock: Callable[[], datetime] = _utc_now,
+        timeout: float = 30.0,
+    ) -> None:
+        self._settings = settings
+        self._cache = state_dir / CACHE_NAME if state_dir is not None else None
+        self._clock = clock
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._key = _settings_key(settings)
+        self._token: AccessToken | None = None
+        self._loaded = False
+        # Token endpoint requests made, for tests and status.
+        self.requests = 0
+
+    def token(self) -> str:
+        """A live access token; raises OAuth2Error when none can be had."""
+        with self._lock:
+            if not self._loaded:
+                self._token, self._loaded = self._read_cache(), True
+            if self._token is None or self._token.needs_renewal(self._clock()):
+                self._token = self._renew(self._token)
+                self._write_cache(self._token)
+            return self._token.value
+
+    def invalidate(self, token: str) -> None:
+        """A server refused ``token``: the next ``token()`` gets a new one (once per token,
+        however many connections report it)."""
+        with self._lock:
+            if self._token is not None and self._token.value == token:
+                self._token = AccessToken("", self._token.issued_at, self._token.issued_at,
+                                          refresh_token=self._token.refresh_token)  # fmt: skip
+
+    def _renew(self, old: AccessToken | None) -> AccessToken:
+        s = self._settings
+        form = {"grant_type": s.flow, "client_id": s.client_id}
+        if s.client_secret:
+            form["client_secret"] = s.client_secret
+        if s.flow == "refresh_token":
+            form["refresh_token"] = (old.refresh_token if old else "") or s.refresh_token
+        if s.scope:
+            form["scope"] = s.scope
+        status, body = self._post(form)
+        if status != 200:
+            error = describe_error(status, body)
+            raise OAuth2Error(
+                f"the token endpoint {s.token_url} gave no token: {error.text}",
+                code=error.code,
+                permanent=error.permanent,
+            )
+        try:
+            token = parse_token_response(body, now=self._clock())
+        except TokenResponseError as exc:
+            raise OAuth2Error(f"the token endpoint {s.token_url}: {exc}") from None
+        # A server that rotates refresh tokens sends a new one; one that does not, none.
+        kept = token.refresh_token or form.get("refresh_token", "")
+        return AccessToken(token.value, token.issued_at, token.expires_at, kept)
+
+    def _post(self, form: dict[str, str]) -> tuple[int, bytes]:
+        request = urllib.request.Request(
+            self._settings.token_url,
+            data=urlencode(form).encode(),
+            headers={"Accept": "application/json",
+                     "Content-Type": "application/x-www-form-urlencoded"},
+        )  # fmt: skip
+        self.requests += 1
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as answer:
+                return answer.status, answer.read(1024 * 1024)
+        except urllib.error.HTTPError as refused:
+            with refused:
+                return refused.code, refused.read(1024 * 1024)
+        except (OSError, ValueError) as exc:  # URLError, timeouts, a malformed URL
+            reason = getattr(exc, "reason", exc)
+            raise OAuth2Error(
+                f"the token endpoint {self._settings.token_url} is unreachable: {reason}"
+            ) from None
+
+    def _read_cache(self) -> AccessToken | None:
+        if self._cache is None:
+            return None
+        try:
+            return token_from_json(self._cache.read_text(encoding="utf-8"), key=self._key)
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _write_cache(self, token: AccessToken) -> None:
+        """Whole or not at all, mode 0600 from the start (mkstemp); a failure only costs
+        a token request after the next start."""
+        if self._cache is None:
+            return
+        try:
+            self._cache.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self._cache.parent, prefix=".oauth2-")
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(token_to_json(token, key=self._key))
+            os.replace(temp, self._cache)
+        except OSError:
+            Path(temp).unlink(missing_ok=True)
+
+
+def token_source(settings: Settings) -> TokenSource | None:
+    """The token source of ``settings``, None when neither server logs in with OAuth2."""
+    if "oauth2" not in (settings.imap.auth, settings.smtp.auth):
+        return None
+    return TokenSource(settings.oauth2, state_dir=settings.state_dir)
+
+
+def _settings_key(settings: OAuth2Settings) -> str:
+    """Which settings a cached token belongs to: another endpoint, client, scope, flow or
+    refresh token (a new consent) makes the cache stale."""
+    parts = (settings.token_url, settings.client_id, settings.scope, settings.flow,
+             settings.refresh_token)  # fmt: skip
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()

@@ -1,0 +1,159 @@
+"""OAuth2 access tokens, without I/O: what a token endpoint's answer means and when to renew.
+
+- A successful answer (RFC 6749 section 5.1) is a JSON object with
+  ``access_token``, ``token_type`` (``Bearer``, any case) and, recommended,
+  ``expires_in`` seconds; some servers send the number as a string. Without
+  ``expires_in`` the token is taken to live ``DEFAULT_LIFETIME``. It may bring a
+  new ``refresh_token`` (section 6: the old one may stop working), kept.
+- An error answer (section 5.2) is ``{"error": code, "error_description": ...,
+  "error_uri": ...}``; ``describe_error`` puts it in one line with the HTTP
+  status, and says which codes no retry will cure.
+- A token is renewed ahead of its expiry, by a tenth of its lifetime but at most
+  ``MAX_MARGIN``: a one-hour token 5 minutes before, a one-minute token 6 s before.
+  So no login starts with a token that dies on the way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+DEFAULT_LIFETIME = timedelta(hours=1)
+MAX_MARGIN = timedelta(minutes=5)
+
+# Errors of the token endpoint that a retry with the same settings will not cure: the
+# client, its secret, the grant or the scope are wrong, revoked or not allowed.
+PERMANENT_ERRORS = frozenset(
+    {"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+     "unsupported_grant_type", "invalid_scope"}
+)  # fmt: skip
+
+
+class TokenResponseError(ValueError):
+    """The token endpoint's answer is not a usable RFC 6749 token response."""
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A bearer token and its validity, in UTC; ``refresh_token`` if the answer gave one."""
+
+    value: str
+    issued_at: datetime
+    expires_at: datetime
+    refresh_token: str = ""
+
+    def renew_at(self) -> datetime:
+        """When to get the next token: a tenth of the lifetime before expiry, at most 5 min."""
+        margin = min((self.expires_at - self.issued_at) / 10, MAX_MARGIN)
+        return self.expires_at - max(margin, timedelta(0))
+
+    def needs_renewal(self, now: datetime) -> bool:
+        return now >= self.renew_at()
+
+
+def parse_token_response(body: bytes | str, *, now: datetime) -> AccessToken:
+    """The token of a 200 answer received at ``now``; TokenResponseError saying what is off."""
+    answer = _json_object(body)
+    value = answer.get("access_token")
+    if not isinstance(value, str) or not value:
+        raise TokenResponseError("the answer has no access_token")
+    token_type = answer.get("token_type")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise TokenResponseError(f"token_type {token_type!r}, expected Bearer")
+    refresh = answer.get("refresh_token")
+    return AccessToken(
+        value=value,
+        issued_at=now,
+        expires_at=now + _lifetime(answer.get("expires_in")),
+        refresh_token=refresh if isinstance(refresh, str) else "",
+    )
+
+
+def _lifetime(expires_in: object) -> timedelta:
+    if expires_in is None:
+        return DEFAULT_LIFETIME
+    if isinstance(expires_in, str) and expires_in.strip().isdigit():
+        expires_in = int(expires_in)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+        raise TokenResponseError(f"expires_in {expires_in!r} is not a number of seconds")
+    if not 0 < expires_in <= 366 * 86400:
+        raise TokenResponseError(f"expires_in {expires_in!r} is out of range")
+    return timedelta(seconds=expires_in)
+
+
+def _json_object(body: bytes | str) -> dict[str, Any]:
+    try:
+        answer = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise TokenResponseError("the answer is not JSON") from None
+    if not isinstance(answer, dict):
+        raise TokenResponseError("the answer is not a JSON object")
+    return answer
+
+
+@dataclass(frozen=True)
+class TokenError:
+    """Why the token endpoint gave no token, in the words to log."""
+
+    status: int
+    code: str  # the RFC 6749 error code, "" when the answer had none
+    text: str
+    permanent: bool
+
+
+def describe_error(status: int, body: bytes | str) -> TokenError:
+    """A refusal of the token endpoint in one line: ``invalid_grant: <description> (HTTP 400)``.
+
+    An answer that is no RFC 6749 error (a proxy's HTML page, say) is quoted, cut short.
+    A server error (5xx) without an RFC 6749 code is worth retrying; so is a 429.
+    """
+    try:
+        answer = _json_object(body)
+    except TokenResponseError:
+        answer = {}
+    code = answer.get("error")
+    if not isinstance(code, str) or not code:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        quoted = " ".join(text.split())[:200]
+        return TokenError(status, "", f"HTTP {status}: {quoted or 'no answer'}", status < 500)
+    parts = [code]
+    description = answer.get("error_description")
+    if isinstance(description, str) and description.strip():
+        parts.append(": " + " ".join(description.split()))
+    uri = answer.get("error_uri")
+    if isinstance(uri, str) and uri:
+        parts.append(f" ({uri})")
+    parts.append(f" (HTTP {status})")
+    return TokenError(status, code, "".join(parts), code in PERMANENT_ERRORS)
+
+
+def token_to_json(token: AccessToken, *, key: str) -> str:
+    """The token for the cache file; ``key`` says which settings it was obtained with."""
+    return json.dumps(
+        {
+            "key": key,
+            "access_token": token.value,
+            "issued_at": token.issued_at.isoformat(),
+            "expires_at": token.expires_at.isoformat(),
+            "refresh_token": token.refresh_token,
+        }
+    )
+
+
+def token_from_json(text: str, *, key: str) -> AccessToken | None:
+    """The cached token, or None when the cache is unreadable or for other settings."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("key") != key:
+            return None
+        token = AccessToken(
+            value=str(data["access_token"]),
+            issued_at=datetime.fromisoformat(data["issued_at"]).astimezone(UTC),
+            expires_at=datetime.fromisoformat(data["expires_at"]).astimezone(UTC),
+            refresh_token=str(data.get("refresh_token") or ""),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    return token if token.value else None

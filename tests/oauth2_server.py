@@ -1,0 +1,239 @@
+"""A small OAuth2 authorization server for the tests, on 127.0.0.1 in a thread.
+
+It issues opaque bearer tokens the way an RFC 6749 token endpoint does, and
+answers token introspection (RFC 7662) the way Dovecot's ``oauth2`` passdb asks
+for it (``introspection_mode = post``: a form with ``token=...``), so the
+suite's Dovecot and aiosmtpd check the very tokens mailbot obtained.
+
+- ``POST /token``: ``grant_type=client_credentials`` with ``client_id`` and
+  ``client_secret`` (in the form or as HTTP Basic, RFC 6749 section 2.3.1), or
+  ``grant_type=refresh_token`` with a ``refresh_token`` the server issued.
+  Answers ``{"access_token", "token_type": "Bearer", "expires_in", "scope"}``,
+  or an RFC 6749 section 5.2 error (``invalid_client`` 401, ``invalid_grant``
+  400, ...) with an ``error_description``.
+- ``POST /introspect`` (or ``GET /introspect?token=...``): ``{"active": true,
+  "username": ..., "exp": ...}`` for a live token, ``{"active": false}`` else.
+
+Time is the server's own settable clock (``advance``), never a sleep: a token
+whose lifetime has passed on that clock is expired. ``expire`` and ``revoke``
+end tokens at once; ``requests`` counts the token endpoint's answers per grant.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class _Token:
+    username: str
+    expires_at: float
+    scope: str
+
+
+@dataclass
+class OAuth2Server:
+    """The server's state; every method is safe to call from any thread."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    # How long an access token lives, in seconds of the server's clock.
+    lifetime: int = 3600
+    now: float = 1_000_000.0
+    # client_id -> (client_secret, the mailbox its client-credentials tokens are for).
+    clients: dict[str, tuple[str, str]] = field(default_factory=dict)
+    requests: Counter[str] = field(default_factory=Counter)
+    # Answer a refresh with a new refresh token and revoke the old one (RFC 6749 section 6).
+    rotate_refresh_tokens: bool = False
+    _access: dict[str, _Token] = field(default_factory=dict)
+    _refresh: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> (client_id, user)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}/token"
+
+    @property
+    def introspection_url(self) -> str:
+        return f"{self.url}/introspect"
+
+    # --- what a test does to the server ------------------------------------------------
+
+    def add_client(self, client_id: str, secret: str, *, username: str) -> None:
+        """A client whose client-credentials tokens log in as ``username``."""
+        with self._lock:
+            self.clients[client_id] = (secret, username)
+
+    def issue_refresh_token(self, client_id: str, username: str) -> str:
+        """A refresh token for ``username``, as a user's consent would give one."""
+        token = "rt-" + secrets.token_urlsafe(16)
+        with self._lock:
+            self._refresh[token] = (client_id, username)
+        return token
+
+    def issue_access_token(self, username: str, *, scope: str = "") -> str:
+        """An access token for ``username`` straight away (for tests of the servers)."""
+        with self._lock:
+            return self._new_access(username, scope)
+
+    def advance(self, seconds: float) -> None:
+        """Move the server's clock: tokens past their lifetime expire."""
+        with self._lock:
+            self.now += seconds
+
+    def expire(self, token: str | None = None) -> None:
+        """Expire one access token, or every one issued so far."""
+        with self._lock:
+            for name, issued in self._access.items():
+                if token is None or name == token:
+                    issued.expires_at = self.now
+
+    def revoke(self, token: str) -> None:
+        """Revoke a refresh token (consent withdrawn) or an access token."""
+        with self._lock:
+            self._refresh.pop(token, None)
+            self._access.pop(token, None)
+
+    def issued(self) -> list[str]:
+        """Every access token issued so far (for tests that look for leaks)."""
+        with self._lock:
+            return list(self._access)
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        with self._lock:
+            issued = self._access.get(token)
+            if issued is None or issued.expires_at <= self.now:
+                return {"active": False}
+            return {
+                "active": True,
+                "username": issued.username,
+                "scope": issued.scope,
+                "exp": int(issued.expires_at),
+                "token_type": "Bearer",
+            }
+
+    def username_of(self, token: str) -> str | None:
+        """The user a live access token is for, None for a dead or unknown one."""
+        found = self.introspect(token)
+        return str(found["username"]) if found["active"] else None
+
+    # --- the token endpoint ---------------------------------------------------------------
+
+    def grant(
+        self, form: dict[str, str], basic: tuple[str, str] | None
+    ) -> tuple[int, dict[str, Any]]:
+        """The token endpoint's answer (status, JSON) to one request."""
+        grant_type = form.get("grant_type", "")
+        client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
+        with self._lock:
+            self.requests[grant_type] += 1
+            if grant_type == "client_credentials":
+                known = self.clients.get(client_id)
+                if known is None or known[0] != secret:
+                    return _error(401, "invalid_client", "Client authentication failed.")
+                username = known[1]
+            elif grant_type == "refresh_token":
+                owner = self._refresh.get(form.get("refresh_token", ""))
+                if owner is None:
+                    return _error(
+                        400, "invalid_grant", "The refresh token is invalid, expired or revoked."
+                    )
+                username = owner[1]
+                if self.rotate_refresh_tokens:
+                    del self._refresh[form["refresh_token"]]
+                    rotated = "rt-" + secrets.token_urlsafe(16)
+                    self._refresh[rotated] = owner
+            else:
+                return _error(400, "unsupported_grant_type", f"grant_type {grant_type!r}.")
+            scope = form.get("scope", "")
+            answer = {
+                "access_token": self._new_access(username, scope),
+                "token_type": "Bearer",
+                "expires_in": self.lifetime,
+                "scope": scope,
+            }
+            if grant_type == "refresh_token" and self.rotate_refresh_tokens:
+                answer["refresh_token"] = rotated
+        return 200, answer
+
+    def _new_access(self, username: str, scope: str) -> str:
+        token = "at-" + secrets.token_urlsafe(24)
+        self._access[token] = _Token(username, self.now + self.lifetime, scope)
+        return token
+
+
+def _error(status: int, code: str, description: str) -> tuple[int, dict[str, Any]]:
+    return status, {"error": code, "error_description": description}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "TestOAuth2/1"
+    state: OAuth2Server  # set on the subclass made for each server
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8")
+        form = {key: values[0] for key, values in parse_qs(body).items()}
+        self._answer(urlsplit(self.path).path, form)
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        self._answer(parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()})
+
+    def _answer(self, path: str, form: dict[str, str]) -> None:
+        if path == "/token" and self.command == "POST":
+            status, answer = self.state.grant(form, self._basic())
+        elif path == "/introspect":
+            status, answer = 200, self.state.introspect(form.get("token", "") or self._bearer())
+        else:
+            status, answer = 404, {"error": "not_found"}
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _basic(self) -> tuple[str, str] | None:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        return unquote(user), unquote(password)
+
+    def _bearer(self) -> str:
+        header = self.headers.get("Authorization", "")
+        return header[7:] if header.startswith("Bearer ") else ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: pytest shows failures, not every request
+
+
+def serve(state: OAuth2Server) -> Iterator[OAuth2Server]:
+    """Run ``state`` on a free port of 127.0.0.1 until the generator is closed."""
+    handler = type("Handler", (_Handler,), {"state": state})
+    httpd = ThreadingHTTPServer((state.host, 0), handler)
+    httpd.daemon_threads = True
+    state.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, name="oauth2-server", daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
