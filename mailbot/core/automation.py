@@ -24,6 +24,24 @@ ROBOT_LOCAL_PARTS = frozenset(
 ROBOT_PREFIXES = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply")
 BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
 
+# The signs that a robot wrote a mail, in the order robot_reason checks them, each with
+# where it comes from. Not among them: X-Auto-Response-Suppress. Outlook and Exchange put
+# it on ordinary mail from people (it asks the receiver not to send certain automatic
+# answers back; other projects' test suites keep such mails as mail from people), so on
+# its own it must not cost a customer the acknowledgement. A robot that sends it shows
+# one of the signs below too.
+ROBOT_SIGNALS: tuple[tuple[str, str], ...] = (
+    ("From is one of our own addresses", "mailbot: a mail from us answered would answer itself"),
+    ("X-Loop names our address", "common practice (procmail, Request Tracker, Zammad)"),
+    ("a delivery-status report", "RFC 3464 (multipart/report; report-type=delivery-status)"),
+    ("Auto-Submitted other than no", "RFC 3834 section 5"),
+    ("Precedence: bulk, junk or list", "RFC 3834 section 2 (de facto, RFC 2076 section 3.9)"),
+    ("List-Id", "RFC 2919; RFC 3834 section 2 (mailing lists)"),
+    ("an empty Return-Path", "RFC 3834 section 2; RFC 5321 section 4.5.5 (bounces)"),
+    ("MAILER-DAEMON, postmaster, noreply and the like", "RFC 3834 section 3.2.1; common practice"),
+    ("X-Autoreply or X-Autorespond", "Exchange and common autoresponders"),
+)  # fmt: skip
+
 
 def is_bounce(mail: InboundMail) -> bool:
     """A delivery-status report (RFC 3464), or a bounce in the old style: null Return-Path
@@ -36,7 +54,8 @@ def is_bounce(mail: InboundMail) -> bool:
 
 
 def robot_reason(mail: InboundMail, *, own_addresses: frozenset[str]) -> str | None:
-    """Why no automatic mail may answer ``mail``, or None when a person wrote it."""
+    """Why no automatic mail may answer ``mail``, or None when a person wrote it
+    (the signs of ``ROBOT_SIGNALS``, in its order)."""
     sender = mail.from_address or ""
     auto = (mail.auto_submitted or "no").split(";")[0].strip().lower()
     looped = next((m for m in mail.loop_markers if m in own_addresses), None)

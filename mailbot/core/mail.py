@@ -46,8 +46,8 @@ class InboundMail:
     precedence: str | None = None
     list_id: str | None = None
     return_path: str | None = None
-    # Other robot signs: X-Autoreply, X-Autorespond, X-Auto-Response-Suppress (names present,
-    # lower-case) and every X-Loop value (lower-cased), which names the desk that sent a mail.
+    # Other robot signs: X-Autoreply, X-Autorespond (names present, lower-case) and every
+    # X-Loop value (lower-cased), which names the desk that sent a mail.
     autoreply_headers: tuple[str, ...] = ()
     loop_markers: tuple[str, ...] = ()
     # A delivery-status report (RFC 3464: multipart/report; report-type=delivery-status), and

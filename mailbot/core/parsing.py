@@ -80,7 +80,8 @@ _POLISH_LETTERS = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
 _CHARSET_LABELS = {"iso-8859-8-i": "iso8859-8", "ks_c_5601-1987": "cp949", "x-gbk": "gb18030"}
 _CODEC_SUPERSETS = {"iso8859-1": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
 # Headers by which Microsoft Exchange and many autoresponders mark their mail (not RFC 3834).
-_AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-auto-response-suppress")
+# Not X-Auto-Response-Suppress: see mailbot.core.automation.ROBOT_SIGNALS.
+_AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond")
 # Text codecs that would interpret the data rather than decode a charset.
 _NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"})
 

@@ -45,7 +45,10 @@ ROBOT_TABLE = [
     ("Return-Path: <jan@acme.pl>\r\n", "jan@acme.pl", None),
     ("X-Autoreply: yes\r\n", "jan@acme.pl", "x-autoreply"),
     ("X-Autorespond: Out of office\r\n", "jan@acme.pl", "x-autorespond"),
-    ("X-Auto-Response-Suppress: All\r\n", "jan@acme.pl", "x-auto-response-suppress"),
+    # Outlook and Exchange put it on mail from people: alone it is no robot sign.
+    ("X-Auto-Response-Suppress: All\r\n", "jan@acme.pl", None),
+    ("X-Auto-Response-Suppress: DR, RN, NRN, OOF, AutoReply\r\n", "jan@acme.pl", None),
+    ("X-Auto-Response-Suppress: OOF\r\nPrecedence: bulk\r\n", "jan@acme.pl", "Precedence"),
     ("X-Loop: support@desk.pl\r\n", "jan@acme.pl", "loop marker"),
     ("X-Loop: SUPPORT@desk.pl\r\n", "jan@acme.pl", "loop marker"),
     ("X-Loop: helpdesk@acme.pl\r\n", "jan@acme.pl", None),  # someone else's loop marker
