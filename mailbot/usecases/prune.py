@@ -71,6 +71,8 @@ def prune(
     if not dry_run:
         ledger_rows = repo.delete_old_ledger_rows(cutoff, engine=engine, batch=batch)
     files = _Files(store, dry_run=dry_run, idle_since=(now - RECENT).timestamp())
+    with Session(engine) as session:
+        pending = repo.pending_submission_shas(session=session)
     after_id = 0
     while True:
         with Session(engine) as session:
@@ -78,7 +80,8 @@ def prune(
             if not old:
                 break
             after_id = old[-1].id
-            used = repo.shas_still_used((a.sha256 for a in old), cutoff, session=session)
+            used = pending | repo.shas_still_used((a.sha256 for a in old), cutoff,
+                                                  session=session)  # fmt: skip
         by_sha: dict[str, list[int]] = defaultdict(list)
         for attachment in old:
             if attachment.sha256 in used:

@@ -85,6 +85,7 @@ from mailbot.adapters.db.prune import (
     mark_pruned,
     old_attachments,
     old_ledger_rows,
+    pending_submission_shas,
     shas_still_used,
 )
 from mailbot.adapters.db.rows import insert_new, insert_row
@@ -235,6 +236,7 @@ __all__ = [
     "outbox_recipients",
     "outbox_with_status",
     "overdue_tickets",
+    "pending_submission_shas",
     "plain_engine",
     "prune_requests",
     "received_between",

@@ -93,7 +93,7 @@ def old_attachments(
 
 def shas_still_used(shas: Iterable[str], cutoff: datetime, *, session: Session) -> set[str]:
     """Those of ``shas`` that some attachment prune keeps still names (newer than
-    ``cutoff``, or on a ticket not done), or a pending web submission will read."""
+    ``cutoff``, or on a ticket not done)."""
     wanted = sorted(set(shas))
     if not wanted:
         return set()
@@ -112,12 +112,12 @@ def shas_still_used(shas: Iterable[str], cutoff: datetime, *, session: Session) 
         )
         .distinct()
     )
-    used = set(session.exec(kept).all())
-    return used | (pending_submission_shas(session=session) & set(wanted))
+    return set(session.exec(kept).all())
 
 
 def pending_submission_shas(*, session: Session) -> set[str]:
-    """The files web submissions waiting for their confirmation will read (a day's worth)."""
+    """The files web submissions waiting for their confirmation will read (a day's worth;
+    read once per prune: a submission made since touched its file, which keeps it)."""
     rows = session.exec(
         select(WebSubmissionRow.attachments).where(col(WebSubmissionRow.state) == "pending")
     ).all()
