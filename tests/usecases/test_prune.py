@@ -293,3 +293,17 @@ def test_a_message_with_a_missing_file_is_still_shown(
     assert "attachment: gone.txt (application/octet-stream, 9 B)\n" in out
     with Session(desk.engine) as session:
         assert session.exec(select(MessageRow)).first() is not None
+
+
+def test_a_file_of_two_old_attachments_is_removed_and_counted_once(desk: Desk) -> None:
+    open_ticket(desk, {"umowa.pdf": b"U" * 100}, at=OLD)
+    open_ticket(desk, {"umowa-kopia.pdf": b"U" * 100}, at=OLD + timedelta(days=1))
+    age_files(desk.store)
+
+    dry = prune(desk.engine, desk.store, older_than=KEEP, now=NOW, dry_run=True, batch=1)
+    done = prune(desk.engine, desk.store, older_than=KEEP, now=NOW, dry_run=False, batch=1)
+
+    for report in (dry, done):
+        assert (report.files, report.bytes, report.attachments, report.shared) == (1, 100, 2, 0)
+    assert not stored(desk.store, b"U" * 100)
+    assert set(pruned_marks(desk).values()) == {NOW}
