@@ -60,12 +60,14 @@ from mailbot.config_sources import LOADING, Load, loading, read_load, variable
 from mailbot.config_values import (
     MAX_AMOUNT,
     MAX_DURATION,
+    MIN_RETENTION,
     TABLE,
     TlsMode,
     describe_value,
     is_domain_name,
     is_email_address,
     parse_duration,
+    parse_retention,
 )
 from mailbot.config_web import WebSettings, web_settings
 from mailbot.core.calendar import Calendar
@@ -75,6 +77,7 @@ from mailbot.errors import ConfigError
 __all__ = [
     "MAX_AMOUNT",
     "MAX_DURATION",
+    "MIN_RETENTION",
     "ConfigError",
     "OAuth2Settings",
     "TierSettings",
@@ -85,6 +88,7 @@ __all__ = [
     "is_domain_name",
     "is_email_address",
     "parse_duration",
+    "parse_retention",
 ]
 
 DEFAULT_CONFIG_PATH = Path("/etc/mailbot/config.toml")
@@ -156,6 +160,8 @@ class DatabaseSettings:
     # Not set: sqlite:///STATE_DIR/mailbot.db.
     url: kind.DatabaseUrl = ""
     auto_upgrade: kind.Bool = True  # migrate the schema at start; False: refuse an old one
+    # What ``mailbot db prune`` removes is older than this; None (""): keep everything.
+    retention: kind.Retention = None
 
 
 @section(frozen=True, config=TABLE)

@@ -104,6 +104,29 @@ def parse_duration(text: str | int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+# ``[database] retention`` and ``db prune --older-than``: less than a month is a typo that
+# would wipe last week's attachments; more than a century is one too.
+MIN_RETENTION = timedelta(days=30)
+MAX_RETENTION = timedelta(days=36500)
+
+
+def parse_retention(text: str | int) -> timedelta:
+    """How long ``mailbot db prune`` keeps history: a duration as settings write it
+    (``"365d"``, ``"90d 12h"``), from 30 days to 100 years. Raises ValueError (message
+    starts with "bad retention")."""
+    seconds = _duration_seconds(text)
+    if seconds is None:
+        raise ValueError(
+            f'bad retention: expected days like "90d" or "365d", got {describe_value(text)}'
+        )
+    if not MIN_RETENTION.total_seconds() <= seconds <= MAX_RETENTION.total_seconds():
+        raise ValueError(
+            f"bad retention: from {MIN_RETENTION.days}d to {MAX_RETENTION.days}d "
+            f"(less would remove recent history), got {describe_value(text)}"
+        )
+    return timedelta(seconds=seconds)
+
+
 def _duration_seconds(text: str | int) -> int | None:
     found = settings_parts(text)
     return None if found is None else found[0] * 86400 + found[1]
@@ -162,6 +185,14 @@ def _check_duration(value: object) -> timedelta:
     if isinstance(value, str | int):
         return parse_duration(value)
     raise ValueError(f"bad duration: {_DURATION_HINT}, got {describe_value(value)}")
+
+
+def _check_retention(value: object) -> timedelta | None:
+    if value == "":
+        return None  # keep everything
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return parse_retention(value)
+    raise ValueError(f'bad retention: expected days like "90d", got {describe_value(value)}')
 
 
 def _check_working_duration(value: object) -> WorkingDuration:
@@ -529,6 +560,8 @@ Port = Annotated[int, _kind(_check_port, _int_from_env)]
 Days = Annotated[int, _kind(_check_days, _int_from_env)]
 Bool = Annotated[bool, _kind(_check_bool, _bool_from_env)]
 Duration = Annotated[timedelta, _kind(_check_duration, typed=timedelta)]
+# "" (None): keep everything; else at least MIN_RETENTION.
+Retention = Annotated[timedelta | None, _kind(_check_retention, typed=(timedelta, type(None)))]
 Working = Annotated[WorkingDuration, _kind(_check_working_duration, typed=WorkingDuration)]
 OptionalWorking = Annotated[
     WorkingDuration | None,

@@ -17,7 +17,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from mailbot.config import describe_value, is_domain_name, is_email_address, parse_duration
+from mailbot.config import (
+    describe_value,
+    is_domain_name,
+    is_email_address,
+    parse_duration,
+    parse_retention,
+)
 from mailbot.core.billing import Month
 from mailbot.usecases.timesheet import parse_work_duration
 
@@ -80,6 +86,14 @@ def duration(text: str) -> timedelta:
     """A duration as the configuration writes it (``2h``, ``30m``, ``1d``), at most a year."""
     try:
         return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def retention(text: str) -> timedelta:
+    """How old history must be for ``db prune`` to remove it: ``90d``, at least 30 days."""
+    try:
+        return parse_retention(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

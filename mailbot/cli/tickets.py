@@ -85,7 +85,18 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
             f"{message['subject']}"
         )
         print("    " + message["body_text"].rstrip().replace("\n", "\n    "))
+        for attachment in message["attachments"]:
+            print(f"    attachment: {attachment_line(attachment)}")
     return EXIT_OK
+
+
+def attachment_line(attachment: dict[str, Any]) -> str:
+    """An attachment as ``tickets show`` lists it: name, type, size, and whether
+    ``mailbot db prune`` removed its file."""
+    line = f"{attachment['filename']} ({attachment['content_type']}, {attachment['size']} B)"
+    if attachment["pruned_at"]:
+        line += f", attachment removed by db prune ({attachment['pruned_at'][:10]})"
+    return line
 
 
 def _print_sla(sla: dict[str, Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -34,11 +36,22 @@ def ticket_summary(ticket: TicketRow, *, session: Session) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    """A session on an engine of its own, disposed after (no connection left open)."""
+    engine = open_database(settings.database)
+    try:
+        with Session(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 def ticket_summaries(
     settings: Settings, *, limit: int, due_before: datetime | None = None
 ) -> list[dict[str, Any]]:
     """The newest tickets; with ``due_before``, those with an unmet deadline up to then."""
-    with Session(open_database(settings.database)) as session:
+    with _session(settings) as session:
         tickets = db.list_tickets(session=session, limit=limit, due_before=due_before)
         return [ticket_summary(t, session=session) for t in tickets]
 
@@ -76,7 +89,7 @@ def sla_detail(ticket: TicketRow, now: datetime, *, session: Session) -> dict[st
 
 
 def ticket_detail(settings: Settings, number: str, *, now: datetime) -> dict[str, Any] | None:
-    with Session(open_database(settings.database)) as session:
+    with _session(settings) as session:
         ticket = db.ticket_by_number(number.upper(), session=session)
         if ticket is None or ticket.id is None:
             return None
@@ -101,6 +114,8 @@ def ticket_detail(settings: Settings, number: str, *, now: datetime) -> dict[str
                             "content_type": a.content_type,
                             "size": a.size,
                             "sha256": a.sha256,
+                            # When ``mailbot db prune`` removed the file; None: kept.
+                            "pruned_at": _iso(a.pruned_at),
                         }
                         for a in attachments
                     ],

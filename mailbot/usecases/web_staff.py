@@ -30,6 +30,7 @@ from mailbot.adapters import db as repo
 from mailbot.adapters.db import Session, TicketRow
 from mailbot.config import is_email_address
 from mailbot.core import web_tokens
+from mailbot.core.limits import human_size
 from mailbot.core.mail import OutboundMail
 from mailbot.core.submission_limits import Verdict, Window, decide_submission
 from mailbot.usecases.desk import Desk
@@ -203,6 +204,8 @@ def staff_ticket(desk: Desk, number: str) -> dict[str, Any] | None:
                 "kind": "message", "direction": message.direction, "sender": message.sender,
                 "subject": message.subject, "body": message.body_text,
                 "note": message.note, "internal": message.internal,
+                "attachments": [_attachment(a) for a in
+                                repo.message_attachments(message.id, session=session)],
             }))  # fmt: skip
         for event in repo.events_of(ticket.id, session=session):
             entries.append((event.at, 1, {"kind": "event", "event": event.kind,
@@ -214,6 +217,14 @@ def staff_ticket(desk: Desk, number: str) -> dict[str, Any] | None:
             "next_deadline": _row(desk, ticket, desk.clock()),
             "timeline": [{"at": desk.local_time(at), **entry} for at, _, entry in entries],
         }
+
+
+def _attachment(row: repo.AttachmentRow) -> dict[str, Any]:
+    """An attachment as the board lists it; ``pruned_on``: the day ``mailbot db prune``
+    removed its file (the board never reads the file itself)."""
+    pruned_on = None if row.pruned_at is None else row.pruned_at.date().isoformat()
+    return {"filename": row.filename, "content_type": row.content_type,
+            "size": human_size(row.size), "pruned_on": pruned_on}  # fmt: skip
 
 
 def take(desk: Desk, number: str, address: str) -> bool:

@@ -212,7 +212,7 @@ def _open(
 def as_mail(row: WebSubmissionRow, *, vouched_by: str = "") -> InboundMail:
     """The submission as the mail it stands for: From its address, its subject and text
     (the phone and the express wish first), its files."""
-    files = tuple(_attachment(entry) for entry in row.attachments)
+    files = tuple(part for part in map(_attachment, row.attachments) if part is not None)
     return InboundMail(
         message_id=None, from_address=row.address, from_name=row.name, subject=row.subject,
         date=row.created_at, body_text=_body(row), attachments=files,
@@ -221,8 +221,15 @@ def as_mail(row: WebSubmissionRow, *, vouched_by: str = "") -> InboundMail:
     )  # fmt: skip
 
 
-def _attachment(entry: dict[str, Any]) -> Attachment:
-    data = Path(str(entry["path"])).read_bytes()
+def _attachment(entry: dict[str, Any]) -> Attachment | None:
+    """The stored file of a submission, or None when it is gone (removed by hand: ``mailbot
+    db prune`` keeps the files of pending submissions): the ticket opens without it."""
+    try:
+        data = Path(str(entry["path"])).read_bytes()
+    except FileNotFoundError:
+        log.warning("web submission: stored file %s is gone; the ticket opens without it",
+                    entry["path"])  # fmt: skip
+        return None
     return Attachment(str(entry["filename"]), str(entry["content_type"]), data)
 
 

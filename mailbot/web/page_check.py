@@ -156,7 +156,7 @@ def staff_ticket_sample(desk: Desk, assignee: str) -> dict[str, Any]:
     deadline = {"due": "2026-01-01T10:00:00+00:00", "met_at": None, "state": "running"}
     message = {"kind": "message", "direction": "in", "sender": "jan@example.com",
                "subject": "Serwer stoi", "body": "Od rana.", "note": "",
-               "internal": False}  # fmt: skip
+               "internal": False, "attachments": []}  # fmt: skip
     return {
         "number": "SOL-1", "tier": "vip", "status": "open", "customer": "jan@example.com",
         "customer_name": "Jan Kowalski", "contract": "acme", "contract_customer": "ACME",
@@ -168,7 +168,12 @@ def staff_ticket_sample(desk: Desk, assignee: str) -> dict[str, Any]:
                 "alerts": [], "next_alert_at": None, "history": []},
         "next_deadline": _board(desk).rows[0 if assignee else 1],
         "timeline": [
-            {"at": at, **message},
+            {"at": at, **message, "attachments": [
+                {"filename": "log.txt", "content_type": "text/plain", "size": "2 KB",
+                 "pruned_on": None},
+                {"filename": "zrzut.png", "content_type": "image/png", "size": "1.2 MB",
+                 "pruned_on": "2026-01-01"},
+            ]},
             {"at": at, **message, "direction": "out", "note": "relay", "sender": _STAFF},
             {"at": at, **message, "internal": True, "note": "note"},
             {"at": at, "kind": "event", "event": "status", "detail": "new -> open"},

@@ -7,7 +7,8 @@ and rows in and out, and pass ``Session`` and ``Engine`` around under these name
 - ``tables``: the SQLModel rows; ``engine``: the engine and the session type;
   ``schema`` and ``migrations/``: the schema's Alembic revisions;
 - queries by what they hold: ``contracts``, ``tickets``, ``ledger``, ``outbox``,
-  ``sla``, ``timesheet``, ``health``, ``state``; ``rows`` inserts rows fast;
+  ``sla``, ``timesheet``, ``health``, ``state``; ``rows`` inserts rows fast; ``prune``
+  removes old history (``mailbot db prune``);
 - ``claims`` (who holds an outbox claim) and ``lease`` (the intake lease): locks;
 - ``errors``: the library's exceptions, under the names callers catch.
 
@@ -77,6 +78,15 @@ from mailbot.adapters.db.outbox import (
     ticket_mail_sent,
     ticket_mails_since,
     update_sending,
+)
+from mailbot.adapters.db.prune import (
+    OldAttachment,
+    delete_old_ledger_rows,
+    mark_pruned,
+    old_attachments,
+    old_ledger_rows,
+    pending_submission_shas,
+    shas_still_used,
 )
 from mailbot.adapters.db.rows import insert_new, insert_row
 from mailbot.adapters.db.sla import alert_keys, alerts_of, events_of
@@ -160,6 +170,7 @@ __all__ = [
     "LedgerRow",
     "MailboxStateRow",
     "MessageRow",
+    "OldAttachment",
     "OutboxRow",
     "ResponseTimes",
     "SecretRow",
@@ -188,6 +199,7 @@ __all__ = [
     "contract_tier",
     "customer_visible_messages",
     "daemon_state",
+    "delete_old_ledger_rows",
     "drop_expired_staff_sessions",
     "due_mails",
     "end_staff_session",
@@ -209,10 +221,13 @@ __all__ = [
     "mails_taken_by_outcome",
     "mails_taken_since",
     "make_engine",
+    "mark_pruned",
     "mark_sent",
     "message_attachments",
     "next_ticket_seq",
     "nonce_spent",
+    "old_attachments",
+    "old_ledger_rows",
     "open_database",
     "open_tickets",
     "outbox_by_message_ids",
@@ -221,6 +236,7 @@ __all__ = [
     "outbox_recipients",
     "outbox_with_status",
     "overdue_tickets",
+    "pending_submission_shas",
     "plain_engine",
     "prune_requests",
     "received_between",
@@ -230,6 +246,7 @@ __all__ = [
     "requeue_stale",
     "secret",
     "set_last_uid",
+    "shas_still_used",
     "signin_mails_since",
     "small_page_cache",
     "spend_nonce",

@@ -208,6 +208,9 @@ class AttachmentRow(SQLModel, table=True):
     size: int
     sha256: str = Field(index=True)
     inline: bool = False
+    # When ``mailbot db prune`` removed the stored bytes (issue 17); NULL: the file is kept.
+    # The metadata stays, so the ticket still says what was attached.
+    pruned_at: datetime | None = _utc(default=None)
 
 
 class OutboxRow(SQLModel, table=True):
