@@ -11,6 +11,10 @@ written whole or not at all), so a restart does not ask for another; a refresh
 token the server rotated (section 6) is kept there too and used from then on.
 Neither is ever logged. One lock serialises the renewals: the IDLE thread, the
 poll and every SMTP connection of the pool share one source and one token.
+
+A ``TokenWatch`` (``watch``) hears of each renewal and of each refusal no retry
+cures (``OAuth2Error.permanent``), in the thread that asked, under the lock: the
+daemon records them for ``mailbot status`` and tells staff (issue 16, item 3).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlencode
 
 from mailbot.config import OAuth2Settings, Settings
@@ -32,6 +37,7 @@ from mailbot.core.oauth2 import (
     TokenResponseError,
     describe_error,
     parse_token_response,
+    redact,
     token_from_json,
     token_to_json,
 )
@@ -42,6 +48,16 @@ CACHE_NAME = "oauth2-token.json"
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class TokenWatch(Protocol):
+    """Told what becomes of the renewals; must not raise (a failure of its own is its own)."""
+
+    def renewed(self) -> None:
+        """A new access token was obtained."""
+
+    def refused(self, error: OAuth2Error) -> None:
+        """The token endpoint refused for good (``error.permanent``)."""
 
 
 class TokenSource:
@@ -63,8 +79,14 @@ class TokenSource:
         self._key = _settings_key(settings)
         self._token: AccessToken | None = None
         self._loaded = False
+        self._watch: TokenWatch | None = None
         # Token endpoint requests made, for tests and status.
         self.requests = 0
+
+    def watch(self, watch: TokenWatch | None) -> None:
+        """From now on tell ``watch`` of renewals and permanent refusals (None: nobody)."""
+        with self._lock:
+            self._watch = watch
 
     def token(self) -> str:
         """A live access token; raises OAuth2Error when none can be had."""
@@ -72,8 +94,15 @@ class TokenSource:
             if not self._loaded:
                 self._token, self._loaded = self._read_cache(), True
             if self._token is None or self._token.needs_renewal(self._clock()):
-                self._token = self._renew(self._token)
+                try:
+                    self._token = self._renew(self._token)
+                except OAuth2Error as refused:
+                    if refused.permanent and self._watch is not None:
+                        self._watch.refused(refused)
+                    raise
                 self._write_cache(self._token)
+                if self._watch is not None:
+                    self._watch.renewed()
             return self._token.value
 
     def invalidate(self, token: str) -> None:
@@ -96,10 +125,14 @@ class TokenSource:
         status, body = self._post(form)
         if status != 200:
             error = describe_error(status, body)
+            # The endpoint's words, never what we sent it (a server may quote the grant back).
+            sent = (s.client_secret, s.refresh_token, form.get("refresh_token", ""))
+            reason = redact(error.text, sent)
             raise OAuth2Error(
-                f"the token endpoint {s.token_url} gave no token: {error.text}",
+                f"the token endpoint {s.token_url} gave no token: {reason}",
                 code=error.code,
                 permanent=error.permanent,
+                reason=reason,
             )
         try:
             token = parse_token_response(body, now=self._clock())

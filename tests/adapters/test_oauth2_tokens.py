@@ -191,3 +191,40 @@ def test_threads_asking_at_once_share_one_token_request(
 
     assert len(tokens) == 8 and len(set(tokens)) == 1
     assert source.requests == 1
+
+
+class Heard:
+    """A TokenWatch that writes down what it hears."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def renewed(self) -> None:
+        self.events.append("renewed")
+
+    def refused(self, error: OAuth2Error) -> None:
+        self.events.append(f"refused {error.reason}")
+
+
+def test_a_watch_hears_each_renewal_and_each_refusal_for_good_but_not_an_outage(
+    oauth2_server: OAuth2Server, tmp_path: Path
+) -> None:
+    settings = refresh_settings(oauth2_server)
+    source, heard = TokenSource(settings, state_dir=tmp_path, clock=Clock()), Heard()
+    source.watch(heard)
+    first = source.token()
+    source.token()  # the cached one: no renewal
+    oauth2_server.revoke(settings.refresh_token)
+    source.invalidate(first)
+    for _ in range(2):
+        with pytest.raises(OAuth2Error):
+            source.token()
+    away = OAuth2Settings(client_id="c", client_secret="s",
+                          token_url=f"http://127.0.0.1:{free_port()}/token")  # fmt: skip
+    unreachable = TokenSource(away, state_dir=None, clock=Clock(), timeout=5)
+    unreachable.watch(heard)
+    with pytest.raises(OAuth2Error, match="unreachable"):
+        unreachable.token()
+
+    refusal = "refused invalid_grant: The refresh token is invalid, expired or revoked. (HTTP 400)"
+    assert heard.events == ["renewed", refusal, refusal]
