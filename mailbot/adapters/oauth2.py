@@ -15,23 +15,33 @@ poll and every SMTP connection of the pool share one source and one token.
 A ``TokenWatch`` (``watch``) hears of each renewal and of each refusal no retry
 cures (``OAuth2Error.permanent``), in the thread that asked, under the lock: the
 daemon records them for ``mailbot status`` and tells staff (issue 16, item 3).
+
+After such a refusal the endpoint is asked again only once a backoff delay has
+passed (``core.backoff``: from ``REFUSAL_BACKOFF`` up to ``REFUSAL_BACKOFF_CAP``);
+meanwhile ``token()`` raises the same refusal at once. Every queued mail and
+every reconnection would ask otherwise, and providers throttle clients that
+keep presenting a dead grant (Microsoft's AADSTS50196 loop detection). The cap
+bounds how long a fix made at the provider alone (a consent granted again)
+takes to be seen; a restart or reload with new settings asks at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 import tempfile
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlencode
 
 from mailbot.config import OAuth2Settings, Settings
+from mailbot.core.backoff import Outage, after_failure
 from mailbot.core.oauth2 import (
     AccessToken,
     TokenResponseError,
@@ -44,6 +54,8 @@ from mailbot.core.oauth2 import (
 from mailbot.errors import OAuth2Error
 
 CACHE_NAME = "oauth2-token.json"
+REFUSAL_BACKOFF = timedelta(seconds=30)
+REFUSAL_BACKOFF_CAP = timedelta(minutes=15)
 
 
 def _utc_now() -> datetime:
@@ -70,6 +82,7 @@ class TokenSource:
         state_dir: Path | None,
         clock: Callable[[], datetime] = _utc_now,
         timeout: float = 30.0,
+        random_fraction: Callable[[], float] = random.random,
     ) -> None:
         self._settings = settings
         self._cache = state_dir / CACHE_NAME if state_dir is not None else None
@@ -80,6 +93,9 @@ class TokenSource:
         self._token: AccessToken | None = None
         self._loaded = False
         self._watch: TokenWatch | None = None
+        self._random = random_fraction
+        # The last refusal for good and its backoff (in POSIX seconds of ``clock``).
+        self._refused: tuple[OAuth2Error, Outage] | None = None
         # Token endpoint requests made, for tests and status.
         self.requests = 0
 
@@ -93,17 +109,34 @@ class TokenSource:
         with self._lock:
             if not self._loaded:
                 self._token, self._loaded = self._read_cache(), True
-            if self._token is None or self._token.needs_renewal(self._clock()):
-                try:
-                    self._token = self._renew(self._token)
-                except OAuth2Error as refused:
-                    if refused.permanent and self._watch is not None:
-                        self._watch.refused(refused)
-                    raise
-                self._write_cache(self._token)
-                if self._watch is not None:
-                    self._watch.renewed()
+            now = self._clock()
+            if self._token is None or self._token.needs_renewal(now):
+                self._token = self._renewed(self._token, now)
             return self._token.value
+
+    def _renewed(self, old: AccessToken | None, now: datetime) -> AccessToken:
+        """A new token, told to the watch; a refusal for good is told too, and repeated
+        without asking while its backoff lasts."""
+        if self._refused is not None and not self._refused[1].due(now.timestamp()):
+            last = self._refused[0]  # a new exception: re-raising one would grow its traceback
+            raise OAuth2Error(str(last), code=last.code, permanent=True, reason=last.reason)
+        try:
+            token = self._renew(old)
+        except OAuth2Error as refused:
+            if refused.permanent:
+                outage = after_failure(
+                    self._refused[1] if self._refused else None, now=now.timestamp(),
+                    base=REFUSAL_BACKOFF, cap=REFUSAL_BACKOFF_CAP, jitter=self._random(),
+                )  # fmt: skip
+                self._refused = (refused, outage)
+                if self._watch is not None:
+                    self._watch.refused(refused)
+            raise
+        self._refused = None
+        self._write_cache(token)
+        if self._watch is not None:
+            self._watch.renewed()
+        return token
 
     def invalidate(self, token: str) -> None:
         """A server refused ``token``: the next ``token()`` gets a new one (once per token,
