@@ -57,10 +57,14 @@ def refresh_token_desk(
     refresh_token: str,
     client_id: str,
     clock: DeskClock,
+    smtp_oauth2: bool = True,
 ) -> Desk:
-    """IMAP and SMTP log in with tokens of the user's consent (``refresh_token``)."""
+    """IMAP (and SMTP, with ``smtp_oauth2``) log in with tokens of the user's consent
+    (``refresh_token``)."""
     base = factories.make_settings(account, sink, database_url, state)
-    smtp: SmtpSettings = replace(base.smtp, username=account.username, auth="oauth2")
+    smtp: SmtpSettings = base.smtp
+    if smtp_oauth2:
+        smtp = replace(base.smtp, username=account.username, auth="oauth2")
     settings = replace(
         base,
         imap=replace(account, auth="oauth2", password=""),
@@ -203,6 +207,38 @@ def peer_inbox_empty(account: ImapSettings) -> bool:
         return peer.messages("INBOX") == []
     finally:
         peer.close()
+
+
+def test_staff_hear_at_once_when_smtp_needs_no_token(
+    tmp_path: Path,
+    dovecot: Dovecot,
+    oauth2_server: OAuth2Server,
+    smtp_sink: SmtpSink,
+    database_url: str,
+) -> None:
+    """Only IMAP logs in with OAuth2: the outbox goes on while the mailbox cannot be read,
+    and the notice leaves in the failing cycle itself."""
+    account = new_account(dovecot)
+    client_id = f"c-{uuid.uuid4().hex[:8]}"
+    granted = oauth2_server.issue_refresh_token(client_id, account.username)
+    oauth2_server.revoke(granted)
+    desk = refresh_token_desk(
+        account, smtp_sink, oauth2_server, database_url, tmp_path,
+        refresh_token=granted, client_id=client_id, clock=DeskClock(), smtp_oauth2=False,
+    )  # fmt: skip
+    daemon = Daemon(desk, monotonic=FakeClock(), random_fraction=lambda: 0.5)
+    try:
+        assert not asyncio.run(daemon.cycle())
+        assert not asyncio.run(daemon.cycle())  # within the backoff: the sweep and the outbox
+    finally:
+        daemon.parser.close()
+        desk.engine.dispose()
+
+    [told] = smtp_sink.of_kind(KIND)
+    assert told.rcpt_tos == factories.STAFF
+    text = readable(told.content)
+    assert "IMAP 127.0.0.1" in text and "SMTP 127.0.0.1" not in text
+    assert "invalid_grant" in text and granted not in text
 
 
 def test_a_rotated_client_secret_through_the_command_line_one_error_status_critical_then_ok(
