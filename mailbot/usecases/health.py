@@ -150,6 +150,8 @@ def summary(snapshot: Snapshot) -> str:
         parts.append(f"{snapshot.reminders_late} reminders late")
     if snapshot.outbox_held:
         parts.append(f"{snapshot.outbox_held} held for a person (tickets release)")
+    if snapshot.oauth2_refused:
+        parts.append("OAuth2 token refused (see mailbot status)")
     return "; ".join([*parts, poll])
 
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from mailbot.adapters.db import OutboxRow
 from mailbot.errors import OAuth2Error
 from mailbot.usecases.desk import Desk
-from mailbot.usecases.health import Level, judge, take_snapshot
+from mailbot.usecases.health import Level, judge, summary, take_snapshot
 from mailbot.usecases.oauth2_refusals import TokenRefusals
 
 KIND = "staff_oauth2_refused"
@@ -59,6 +59,8 @@ def test_one_error_and_one_mail_per_episode_a_new_cause_logged_a_renewal_ends_it
     found, problems = level(desk)
     assert found is Level.CRITICAL
     assert problems[0].startswith("OAuth2 token refresh refused: invalid_grant: AADSTS65001")
+    snapshot = take_snapshot(desk.engine, now=desk.clock(), tz=desk.tz)
+    assert "OAuth2 token refused (see mailbot status)" in summary(snapshot)  # systemd's STATUS
 
     watch.refused(aadsts(50173, "cccc-3333"))  # another cause: logged, still one episode
     assert len(errors()) == 2 and "AADSTS50173" in errors()[1]
