@@ -34,12 +34,17 @@ class DeliveryError(MailbotError):
 class OAuth2Error(MailbotError):
     """No OAuth2 access token: the token endpoint refused (``code`` is its RFC 6749 error,
     e.g. ``invalid_grant``) or could not be reached. ``permanent``: retrying with the same
-    settings cannot help (a wrong secret, a revoked refresh token)."""
+    settings cannot help (a wrong secret, a revoked refresh token). ``reason``: the
+    endpoint's own words in one line (``invalid_grant: <description> (HTTP 400)``), no
+    secret in it."""
 
-    def __init__(self, message: str, *, code: str = "", permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, code: str = "", permanent: bool = False, reason: str = ""
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.permanent = permanent
+        self.reason = reason or message
 
 
 class SchemaError(MailbotError):

@@ -11,37 +11,65 @@ written whole or not at all), so a restart does not ask for another; a refresh
 token the server rotated (section 6) is kept there too and used from then on.
 Neither is ever logged. One lock serialises the renewals: the IDLE thread, the
 poll and every SMTP connection of the pool share one source and one token.
+
+A ``TokenWatch`` (``watch``) hears of each renewal and of each refusal no retry
+cures (``OAuth2Error.permanent``), in the thread that asked, under the lock: the
+daemon records them for ``mailbot status`` and tells staff (issue 16, item 3).
+
+After such a refusal the endpoint is asked again only once a backoff delay has
+passed (``core.backoff``: from ``REFUSAL_BACKOFF`` up to ``REFUSAL_BACKOFF_CAP``);
+meanwhile ``token()`` raises the same refusal at once. Every queued mail and
+every reconnection would ask otherwise, and providers throttle clients that
+keep presenting a dead grant (Microsoft's AADSTS50196 loop detection). The cap
+bounds how long a fix made at the provider alone (a consent granted again)
+takes to be seen; a restart or reload with new settings asks at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
 import tempfile
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlencode
 
 from mailbot.config import OAuth2Settings, Settings
+from mailbot.core.backoff import Outage, after_failure
 from mailbot.core.oauth2 import (
     AccessToken,
     TokenResponseError,
     describe_error,
     parse_token_response,
+    redact,
     token_from_json,
     token_to_json,
 )
 from mailbot.errors import OAuth2Error
 
 CACHE_NAME = "oauth2-token.json"
+REFUSAL_BACKOFF = timedelta(seconds=30)
+REFUSAL_BACKOFF_CAP = timedelta(minutes=15)
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class TokenWatch(Protocol):
+    """Told what becomes of the renewals; must not raise (a failure of its own is its own)."""
+
+    def renewed(self) -> None:
+        """A new access token was obtained."""
+
+    def refused(self, error: OAuth2Error) -> None:
+        """The token endpoint refused for good (``error.permanent``)."""
 
 
 class TokenSource:
@@ -54,6 +82,7 @@ class TokenSource:
         state_dir: Path | None,
         clock: Callable[[], datetime] = _utc_now,
         timeout: float = 30.0,
+        random_fraction: Callable[[], float] = random.random,
     ) -> None:
         self._settings = settings
         self._cache = state_dir / CACHE_NAME if state_dir is not None else None
@@ -63,18 +92,51 @@ class TokenSource:
         self._key = _settings_key(settings)
         self._token: AccessToken | None = None
         self._loaded = False
+        self._watch: TokenWatch | None = None
+        self._random = random_fraction
+        # The last refusal for good and its backoff (in POSIX seconds of ``clock``).
+        self._refused: tuple[OAuth2Error, Outage] | None = None
         # Token endpoint requests made, for tests and status.
         self.requests = 0
+
+    def watch(self, watch: TokenWatch | None) -> None:
+        """From now on tell ``watch`` of renewals and permanent refusals (None: nobody)."""
+        with self._lock:
+            self._watch = watch
 
     def token(self) -> str:
         """A live access token; raises OAuth2Error when none can be had."""
         with self._lock:
             if not self._loaded:
                 self._token, self._loaded = self._read_cache(), True
-            if self._token is None or self._token.needs_renewal(self._clock()):
-                self._token = self._renew(self._token)
-                self._write_cache(self._token)
+            now = self._clock()
+            if self._token is None or self._token.needs_renewal(now):
+                self._token = self._renewed(self._token, now)
             return self._token.value
+
+    def _renewed(self, old: AccessToken | None, now: datetime) -> AccessToken:
+        """A new token, told to the watch; a refusal for good is told too, and repeated
+        without asking while its backoff lasts."""
+        if self._refused is not None and not self._refused[1].due(now.timestamp()):
+            last = self._refused[0]  # a new exception: re-raising one would grow its traceback
+            raise OAuth2Error(str(last), code=last.code, permanent=True, reason=last.reason)
+        try:
+            token = self._renew(old)
+        except OAuth2Error as refused:
+            if refused.permanent:
+                outage = after_failure(
+                    self._refused[1] if self._refused else None, now=now.timestamp(),
+                    base=REFUSAL_BACKOFF, cap=REFUSAL_BACKOFF_CAP, jitter=self._random(),
+                )  # fmt: skip
+                self._refused = (refused, outage)
+                if self._watch is not None:
+                    self._watch.refused(refused)
+            raise
+        self._refused = None
+        self._write_cache(token)
+        if self._watch is not None:
+            self._watch.renewed()
+        return token
 
     def invalidate(self, token: str) -> None:
         """A server refused ``token``: the next ``token()`` gets a new one (once per token,
@@ -96,10 +158,14 @@ class TokenSource:
         status, body = self._post(form)
         if status != 200:
             error = describe_error(status, body)
+            # The endpoint's words, never what we sent it (a server may quote the grant back).
+            sent = (s.client_secret, s.refresh_token, form.get("refresh_token", ""))
+            reason = redact(error.text, sent)
             raise OAuth2Error(
-                f"the token endpoint {s.token_url} gave no token: {error.text}",
+                f"the token endpoint {s.token_url} gave no token: {reason}",
                 code=error.code,
                 permanent=error.permanent,
+                reason=reason,
             )
         try:
             token = parse_token_response(body, now=self._clock())

@@ -317,6 +317,20 @@ class StaffUnverifiedSender(Notice):
 
 
 @dataclass(frozen=True)
+class StaffOAuth2Refused(Notice):
+    """The OAuth2 token endpoint refused for good (issue 16): mailbot cannot log in to
+    ``servers`` until an admin acts. ``reason``: the provider's own code and words;
+    ``fix``: what to do (``core.oauth2.refusal_fix``)."""
+
+    template: ClassVar[str] = "staff_oauth2_refused"
+    servers: str
+    code: str
+    reason: str
+    fix: str
+    since: str
+
+
+@dataclass(frozen=True)
 class WebConfirm(Notice):
     """The link that confirms a web form's e-mail address (issue 15): the ticket opens when
     it is followed, within ``hours``."""
@@ -333,5 +347,5 @@ def every_notice() -> tuple[type[Notice], ...]:
         AckVip, AckWarranty, AckPostWarranty, Relay, StatusOpen, StatusWaiting, StatusResolved,
         StatusClosed, StatusReopened, StatusReply, StatusLink, StaffNew, StaffFollowup, Reminder,
         Escalation, StaffError, StaffUnverified, StaffHeld, StaffConfirmed, StaffBounce,
-        StaffUnverifiedSender, WebConfirm,
+        StaffUnverifiedSender, StaffOAuth2Refused, WebConfirm,
     )  # fmt: skip

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -127,6 +128,48 @@ def describe_error(status: int, body: bytes | str) -> TokenError:
         parts.append(f" ({uri})")
     parts.append(f" (HTTP {status})")
     return TokenError(status, code, "".join(parts), code in PERMANENT_ERRORS)
+
+
+def refusal_fix(code: str, flow: str) -> str:
+    """What the admin does about a refusal no retry cures (``code`` as in ``TokenError``),
+    in one line for ``mailbot status`` and the log."""
+    if code == "invalid_grant" and flow == "refresh_token":
+        return (
+            "the refresh token is revoked or expired: give mailbot a new one"
+            " (MAILBOT_OAUTH2__REFRESH_TOKEN or the systemd credential oauth2_refresh_token)"
+            " and restart it (or send SIGHUP)"
+        )
+    if code in ("invalid_client", "unauthorized_client") or flow == "client_credentials":
+        return (
+            "fix [oauth2] client_id or the client secret (MAILBOT_OAUTH2__CLIENT_SECRET or the"
+            " systemd credential oauth2_client_secret) or the app's permissions at the provider,"
+            " then restart mailbot (or send SIGHUP)"
+        )
+    return (
+        "fix the [oauth2] settings (client_id, scope, token_url) or the provider's consent,"
+        " then restart mailbot (or send SIGHUP)"
+    )
+
+
+# Microsoft Entra's own error codes, in the description of an RFC 6749 error.
+_PROVIDER_CODE = re.compile(r"\bAADSTS\d+\b")
+
+
+def refusal_cause(reason: str) -> str:
+    """What makes two refusals (``TokenError.text``) the same cause: the RFC 6749 code (or
+    ``HTTP <status>`` for an answer without one) and the provider's codes (``AADSTS…``), not
+    the words around them: Microsoft's carry a new trace id and timestamp every time."""
+    head = reason.partition(":")[0].strip()
+    return " ".join([head, *dict.fromkeys(_PROVIDER_CODE.findall(reason))])
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with each of ``secrets`` (non-empty ones) replaced by ``***``: a server may
+    quote what it was sent back in its error."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def token_to_json(token: AccessToken, *, key: str) -> str:

@@ -19,6 +19,11 @@ the daemon never tries more often than it polls, and capped at
 outage is logged once when it begins and once when it ends. A wake-up from
 IDLE (its connection is back, or mail came) polls at once regardless; the
 reminder sweep and the outbox go on during the outage.
+
+OAuth2: the daemon watches the desk's token source (``usecases.oauth2_refusals``):
+a refusal no retry cures is logged once as an ERROR, told to staff once and shown
+by ``mailbot status`` until a token is obtained again; the mailbox outage it causes
+is then only a WARNING, and the backoff above goes on as for any outage.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from mailbot.adapters.smtp import MailSender, make_sender
 from mailbot.bootstrap import make_source
 from mailbot.core.backoff import Outage, after_failure
-from mailbot.errors import MailboxError
+from mailbot.errors import MailboxError, OAuth2Error
 from mailbot.runtime.heartbeat import Heartbeat
 from mailbot.runtime.idle import IdleWatcher
 from mailbot.runtime.memory import release_free_memory
@@ -46,6 +51,7 @@ from mailbot.runtime.parse_pool import ParsePool
 from mailbot.runtime.sdnotify import Notifier
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import IngestReport, ingest
+from mailbot.usecases.oauth2_refusals import TokenRefusals
 from mailbot.usecases.outbox import flush_outbox, take_back
 from mailbot.usecases.reminders import sweep
 from mailbot.usecases.web_submissions import expire_stale
@@ -76,6 +82,7 @@ class Daemon:
         random_fraction: Callable[[], float] = random.random,
     ) -> None:
         self.desk = desk
+        _watch_tokens(desk)
         self.sender = sender or make_sender(desk.settings.smtp, tokens=desk.oauth2_tokens)
         self._own_sender = sender is None  # rebuilt from the new settings on reload
         self.heartbeat = heartbeat or Heartbeat(Notifier())
@@ -213,7 +220,12 @@ class Daemon:
             jitter=self._random(),
         )  # fmt: skip
         if self._outage is None:
-            log.error("mailbox: %s; retrying with backoff up to %s", exc, imap.max_backoff)
+            # A token refused for good is logged as the ERROR already (usecases.oauth2_refusals).
+            refused = isinstance(exc.__cause__, OAuth2Error) and exc.__cause__.permanent
+            log.log(
+                logging.WARNING if refused else logging.ERROR,
+                "mailbox: %s; retrying with backoff up to %s", exc, imap.max_backoff,
+            )  # fmt: skip
         else:
             log.debug(
                 "mailbox still failing (%d attempts): %s; next attempt in %.1f s",
@@ -443,6 +455,7 @@ class Daemon:
         return not error
 
     def _swap(self, desk: Desk) -> None:
+        _watch_tokens(desk)
         old, self.desk = self.desk, desk
         self.parser.deadline = desk.settings.ingest.parse_deadline.total_seconds()
         if self._own_sender:
@@ -454,10 +467,18 @@ class Daemon:
             )
         if old.engine is not desk.engine:
             old.engine.dispose()
-        if self._scheduler is not None and desk.settings.imap != old.settings.imap:
-            # Another server, account or folder, or IDLE switched: watch as the new
+        new, before = desk.settings, old.settings
+        if self._scheduler is not None and (new.imap, new.oauth2) != (before.imap, before.oauth2):
+            # Another server, account or folder, IDLE switched, or new OAuth2 settings (a new
+            # refresh token: the watcher logs in with the new desk's tokens): watch as the new
             # settings say (the old thread logs out by itself).
             if self._watcher is not None:
                 self._watcher.stop()
                 self._watcher = None
             self._start_watcher(asyncio.get_running_loop())
+
+
+def _watch_tokens(desk: Desk) -> None:
+    """Record the OAuth2 refusals and recoveries of ``desk``'s logins (if it has any)."""
+    if desk.oauth2_tokens is not None:
+        desk.oauth2_tokens.watch(TokenRefusals(desk))

@@ -5,8 +5,10 @@ The daemon records each poll in ``daemon_state`` (``record_poll``); a
 it into OK, WARNING or CRITICAL (exit codes 0, 1, 2, as Nagios-style checks
 expect):
 
-- CRITICAL: no successful poll for ``health.poll_critical`` (or ever), or a
-  mail waiting in the outbox for ``health.outbox_critical``;
+- CRITICAL: no successful poll for ``health.poll_critical`` (or ever), a
+  mail waiting in the outbox for ``health.outbox_critical``, or the OAuth2
+  token endpoint refusing for good (``usecases.oauth2_refusals`` records it
+  in ``daemon_state`` row ``oauth2``; the line names the cause and the fix);
 - WARNING: the same past ``health.poll_warning`` / ``health.outbox_warning``,
   or a reminder or escalation more than ``REMINDER_GRACE`` late (the sweep,
   every 20 seconds, is not keeping up or not running);
@@ -28,6 +30,7 @@ from mailbot.config import HealthSettings
 from mailbot.core.humanize import human_duration
 
 POLL = "poll"
+OAUTH2 = "oauth2"  # usecases.oauth2_refusals' row
 REMINDER_GRACE = timedelta(minutes=5)
 UNSENT = ("queued", "sending")
 
@@ -54,6 +57,9 @@ class Snapshot:
     reminders_late: int
     # Mails past a ticket's hourly cap, waiting for ``mailbot tickets release``.
     outbox_held: int = 0
+    # The OAuth2 token endpoint's refusal for good and its fix ("" when none), and since when.
+    oauth2_refused: str = ""
+    oauth2_refused_since: datetime | None = None
 
     def age(self, moment: datetime | None) -> timedelta | None:
         return None if moment is None else max(self.now - moment, timedelta(0))
@@ -81,6 +87,7 @@ def take_snapshot(engine: Engine, *, now: datetime, tz: ZoneInfo) -> Snapshot:
     midnight = datetime.combine(now.astimezone(tz).date(), time(), tz)
     with Session(engine) as session:
         state = db.daemon_state(POLL, session=session)
+        oauth2 = db.daemon_state(OAUTH2, session=session)
         unsent, oldest = db.unsent_mails(UNSENT, session=session)
         return Snapshot(
             now=now,
@@ -94,12 +101,18 @@ def take_snapshot(engine: Engine, *, now: datetime, tz: ZoneInfo) -> Snapshot:
             overdue_tickets=db.overdue_tickets(now, session=session),
             outbox_held=db.outbox_with_status("held", session=session),
             reminders_late=db.tickets_with_alert_due_by(now - REMINDER_GRACE, session=session),
+            oauth2_refused=oauth2.error if oauth2 else "",
+            oauth2_refused_since=oauth2.attempted_at if oauth2 and oauth2.error else None,
         )
 
 
 def judge(snapshot: Snapshot, limits: HealthSettings) -> Verdict:
     """OK, WARNING or CRITICAL, with a line for each problem (see the module docstring)."""
     found: list[tuple[Level, str]] = []
+    if snapshot.oauth2_refused:
+        since = snapshot.age(snapshot.oauth2_refused_since)
+        ago = f" (refused for {_age_text(since)})" if since is not None else ""
+        found.append((Level.CRITICAL, f"{snapshot.oauth2_refused}{ago}"))
     poll_age = snapshot.age(snapshot.last_poll_at)
     error = f" (last attempt: {snapshot.last_error})" if snapshot.last_error else ""
     if poll_age is None:
@@ -137,6 +150,8 @@ def summary(snapshot: Snapshot) -> str:
         parts.append(f"{snapshot.reminders_late} reminders late")
     if snapshot.outbox_held:
         parts.append(f"{snapshot.outbox_held} held for a person (tickets release)")
+    if snapshot.oauth2_refused:
+        parts.append("OAuth2 token refused (see mailbot status)")
     return "; ".join([*parts, poll])
 
 

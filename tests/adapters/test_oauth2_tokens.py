@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.adapters.oauth2 import CACHE_NAME, TokenSource
+from mailbot.adapters.oauth2 import CACHE_NAME, REFUSAL_BACKOFF, TokenSource
 from mailbot.config import OAuth2Settings
 from mailbot.errors import OAuth2Error
 from tests.conftest import free_port
@@ -191,3 +191,63 @@ def test_threads_asking_at_once_share_one_token_request(
 
     assert len(tokens) == 8 and len(set(tokens)) == 1
     assert source.requests == 1
+
+
+class Heard:
+    """A TokenWatch that writes down what it hears."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def renewed(self) -> None:
+        self.events.append("renewed")
+
+    def refused(self, error: OAuth2Error) -> None:
+        self.events.append(f"refused {error.reason}")
+
+
+def test_a_watch_hears_each_renewal_and_each_refusal_for_good_but_not_an_outage(
+    oauth2_server: OAuth2Server, tmp_path: Path
+) -> None:
+    settings = refresh_settings(oauth2_server)
+    clock, heard = Clock(), Heard()
+    source = TokenSource(settings, state_dir=tmp_path, clock=clock, random_fraction=lambda: 0.0)
+    source.watch(heard)
+    first = source.token()
+    source.token()  # the cached one: no renewal
+    oauth2_server.revoke(settings.refresh_token)
+    source.invalidate(first)
+    with pytest.raises(OAuth2Error):
+        source.token()
+    clock.now += REFUSAL_BACKOFF  # half of it would do, with no jitter
+    with pytest.raises(OAuth2Error):
+        source.token()
+    away = OAuth2Settings(client_id="c", client_secret="s",
+                          token_url=f"http://127.0.0.1:{free_port()}/token")  # fmt: skip
+    unreachable = TokenSource(away, state_dir=None, clock=Clock(), timeout=5)
+    unreachable.watch(heard)
+    with pytest.raises(OAuth2Error, match="unreachable"):
+        unreachable.token()
+
+    refusal = "refused invalid_grant: The refresh token is invalid, expired or revoked. (HTTP 400)"
+    assert heard.events == ["renewed", refusal, refusal]
+
+
+def test_after_a_refusal_for_good_the_endpoint_is_asked_again_only_after_a_growing_wait(
+    oauth2_server: OAuth2Server, tmp_path: Path
+) -> None:
+    settings = refresh_settings(oauth2_server)
+    oauth2_server.revoke(settings.refresh_token)
+    clock = Clock()
+    source = TokenSource(settings, state_dir=tmp_path, clock=clock, random_fraction=lambda: 0.0)
+    asked = []
+    # Equal jitter, none drawn: 15 s after the first refusal (half of 30 s), then 30 s, 60 s...
+    for waited in (0, 14, 1, 29, 1, 59, 1):
+        clock.now += timedelta(seconds=waited)
+        with pytest.raises(OAuth2Error) as caught:
+            source.token()
+        assert (caught.value.code, caught.value.permanent) == ("invalid_grant", True)
+        assert caught.value.reason.startswith("invalid_grant: The refresh token is invalid")
+        asked.append(source.requests)
+
+    assert asked == [1, 1, 2, 2, 3, 3, 4]

@@ -11,6 +11,9 @@ from mailbot.core.oauth2 import (
     TokenResponseError,
     describe_error,
     parse_token_response,
+    redact,
+    refusal_cause,
+    refusal_fix,
     token_from_json,
     token_to_json,
 )
@@ -123,3 +126,39 @@ def test_the_cache_gives_back_the_token_only_for_the_same_settings() -> None:
                    ' "issued_at": "2026-03-02T09:00:00+00:00",'
                    ' "expires_at": "2026-03-02T10:00:00+00:00"}'):  # fmt: skip
         assert token_from_json(broken, key="k1") is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "cause"),
+    [
+        ("invalid_grant: The refresh token is invalid. (HTTP 400)", "invalid_grant"),
+        ("invalid_grant: AADSTS70008: The refresh token has expired. Trace ID: 1-2 Correlation"
+         " ID: 3-4 Timestamp: 2026-03-02 09:00:01Z (HTTP 400)", "invalid_grant AADSTS70008"),
+        ("invalid_client: AADSTS7000215: Invalid client secret provided. AADSTS7000215 again"
+         " (HTTP 401)", "invalid_client AADSTS7000215"),
+        ("HTTP 403: <html>Forbidden</html>", "HTTP 403"),
+    ],
+)  # fmt: skip
+def test_the_cause_of_a_refusal_is_its_codes_not_its_trace_ids(reason: str, cause: str) -> None:
+    assert refusal_cause(reason) == cause
+
+
+@pytest.mark.parametrize(
+    ("code", "flow", "says"),
+    [
+        ("invalid_grant", "refresh_token", "MAILBOT_OAUTH2__REFRESH_TOKEN"),
+        ("invalid_client", "refresh_token", "MAILBOT_OAUTH2__CLIENT_SECRET"),
+        ("invalid_grant", "client_credentials", "MAILBOT_OAUTH2__CLIENT_SECRET"),
+        ("unauthorized_client", "client_credentials", "permissions"),
+        ("invalid_scope", "refresh_token", "scope"),
+    ],
+)
+def test_each_refusal_names_its_fix(code: str, flow: str, says: str) -> None:
+    assert says in refusal_fix(code, flow)
+
+
+def test_what_we_sent_is_never_quoted_back() -> None:
+    text = "invalid_grant: refresh token rt-123 unknown (client secret s3cr3t) (HTTP 400)"
+    assert redact(text, ("rt-123", "", "s3cr3t")) == (
+        "invalid_grant: refresh token *** unknown (client secret ***) (HTTP 400)"
+    )

@@ -22,8 +22,10 @@ from starlette.testclient import TestClient
 from mailbot.adapters.db import OutboxRow, Session, TicketRow
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings, WebSettings
+from mailbot.errors import OAuth2Error
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.health import record_poll
+from mailbot.usecases.oauth2_refusals import TokenRefusals
 from mailbot.web.app import WORKER_THREADS, create_app
 from mailbot.web.security import (
     BROWSER_COOKIE,
@@ -293,6 +295,29 @@ def test_healthz_is_503_when_critical_and_200_otherwise(desk: Desk) -> None:
     record_poll(desk.engine, now=factories.NOW)
     ok = proxy.get("/healthz").json()
     assert ok["status"] == "OK" and ok["last_poll_age_seconds"] == 0
+
+
+def test_healthz_is_503_naming_an_oauth2_refusal_until_a_token_is_obtained(desk: Desk) -> None:
+    record_poll(desk.engine, now=factories.NOW)
+    watch = TokenRefusals(desk)
+    reason = (
+        "invalid_client: AADSTS7000222: The provided client secret keys are expired. (HTTP 401)"
+    )
+    watch.refused(OAuth2Error(reason, code="invalid_client", permanent=True, reason=reason))
+    proxy = client(desk, PROXY)
+
+    refused = proxy.get("/healthz")
+    watch.renewed()
+    recovered = proxy.get("/healthz")
+
+    assert refused.status_code == 503
+    assert refused.json()["problems"][0].startswith(
+        "OAuth2 token refresh refused: invalid_client: AADSTS7000222: The provided client secret"
+    )
+    assert "MAILBOT_OAUTH2__CLIENT_SECRET" in refused.json()["problems"][0]
+    assert refused.json()["oauth2_refused_since"] == factories.NOW.isoformat()
+    assert (recovered.status_code, recovered.json()["status"]) == (200, "OK")
+    assert recovered.json()["oauth2_refused"] == ""
 
 
 def test_metrics_are_read_from_the_database(desk: Desk) -> None:

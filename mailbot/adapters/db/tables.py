@@ -281,7 +281,9 @@ class SecretRow(SQLModel, table=True):
 
 
 class DaemonStateRow(SQLModel, table=True):
-    """What the daemon last did, for ``mailbot status``: one row per job (``poll``)."""
+    """What the daemon last did, for ``mailbot status``: one row per job (``poll``), and
+    ``oauth2``: ``error`` the token endpoint's refusal for good ("" when none), since
+    ``attempted_at``; ``succeeded_at`` the renewal that ended the last one."""
 
     __tablename__ = "daemon_state"
     name: str = Field(primary_key=True)
