@@ -48,7 +48,8 @@ def is_bounce(mail: InboundMail) -> bool:
     and a MAILER-DAEMON/postmaster sender."""
     if mail.is_delivery_report:
         return True
-    sender = (mail.from_address or "").partition("@")[0]
+    # A bare MAILER-DAEMON (no domain: mailbot.core.lenient_sender) is a bounce's sender too.
+    sender = (mail.from_address or mail.robot_sender).partition("@")[0]
     null_path = mail.return_path is not None and mail.return_path.strip("<> ") == ""
     return null_path and sender in ("mailer-daemon", "postmaster")
 

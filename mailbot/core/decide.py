@@ -19,6 +19,13 @@ allow-list (``InboundMail.vouched_by``); otherwise the ticket opens at
 post-warranty without the contract and names it as ``unverified``. Without a
 trusted server (``authserv_id`` "") nothing can be verified and the From address
 is believed.
+
+A sender read leniently (``InboundMail.lenient_from``: From had no address by RFC
+5322) is at most an unverified From: never a contract's tier that requires
+authentication, nor staff; it is acknowledged only when the address is valid once
+repaired. A mail is quarantined for its sender only when no address could be read
+at all; a bare ``MAILER-DAEMON`` that reports no mail of ours is quarantined as
+the robot's mail it is.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from zoneinfo import ZoneInfo
 from mailbot.core.authres import sender_verified
 from mailbot.core.automation import robot_reason
 from mailbot.core.contracts import WARSAW, Contract, ContractIndex, Match, match_contract
+from mailbot.core.lenient_sender import is_valid_address
 from mailbot.core.mail import InboundMail
 from mailbot.core.sla import Deadlines, TierPolicy, deadlines
 from mailbot.core.tiers import Tier
@@ -129,7 +137,8 @@ def thread_ticket(
         return None, "no known reference or tag"
     sender = mail.from_address or ""
     same_contract = sender_contract is not None and sender_contract.id == tagged.contract_id
-    if sender == tagged.customer_address or same_contract or policy.is_staff(sender):
+    staff = policy.is_staff(sender) and not mail.lenient_from
+    if sender == tagged.customer_address or same_contract or staff:
         return tagged, f"subject tag [{tagged.number}]"
     return None, f"tag [{tagged.number}] from {sender}, who is neither its customer nor staff"
 
@@ -147,6 +156,11 @@ def decide(
     if not mail.from_address:
         if mail.unparsed:  # say first what stopped the parse: the reader after it is a fallback
             return Quarantine(f"{mail.unparsed}; the fallback reader found no sender address")
+        if mail.robot_sender:  # no bounce of ours (the service tried that first)
+            return Quarantine(
+                f"bounce or robot mail from {mail.robot_sender} without a domain: no address"
+                " to answer, and no mail of ours it reports"
+            )
         return Quarantine("no sender address (From) could be read")
     if mail.from_address in policy.own_addresses:
         return Ignore(f"sent from our own address {mail.from_address} (loop guard)")
@@ -164,22 +178,36 @@ def decide(
     follows = None
     if ticket is not None:
         stale = _past_reopen_window(ticket, now, policy)
-        if stale is None or policy.is_staff(mail.from_address):
+        if stale is None or (policy.is_staff(mail.from_address) and not mail.lenient_from):
             return AppendToTicket(ticket.number, why)
         follows, why = ticket.number, stale
     return OpenTicket(
         match=match,
         deadlines=deadlines(now, policy.tiers[match.tier]),
-        no_ack_reason=robot_reason(mail, own_addresses=policy.own_addresses),
+        no_ack_reason=_no_ack_reason(mail, policy),
         note=why if tagged is not None or follows else "",
         follows=follows,
         unverified=unverified,
     )
 
 
+def _no_ack_reason(mail: InboundMail, policy: DeskPolicy) -> str | None:
+    """Why no acknowledgement goes out: a robot wrote, or the sender was read leniently into
+    something no mail can be sent to."""
+    robot = robot_reason(mail, own_addresses=policy.own_addresses)
+    if robot is None and mail.lenient_from and not is_valid_address(mail.from_address or ""):
+        return f"sender read leniently as {mail.from_address}, not a valid address"
+    return robot
+
+
 def _unverified_contract(mail: InboundMail, match: Match, policy: DeskPolicy) -> Contract | None:
-    """The contract ``match`` found, when it requires authentication and the mail has none."""
+    """The contract ``match`` found, when it requires authentication and the mail has none.
+    A sender read leniently never has it: the server's verdict was on a From it read
+    differently, if at all."""
     contract = match.contract
+    if contract is not None and mail.lenient_from:
+        needs = contract.requires_authentication(vip_default=policy.vip_requires_authentication)
+        return contract if needs else None
     if contract is None or not policy.authserv_id:
         # Without a trusted server no header can be believed, so From is all there is.
         return None

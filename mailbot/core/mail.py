@@ -62,6 +62,14 @@ class InboundMail:
     # Why the full parse did not read this mail ("parse deadline of 10 s exceeded"), when only
     # the bounded fallback reader did (sender, subject, first text); "" for a parsed mail.
     unparsed: str = ""
+    # The From header as written (unfolded, at most 1,000 characters) when no address could
+    # be read from it by RFC 5322 and the sender was read leniently
+    # (mailbot.core.lenient_sender): ``from_address`` is then the repaired address, or None
+    # with ``robot_sender`` set. "" when From was read strictly. Never proof of anything.
+    lenient_from: str = ""
+    # A robot named in From without a domain (a bare ``MAILER-DAEMON``, lower-cased): no
+    # address to answer, but a bounce's sender, not a mail without one.
+    robot_sender: str = ""
     # Who vouches for the sender besides the mail's own headers: a web submission from an
     # address on its contract's IP allow-list says so here ("IP allow-list of contract X");
     # "" for mail, which only Authentication-Results can vouch for.

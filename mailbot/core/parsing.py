@@ -46,6 +46,7 @@ from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datet
 from functools import cache
 
 from mailbot.core.html_text import html_to_text
+from mailbot.core.lenient_sender import read_sender
 from mailbot.core.mail import Attachment, InboundMail
 from mailbot.core.parse_bounds import MAX_STRUCTURED, Bounds, parse_bounded
 
@@ -290,15 +291,15 @@ def _parse(raw: bytes) -> InboundMail:
     msg = parse_bounded(raw, bounds)
     log = _Log(notes=bounds.notes, hint=_charset_hint(msg))
     subject = _decode_unstructured(_first_raw(msg, "subject") or "", log, "subject").strip()
-    from_address, from_name = _sender(msg, log)
+    sender = _sender(msg, log)
     body = _collect_body(msg, log)
     body_text = body.plain or ""
     if body.html is not None and not body_text.strip():
         body_text = html_to_text(body.html)
-    subject, from_name, body_text = map(_storable, (subject, from_name, body_text))
+    subject, from_name, body_text = map(_storable, (subject, sender.name, body_text))
     return InboundMail(
         message_id=_first(_msg_ids(_first_raw(msg, "message-id"), log)),
-        from_address=from_address,
+        from_address=sender.address,
         from_name=from_name,
         subject=subject,
         date=_date(_first_raw(msg, "date"), log),
@@ -325,6 +326,8 @@ def _parse(raw: bytes) -> InboundMail:
         ),
         size=len(raw),
         defects=_bounded(_unique(log.notes)),
+        lenient_from=_storable(sender.lenient_from),
+        robot_sender=sender.robot,
     )
 
 
@@ -604,6 +607,7 @@ def _date(raw: str | None, log: _Log) -> datetime | None:
 _MAX_ADDRESS = 254
 _MAX_MSG_ID = 500
 _MAX_REFERENCES = 50
+_MAX_LENIENT_FROM = 1000
 
 
 def _msg_ids(raw: str | None, log: _Log) -> tuple[str, ...]:
@@ -683,14 +687,49 @@ def _address_list(msg: Message, name: str, log: _Log) -> tuple[str, ...]:
     return _unique(a for _, a in _address_pairs(msg, name, log) if _is_address(a))
 
 
-def _sender(msg: Message, log: _Log) -> tuple[str | None, str]:
-    """(address, display name) from From, else Sender; (None, From's name) if neither parses."""
+@dataclass(frozen=True)
+class _From:
+    """The sender as ``InboundMail`` carries it (``from_address`` and the fields after it)."""
+
+    address: str | None
+    name: str
+    lenient_from: str = ""
+    robot: str = ""
+
+
+def _sender(msg: Message, log: _Log) -> _From:
+    """The address and display name of From, else of Sender, by RFC 5322; when neither
+    has one, From read leniently (:mod:`mailbot.core.lenient_sender`)."""
     from_pairs = _address_pairs(msg, "from", log)
     for pairs in (from_pairs, _address_pairs(msg, "sender", log)):
         for display, address in pairs:
-            if _is_address(address):
-                return address, display
-    return None, from_pairs[0][0] if from_pairs else ""
+            if _is_address(address) and _plain_domain(address):
+                return _From(address, display)
+    name = from_pairs[0][0] if from_pairs else ""
+    raw = _first_raw(msg, "from")
+    return _From(None, name) if raw is None else _lenient_from(raw, name, log)
+
+
+def _plain_domain(address: str) -> bool:
+    """Not a domain the lenient reader must repair: a quote in it is the parser's reading of
+    a local part quoted in the wrong place ('jan."kowalski@example.pl' gives
+    '"jan.kowalski@example.pl"'), and the compat32 parser keeps a trailing dot."""
+    domain = address.rpartition("@")[2]
+    return '"' not in domain and not domain.endswith(".")
+
+
+def _lenient_from(raw: str, strict_name: str, log: _Log) -> _From:
+    value = _restore_8bit(_unfold(raw), log, "from").strip()
+    kept = value[:_MAX_LENIENT_FROM]
+    read = read_sender(value)
+    if read.address is not None:
+        name = _decode_unstructured(read.name, log, "from") or strict_name
+        log.notes.append(f"from: no address by RFC 5322, read leniently as {read.address}")
+        return _From(read.address, " ".join(name.split()), lenient_from=kept)
+    if read.robot:
+        log.notes.append(f"from: {read.robot} without a domain, a robot sender")
+        return _From(None, strict_name, lenient_from=kept, robot=read.robot)
+    return _From(None, strict_name)
 
 
 # -- the MIME tree --------------------------------------------------------
