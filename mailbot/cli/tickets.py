@@ -84,6 +84,8 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
             f"\n{message['received_at']} {arrow} {message['author'] or '?'} {who}{internal}: "
             f"{message['subject']}"
         )
+        if message["note"]:  # e.g. "sender read leniently from From: ...", "unverified: ..."
+            print(f"    note: {message['note']}")
         print("    " + message["body_text"].rstrip().replace("\n", "\n    "))
         for attachment in message["attachments"]:
             print(f"    attachment: {attachment_line(attachment)}")

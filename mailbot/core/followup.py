@@ -388,6 +388,7 @@ def staff_announcement(
         text=text or NoText(),
         follows=ticket.follows or "",
         unparsed=mail.unparsed,
+        lenient_from=mail.lenient_from,
     )
 
 

@@ -229,6 +229,7 @@ class StaffAnnouncement(Notice):
     text: str | NoText
     follows: str
     unparsed: str  # why only the fallback reader read the mail, or ""
+    lenient_from: str = ""  # From as written when the sender was read leniently, or ""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,10 @@ from mailbot.usecases.mail_queue import (
 from mailbot.usecases.status_links import with_status_link
 from mailbot.usecases.ticket_changes import record_opened, set_billing_flag, start_clock
 
+# The ticket's flag, in its first message's note and the log, when its sender was read from
+# a From header RFC 5322 cannot read (mailbot.core.lenient_sender).
+SENDER_READ_LENIENTLY = "sender read leniently"
+
 
 @dataclass(frozen=True)
 class Applied:
@@ -93,11 +97,13 @@ def open_ticket(
         set_billing_flag(desk, ticket, "express", True, by=express_by, now=now, session=session)
     _store_message(
         desk, ticket.id, mail, now=now, session=session, author="customer",
-        note=_opening_note(desk, decision, channel),
+        note=_opening_note(desk, decision, mail, channel),
     )  # fmt: skip
     contract = decision.match.contract
     who = f"contract {contract.id}" if contract else "no contract"
     opened = f"{ticket.number} opened, tier {ticket.tier}, {who}"
+    if mail.lenient_from:
+        opened += f"; {SENDER_READ_LENIENTLY}"
     if decision.unverified is not None:
         opened += f"; unverified sender for contract {decision.unverified.id}"
         _tell_unverified(desk, ticket, decision.unverified, now=now, session=session)
@@ -171,13 +177,24 @@ def _ack_recipient(ticket: TicketRow, mail: InboundMail) -> str:
     return ticket.customer_address
 
 
-def _opening_note(desk: Desk, decision: OpenTicket, channel: str) -> str:
-    if decision.unverified is not None:
-        return (
+def _opening_note(desk: Desk, decision: OpenTicket, mail: InboundMail, channel: str) -> str:
+    """The first message's note: how the ticket came and what staff should know about its
+    sender (``tickets show`` and the staff board show it)."""
+    notes = []
+    if mail.lenient_from:
+        notes.append(f"{SENDER_READ_LENIENTLY} from From: {mail.lenient_from[:300]}")
+    if decision.unverified is not None and mail.lenient_from:
+        notes.append(
+            f"unverified: no proof of a sender read leniently (contract {decision.unverified.id})"
+        )
+    elif decision.unverified is not None:
+        notes.append(
             f"unverified: {desk.settings.support.authserv_id} did not confirm the sender"
             f" (contract {decision.unverified.id})"
         )
-    return "" if channel == "email" else f"by {channel}"
+    if channel != "email":
+        notes.append(f"by {channel}")
+    return "; ".join(notes)
 
 
 def _tell_unverified(

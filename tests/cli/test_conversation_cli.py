@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import mailbox
 from pathlib import Path
 
+from tests.cli.test_billing_cli import run, write_config
 from tests.cli.test_cli import mailbot
 
 
@@ -67,3 +69,21 @@ def test_check_config_says_what_identity_rests_on(tmp_path: Path) -> None:
     lines = [line for line in checked.stdout.splitlines() if line.startswith("identity:")]
     assert lines[0].startswith("identity: OK: staff identity: only a reply to mailbot's")
     assert lines[1].startswith("identity: WARNING: customer identity: contracts require")
+
+
+def test_tickets_show_flags_a_sender_read_leniently(tmp_path: Path, database_url: str) -> None:
+    config = write_config(tmp_path, database_url)
+    inbox = mailbox.Maildir(tmp_path / "Maildir")
+    inbox.add(
+        "From: Dział IT firma@example.pl\r\nTo: pomoc@serwis.example.pl\r\n"
+        "Subject: Drukarka\r\nMessage-ID: <lenient@example.pl>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nNie działa.\r\n".encode()
+    )
+    run(config, "run", "--once")
+
+    shown = run(config, "tickets", "show", "SOL-1")
+
+    assert "customer: firma@example.pl" in shown
+    assert "note: sender read leniently from From: Dział IT firma@example.pl" in shown
+    sent = [path.read_bytes() for path in (tmp_path / "sent").glob("*.eml")]
+    assert any(b"To: firma@example.pl" in mail for mail in sent)  # acknowledged
