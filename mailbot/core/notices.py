@@ -315,6 +315,8 @@ class StaffUnverifiedSender(Notice):
     tier: str
     tier_label: StaffTier
     authserv_id: str
+    # The sender was read leniently from a From RFC 5322 cannot read: nothing could confirm it.
+    lenient: bool = False
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,10 @@ def open_ticket(
         opened += f"; {SENDER_READ_LENIENTLY}"
     if decision.unverified is not None:
         opened += f"; unverified sender for contract {decision.unverified.id}"
-        _tell_unverified(desk, ticket, decision.unverified, now=now, session=session)
+        _tell_unverified(
+            desk, ticket, decision.unverified, lenient=bool(mail.lenient_from), now=now,
+            session=session,
+        )  # fmt: skip
     if decision.note:  # e.g. why a ticket tag in the subject was not followed
         opened += f"; new ticket because {decision.note}"
     if not notify_new_ticket(desk, ticket, mail, now=now, session=session):
@@ -198,7 +201,13 @@ def _opening_note(desk: Desk, decision: OpenTicket, mail: InboundMail, channel: 
 
 
 def _tell_unverified(
-    desk: Desk, ticket: TicketRow, contract: Contract, *, now: datetime, session: Session
+    desk: Desk,
+    ticket: TicketRow,
+    contract: Contract,
+    *,
+    lenient: bool,
+    now: datetime,
+    session: Session,
 ) -> None:
     notice = StaffUnverifiedSender(
         sender=ticket.customer_address,
@@ -206,6 +215,7 @@ def _tell_unverified(
         tier=contract.tier.value,
         tier_label=StaffTier(contract.tier.value),
         authserv_id=desk.settings.support.authserv_id,
+        lenient=lenient,
     )
     queue_staff_mail(desk, ticket, notice, now=now, session=session)
 

@@ -33,6 +33,14 @@ def raw_mail(from_header: str, subject: str = "Drukarka", **headers: str) -> byt
     ).encode()
 
 
+def body_of(raw: bytes) -> str:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
 def ledger(desk: Desk) -> list[tuple[str, str]]:
     return [(row.outcome, row.reason) for row in rows(desk, LedgerRow)]
 
@@ -60,11 +68,9 @@ def test_an_unquoted_name_with_spaces_opens_a_flagged_ticket_that_is_acknowledge
     assert ack.rcpt_tos == ("firma@example.pl",)
     [staff_new] = smtp_sink.of_kind("staff_new")
     assert staff_new.rcpt_tos == STAFF
-    text = email.message_from_bytes(staff_new.content, policy=email.policy.default)
-    body = text.get_body(("plain",))
-    assert body is not None
-    assert "nadawcę odczytano w trybie tolerancyjnym" in body.get_content()
-    assert "Dział IT firma@example.pl" in body.get_content()
+    text = body_of(staff_new.content)
+    assert "nadawcę odczytano w trybie tolerancyjnym" in text
+    assert "Dział IT firma@example.pl" in text
     # What `mailbot tickets show` prints, from the same dict its --json gives.
     detail = ticket_detail(desk.settings, ticket.number, now=ticket.received_at)
     assert detail is not None
@@ -90,6 +96,9 @@ def test_a_trailing_dot_on_a_contract_address_opens_an_unverified_ticket(
     assert "no proof of a sender read leniently" in opening_note(desk)
     [ack] = smtp_sink.of_kind("ack")
     assert ack.rcpt_tos == ("jan@acme.pl",)
+    [told] = smtp_sink.of_kind("staff_unverified_sender")
+    text = body_of(told.content)
+    assert "odczytano w trybie" in text and "serwer pocztowy" not in text
 
 
 def test_a_lenient_sender_that_is_no_valid_address_gets_no_acknowledgement(
