@@ -47,6 +47,9 @@ def inspect_mail(raw: bytes, settings: Settings | None, *, now: datetime) -> dic
         "message_id": mail.message_id,
         "from_address": mail.from_address,
         "from_name": mail.from_name,
+        # The From as written when its sender was read leniently (no RFC 5322 address), else "".
+        "sender_read_leniently": mail.lenient_from,
+        "robot_sender": mail.robot_sender,  # a bare MAILER-DAEMON: no address, a bounce's sender
         "to": list(mail.to),
         "cc": list(mail.cc),
         "subject": mail.subject,

@@ -62,3 +62,19 @@ def test_inspect_reads_every_corpus_mail() -> None:
     assert {str(entry["file"]).partition("#")[0] for entry in found} == {str(p) for p in files}
     assert any(entry["is_bounce"] for entry in found)
     assert any(entry["charset_problems"] for entry in found)
+
+
+def test_inspect_shows_a_sender_read_leniently_and_a_bare_mailer_daemon(tmp_path: Path) -> None:
+    lenient = tmp_path / "lenient.eml"
+    lenient.write_bytes(b"From: anna.nowak@example.pl.\r\nSubject: x\r\n\r\nhi\r\n")
+    robot = tmp_path / "robot.eml"
+    robot.write_bytes(b"From: MAILER-DAEMON\r\nReturn-Path: <>\r\nSubject: failure\r\n\r\nx\r\n")
+
+    done = mailbot("inspect", str(lenient), str(robot), "--json")
+
+    assert done.returncode == 0, done.stderr
+    first, second = lines(done.stdout)
+    assert first["from_address"] == "anna.nowak@example.pl"
+    assert first["sender_read_leniently"] == "anna.nowak@example.pl."
+    assert (second["from_address"], second["robot_sender"]) == (None, "mailer-daemon")
+    assert second["is_bounce"] is True
