@@ -14,6 +14,14 @@ suite's Dovecot and aiosmtpd check the very tokens mailbot obtained.
 - ``POST /introspect`` (or ``GET /introspect?token=...``): ``{"active": true,
   "username": ..., "exp": ...}`` for a live token, ``{"active": false}`` else.
 
+- Microsoft Entra ID's endpoints as msal uses them, served over HTTPS (``https_url``,
+  a certificate of the tests' own, ``ca_file``): ``GET /{tenant}/v2.0/.well-known/
+  openid-configuration`` for the tenants added (``add_tenant``; another tenant gets
+  Entra's 400 ``invalid_tenant`` AADSTS90002) and ``POST /{tenant}/oauth2/v2.0/token``,
+  client credentials with the scope ``https://outlook.office365.com/.default``, whose
+  refusals are worded as Entra's (``invalid_client`` with AADSTS7000215 for a wrong
+  secret, a trace id and timestamp that change every time).
+
 Time is the server's own settable clock (``advance``), never a sleep: a token
 whose lifetime has passed on that clock is expired. ``expire`` and ``revoke``
 end tokens at once; ``requests`` counts the token endpoint's answers per grant.
@@ -24,11 +32,13 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -54,6 +64,12 @@ class OAuth2Server:
     requests: Counter[str] = field(default_factory=Counter)
     # Answer a refresh with a new refresh token and revoke the old one (RFC 6749 section 6).
     rotate_refresh_tokens: bool = False
+    # Microsoft tenants whose OpenID configuration is served (add_tenant).
+    tenants: set[str] = field(default_factory=set)
+    # The forms the token endpoints were sent, in order (for tests of what a library sends).
+    forms: list[dict[str, str]] = field(default_factory=list)
+    tls_port: int = 0
+    ca_file: str = ""
     _access: dict[str, _Token] = field(default_factory=dict)
     _refresh: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> (client_id, user)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -67,6 +83,10 @@ class OAuth2Server:
         return f"{self.url}/token"
 
     @property
+    def https_url(self) -> str:
+        return f"https://{self.host}:{self.tls_port}"
+
+    @property
     def introspection_url(self) -> str:
         return f"{self.url}/introspect"
 
@@ -76,6 +96,11 @@ class OAuth2Server:
         """A client whose client-credentials tokens log in as ``username``."""
         with self._lock:
             self.clients[client_id] = (secret, username)
+
+    def add_tenant(self, tenant: str) -> None:
+        """A Microsoft tenant: its OpenID configuration and token endpoint answer."""
+        with self._lock:
+            self.tenants.add(tenant)
 
     def issue_refresh_token(self, client_id: str, username: str) -> str:
         """A refresh token for ``username``, as a user's consent would give one."""
@@ -179,9 +204,66 @@ def _error(status: int, code: str, description: str) -> tuple[int, dict[str, Any
     return status, {"error": code, "error_description": description}
 
 
+MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
+
+
+def _entra_error(status: int, code: str, number: int, words: str) -> tuple[int, dict[str, Any]]:
+    """A refusal worded as Microsoft Entra ID's: its AADSTS code, a new trace id each time."""
+    trace = secrets.token_hex(16)
+    description = (
+        f"AADSTS{number}: {words} Trace ID: {trace} Correlation ID: {secrets.token_hex(16)}"
+        f" Timestamp: 2026-12-06 10:{secrets.randbelow(60):02d}:00Z"
+    )
+    return status, {"error": code, "error_description": description, "error_codes": [number],
+                    "trace_id": trace}  # fmt: skip
+
+
+def _microsoft(
+    state: OAuth2Server, path: str, form: dict[str, str], base: str
+) -> tuple[int, dict[str, Any]] | None:
+    """Entra ID's answers at ``/{tenant}/...``, None for another path."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 2:
+        return None
+    tenant, rest = parts[0], "/".join(parts[1:])
+    if rest not in ("v2.0/.well-known/openid-configuration", "oauth2/v2.0/token"):
+        return None
+    if tenant not in state.tenants:
+        return _entra_error(400, "invalid_tenant", 90002,
+                            f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID.")  # fmt: skip
+    if rest.startswith("v2.0/"):
+        return 200, {
+            "issuer": f"{base}/{tenant}/v2.0",
+            "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
+            "device_authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/devicecode",
+        }
+    return _entra_token(state, tenant, form)
+
+
+def _entra_token(
+    state: OAuth2Server, tenant: str, form: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    """Entra ID's token endpoint: client credentials for the Exchange Online scope."""
+    if form.get("grant_type") != "client_credentials":
+        return _entra_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")  # fmt: skip
+    with state._lock:
+        known = state.clients.get(form.get("client_id", ""))
+    if known is None:
+        return _entra_error(400, "unauthorized_client", 700016,
+                            f"Application with identifier '{form.get('client_id')}' was not found in the directory '{tenant}'.")  # fmt: skip
+    if known[0] != form.get("client_secret"):
+        return _entra_error(401, "invalid_client", 7000215,
+                            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")  # fmt: skip
+    if form.get("scope") != MICROSOFT_SCOPE:
+        return _entra_error(400, "invalid_scope", 1002012, f"The provided value for scope {form.get('scope')} is not valid.")  # fmt: skip
+    return state.grant(form, None)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "TestOAuth2/1"
     state: OAuth2Server  # set on the subclass made for each server
+    tls = False  # set on the subclass of the HTTPS listener
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -194,7 +276,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()})
 
     def _answer(self, path: str, form: dict[str, str]) -> None:
-        if path == "/token" and self.command == "POST":
+        if self.command == "POST":
+            with self.state._lock:
+                self.state.forms.append(form)
+        scheme = "https" if self.tls else "http"
+        entra = _microsoft(self.state, path, form, f"{scheme}://{self.headers.get('Host')}")
+        if entra is not None:
+            status, answer = entra
+        elif path == "/token" and self.command == "POST":
             status, answer = self.state.grant(form, self._basic())
         elif path == "/introspect":
             status, answer = 200, self.state.introspect(form.get("token", "") or self._bearer())
@@ -223,17 +312,33 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # quiet: pytest shows failures, not every request
 
 
-def serve(state: OAuth2Server) -> Iterator[OAuth2Server]:
-    """Run ``state`` on a free port of 127.0.0.1 until the generator is closed."""
-    handler = type("Handler", (_Handler,), {"state": state})
-    httpd = ThreadingHTTPServer((state.host, 0), handler)
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, name="oauth2-server", daemon=True)
-    thread.start()
+def serve(state: OAuth2Server, *, tls: tuple[Path, Path] | None = None) -> Iterator[OAuth2Server]:
+    """Run ``state`` on a free port of 127.0.0.1 until the generator is closed; with ``tls``
+    (a certificate and its key, PEM) on a second port over HTTPS too (``https_url``)."""
+    listeners = [_listen(state, tls=None)]
+    state.port = listeners[0][0].server_address[1]
+    if tls is not None:
+        listeners.append(_listen(state, tls=tls))
+        state.tls_port, state.ca_file = listeners[1][0].server_address[1], str(tls[0])
     try:
         yield state
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+        for httpd, thread in listeners:
+            httpd.shutdown()
+            httpd.server_close()
+            thread.join()
+
+
+def _listen(
+    state: OAuth2Server, *, tls: tuple[Path, Path] | None
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    handler = type("Handler", (_Handler,), {"state": state, "tls": tls is not None})
+    httpd = ThreadingHTTPServer((state.host, 0), handler)
+    httpd.daemon_threads = True
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls[0], tls[1])
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, name="oauth2-server", daemon=True)
+    thread.start()
+    return httpd, thread

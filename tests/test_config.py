@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date, time, timedelta
@@ -1216,6 +1217,46 @@ token_url = "https://login.example.com/oauth2/token"
 """
 )
 OAUTH2_SECRET = {"MAILBOT_OAUTH2__CLIENT_SECRET": "app-secret"}
+MICROSOFT = OAUTH2.replace('scope = "mail"\ntoken_url = "https://login.example.com/oauth2/token"\n',
+                           'provider = "microsoft"\ntenant = "contoso.onmicrosoft.com"\n')  # fmt: skip
+
+
+def test_microsoft_needs_the_tenant_the_client_and_its_secret_and_no_token_url(
+    tmp_path: Path,
+) -> None:
+    oauth2 = load(tmp_path, MICROSOFT, OAUTH2_SECRET).oauth2
+
+    assert (oauth2.provider, oauth2.tenant, oauth2.client_id, oauth2.flow) == (
+        "microsoft", "contoso.onmicrosoft.com", "mailbot", "client_credentials"
+    )  # fmt: skip
+    assert (oauth2.client_secret, oauth2.token_url, oauth2.scope) == ("app-secret", "", "")
+
+
+def test_microsoft_without_msal_installed_is_one_config_error_naming_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "msal", None)  # as if not installed: imports fail
+    path = write_config(tmp_path, MICROSOFT)
+    monkeypatch.setenv("MAILBOT_OAUTH2__CLIENT_SECRET", "app-secret")
+
+    code = main(["--config", str(path), "check-config", "--offline"])
+
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.endswith(
+        'oauth2.provider: "microsoft" needs the Python package msal, which is not installed:'
+        " install mailbot with its oauth extra, pip install 'mailbot[oauth]'"
+    )
+
+
+def test_microsoft_unused_needs_no_msal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "msal", None)
+    text = MICROSOFT.replace('auth = "oauth2"', 'auth = "password"')
+
+    settings = load(tmp_path, text, {"MAILBOT_IMAP__PASSWORD": "i", "MAILBOT_SMTP__PASSWORD": "s"})
+
+    assert settings.oauth2.provider == "microsoft"
 
 
 def test_oauth2_logins_need_no_passwords_but_the_client_secret(tmp_path: Path) -> None:
@@ -1266,11 +1307,21 @@ def test_oauth2_secrets_come_from_systemd_credentials(tmp_path: Path) -> None:
          OAUTH2_SECRET, "oauth2.token_url: missing; needed with auth = \"oauth2\""),
         (OAUTH2.replace('client_id = "mailbot"', ""), OAUTH2_SECRET,
          "oauth2.client_id: missing; needed with auth = \"oauth2\""),
-        (OAUTH2.replace('scope = "mail"', 'provider = "microsoft"'), OAUTH2_SECRET,
-         'oauth2.provider: "microsoft" comes in a later version of mailbot; for now only'
-         ' "generic"'),
         (OAUTH2.replace('scope = "mail"', 'provider = "google"'), OAUTH2_SECRET,
          'oauth2.provider: "google" comes in a later version'),
+        (MICROSOFT.replace('tenant = "contoso.onmicrosoft.com"', ""), OAUTH2_SECRET,
+         'oauth2.tenant: missing; needed with provider = "microsoft": the directory (tenant) ID'),
+        (MICROSOFT.replace('"contoso.onmicrosoft.com"', '"common"'), OAUTH2_SECRET,
+         'oauth2.tenant: expected the directory (tenant) ID (a GUID) or the organisation\'s'
+         ' domain like "contoso.onmicrosoft.com", got "common"'),
+        (MICROSOFT.replace('"contoso.onmicrosoft.com"', '"https://login.microsoftonline.com/x"'),
+         OAUTH2_SECRET, "oauth2.tenant: expected the directory (tenant) ID"),
+        (MICROSOFT.replace('client_id = "mailbot"', 'client_id = "m"\nflow = "refresh_token"'),
+         {**OAUTH2_SECRET, "MAILBOT_OAUTH2__REFRESH_TOKEN": "r"},
+         'oauth2.flow: with provider = "microsoft" only "client_credentials" for now'),
+        (MICROSOFT.replace('client_id = "mailbot"', ""), OAUTH2_SECRET,
+         "oauth2.client_id: missing; needed with auth = \"oauth2\""),
+        (MICROSOFT, {}, "oauth2.client_secret: missing; needed with flow = \"client_credentials\""),
         (OAUTH2.replace('scope = "mail"', 'provider = "okta"'), OAUTH2_SECRET,
          'oauth2.provider: expected one of generic, microsoft, google, got "okta"'),
         (OAUTH2.replace('scope = "mail"', 'flow = "password"'), OAUTH2_SECRET,
@@ -1297,7 +1348,7 @@ def test_oauth2_config_errors_name_the_key(
 def test_an_oauth2_config_error_exits_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write_config(tmp_path, OAUTH2.replace('scope = "mail"', 'provider = "microsoft"'))
+    path = write_config(tmp_path, OAUTH2.replace('scope = "mail"', 'provider = "google"'))
 
     code = main(["--config", str(path), "check-config", "--offline"])
 
