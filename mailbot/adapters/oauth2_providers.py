@@ -1,5 +1,6 @@
-"""Access tokens from Microsoft Entra ID through Microsoft's own library, ``msal``
-(``[oauth2] provider = "microsoft"``), for ``TokenSource`` (issue 16, item 2).
+"""Access tokens through the providers' own libraries, for ``TokenSource`` (issue 16,
+item 2): Microsoft Entra ID through ``msal`` (``[oauth2] provider = "microsoft"``), Google
+through ``google-auth`` (``provider = "google"``, a service account: ``GoogleGrant``).
 
 Microsoft 365, unattended: the client-credentials grant of an app registration with
 the application permissions ``IMAP.AccessAsApp`` and ``SMTP.SendAsApp``;
@@ -27,13 +28,14 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
 from mailbot.adapters.oauth2 import Grant, TokenSource
 from mailbot.config import OAuth2Settings, Settings
 from mailbot.core.oauth2 import (
+    DEFAULT_LIFETIME,
     AccessToken,
     TokenResponseError,
     describe_error,
@@ -45,6 +47,7 @@ from mailbot.errors import OAuth2Error
 
 MICROSOFT_LOGIN = "https://login.microsoftonline.com"
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
+GOOGLE_SCOPE = "https://mail.google.com/"
 EXTRA = "pip install 'mailbot[oauth]'"
 
 # How msal words a refusal of the tenant's OpenID configuration (an unknown tenant).
@@ -59,6 +62,8 @@ def token_source(settings: Settings) -> TokenSource | None:
     grant: Grant | None = None
     if oauth2.provider == "microsoft":
         grant = MicrosoftGrant(oauth2)
+    elif oauth2.provider == "google":
+        grant = GoogleGrant(oauth2, subject=google_subject(settings))
     return TokenSource(oauth2, state_dir=settings.state_dir, grant=grant)
 
 
@@ -68,8 +73,9 @@ def provider_module(name: str, provider: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError:
+        package = {"google": "google-auth", "microsoft": "msal"}.get(provider, name)
         raise OAuth2Error(
-            f'provider = "{provider}" needs the Python package {name.partition(".")[0]},'
+            f'provider = "{provider}" needs the Python package {package},'
             f" which is not installed: {EXTRA}",
             code="missing_package",
             permanent=True,
@@ -160,3 +166,75 @@ class MicrosoftGrant:
             permanent=400 <= status < 500,
             reason=reason,
         )
+
+
+def google_subject(settings: Settings) -> str:
+    """The mailbox a Google service account acts for: the username of the server that logs
+    in with OAuth2 (the settings make sure both are the same when both do)."""
+    return settings.imap.username if settings.imap.auth == "oauth2" else settings.smtp.username
+
+
+class GoogleGrant:
+    """A Google Workspace service account with domain-wide delegation through google-auth:
+    a JWT signed with the account's key (``service_account_file``), for ``subject`` (the
+    mailbox), exchanged at the key file's ``token_uri`` for an access token with the scope
+    ``https://mail.google.com/``.
+
+    ``request`` is google-auth's transport (default: its ``requests`` one)."""
+
+    def __init__(self, settings: OAuth2Settings, *, subject: str, request: Any = None) -> None:
+        self._settings = settings
+        self._subject = subject
+        self._request = request
+        self.key = "\0".join((settings.service_account_file, subject))
+
+    def acquire(self, *, now: Callable[[], datetime]) -> AccessToken:
+        service_account = provider_module("google.oauth2.service_account", "google")
+        exceptions = provider_module("google.auth.exceptions", "google")
+        s = self._settings
+        try:
+            credentials = service_account.Credentials.from_service_account_file(
+                s.service_account_file, scopes=(s.scope or GOOGLE_SCOPE).split(),
+                subject=self._subject,
+            )  # fmt: skip
+        except (OSError, ValueError) as exc:  # unreadable, not JSON, not a service account key
+            reason = f"the service account key file {s.service_account_file}: {exc}"
+            raise OAuth2Error(
+                f"Google: {reason}", code="invalid_key_file", permanent=True, reason=reason
+            ) from None
+        request = self._request
+        if request is None:
+            request = provider_module("google.auth.transport.requests", "google").Request()
+        try:
+            credentials.refresh(request)
+        except exceptions.RefreshError as exc:
+            raise _google_refusal(exc) from None
+        except exceptions.TransportError as exc:
+            raise OAuth2Error(f"Google's token endpoint is unreachable: {exc}") from None
+        if not isinstance(credentials.token, str) or not credentials.token:
+            raise OAuth2Error("Google's token endpoint: the answer has no access_token")
+        issued = now()
+        # google-auth keeps the expiry (naive UTC, from expires_in); the lifetime is what
+        # is left of it now, counted from ``now`` on the injected clock.
+        lifetime = DEFAULT_LIFETIME
+        if isinstance(credentials.expiry, datetime):
+            left = credentials.expiry - datetime.now(UTC).replace(tzinfo=None)
+            lifetime = timedelta(seconds=max(round(left.total_seconds()), 1))
+        return AccessToken(credentials.token, issued, issued + lifetime)
+
+
+def _google_refusal(exc: Exception) -> OAuth2Error:
+    """google-auth's RefreshError: ``args`` are its words and, for an RFC 6749 error, the
+    decoded answer; ``retryable`` for a 5xx, a 429 or the codes that say so."""
+    answer = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else None
+    retryable = bool(getattr(exc, "retryable", False))
+    if answer is None:
+        text = " ".join(str(exc.args[0] if exc.args else exc).split())[:300]
+        return OAuth2Error(f"Google gave no token: {text}", permanent=False, reason=text)
+    error = describe_error_answer(answer)
+    return OAuth2Error(
+        f"Google gave no token: {error.text}",
+        code=error.code,
+        permanent=error.permanent and not retryable,
+        reason=error.text,
+    )

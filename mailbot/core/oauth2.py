@@ -151,6 +151,8 @@ def refusal_fix(code: str, flow: str, provider: str = "generic") -> str:
     in one line for ``mailbot status`` and the log."""
     if provider == "microsoft":
         return _microsoft_fix(code)
+    if provider == "google":
+        return _google_fix(code)
     if code == "invalid_grant" and flow == "refresh_token":
         return (
             "the refresh token is revoked or expired: give mailbot a new one"
@@ -182,6 +184,18 @@ def _microsoft_fix(code: str) -> str:
         " systemd credential oauth2_client_secret: the secret's value, not its ID, and not"
         " expired), or grant admin consent for IMAP.AccessAsApp and SMTP.SendAsApp in"
         " Microsoft Entra ID, then restart mailbot (or send SIGHUP)"
+    )
+
+
+def _google_fix(code: str) -> str:
+    if code == "missing_package":
+        return "install the oauth extra (pip install 'mailbot[oauth]'), then restart mailbot"
+    return (
+        "check the service account's JSON key (MAILBOT_OAUTH2__SERVICE_ACCOUNT_FILE or the"
+        " systemd credential oauth2_service_account: not deleted in the Google Cloud console),"
+        " its domain-wide delegation of the scope https://mail.google.com/ in the Google"
+        " Workspace Admin console, and that the mailbox (the username) is a user of the"
+        " domain, then restart mailbot (or send SIGHUP)"
     )
 
 

@@ -171,6 +171,18 @@ def test_microsofts_refusals_name_entras_fix(code: str, says: str) -> None:
     assert says in refusal_fix(code, "client_credentials", "microsoft")
 
 
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("unauthorized_client", "domain-wide delegation of the scope https://mail.google.com/"),
+        ("invalid_grant", "MAILBOT_OAUTH2__SERVICE_ACCOUNT_FILE"),
+        ("missing_package", "pip install 'mailbot[oauth]'"),
+    ],
+)
+def test_googles_refusals_name_the_admin_consoles_fix(code: str, says: str) -> None:
+    assert says in refusal_fix(code, "service_account", "google")
+
+
 def test_what_we_sent_is_never_quoted_back() -> None:
     text = "invalid_grant: refresh token rt-123 unknown (client secret s3cr3t) (HTTP 400)"
     assert redact(text, ("rt-123", "", "s3cr3t")) == (
