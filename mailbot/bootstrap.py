@@ -18,7 +18,8 @@ from mailbot.adapters import db as repo
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import IntegrityError, Session, open_database
 from mailbot.adapters.mailbox import MailSource
-from mailbot.adapters.oauth2 import TokenSource, token_source
+from mailbot.adapters.oauth2 import TokenSource
+from mailbot.adapters.oauth2_providers import token_source
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings, load_settings
 from mailbot.contracts_file import load_contracts_file

@@ -488,9 +488,9 @@ def _settings(load: Load, config: _ConfigFile, *, reads_mailbox: bool) -> Settin
     calendars = build_calendars(load, config.calendars, timezone=support.timezone)
     imap = _imap(load, config.imap, reads_mailbox=reads_mailbox)
     smtp = _smtp(load, config.smtp, support=support)
-    oauth2_used = (imap.auth == "oauth2" and reads_mailbox and not imap.maildir_path) or (
-        smtp.auth == "oauth2" and not smtp.pickup_dir
-    )
+    imap_oauth2 = imap.auth == "oauth2" and reads_mailbox and not imap.maildir_path
+    smtp_oauth2 = smtp.auth == "oauth2" and not smtp.pickup_dir
+    mailboxes = (imap.username,) * imap_oauth2 + (smtp.username,) * smtp_oauth2
     database = config.database
     return Settings(
         imap=imap,
@@ -509,7 +509,9 @@ def _settings(load: Load, config: _ConfigFile, *, reads_mailbox: bool) -> Settin
         limits=config.limits,
         ingest=config.ingest,
         web=web_settings(load, config.web),
-        oauth2=oauth2_settings(load, config.oauth2, used=oauth2_used),
+        oauth2=oauth2_settings(
+            load, config.oauth2, used=imap_oauth2 or smtp_oauth2, mailboxes=mailboxes
+        ),
     )
 
 

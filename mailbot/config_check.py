@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mailbot.adapters import smtp
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import DatabaseError, check_connection, plain_engine
-from mailbot.adapters.oauth2 import token_source
+from mailbot.adapters.oauth2_providers import token_source
 from mailbot.adapters.templates import Renderer
 from mailbot.bootstrap import make_source, system_clock
 from mailbot.config import Settings

@@ -583,7 +583,9 @@ LogLevel = Annotated[str, _kind(_check_log_level)]
 # How mailbot logs in to a mail server: with its password, or with an OAuth2 access token.
 Auth = Annotated[str, _kind(_check_choice("password", "oauth2"))]
 OAuth2Provider = Annotated[str, _kind(_check_choice("generic", "microsoft", "google"))]
-OAuth2Flow = Annotated[str, _kind(_check_choice("client_credentials", "refresh_token"))]
+OAuth2Flow = Annotated[
+    str, _kind(_check_choice("client_credentials", "refresh_token", "service_account"))
+]
 LogLevels = Annotated[
     tuple[tuple[str, str], ...], _kind(_check_log_levels, _list_from_env, typed=tuple)
 ]

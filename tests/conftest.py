@@ -701,9 +701,13 @@ def oauth2_smtp_sink(oauth2_server: OAuth2Server) -> Iterator[SmtpSink]:
 
 
 @pytest.fixture(scope="session")
-def oauth2_session_server() -> Iterator[OAuth2Server]:
-    """The OAuth2 server of the whole session (the OAuth Dovecot asks it about tokens)."""
-    yield from serve(OAuth2Server())
+def oauth2_session_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OAuth2Server]:
+    """The OAuth2 server of the whole session (the OAuth Dovecot asks it about tokens), on
+    HTTPS too (Microsoft's endpoints, which msal only reaches over HTTPS)."""
+    directory = tmp_path_factory.mktemp("oauth2")
+    _make_certificate(directory / "ssl")
+    tls = (directory / "ssl" / "cert.pem", directory / "ssl" / "key.pem")
+    yield from serve(OAuth2Server(), tls=tls)
 
 
 @pytest.fixture

@@ -14,6 +14,21 @@ suite's Dovecot and aiosmtpd check the very tokens mailbot obtained.
 - ``POST /introspect`` (or ``GET /introspect?token=...``): ``{"active": true,
   "username": ..., "exp": ...}`` for a live token, ``{"active": false}`` else.
 
+- Microsoft Entra ID's endpoints as msal uses them, served over HTTPS (``https_url``,
+  a certificate of the tests' own, ``ca_file``): ``GET /{tenant}/v2.0/.well-known/
+  openid-configuration`` for the tenants added (``add_tenant``; another tenant gets
+  Entra's 400 ``invalid_tenant`` AADSTS90002) and ``POST /{tenant}/oauth2/v2.0/token``,
+  client credentials with the scope ``https://outlook.office365.com/.default``, whose
+  refusals are worded as Entra's (``invalid_client`` with AADSTS7000215 for a wrong
+  secret, a trace id and timestamp that change every time).
+
+- Google's JWT-bearer grant (RFC 7523) at ``/token``, as google-auth's service account
+  sends it: ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` with an
+  ``assertion`` whose RS256 signature is checked with the key of the service account
+  added (``add_service_account``), its ``aud`` Google's token endpoint, its ``scope``
+  one the account is delegated (domain-wide delegation), its ``sub`` a user of the domain
+  (``google_users``); the token is for ``sub``. Refusals are worded as Google's.
+
 Time is the server's own settable clock (``advance``), never a sleep: a token
 whose lifetime has passed on that clock is expired. ``expire`` and ``revoke``
 end tokens at once; ``requests`` counts the token endpoint's answers per grant.
@@ -24,13 +39,19 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 
 @dataclass
@@ -54,6 +75,16 @@ class OAuth2Server:
     requests: Counter[str] = field(default_factory=Counter)
     # Answer a refresh with a new refresh token and revoke the old one (RFC 6749 section 6).
     rotate_refresh_tokens: bool = False
+    # Microsoft tenants whose OpenID configuration is served (add_tenant).
+    tenants: set[str] = field(default_factory=set)
+    # The forms the token endpoints were sent, in order (for tests of what a library sends).
+    forms: list[dict[str, str]] = field(default_factory=list)
+    # Service accounts: client_email -> (public key PEM, the scopes delegated to it).
+    service_accounts: dict[str, tuple[bytes, frozenset[str]]] = field(default_factory=dict)
+    # The users of the Google Workspace domain a service account may act for.
+    google_users: set[str] = field(default_factory=set)
+    tls_port: int = 0
+    ca_file: str = ""
     _access: dict[str, _Token] = field(default_factory=dict)
     _refresh: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> (client_id, user)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -67,6 +98,10 @@ class OAuth2Server:
         return f"{self.url}/token"
 
     @property
+    def https_url(self) -> str:
+        return f"https://{self.host}:{self.tls_port}"
+
+    @property
     def introspection_url(self) -> str:
         return f"{self.url}/introspect"
 
@@ -76,6 +111,18 @@ class OAuth2Server:
         """A client whose client-credentials tokens log in as ``username``."""
         with self._lock:
             self.clients[client_id] = (secret, username)
+
+    def add_tenant(self, tenant: str) -> None:
+        """A Microsoft tenant: its OpenID configuration and token endpoint answer."""
+        with self._lock:
+            self.tenants.add(tenant)
+
+    def add_service_account(
+        self, email: str, public_key: bytes, *, scopes: tuple[str, ...]
+    ) -> None:
+        """A Google service account (its public key, PEM) delegated ``scopes`` domain-wide."""
+        with self._lock:
+            self.service_accounts[email] = (public_key, frozenset(scopes))
 
     def issue_refresh_token(self, client_id: str, username: str) -> str:
         """A refresh token for ``username``, as a user's consent would give one."""
@@ -156,6 +203,11 @@ class OAuth2Server:
                     del self._refresh[form["refresh_token"]]
                     rotated = "rt-" + secrets.token_urlsafe(16)
                     self._refresh[rotated] = owner
+            elif grant_type == JWT_BEARER:
+                checked = self._jwt_bearer(form.get("assertion", ""))
+                if isinstance(checked, tuple):
+                    return checked
+                username = checked
             else:
                 return _error(400, "unsupported_grant_type", f"grant_type {grant_type!r}.")
             scope = form.get("scope", "")
@@ -169,19 +221,113 @@ class OAuth2Server:
                 answer["refresh_token"] = rotated
         return 200, answer
 
+    def _jwt_bearer(self, assertion: str) -> str | tuple[int, dict[str, Any]]:  # noqa: PLR0911 -- one refusal per check, as Google words them
+        """The user an RFC 7523 assertion acts for, or Google's refusal (lock held)."""
+        try:
+            head, body, signature = assertion.split(".")
+            claims = json.loads(_unbase64(body))
+            known = self.service_accounts.get(claims.get("iss", ""))
+            if known is None:
+                return _error(400, "invalid_grant", "Invalid grant: account not found")
+            key = serialization.load_pem_public_key(known[0])
+            assert isinstance(key, rsa.RSAPublicKey)
+            key.verify(_unbase64(signature), f"{head}.{body}".encode(), padding.PKCS1v15(),
+                       hashes.SHA256())  # fmt: skip
+        except (ValueError, InvalidSignature):
+            return _error(400, "invalid_grant", "Invalid JWT Signature.")
+        if claims.get("aud") != GOOGLE_TOKEN_AUDIENCE:
+            return _error(400, "invalid_grant", "Invalid JWT: audience.")
+        if not claims.get("exp", 0) > claims.get("iat", 0):
+            return _error(400, "invalid_grant", "Invalid JWT: Token must be a short-lived token.")
+        scopes = set(str(claims.get("scope", "")).split())
+        if not scopes or not scopes <= known[1]:
+            return _error(401, "unauthorized_client", "Client is unauthorized to retrieve"
+                          " access tokens using this method, or client not authorized for any"
+                          " of the scopes requested.")  # fmt: skip
+        if claims.get("sub") not in self.google_users:
+            return _error(400, "invalid_grant", "Invalid email or User ID")
+        return str(claims["sub"])
+
     def _new_access(self, username: str, scope: str) -> str:
         token = "at-" + secrets.token_urlsafe(24)
         self._access[token] = _Token(username, self.now + self.lifetime, scope)
         return token
 
 
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# What google-auth puts in a service account's assertion as its audience, whatever the
+# key file's token_uri (Google's token endpoint checks it).
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+
+
+def _unbase64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def _error(status: int, code: str, description: str) -> tuple[int, dict[str, Any]]:
     return status, {"error": code, "error_description": description}
+
+
+MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
+
+
+def _entra_error(status: int, code: str, number: int, words: str) -> tuple[int, dict[str, Any]]:
+    """A refusal worded as Microsoft Entra ID's: its AADSTS code, a new trace id each time."""
+    trace = secrets.token_hex(16)
+    description = (
+        f"AADSTS{number}: {words} Trace ID: {trace} Correlation ID: {secrets.token_hex(16)}"
+        f" Timestamp: 2026-12-06 10:{secrets.randbelow(60):02d}:00Z"
+    )
+    return status, {"error": code, "error_description": description, "error_codes": [number],
+                    "trace_id": trace}  # fmt: skip
+
+
+def _microsoft(
+    state: OAuth2Server, path: str, form: dict[str, str], base: str
+) -> tuple[int, dict[str, Any]] | None:
+    """Entra ID's answers at ``/{tenant}/...``, None for another path."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 2:
+        return None
+    tenant, rest = parts[0], "/".join(parts[1:])
+    if rest not in ("v2.0/.well-known/openid-configuration", "oauth2/v2.0/token"):
+        return None
+    if tenant not in state.tenants:
+        return _entra_error(400, "invalid_tenant", 90002,
+                            f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID.")  # fmt: skip
+    if rest.startswith("v2.0/"):
+        return 200, {
+            "issuer": f"{base}/{tenant}/v2.0",
+            "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
+            "device_authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/devicecode",
+        }
+    return _entra_token(state, tenant, form)
+
+
+def _entra_token(
+    state: OAuth2Server, tenant: str, form: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    """Entra ID's token endpoint: client credentials for the Exchange Online scope."""
+    if form.get("grant_type") != "client_credentials":
+        return _entra_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")  # fmt: skip
+    with state._lock:
+        known = state.clients.get(form.get("client_id", ""))
+    if known is None:
+        return _entra_error(400, "unauthorized_client", 700016,
+                            f"Application with identifier '{form.get('client_id')}' was not found in the directory '{tenant}'.")  # fmt: skip
+    if known[0] != form.get("client_secret"):
+        return _entra_error(401, "invalid_client", 7000215,
+                            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")  # fmt: skip
+    if form.get("scope") != MICROSOFT_SCOPE:
+        return _entra_error(400, "invalid_scope", 1002012, f"The provided value for scope {form.get('scope')} is not valid.")  # fmt: skip
+    return state.grant(form, None)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "TestOAuth2/1"
     state: OAuth2Server  # set on the subclass made for each server
+    tls = False  # set on the subclass of the HTTPS listener
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -194,7 +340,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()})
 
     def _answer(self, path: str, form: dict[str, str]) -> None:
-        if path == "/token" and self.command == "POST":
+        if self.command == "POST":
+            with self.state._lock:
+                self.state.forms.append(form)
+        scheme = "https" if self.tls else "http"
+        entra = _microsoft(self.state, path, form, f"{scheme}://{self.headers.get('Host')}")
+        if entra is not None:
+            status, answer = entra
+        elif path == "/token" and self.command == "POST":
             status, answer = self.state.grant(form, self._basic())
         elif path == "/introspect":
             status, answer = 200, self.state.introspect(form.get("token", "") or self._bearer())
@@ -223,17 +376,33 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # quiet: pytest shows failures, not every request
 
 
-def serve(state: OAuth2Server) -> Iterator[OAuth2Server]:
-    """Run ``state`` on a free port of 127.0.0.1 until the generator is closed."""
-    handler = type("Handler", (_Handler,), {"state": state})
-    httpd = ThreadingHTTPServer((state.host, 0), handler)
-    httpd.daemon_threads = True
-    state.port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, name="oauth2-server", daemon=True)
-    thread.start()
+def serve(state: OAuth2Server, *, tls: tuple[Path, Path] | None = None) -> Iterator[OAuth2Server]:
+    """Run ``state`` on a free port of 127.0.0.1 until the generator is closed; with ``tls``
+    (a certificate and its key, PEM) on a second port over HTTPS too (``https_url``)."""
+    listeners = [_listen(state, tls=None)]
+    state.port = listeners[0][0].server_address[1]
+    if tls is not None:
+        listeners.append(_listen(state, tls=tls))
+        state.tls_port, state.ca_file = listeners[1][0].server_address[1], str(tls[0])
     try:
         yield state
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+        for httpd, thread in listeners:
+            httpd.shutdown()
+            httpd.server_close()
+            thread.join()
+
+
+def _listen(
+    state: OAuth2Server, *, tls: tuple[Path, Path] | None
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    handler = type("Handler", (_Handler,), {"state": state, "tls": tls is not None})
+    httpd = ThreadingHTTPServer((state.host, 0), handler)
+    httpd.daemon_threads = True
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls[0], tls[1])
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, name="oauth2-server", daemon=True)
+    thread.start()
+    return httpd, thread

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from datetime import date, time, timedelta
@@ -569,13 +571,27 @@ def test_the_example_config_shows_every_key() -> None:
     documented |= {
         key
         for key in known_keys()
-        if key.endswith((".password", ".metrics_token", ".client_secret", ".refresh_token"))
+        if key.endswith(
+            (
+                ".password",
+                ".metrics_token",
+                ".client_secret",
+                ".refresh_token",
+                ".service_account_file",
+            )
+        )
         and key_variable(key) in text
     }
 
     assert sorted(set(known_keys()) - documented) == []
     keys = {key.rpartition(".")[2] for key in flat_keys(tomllib.loads(text))}
-    assert not keys & {"password", "metrics_token", "client_secret", "refresh_token"}
+    assert not keys & {
+        "password",
+        "metrics_token",
+        "client_secret",
+        "refresh_token",
+        "service_account_file",
+    }
 
 
 def key_variable(key: str) -> str:
@@ -1216,6 +1232,117 @@ token_url = "https://login.example.com/oauth2/token"
 """
 )
 OAUTH2_SECRET = {"MAILBOT_OAUTH2__CLIENT_SECRET": "app-secret"}
+MICROSOFT = OAUTH2.replace('scope = "mail"\ntoken_url = "https://login.example.com/oauth2/token"\n',
+                           'provider = "microsoft"\ntenant = "contoso.onmicrosoft.com"\n')  # fmt: skip
+
+
+def test_microsoft_needs_the_tenant_the_client_and_its_secret_and_no_token_url(
+    tmp_path: Path,
+) -> None:
+    oauth2 = load(tmp_path, MICROSOFT, OAUTH2_SECRET).oauth2
+
+    assert (oauth2.provider, oauth2.tenant, oauth2.client_id, oauth2.flow) == (
+        "microsoft", "contoso.onmicrosoft.com", "mailbot", "client_credentials"
+    )  # fmt: skip
+    assert (oauth2.client_secret, oauth2.token_url, oauth2.scope) == ("app-secret", "", "")
+
+
+GOOGLE = OAUTH2.replace('client_id = "mailbot"\nscope = "mail"\ntoken_url = "https://login.example.com/oauth2/token"\n',
+                        'provider = "google"\n').replace('username = "support"', 'username = "s@example.com"')  # fmt: skip
+KEY = {"type": "service_account", "client_email": "mailbot@p.iam.gserviceaccount.com",
+       "private_key": "-----BEGIN PRIVATE KEY-----\n...", "token_uri": "https://oauth2.googleapis.com/token"}  # fmt: skip
+
+
+def google_key(directory: Path, key: Mapping[str, str] = KEY) -> dict[str, str]:
+    path = directory / "sa.json"
+    path.write_text(json.dumps(key), encoding="utf-8")
+    return {"MAILBOT_OAUTH2__SERVICE_ACCOUNT_FILE": str(path)}
+
+
+def test_google_needs_only_the_service_account_key_from_the_environment(tmp_path: Path) -> None:
+    oauth2 = load(tmp_path, GOOGLE, google_key(tmp_path)).oauth2
+
+    assert (oauth2.provider, oauth2.flow) == ("google", "service_account")
+    assert oauth2.service_account_file == str(tmp_path / "sa.json")
+
+
+def test_googles_key_file_may_be_the_systemd_credential_itself(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "oauth2_service_account").write_text(json.dumps(KEY), encoding="utf-8")
+
+    oauth2 = load(tmp_path, GOOGLE, {"CREDENTIALS_DIRECTORY": str(credentials)}).oauth2
+
+    assert oauth2.service_account_file == str(credentials / "oauth2_service_account")
+
+
+def test_google_config_errors_name_the_key_and_never_quote_the_key(tmp_path: Path) -> None:
+    def error(text: str = GOOGLE, key: Mapping[str, str] | None = KEY) -> str:
+        return load_error(tmp_path, text, google_key(tmp_path, key) if key else {})
+
+    assert error(key=None).startswith(
+        'oauth2.service_account_file: missing; needed with flow = "service_account": set'
+        " MAILBOT_OAUTH2__SERVICE_ACCOUNT_FILE"
+    )
+    assert "credential oauth2_service_account" in error(key=None)
+    wrong = error(key={**KEY, "type": "authorized_user"})
+    assert "is not a service account's key" in wrong and "PRIVATE KEY" not in wrong
+    lacking = error(key={k: v for k, v in KEY.items() if k != "client_email"})
+    assert lacking.endswith("lacks client_email")
+    assert error(GOOGLE + 'service_account_file = "/etc/sa.json"\n').startswith(
+        "oauth2.service_account_file: the key file's path does not belong in the file"
+    )
+    assert error(GOOGLE.replace("flow", "x") + 'flow = "client_credentials"\n').startswith(
+        'oauth2.flow: with provider = "google" only "service_account" for now'
+    )
+    assert error(
+        GOOGLE.replace('username = "s@example.com"', 'username = "support"', 1)
+    ).startswith('smtp.username: with provider = "google" the token is for one mailbox')
+    both = GOOGLE.replace('username = "s@example.com"', 'username = "support"')
+    assert error(both).startswith('imap.username: with provider = "google" the username is the'
+                                  " mailbox's address")  # fmt: skip
+    generic = OAUTH2.replace('scope = "mail"', 'flow = "service_account"')
+    assert load_error(tmp_path, generic, OAUTH2_SECRET).startswith(
+        'oauth2.flow: "service_account" is for provider = "google"'
+    )
+
+
+def test_google_without_google_auth_installed_is_a_config_error_naming_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "google.oauth2", None)
+
+    assert load_error(tmp_path, GOOGLE, google_key(tmp_path)) == (
+        'oauth2.provider: "google" needs the Python package google-auth, which is not'
+        " installed: install mailbot with its oauth extra, pip install 'mailbot[oauth]'"
+    )
+
+
+def test_microsoft_without_msal_installed_is_one_config_error_naming_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "msal", None)  # as if not installed: imports fail
+    path = write_config(tmp_path, MICROSOFT)
+    monkeypatch.setenv("MAILBOT_OAUTH2__CLIENT_SECRET", "app-secret")
+
+    code = main(["--config", str(path), "check-config", "--offline"])
+
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.endswith(
+        'oauth2.provider: "microsoft" needs the Python package msal, which is not installed:'
+        " install mailbot with its oauth extra, pip install 'mailbot[oauth]'"
+    )
+
+
+def test_microsoft_unused_needs_no_msal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "msal", None)
+    text = MICROSOFT.replace('auth = "oauth2"', 'auth = "password"')
+
+    settings = load(tmp_path, text, {"MAILBOT_IMAP__PASSWORD": "i", "MAILBOT_SMTP__PASSWORD": "s"})
+
+    assert settings.oauth2.provider == "microsoft"
 
 
 def test_oauth2_logins_need_no_passwords_but_the_client_secret(tmp_path: Path) -> None:
@@ -1266,15 +1393,24 @@ def test_oauth2_secrets_come_from_systemd_credentials(tmp_path: Path) -> None:
          OAUTH2_SECRET, "oauth2.token_url: missing; needed with auth = \"oauth2\""),
         (OAUTH2.replace('client_id = "mailbot"', ""), OAUTH2_SECRET,
          "oauth2.client_id: missing; needed with auth = \"oauth2\""),
-        (OAUTH2.replace('scope = "mail"', 'provider = "microsoft"'), OAUTH2_SECRET,
-         'oauth2.provider: "microsoft" comes in a later version of mailbot; for now only'
-         ' "generic"'),
-        (OAUTH2.replace('scope = "mail"', 'provider = "google"'), OAUTH2_SECRET,
-         'oauth2.provider: "google" comes in a later version'),
+        (MICROSOFT.replace('tenant = "contoso.onmicrosoft.com"', ""), OAUTH2_SECRET,
+         'oauth2.tenant: missing; needed with provider = "microsoft": the directory (tenant) ID'),
+        (MICROSOFT.replace('"contoso.onmicrosoft.com"', '"common"'), OAUTH2_SECRET,
+         'oauth2.tenant: expected the directory (tenant) ID (a GUID) or the organisation\'s'
+         ' domain like "contoso.onmicrosoft.com", got "common"'),
+        (MICROSOFT.replace('"contoso.onmicrosoft.com"', '"https://login.microsoftonline.com/x"'),
+         OAUTH2_SECRET, "oauth2.tenant: expected the directory (tenant) ID"),
+        (MICROSOFT.replace('client_id = "mailbot"', 'client_id = "m"\nflow = "refresh_token"'),
+         {**OAUTH2_SECRET, "MAILBOT_OAUTH2__REFRESH_TOKEN": "r"},
+         'oauth2.flow: with provider = "microsoft" only "client_credentials" for now'),
+        (MICROSOFT.replace('client_id = "mailbot"', ""), OAUTH2_SECRET,
+         "oauth2.client_id: missing; needed with auth = \"oauth2\""),
+        (MICROSOFT, {}, "oauth2.client_secret: missing; needed with flow = \"client_credentials\""),
         (OAUTH2.replace('scope = "mail"', 'provider = "okta"'), OAUTH2_SECRET,
          'oauth2.provider: expected one of generic, microsoft, google, got "okta"'),
         (OAUTH2.replace('scope = "mail"', 'flow = "password"'), OAUTH2_SECRET,
-         'oauth2.flow: expected one of client_credentials, refresh_token, got "password"'),
+         'oauth2.flow: expected one of client_credentials, refresh_token, service_account, got'
+         ' "password"'),
         (OAUTH2.replace('auth = "oauth2"', 'auth = "kerberos"', 1), OAUTH2_SECRET,
          'imap.auth: expected one of password, oauth2, got "kerberos"'),
         (OAUTH2.replace('token_url = "https://', 'token_url = "ftp://'), OAUTH2_SECRET,
@@ -1297,7 +1433,7 @@ def test_oauth2_config_errors_name_the_key(
 def test_an_oauth2_config_error_exits_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write_config(tmp_path, OAUTH2.replace('scope = "mail"', 'provider = "microsoft"'))
+    path = write_config(tmp_path, OAUTH2.replace('scope = "mail"', 'provider = "okta"'))
 
     code = main(["--config", str(path), "check-config", "--offline"])
 

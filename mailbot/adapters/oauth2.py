@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlencode
 
-from mailbot.config import OAuth2Settings, Settings
+from mailbot.config import OAuth2Settings
 from mailbot.core.backoff import Outage, after_failure
 from mailbot.core.oauth2 import (
     AccessToken,
@@ -72,6 +72,18 @@ class TokenWatch(Protocol):
         """The token endpoint refused for good (``error.permanent``)."""
 
 
+class Grant(Protocol):
+    """How a provider's library obtains a token (``adapters.oauth2_providers``)."""
+
+    # What identifies the grant beyond [oauth2] (the mailbox acted for, the key file), for
+    # the cache: another value makes a cached token stale.
+    key: str
+
+    def acquire(self, *, now: Callable[[], datetime]) -> AccessToken:
+        """A new token, its times from ``now`` (read once the answer is in); OAuth2Error
+        (``permanent`` when no retry cures it) when none can be had."""
+
+
 class TokenSource:
     """Access tokens of one ``[oauth2]`` configuration; safe to share between threads."""
 
@@ -83,13 +95,16 @@ class TokenSource:
         clock: Callable[[], datetime] = _utc_now,
         timeout: float = 30.0,
         random_fraction: Callable[[], float] = random.random,
+        grant: Grant | None = None,
     ) -> None:
         self._settings = settings
+        # A provider's own library (adapters.oauth2_providers); None: the RFC 6749 POST here.
+        self._grant = grant
         self._cache = state_dir / CACHE_NAME if state_dir is not None else None
         self._clock = clock
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._key = _settings_key(settings)
+        self._key = _settings_key(settings, grant.key if grant is not None else "")
         self._token: AccessToken | None = None
         self._loaded = False
         self._watch: TokenWatch | None = None
@@ -147,6 +162,9 @@ class TokenSource:
                                           refresh_token=self._token.refresh_token)  # fmt: skip
 
     def _renew(self, old: AccessToken | None) -> AccessToken:
+        if self._grant is not None:
+            self.requests += 1
+            return self._grant.acquire(now=self._clock)
         s = self._settings
         form = {"grant_type": s.flow, "client_id": s.client_id}
         if s.client_secret:
@@ -221,16 +239,9 @@ class TokenSource:
             Path(temp).unlink(missing_ok=True)
 
 
-def token_source(settings: Settings) -> TokenSource | None:
-    """The token source of ``settings``, None when neither server logs in with OAuth2."""
-    if "oauth2" not in (settings.imap.auth, settings.smtp.auth):
-        return None
-    return TokenSource(settings.oauth2, state_dir=settings.state_dir)
-
-
-def _settings_key(settings: OAuth2Settings) -> str:
-    """Which settings a cached token belongs to: another endpoint, client, scope, flow or
-    refresh token (a new consent) makes the cache stale."""
+def _settings_key(settings: OAuth2Settings, grant: str) -> str:
+    """Which settings a cached token belongs to: another provider, tenant, endpoint, client,
+    scope, flow or refresh token (a new consent) makes the cache stale."""
     parts = (settings.token_url, settings.client_id, settings.scope, settings.flow,
-             settings.refresh_token)  # fmt: skip
+             settings.refresh_token, settings.provider, settings.tenant, grant)  # fmt: skip
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()

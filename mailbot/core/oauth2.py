@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,7 +57,11 @@ class AccessToken:
 
 def parse_token_response(body: bytes | str, *, now: datetime) -> AccessToken:
     """The token of a 200 answer received at ``now``; TokenResponseError saying what is off."""
-    answer = _json_object(body)
+    return parse_token_answer(_json_object(body), now=now)
+
+
+def parse_token_answer(answer: Mapping[str, Any], *, now: datetime) -> AccessToken:
+    """The token of an answer already decoded (as msal hands it over), received at ``now``."""
     value = answer.get("access_token")
     if not isinstance(value, str) or not value:
         raise TokenResponseError("the answer has no access_token")
@@ -119,6 +124,16 @@ def describe_error(status: int, body: bytes | str) -> TokenError:
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
         quoted = " ".join(text.split())[:200]
         return TokenError(status, "", f"HTTP {status}: {quoted or 'no answer'}", status < 500)
+    return describe_error_answer(answer, status=status)
+
+
+def describe_error_answer(answer: Mapping[str, Any], *, status: int = 0) -> TokenError:
+    """An RFC 6749 error already decoded (msal's and google-auth's hand it over without the
+    HTTP status: ``status`` 0, left out of the text)."""
+    code = answer.get("error")
+    if not isinstance(code, str) or not code:
+        quoted = " ".join(json.dumps(dict(answer), default=str).split())[:200]
+        return TokenError(status, "", f"no token and no error code: {quoted}", False)
     parts = [code]
     description = answer.get("error_description")
     if isinstance(description, str) and description.strip():
@@ -126,13 +141,18 @@ def describe_error(status: int, body: bytes | str) -> TokenError:
     uri = answer.get("error_uri")
     if isinstance(uri, str) and uri:
         parts.append(f" ({uri})")
-    parts.append(f" (HTTP {status})")
+    if status:
+        parts.append(f" (HTTP {status})")
     return TokenError(status, code, "".join(parts), code in PERMANENT_ERRORS)
 
 
-def refusal_fix(code: str, flow: str) -> str:
+def refusal_fix(code: str, flow: str, provider: str = "generic") -> str:
     """What the admin does about a refusal no retry cures (``code`` as in ``TokenError``),
     in one line for ``mailbot status`` and the log."""
+    if provider == "microsoft":
+        return _microsoft_fix(code)
+    if provider == "google":
+        return _google_fix(code)
     if code == "invalid_grant" and flow == "refresh_token":
         return (
             "the refresh token is revoked or expired: give mailbot a new one"
@@ -148,6 +168,34 @@ def refusal_fix(code: str, flow: str) -> str:
     return (
         "fix the [oauth2] settings (client_id, scope, token_url) or the provider's consent,"
         " then restart mailbot (or send SIGHUP)"
+    )
+
+
+def _microsoft_fix(code: str) -> str:
+    if code == "invalid_tenant":
+        return (
+            "fix [oauth2] tenant: the directory (tenant) ID of the app registration in"
+            " Microsoft Entra ID, then restart mailbot (or send SIGHUP)"
+        )
+    if code == "missing_package":
+        return "install the oauth extra (pip install 'mailbot[oauth]'), then restart mailbot"
+    return (
+        "fix [oauth2] client_id or the client secret (MAILBOT_OAUTH2__CLIENT_SECRET or the"
+        " systemd credential oauth2_client_secret: the secret's value, not its ID, and not"
+        " expired), or grant admin consent for IMAP.AccessAsApp and SMTP.SendAsApp in"
+        " Microsoft Entra ID, then restart mailbot (or send SIGHUP)"
+    )
+
+
+def _google_fix(code: str) -> str:
+    if code == "missing_package":
+        return "install the oauth extra (pip install 'mailbot[oauth]'), then restart mailbot"
+    return (
+        "check the service account's JSON key (MAILBOT_OAUTH2__SERVICE_ACCOUNT_FILE or the"
+        " systemd credential oauth2_service_account: not deleted in the Google Cloud console),"
+        " its domain-wide delegation of the scope https://mail.google.com/ in the Google"
+        " Workspace Admin console, and that the mailbox (the username) is a user of the"
+        " domain, then restart mailbot (or send SIGHUP)"
     )
 
 

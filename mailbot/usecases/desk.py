@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from mailbot.adapters import db as repo
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import Engine, Session
-from mailbot.adapters.oauth2 import TokenSource, token_source
+from mailbot.adapters.oauth2 import TokenSource
+from mailbot.adapters.oauth2_providers import token_source
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings
 from mailbot.core.decide import DeskPolicy

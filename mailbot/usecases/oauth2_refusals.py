@@ -48,12 +48,12 @@ REASON_CHARS = 300
 KIND = StaffOAuth2Refused.template
 
 
-def refusal_problem(error: OAuth2Error, *, flow: str) -> str:
+def refusal_problem(error: OAuth2Error, *, flow: str, provider: str = "generic") -> str:
     """The line ``mailbot status`` shows: the cause, then the fix."""
     reason = error.reason
     if len(reason) > REASON_CHARS:
         reason = reason[:REASON_CHARS] + "…"
-    return f"{PREFIX}{reason}; {refusal_fix(error.code, flow)}"
+    return f"{PREFIX}{reason}; {refusal_fix(error.code, flow, provider)}"
 
 
 class TokenRefusals:
@@ -89,7 +89,8 @@ def record_refusal(desk: Desk, error: OAuth2Error, *, now: datetime) -> bool:
     """Record a permanent refusal: log and mail staff when it starts an episode, log when its
     cause changed (``core.oauth2.refusal_cause``), nothing more when it is the same again.
     True (the episode goes on)."""
-    problem = refusal_problem(error, flow=desk.settings.oauth2.flow)
+    oauth2 = desk.settings.oauth2
+    problem = refusal_problem(error, flow=oauth2.flow, provider=oauth2.provider)
     with Session(desk.engine) as session:
         row = db.daemon_state(OAUTH2, session=session) or DaemonStateRow(name=OAUTH2)
         if row.error and _cause(row.error) == _cause(problem):
@@ -141,7 +142,7 @@ def _tell_staff(desk: Desk, error: OAuth2Error, *, now: datetime, session: Sessi
         servers=servers,
         code=error.code,
         reason=error.reason,
-        fix=refusal_fix(error.code, settings.oauth2.flow),
+        fix=refusal_fix(error.code, settings.oauth2.flow, settings.oauth2.provider),
         since=desk.local_time(now),
     )
     fields = TicketFields(

@@ -10,6 +10,7 @@ from mailbot.core.oauth2 import (
     AccessToken,
     TokenResponseError,
     describe_error,
+    describe_error_answer,
     parse_token_response,
     redact,
     refusal_cause,
@@ -157,8 +158,44 @@ def test_each_refusal_names_its_fix(code: str, flow: str, says: str) -> None:
     assert says in refusal_fix(code, flow)
 
 
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("invalid_client", "the secret's value, not its ID"),
+        ("unauthorized_client", "admin consent for IMAP.AccessAsApp and SMTP.SendAsApp"),
+        ("invalid_tenant", "fix [oauth2] tenant"),
+        ("missing_package", "pip install 'mailbot[oauth]'"),
+    ],
+)
+def test_microsofts_refusals_name_entras_fix(code: str, says: str) -> None:
+    assert says in refusal_fix(code, "client_credentials", "microsoft")
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("unauthorized_client", "domain-wide delegation of the scope https://mail.google.com/"),
+        ("invalid_grant", "MAILBOT_OAUTH2__SERVICE_ACCOUNT_FILE"),
+        ("missing_package", "pip install 'mailbot[oauth]'"),
+    ],
+)
+def test_googles_refusals_name_the_admin_consoles_fix(code: str, says: str) -> None:
+    assert says in refusal_fix(code, "service_account", "google")
+
+
 def test_what_we_sent_is_never_quoted_back() -> None:
     text = "invalid_grant: refresh token rt-123 unknown (client secret s3cr3t) (HTTP 400)"
     assert redact(text, ("rt-123", "", "s3cr3t")) == (
         "invalid_grant: refresh token *** unknown (client secret ***) (HTTP 400)"
     )
+
+
+def test_an_error_handed_over_decoded_has_no_http_status_in_its_words() -> None:
+    answer = {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client"
+              " secret provided.", "error_codes": [7000215]}  # fmt: skip
+
+    error = describe_error_answer(answer)
+
+    assert error.text == "invalid_client: AADSTS7000215: Invalid client secret provided."
+    assert (error.code, error.permanent, error.status) == ("invalid_client", True, 0)
+    assert describe_error_answer({"weird": 1}).permanent is False
