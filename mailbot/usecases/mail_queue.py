@@ -112,28 +112,48 @@ def queue_mail(
 
 def queue_ticketless_mail(
     desk: Desk,
-    mail: OutboundMail,
     *,
     kind: str,
+    recipients: Sequence[str],
+    subject: str,
+    body: str,
     now: datetime,
     session: Session,
     capped_address: str = "",
 ) -> None:
-    """Put a mail about no ticket yet (a web form's confirmation link, a staff sign-in link)
-    in the outbox, in the caller's transaction; ``mail`` carries its own headers."""
+    """Put a mail about no ticket (a web form's confirmation link, a staff sign-in link, an
+    OAuth2 refusal) in the outbox, in the caller's transaction, with the headers every such
+    mail carries and an unguessable Message-ID (nobody answers it as proof)."""
+    support = desk.settings.support
+    domain = support.address.rpartition("@")[2] or "localhost"
+    mail = OutboundMail(
+        message_id=f"<{kind}.{secrets.token_hex(12)}@{domain}>",
+        sender=desk.settings.smtp.from_address,
+        recipients=tuple(recipients),
+        subject=subject,
+        body_text=body,
+        extra_headers=(("Auto-Submitted", "auto-generated"), ("X-Loop", support.address),
+                       ("X-Mailbot-Kind", kind)),
+    )  # fmt: skip
     repo.insert_row(
         OutboxRow, session=session,
         ticket_id=None, kind=kind, message_id=mail.message_id, mail_from=mail.sender,
         recipients=",".join(mail.recipients), capped_address=capped_address,
-        raw=compose(mail, sender_name=desk.settings.support.name, date=now),
+        raw=compose(mail, sender_name=support.name, date=now),
         created_at=now, next_attempt_at=now, status="queued",
     )  # fmt: skip
 
 
-def ticketless_message_id(desk: Desk, kind: str) -> str:
-    """An unguessable Message-ID for a mail about no ticket (nobody answers it as proof)."""
-    domain = desk.settings.support.address.rpartition("@")[2] or "localhost"
-    return f"<{kind}.{secrets.token_hex(12)}@{domain}>"
+def ticketless_fields(
+    desk: Desk, *, subject: str = "", customer: str = "", customer_name: str = ""
+) -> TicketFields:
+    """What a template of a mail about no ticket may use: the desk's, the rest empty."""
+    support = desk.settings.support
+    return TicketFields(
+        number="", tag="", subject=subject, customer=customer, customer_name=customer_name,
+        reaction_due="", resolution_due="", status="", reopen_days=support.reopen_days,
+        support_name=support.name, support_address=support.address,
+    )  # fmt: skip
 
 
 def new_message_id(desk: Desk, ticket: TicketRow, kind: str, audience: Audience) -> str:

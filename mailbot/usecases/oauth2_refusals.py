@@ -27,8 +27,7 @@ from datetime import datetime
 
 from mailbot.adapters import db
 from mailbot.adapters.db import DaemonStateRow, Session
-from mailbot.core.mail import OutboundMail
-from mailbot.core.notices import StaffOAuth2Refused, TicketFields
+from mailbot.core.notices import StaffOAuth2Refused
 from mailbot.core.oauth2 import refusal_cause, refusal_fix
 from mailbot.errors import OAuth2Error
 from mailbot.usecases.desk import Desk
@@ -36,7 +35,7 @@ from mailbot.usecases.health import OAUTH2
 from mailbot.usecases.mail_queue import (
     STAFF_LANGUAGE,
     queue_ticketless_mail,
-    ticketless_message_id,
+    ticketless_fields,
 )
 
 log = logging.getLogger("mailbot.oauth2")
@@ -145,19 +144,13 @@ def _tell_staff(desk: Desk, error: OAuth2Error, *, now: datetime, session: Sessi
         fix=refusal_fix(error.code, settings.oauth2.flow, settings.oauth2.provider),
         since=desk.local_time(now),
     )
-    fields = TicketFields(
-        number="", tag="", subject="", customer="", customer_name="", reaction_due="",
-        resolution_due="", status="", reopen_days=support.reopen_days,
-        support_name=support.name, support_address=support.address,
-    )  # fmt: skip
-    rendered = desk.renderer.render(notice, STAFF_LANGUAGE, fields)
-    mail = OutboundMail(
-        message_id=ticketless_message_id(desk, "oauth2"),
-        sender=settings.smtp.from_address or support.address,
-        recipients=tuple(to),
+    rendered = desk.renderer.render(notice, STAFF_LANGUAGE, ticketless_fields(desk))
+    queue_ticketless_mail(
+        desk,
+        kind=KIND,
+        recipients=to,
         subject=rendered.subject,
-        body_text=rendered.body,
-        extra_headers=(("Auto-Submitted", "auto-generated"), ("X-Loop", support.address),
-                       ("X-Mailbot-Kind", KIND)),
-    )  # fmt: skip
-    queue_ticketless_mail(desk, mail, kind=KIND, now=now, session=session)
+        body=rendered.body,
+        now=now,
+        session=session,
+    )

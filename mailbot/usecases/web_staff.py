@@ -31,10 +31,9 @@ from mailbot.adapters.db import Session, TicketRow
 from mailbot.config import is_email_address
 from mailbot.core import web_tokens
 from mailbot.core.limits import human_size
-from mailbot.core.mail import OutboundMail
 from mailbot.core.submission_limits import Verdict, Window, decide_submission
 from mailbot.usecases.desk import Desk
-from mailbot.usecases.mail_queue import queue_ticketless_mail, ticketless_message_id
+from mailbot.usecases.mail_queue import queue_ticketless_mail
 from mailbot.usecases.request_limits import count_request
 from mailbot.usecases.ticket_changes import update_ticket
 from mailbot.usecases.views import sla_detail, ticket_summary
@@ -79,16 +78,12 @@ def _queue_signin_mail(
     token = web_tokens.signin_token(desk.token_key, address=address,
                                     nonce=secrets.token_hex(16), now=now)  # fmt: skip
     minutes = int(web_tokens.SIGNIN_LIFETIME.total_seconds() // 60)
-    support = desk.settings.support
-    mail = OutboundMail(
-        message_id=ticketless_message_id(desk, "signin"),
-        sender=desk.settings.smtp.from_address or support.address,
-        recipients=(address,),
+    queue_ticketless_mail(
+        desk, kind=SIGNIN_KIND, recipients=(address,),
         subject="Logowanie na tablicę zgłoszeń / Ticket board sign-in",
-        body_text=SIGNIN_MAIL.format(minutes=minutes, link=f"{link_base}/staff/login/{token}"),
-        extra_headers=(("X-Mailbot-Kind", SIGNIN_KIND), ("Auto-Submitted", "auto-generated")),
-    )
-    queue_ticketless_mail(desk, mail, kind=SIGNIN_KIND, now=now, session=session)
+        body=SIGNIN_MAIL.format(minutes=minutes, link=f"{link_base}/staff/login/{token}"),
+        now=now, session=session,
+    )  # fmt: skip
 
 
 def signin_address(desk: Desk, token: str) -> str | None:

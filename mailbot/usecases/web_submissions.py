@@ -38,15 +38,15 @@ from mailbot.core import web_tokens
 from mailbot.core.client_ip import ip_allowed
 from mailbot.core.contracts import match_contract
 from mailbot.core.limits import apply_limits, human_size
-from mailbot.core.mail import Attachment, InboundMail, OutboundMail
-from mailbot.core.notices import TicketFields, WebConfirm
+from mailbot.core.mail import Attachment, InboundMail
+from mailbot.core.notices import WebConfirm
 from mailbot.core.submission_limits import Verdict, decide_submission
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import apply_mail
 from mailbot.usecases.mail_queue import (
     automatic_mail_allowed,
     queue_ticketless_mail,
-    ticketless_message_id,
+    ticketless_fields,
 )
 from mailbot.usecases.request_limits import submission_windows
 
@@ -250,27 +250,17 @@ def _queue_confirmation(
     if not automatic_mail_allowed(desk, row.address, now=now, session=session):
         return
     token = web_tokens.confirmation_token(desk.token_key, submission=str(row.id), now=now)
-    support = desk.settings.support
-    fields = TicketFields(
-        number="", tag="", subject=row.subject or "(bez tematu)", customer=row.address,
-        customer_name=row.name, reaction_due="", resolution_due="", status="",
-        reopen_days=support.reopen_days, support_name=support.name,
-        support_address=support.address,
-    )  # fmt: skip
+    fields = ticketless_fields(
+        desk, subject=row.subject or "(bez tematu)", customer=row.address, customer_name=row.name
+    )
     hours = int(web_tokens.CONFIRMATION_LIFETIME.total_seconds() // 3600)
     notice = WebConfirm(link=base_url.rstrip("/") + CONFIRM_PATH + token, name=row.name,
                         hours=hours)  # fmt: skip
     rendered = desk.renderer.render(notice, "pl", fields)
-    mail = OutboundMail(
-        message_id=ticketless_message_id(desk, "web-confirm"),
-        sender=desk.settings.smtp.from_address, recipients=(row.address,),
-        subject=rendered.subject, body_text=rendered.body,
-        extra_headers=(("Auto-Submitted", "auto-generated"), ("X-Loop", support.address),
-                       ("X-Mailbot-Kind", "web_confirm")),
-    )  # fmt: skip
     queue_ticketless_mail(
-        desk, mail, kind="web_confirm", now=now, session=session, capped_address=row.address
-    )
+        desk, kind="web_confirm", recipients=(row.address,), subject=rendered.subject,
+        body=rendered.body, now=now, session=session, capped_address=row.address,
+    )  # fmt: skip
 
 
 def confirmation_state(desk: Desk, token: str) -> Confirmation:
