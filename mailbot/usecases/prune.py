@@ -66,9 +66,10 @@ def prune(
 ) -> PruneReport:
     """Prune what is older than ``now - older_than`` (see the module's text)."""
     cutoff = now - older_than
-    with Session(engine) as session:
-        ledger_rows = repo.old_ledger_rows(cutoff, session=session)
-    if not dry_run:
+    if dry_run:
+        with Session(engine) as session:
+            ledger_rows = repo.old_ledger_rows(cutoff, session=session)
+    else:  # the deletion counts them itself
         ledger_rows = repo.delete_old_ledger_rows(cutoff, engine=engine, batch=batch)
     files = _Files(store, dry_run=dry_run, idle_since=(now - RECENT).timestamp())
     with Session(engine) as session:
