@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from mailbot.config import (
@@ -112,6 +113,14 @@ def make_settings(
         # pool has tests of its own (test_batching) and the daemon subprocess tests use it.
         ingest=IngestSettings(parse_workers=0),
     )
+
+
+def maildir_settings(database_url: str, folder: Path) -> Settings:
+    """Settings of a desk that reads the Maildir in ``folder`` and has an SMTP server it never
+    reaches (127.0.0.1:25): for tests of what happens before anything is sent."""
+    unreached = SimpleNamespace(host="127.0.0.1", port=25)
+    maildir = ImapSettings(url=f"maildir:{folder / 'Maildir'}")
+    return make_settings(maildir, unreached, database_url, folder)  # type: ignore[arg-type]
 
 
 def customer_mail(

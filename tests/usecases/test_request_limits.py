@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from sqlmodel import select
 
 from mailbot.adapters.db import Session, WebRequestRow
 from mailbot.bootstrap import build_desk
-from mailbot.config import ImapSettings
 from mailbot.core.submission_limits import Window
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.request_limits import count_request
@@ -40,12 +38,7 @@ def desk(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Desk]:
 def another_process(database_url: str, tmp_path: Path, clock: Clock) -> Desk:
     """A desk of its own on the same database: what a second web process (or the same one
     after a restart) has."""
-    settings = factories.make_settings(
-        ImapSettings(url=f"maildir:{tmp_path / 'Maildir'}"),
-        SimpleNamespace(host="127.0.0.1", port=25),  # type: ignore[arg-type]
-        database_url,
-        tmp_path,
-    )
+    settings = factories.maildir_settings(database_url, tmp_path)
     return build_desk(settings, clock=clock)
 
 

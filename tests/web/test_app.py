@@ -9,7 +9,6 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import anyio.to_thread
@@ -21,7 +20,7 @@ from starlette.testclient import TestClient
 
 from mailbot.adapters.db import OutboxRow, Session, TicketRow
 from mailbot.bootstrap import build_desk
-from mailbot.config import ImapSettings, WebSettings
+from mailbot.config import WebSettings
 from mailbot.errors import OAuth2Error
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.health import record_poll
@@ -73,12 +72,7 @@ EXTRA = [
 
 
 def web_desk(database_url: str, tmp_path: Path, **web: object) -> Desk:
-    settings = factories.make_settings(
-        ImapSettings(url=f"maildir:{tmp_path / 'Maildir'}"),
-        SimpleNamespace(host="127.0.0.1", port=25),  # type: ignore[arg-type]
-        database_url,
-        tmp_path,
-    )
+    settings = factories.maildir_settings(database_url, tmp_path)
     values = {"trusted_proxies": ("127.0.0.1/32",), "metrics_token": TOKEN, **web}
     settings = dataclasses.replace(settings, web=WebSettings(**values))  # type: ignore[arg-type]
     return build_desk(settings, clock=lambda: factories.NOW)

@@ -9,7 +9,6 @@ import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -17,7 +16,6 @@ from mailbot.adapters.db import MessageRow, Session, SlaEventRow, TicketRow
 from mailbot.adapters.pages import builtin_pages_dir
 from mailbot.adapters.templates import LANGUAGES
 from mailbot.bootstrap import build_desk
-from mailbot.config import ImapSettings
 from mailbot.errors import ConfigError
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.web_staff import BoardRow, staff_ticket
@@ -26,12 +24,7 @@ from tests import factories
 
 
 def make_desk(database_url: str, tmp_path: Path, templates_dir: Path | None = None) -> Desk:
-    settings = factories.make_settings(
-        ImapSettings(url=f"maildir:{tmp_path / 'Maildir'}"),
-        SimpleNamespace(host="127.0.0.1", port=25),  # type: ignore[arg-type]
-        database_url,
-        tmp_path,
-    )
+    settings = factories.maildir_settings(database_url, tmp_path)
     settings = dataclasses.replace(settings, templates_dir=templates_dir)
     return build_desk(settings, clock=lambda: factories.NOW)
 

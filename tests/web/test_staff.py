@@ -12,7 +12,6 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from sqlmodel import select
@@ -27,7 +26,7 @@ from mailbot.adapters.db import (
     TicketRow,
 )
 from mailbot.bootstrap import build_desk
-from mailbot.config import ImapSettings, WebSettings
+from mailbot.config import WebSettings
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.web_staff import session_hash
 from mailbot.web.app import create_app
@@ -46,12 +45,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def desk(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Desk]:
-    settings = factories.make_settings(
-        ImapSettings(url=f"maildir:{tmp_path / 'Maildir'}"),
-        SimpleNamespace(host="127.0.0.1", port=25),  # type: ignore[arg-type]
-        database_url,
-        tmp_path,
-    )
+    settings = factories.maildir_settings(database_url, tmp_path)
     web = WebSettings(staff_session=timedelta(hours=1))
     desk = build_desk(dataclasses.replace(settings, web=web), clock=clock)
     yield desk
@@ -145,12 +139,7 @@ def test_the_session_cookie_is_strict_and_httponly(client: TestClient, desk: Des
 
 
 def test_the_session_cookie_is_secure_behind_https(database_url: str, tmp_path: Path) -> None:
-    settings = factories.make_settings(
-        ImapSettings(url=f"maildir:{tmp_path / 'Maildir'}"),
-        SimpleNamespace(host="127.0.0.1", port=25),  # type: ignore[arg-type]
-        database_url,
-        tmp_path,
-    )
+    settings = factories.maildir_settings(database_url, tmp_path)
     web = WebSettings(base_url="https://help.example.com")
     desk = build_desk(dataclasses.replace(settings, web=web), clock=lambda: factories.NOW)
     try:

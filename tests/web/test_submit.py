@@ -11,7 +11,6 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,7 +27,7 @@ from mailbot.adapters.db import (
     WebSubmissionRow,
 )
 from mailbot.bootstrap import build_desk
-from mailbot.config import ImapSettings, WebSettings
+from mailbot.config import WebSettings
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.web_submissions import expire_stale
 from mailbot.web.app import create_app
@@ -49,12 +48,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def desk(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[Desk]:
-    settings = factories.make_settings(
-        ImapSettings(url=f"maildir:{tmp_path / 'Maildir'}"),
-        SimpleNamespace(host="127.0.0.1", port=25),  # type: ignore[arg-type]
-        database_url,
-        tmp_path,
-    )
+    settings = factories.maildir_settings(database_url, tmp_path)
     web = WebSettings(trusted_proxies=("127.0.0.1/32",), submissions_per_ip_hour=3)
     # Our mail server is trusted: a VIP contract's tier needs evidence beyond From.
     support = dataclasses.replace(settings.support, authserv_id=MX)
