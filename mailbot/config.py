@@ -400,8 +400,7 @@ def _password(load: Load, path: str, value: str, *, required: bool) -> str:
         return value
     raise load.fail(
         path,
-        f"missing; set {variable(path)} in the environment or in {load.file.parent / '.env'}"
-        f" (or give the service the systemd credential {credential})",
+        f"missing; {load.secret_home(path, credential)}",
     )
 
 

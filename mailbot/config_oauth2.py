@@ -73,9 +73,7 @@ def oauth2_settings(
             what = "the key file's path" if key == KEY_FILE else "a secret"
             raise load.fail(
                 key,
-                f"{what} does not belong in the file; set {variable(key)} in the environment"
-                f" or in {load.file.parent / '.env'} (or give the service the systemd"
-                f" credential {credential})",
+                f"{what} does not belong in the file; {load.secret_home(key, credential)}",
             )
     if oauth2.provider == "google" and not load.given("oauth2.flow"):
         oauth2 = replace(oauth2, flow="service_account")  # Google's unattended flow
@@ -242,7 +240,6 @@ def _require(load: Load, settings: OAuth2Settings) -> None:
         credential = {**SECRET_KEYS, KEY_FILE: KEY_CREDENTIAL}[needed]
         raise load.fail(
             needed,
-            f'missing; needed with flow = "{settings.flow}": set {variable(needed)} in the'
-            f" environment or in {load.file.parent / '.env'} (or give the service the systemd"
-            f" credential {credential})",
+            f'missing; needed with flow = "{settings.flow}":'
+            f" {load.secret_home(needed, credential)}",
         )

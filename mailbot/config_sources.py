@@ -90,6 +90,13 @@ class Load:
         section = path.rpartition(".")[0]
         return self.fail(path, f"missing; set it in [{section}] or as {variable(path)}")
 
+    def secret_home(self, path: str, credential: str) -> str:
+        """Where the secret ``path`` is given instead of the file, for messages."""
+        return (
+            f"set {variable(path)} in the environment or in {self.file.parent / '.env'}"
+            f" (or give the service the systemd credential {credential})"
+        )
+
     def credential(self, name: str) -> str:
         """The systemd credential ``name`` (LoadCredential=), "" when there is none."""
         directory = self.environ.get("CREDENTIALS_DIRECTORY")

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pydantic.dataclasses import dataclass as section
 
 from mailbot import config_values as kind
-from mailbot.config_sources import Load, variable
+from mailbot.config_sources import Load
 from mailbot.config_values import TABLE
 
 _TOKEN = "web.metrics_token"
@@ -60,8 +60,6 @@ def web_settings(load: Load, web: WebSettings) -> WebSettings:
     if isinstance(table, dict) and "metrics_token" in table:
         raise load.fail(
             _TOKEN,
-            f"a secret does not belong in the file; set {variable(_TOKEN)} in the environment"
-            f" or in {load.file.parent / '.env'} (or give the service the systemd credential"
-            f" {_CREDENTIAL})",
+            f"a secret does not belong in the file; {load.secret_home(_TOKEN, _CREDENTIAL)}",
         )
     return replace(web, metrics_token=web.metrics_token or load.credential(_CREDENTIAL))
