@@ -110,6 +110,12 @@ class ContractIndex:
         )
 
 
+def preferred(level: Iterable[Contract]) -> Contract:
+    """The contract that wins among matches at one level (rule 3: the best tier, then the
+    smallest id)."""
+    return min(level, key=lambda c: (TIER_PRECEDENCE.index(c.tier), c.id))
+
+
 def match_contract(
     sender: str | None,
     contracts: ContractIndex | Iterable[Contract],
@@ -130,6 +136,6 @@ def match_contract(
     ):
         valid = [c for c in level if c.valid_on(today)]
         if valid:
-            best = min(valid, key=lambda c: (TIER_PRECEDENCE.index(c.tier), c.id))
+            best = preferred(valid)
             return Match(best, best.tier)
     return Match(None, Tier.POST_WARRANTY)

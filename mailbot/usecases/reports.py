@@ -27,9 +27,9 @@ from mailbot.core.billing import (
     bill_month,
     package_standing,
 )
-from mailbot.core.contracts import Contract, ContractIndex, sender_domain
+from mailbot.core.contracts import Contract, ContractIndex, preferred, sender_domain
 from mailbot.core.sla_report import SlaTicket, TierSla, sla_by_tier
-from mailbot.core.tiers import TIER_PRECEDENCE, Tier
+from mailbot.core.tiers import Tier
 
 
 def month_bounds(month: Month, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -59,7 +59,7 @@ def billing_customer(ticket: TicketRow, contracts: ContractIndex) -> str:
         contracts.by_domain.get(sender_domain(address), ()),
     ):
         if level:
-            return min(level, key=lambda c: (TIER_PRECEDENCE.index(c.tier), c.id)).id
+            return preferred(level).id
     return address
 
 
