@@ -19,14 +19,18 @@ that calls it owns the transaction (the few that take an engine say so).
 from __future__ import annotations
 
 from mailbot.adapters.db.contracts import (
+    ImportedFile,
     ImportReport,
     contract_by_id,
     contract_customer,
     contract_customer_id,
+    contract_customers,
     contract_index,
     contract_tier,
     import_contracts,
+    imported_file,
     load_contracts,
+    record_imported_file,
 )
 from mailbot.adapters.db.engine import (
     Engine,
@@ -129,7 +133,13 @@ from mailbot.adapters.db.tickets import (
     tickets_by_message_ids,
     unmet_by,
 )
-from mailbot.adapters.db.timesheet import time_entries, work_between, worked_or_unjustified
+from mailbot.adapters.db.timesheet import (
+    TicketTerms,
+    WorkDone,
+    time_entries,
+    work_between,
+    worked_or_unjustified,
+)
 from mailbot.adapters.db.web_requests import add_request, prune_requests, request_times
 from mailbot.adapters.db.web_staff import (
     add_staff_session,
@@ -166,6 +176,7 @@ __all__ = [
     "EarlierMail",
     "Engine",
     "ImportReport",
+    "ImportedFile",
     "IntegrityError",
     "LedgerRow",
     "MailboxStateRow",
@@ -178,11 +189,13 @@ __all__ = [
     "SlaEventRow",
     "StaffSessionRow",
     "TicketRow",
+    "TicketTerms",
     "TimeEntryRow",
     "UTCDateTime",
     "UsedNonceRow",
     "WebRequestRow",
     "WebSubmissionRow",
+    "WorkDone",
     "add_request",
     "add_staff_session",
     "alert_due_ids",
@@ -195,6 +208,7 @@ __all__ = [
     "contract_by_id",
     "contract_customer",
     "contract_customer_id",
+    "contract_customers",
     "contract_index",
     "contract_tier",
     "customer_visible_messages",
@@ -207,6 +221,7 @@ __all__ = [
     "expire_pending",
     "first_response_times",
     "import_contracts",
+    "imported_file",
     "insert_new",
     "insert_row",
     "last_customer_facing_message_id",
@@ -240,6 +255,7 @@ __all__ = [
     "plain_engine",
     "prune_requests",
     "received_between",
+    "record_imported_file",
     "release_held",
     "request_times",
     "requeue_claims",

@@ -6,6 +6,7 @@ the use case that calls it owns the transaction.
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections import defaultdict
@@ -16,13 +17,14 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbot.adapters.db.tables import (
     ContractAddressRow,
     ContractRow,
     CounterRow,
     CustomerRow,
+    SecretRow,
 )
 from mailbot.core.contracts import Contract, ContractIndex
 from mailbot.core.tiers import Tier
@@ -220,6 +222,47 @@ def _values(contract: Contract, customers: dict[str, int]) -> dict[str, Any]:
     }
 
 
+# The ``secret`` row that records the contracts file last imported (not a secret: the
+# desk's own state, kept where the other such rows are, shared by every instance).
+IMPORTED_FILE = "contracts_file"
+
+
+@dataclass(frozen=True)
+class ImportedFile:
+    """The contracts file as last imported: its digest (``contracts_file.file_digest``), the
+    ``procedures`` files it named, and the contracts version that import left."""
+
+    digest: str
+    files: tuple[str, ...]
+    version: int | None
+
+
+def imported_file(*, session: Session) -> ImportedFile | None:
+    """The record of the last import of the contracts file; None if none, or if the
+    contracts changed since by any other way (another version: it is stale)."""
+    row = session.get(SecretRow, IMPORTED_FILE)
+    if row is None:
+        return None
+    try:
+        data = json.loads(row.value)
+        found = ImportedFile(str(data["digest"]), tuple(map(str, data["files"])), data["version"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    current = session.get(CounterRow, VERSION)
+    return found if found.version == (current.value if current else None) else None
+
+
+def record_imported_file(digest: str, files: Sequence[str], *, session: Session) -> None:
+    """Record the import just made (in its transaction), with the version it left."""
+    session.flush()
+    current = session.get(CounterRow, VERSION)
+    value = {"digest": digest, "files": list(files),
+             "version": current.value if current else None}  # fmt: skip
+    row = session.get(SecretRow, IMPORTED_FILE) or SecretRow(name=IMPORTED_FILE, value="")
+    row.value = json.dumps(value)
+    session.add(row)
+
+
 def _new_version(*, session: Session) -> None:
     row = session.get(CounterRow, VERSION) or CounterRow(name=VERSION)
     row.value = secrets.randbits(31)  # the column is a 32-bit integer on PostgreSQL
@@ -253,7 +296,19 @@ def contract_tier(contract_id: str, *, session: Session) -> str:
 def contract_customer(contract_id: str | None, *, session: Session) -> str:
     if contract_id is None:
         return ""
-    row = session.exec(
-        select(CustomerRow.name).join(ContractRow).where(ContractRow.id == contract_id)
-    ).first()
-    return row or ""
+    return contract_customers({contract_id}, session=session).get(contract_id, "")
+
+
+def contract_customers(contract_ids: Iterable[str | None], *, session: Session) -> dict[str, str]:
+    """The customer of each of ``contract_ids`` that names a contract, in one statement (a
+    list of tickets asked once per ticket: 100 round trips to PostgreSQL)."""
+    wanted = sorted({i for i in contract_ids if i})
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.exec(
+            select(ContractRow.id, CustomerRow.name)
+            .join(CustomerRow)
+            .where(col(ContractRow.id).in_(wanted[start : start + _CHUNK]))
+        )
+        found.update({contract_id: name for contract_id, name in rows})
+    return found
