@@ -24,10 +24,10 @@ bounce, by these rules:
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import replace
 from email.message import Message
-from itertools import islice
 
 from flufl.bounce import all_failures
 
@@ -42,6 +42,7 @@ __all__ = [
     "null_return_path",
     "read_bounce",
     "returned_message_ids",
+    "says_delayed",
 ]
 
 # RFC 3834 section 3.2.1 and RFC 5321 section 4.5.5: the local parts bounces come from.
@@ -73,6 +74,27 @@ _SERVER_TEXT = tuple(
 # How much of the notice's text is searched: its explanation comes before the quoted copy.
 _MAX_EXPLANATION = 20_000
 
+# A plain-text notice that says it is only a warning reports delays, whatever its lines
+# look like to the detectors (Exim's warning quotes "RCPT TO:<...>", Sendmail's says "The
+# following addresses had transient non-fatal errors": flufl.bounce reads both as
+# permanent failures). A DSN's Action field says it itself. Each row: a pattern
+# (case-insensitive, in the subject or the first lines) and where the wording comes from.
+DELAY_WORDING: tuple[tuple[str, str], ...] = (
+    (r"^\s*(warning:|delayed mail|delivery delayed|delivery status notification \(delay\))",
+     "subjects of Sendmail, Exim ('Warning: message ... delayed'), Postfix ('Delayed Mail "
+     "(still being retried)'), Exchange ('Delivery delayed:') and Gmail"),
+    (r"warning message only|this is (just )?a warning|advisory[- ]only",
+     "Sendmail's and Gmail's 'THIS IS A WARNING MESSAGE ONLY', Exchange's advisory"),
+    (r"has not yet been delivered|no action is required on your part",
+     "Exim's delay warning (warn_message_file)"),
+    (r"will (keep|continue) trying|will be retried|delivery attempts will continue",
+     "Sendmail, Gmail, Postfix and Exim: the server still retries"),
+)  # fmt: skip
+_DELAY = re.compile("|".join(f"(?:{p})" for p, _ in DELAY_WORDING), re.IGNORECASE | re.MULTILINE)
+_FIRST_LINES = 5000
+# "To: jan@acme.pl" in a notice's summary of the returned mail names the address, not why.
+_FIELD = re.compile(r"^\s*[A-Za-z-]+:\s")
+
 
 def null_return_path(mail: InboundMail) -> bool:
     """Return-Path ``<>``: the mail was sent with the null reverse path, as bounces are."""
@@ -98,6 +120,8 @@ def read_bounce(mail: InboundMail, msg: Message) -> InboundMail:
         note = f"a bounce's signs, but over {_MAX_SCANNED // 1024} KB: not scanned"
         return replace(mail, defects=(*mail.defects, note))
     temporary, permanent, note = _failures(msg)
+    if permanent and says_delayed(mail):
+        temporary, permanent = _unique((*temporary, *permanent)), ()
     return replace(
         mail,
         bounced_addresses=permanent,
@@ -105,6 +129,14 @@ def read_bounce(mail: InboundMail, msg: Message) -> InboundMail:
         reported_message_ids=_unique((*mail.reported_message_ids, *returned_message_ids(msg))),
         defects=(*mail.defects, note) if note else mail.defects,
     )
+
+
+def says_delayed(mail: InboundMail) -> bool:
+    """Whether a notice that is no DSN says in its subject or first lines that it is a delay
+    warning (DELAY_WORDING)."""
+    if mail.is_delivery_report:
+        return False
+    return any(_DELAY.search(text) for text in (mail.subject, mail.body_text[:_FIRST_LINES]))
 
 
 def diagnosis(mail: InboundMail) -> str:
@@ -118,12 +150,20 @@ def diagnosis(mail: InboundMail) -> str:
         for text in texts:
             found = pattern.search(text)
             if found:
-                return " ".join(found[1].split())[:500]
+                return _with_continuation(found[1], text[found.end() :])
+    lines = [line for line in texts[0].splitlines() if line.strip()]
     for address in (*mail.bounced_addresses, *mail.delayed_addresses):
-        for line in texts[0].splitlines():
-            if address in line.lower() and line.strip().strip("<>:").lower() != address:
-                return " ".join(line.split())[:500]
+        for at, line in enumerate(lines):
+            plain = line.strip().strip("<>:").lower()
+            if address in line.lower() and plain != address and not _FIELD.match(line):
+                return _with_continuation(line, "\n" + "\n".join(lines[at + 1 : at + 2]))
     return mail.subject[:500] or "delivery failed"
+
+
+def _with_continuation(line: str, rest: str) -> str:
+    """``line`` and the indented lines that continue it (a wrapped server reply), one line."""
+    more = itertools.takewhile(lambda x: x[:1] in (" ", "\t") and x.strip(), rest.split("\n")[1:4])
+    return " ".join(" ".join((line, *more)).split())[:500]
 
 
 def _failures(msg: Message) -> tuple[tuple[str, ...], tuple[str, ...], str]:
@@ -144,7 +184,7 @@ def _addresses(found: frozenset[bytes]) -> tuple[str, ...]:
 def returned_message_ids(msg: Message) -> tuple[str, ...]:
     """The Message-IDs of the mail a bounce returns (rule 4), in the order found."""
     found: list[str] = []
-    for part in islice(msg.walk(), _MAX_PARTS):
+    for part in itertools.islice(msg.walk(), _MAX_PARTS):
         try:
             found.extend(_ids_in(part))
         # A part the email package cannot read (a header policy.default rejects) names no

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from mailbot.adapters import db as repo
 from mailbot.adapters.db import OutboxRow, Session
-from mailbot.core.bounces import diagnosis
+from mailbot.core.bounces import diagnosis, says_delayed
 from mailbot.core.mail import InboundMail
 from mailbot.core.notices import StaffBounce
 from mailbot.usecases.desk import Desk
@@ -63,8 +63,11 @@ def _only_delayed(mail: InboundMail, row: OutboxRow) -> bool:
         return False
     if recipients & set(mail.delayed_addresses):
         return True
-    # A report that names other addresses (a forwarding, an alias): what it says overall.
-    return bool(mail.delayed_addresses) and not mail.bounced_addresses
+    # A report that names other addresses (a forwarding, an alias) or none we could read:
+    # what it says overall.
+    if mail.bounced_addresses:
+        return False
+    return bool(mail.delayed_addresses) or says_delayed(mail)
 
 
 def handle_bounce(desk: Desk, mail: InboundMail, *, now: datetime, session: Session) -> str | None:
