@@ -239,7 +239,7 @@ FAMILIES: dict[str, Family] = {
     "ses": Family(
         "MAILER-DAEMON@amazonses.com",
         "Delivery Status Notification (Failure)",
-        'MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; '
+        "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
         'boundary="SES"\n\n'
         "--SES\nContent-Type: text/plain; charset=UTF-8\n\n"
         "An error occurred while trying to deliver the mail to the following recipients:\n"

@@ -94,13 +94,13 @@ def test_what_is_no_plain_address_is_dropped() -> None:
 
 def test_a_dsn_action_delayed_is_temporary() -> None:
     report = (
-        "From: MAILER-DAEMON@mx.acme.pl\r\nReturn-Path: <>\r\nSubject: Delayed Mail\r\n"
-        'MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; '
-        'boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nStill trying.\r\n'
-        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.acme.pl\r\n"
-        "\r\nFinal-Recipient: rfc822; jan@acme.pl\r\nAction: delayed\r\nStatus: 4.4.1\r\n"
-        "--B--\r\n"
-    ).encode()
+        b"From: MAILER-DAEMON@mx.acme.pl\r\nReturn-Path: <>\r\nSubject: Delayed Mail\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; "
+        b'boundary="B"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nStill trying.\r\n'
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.acme.pl\r\n"
+        b"\r\nFinal-Recipient: rfc822; jan@acme.pl\r\nAction: delayed\r\nStatus: 4.4.1\r\n"
+        b"--B--\r\n"
+    )
     mail = parse_mail(report)
     assert (mail.delayed_addresses, mail.bounced_addresses) == ((RCPT,), ())
 
