@@ -2,7 +2,7 @@
 
 None is copied from a corpus: each is our own text in the shape of the family's notice
 (qmail's QSBMF, Exim's and Sendmail's default texts, Postfix before DSNs, Exchange,
-Domino, Yahoo, Gmail, IMail, GroupWise, Netscape, AOL, InterScan, Amazon SES, ...).
+Domino, Yahoo, Gmail, IMail, GroupWise, Netscape, AOL, InterScan, Zoho, Amazon SES, ...).
 ``bounce(family, rcpt, returned)`` gives the raw notice, CRLF like IMAP, reporting that
 mail ``returned`` (a raw mail: its headers are quoted or attached, so its Message-ID
 is there when the family quotes it) could not reach ``rcpt``.
@@ -236,6 +236,16 @@ FAMILIES: dict[str, Family] = {
         "The mail server reported: 550 5.1.1 unknown recipient\n\n"
         "*************** End of message ***************\n\n$returned",
     ),
+    "zoho": Family(
+        "Mail Delivery Subsystem <mailer-daemon@mx.zoho.eu>",
+        "Undelivered Mail Returned to Sender",
+        "X-ZohoMail: Si CHF_MF_NL SS_10 cbrplz\nContent-Type: text/plain; charset=UTF-8\n\n"
+        "This message was created automatically by mail delivery software.\n"
+        "A message that you sent could not be delivered to one or more of its recipients. "
+        "This is a permanent error.\n\n"
+        "$rcpt Invalid Address, ERROR_CODE :550, ERROR_CODE :5.1.1 <$rcpt>... User Unknown\n\n"
+        "$returned",
+    ),
     "ses": Family(
         "MAILER-DAEMON@amazonses.com",
         "Delivery Status Notification (Failure)",
@@ -267,6 +277,33 @@ LEFT_OUT: dict[str, tuple[Family, str]] = {
             "Below is a copy of the original message:\n\n$returned",
         ),
         "OpenSMTPD's plain notice (before it sent RFC 3464 reports): no flufl.bounce detector",
+    ),
+    "kddi": (
+        Family(
+            "no-reply@.ezweb.ne.jp",
+            "Mail System Error - Returned Mail",
+            "Content-Type: text/plain; charset=us-ascii\n\n"
+            "Your mail sent on: Wed, 18 Nov 2026 09:58:00 +0900\n"
+            "     Could not be delivered to: <$rcpt>\n"
+            "     As their mailbox is full.\n\n$returned",
+        ),
+        "au by KDDI (ezweb): no flufl.bounce detector",
+    ),
+    "mailmarshal": (
+        Family(
+            "MailMarshal <postmaster@acme.pl>",
+            'Undeliverable Mail: "Re: [SOL-1] Drukarka"',
+            "Content-Type: text/plain\n\n"
+            "Your message:\n   From:    support@desk.example.pl\n"
+            "   Subject: Re: [SOL-1] Drukarka\n\n"
+            "Could not be delivered because of\n\n550 5.1.1 User unknown\n\n"
+            "The following recipients were affected:\n    $rcpt\n\n"
+            "Additional Information\n======================\n"
+            "Original Sender:    <support@desk.example.pl>\n"
+            "Reporting-MTA:      <mx.acme.pl>\n",
+            quotes_message_id=False,
+        ),
+        "Trustwave MailMarshal: no flufl.bounce detector",
     ),
     "dragonfly-dma": (
         Family(

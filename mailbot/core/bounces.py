@@ -125,11 +125,15 @@ def read_bounce(mail: InboundMail, msg: Message) -> InboundMail:
         temporary, permanent, note = _failures(msg)
     if permanent and says_delayed(mail):
         temporary, permanent = _unique((*temporary, *permanent)), ()
+    ids = _unique((*mail.reported_message_ids, *returned_message_ids(msg)))
+    # Heuristics that collect every <...> of the text also pick up the returned mail's
+    # Message-ID and our own address; the notice's To is us, never the failed recipient.
+    ours = {*(i.strip("<>").lower() for i in ids), *mail.to}
     return replace(
         mail,
-        bounced_addresses=permanent,
-        delayed_addresses=tuple(a for a in temporary if a not in permanent),
-        reported_message_ids=_unique((*mail.reported_message_ids, *returned_message_ids(msg))),
+        bounced_addresses=tuple(a for a in permanent if a not in ours),
+        delayed_addresses=tuple(a for a in temporary if a not in ours and a not in permanent),
+        reported_message_ids=ids,
         defects=(*mail.defects, note) if note else mail.defects,
     )
 
