@@ -20,6 +20,10 @@ bounce, by these rules:
 4. The returned mail's Message-IDs: the Message-ID of an attached ``message/rfc822`` or
    ``text/rfc822-headers`` part, and the ``Message-ID:`` lines of the text parts (the
    copy a plain-text notice quotes below its explanation).
+5. A failed address that is one of those Message-IDs, or one the notice is sent to (us),
+   is dropped: heuristics that collect every ``<...>`` of a text pick those up too.
+6. A notice that is no DSN and says it is only a warning (``DELAY_WORDING``) reports
+   temporary failures, whatever the detectors made of it.
 """
 
 from __future__ import annotations
