@@ -45,6 +45,7 @@ from email.parser import BytesParser
 from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
 from functools import cache
 
+from mailbot.core.bounces import read_bounce
 from mailbot.core.html_text import html_to_text
 from mailbot.core.lenient_sender import read_sender
 from mailbot.core.mail import Attachment, InboundMail
@@ -297,7 +298,7 @@ def _parse(raw: bytes) -> InboundMail:
     if body.html is not None and not body_text.strip():
         body_text = html_to_text(body.html)
     subject, from_name, body_text = map(_storable, (subject, sender.name, body_text))
-    return InboundMail(
+    mail = InboundMail(
         message_id=_first(_msg_ids(_first_raw(msg, "message-id"), log)),
         from_address=sender.address,
         from_name=from_name,
@@ -329,6 +330,7 @@ def _parse(raw: bytes) -> InboundMail:
         lenient_from=_storable(sender.lenient_from),
         robot_sender=sender.robot,
     )
+    return read_bounce(mail, msg)  # the formats besides RFC 3464, by mailbot.core.bounces
 
 
 def _storable(text: str) -> str:

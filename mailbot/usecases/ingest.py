@@ -361,6 +361,9 @@ def _apply(
         bounced = handle_bounce(desk, mail, now=now, session=session)
         if bounced is not None:
             return Outcome("bounce", bounced)
+        # Nobody to answer and nothing of ours to mark: staff look at it in quarantine.
+        named = ", ".join((*mail.bounced_addresses, *mail.delayed_addresses)) or "no address read"
+        return Outcome("quarantined", f"a bounce about no mail we sent ({named})")
     return apply_mail(desk, mail, now=now, session=session)
 
 

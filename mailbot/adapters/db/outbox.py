@@ -33,6 +33,22 @@ def outbox_by_message_ids(ids: Iterable[str], *, session: Session) -> Sequence[O
     return session.exec(select(OutboxRow).where(col(OutboxRow.message_id).in_(wanted))).all()
 
 
+def last_sent_to(address: str, since: datetime, *, session: Session) -> OutboxRow | None:
+    """Our most recent mail sent to ``address`` (lower case) since ``since``, if any."""
+    # LIKE narrows the rows down (recipients is a comma-separated list); the split decides.
+    listed = sa.func.lower(col(OutboxRow.recipients)).contains(address, autoescape=True)
+    candidates = session.exec(
+        select(OutboxRow)
+        .where(col(OutboxRow.sent_at) >= since, listed)
+        .order_by(col(OutboxRow.sent_at).desc(), col(OutboxRow.id).desc())
+        .limit(50)
+    ).all()
+    return next(
+        (r for r in candidates if address in {a.strip().lower() for a in r.recipients.split(",")}),
+        None,
+    )
+
+
 def automatic_mails_since(address: str, since: datetime, *, session: Session) -> int:
     """How many automatic mails (by ``capped_address``) went to ``address`` since ``since``."""
     values = {"address": address.lower(), "since": since}
