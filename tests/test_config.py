@@ -1275,7 +1275,11 @@ def test_googles_installed_app_needs_its_client_id_and_secret(tmp_path: Path) ->
 
     oauth2 = load(tmp_path, installed, OAUTH2_SECRET).oauth2
 
-    assert (oauth2.flow, oauth2.client_id, oauth2.client_secret) == ("refresh_token", "c", "app-secret")
+    assert (oauth2.flow, oauth2.client_id, oauth2.client_secret) == (
+        "refresh_token",
+        "c",
+        "app-secret",
+    )
     assert load_error(tmp_path, installed, {}).startswith(
         'oauth2.client_secret: missing; needed with flow = "refresh_token"'
     )

@@ -20,6 +20,7 @@ never printed or logged.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import secrets
 import threading
@@ -143,7 +144,7 @@ def _json(body: bytes) -> dict[str, Any]:
 # --- the installed app: authorization code, PKCE, loopback redirect ----------------------
 
 
-def installed_app_login(  # noqa: PLR0913 -- the endpoints and the waits are the tests' seams
+def installed_app_login(
     settings: OAuth2Settings,
     *,
     say: Say,
@@ -252,9 +253,20 @@ def _listen(answers: queue.Queue[str], port: int) -> ThreadingHTTPServer:
 def store_login(
     state_dir: Path, settings: OAuth2Settings, token: AccessToken, *, now: datetime
 ) -> Path:
-    """Store ``token``'s refresh token as a new login; OAuth2Error when it cannot be."""
+    """Store ``token``'s refresh token as a new login, owned by the state directory's owner
+    (root running the login for a daemon of its own user: systemd's DynamicUser); OAuth2Error
+    when it cannot be."""
     login = StoredLogin(login_key(settings), secrets.token_hex(8), token.refresh_token, now)
     path = state_dir / LOGIN_NAME
     if not write_private(path, login_to_json(login)):
         raise OAuth2Error(f"cannot write {path}: check the state directory's owner and mode")
+    owner = state_dir.stat()
+    if (owner.st_uid, owner.st_gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.chown(path, owner.st_uid, owner.st_gid)
+        except OSError as exc:
+            raise OAuth2Error(
+                f"cannot give {path} to the state directory's owner (uid {owner.st_uid}):"
+                f" {exc.strerror}; run mailbot oauth login as that user or as root"
+            ) from None
     return path
