@@ -108,8 +108,10 @@ class OAuth2Server:
     # answered slow_down before the usual answers.
     device_interval: int = 1
     slow_downs: int = 0
-    # Who signs in at /authorize (the installed app's consent).
+    # Who signs in at /authorize (the installed app's consent), and who approves each new
+    # device code at once ("": nobody; the test calls approve).
     consenting_user: str = ""
+    approving_user: str = ""
     _devices: dict[str, _Device] = field(default_factory=dict)
     _codes: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
     _access: dict[str, _Token] = field(default_factory=dict)
@@ -177,7 +179,7 @@ class OAuth2Server:
         """A device code for ``client_id`` (RFC 8628 section 3.2)."""
         device, user = secrets.token_urlsafe(24), secrets.token_hex(4).upper()
         with self._lock:
-            self._devices[device] = _Device(form.get("client_id", ""), user)
+            self._devices[device] = _Device(form.get("client_id", ""), user, self.approving_user)
         return {"device_code": device, "user_code": user, "verification_uri": f"{base}/activate",
                 "expires_in": 900, "interval": self.device_interval}  # fmt: skip
 

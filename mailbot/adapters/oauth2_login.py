@@ -165,7 +165,7 @@ def installed_app_login(
         authorization_url, client_id=settings.client_id, redirect_uri=redirect_uri,
         scope=settings.scope, state=state, verifier=verifier,
     )  # fmt: skip
-    threading.Thread(target=_read_lines, args=(pasted, answers), daemon=True).start()
+    threading.Thread(target=_read_lines, args=(pasted.fileno(), answers), daemon=True).start()
     try:
         say(
             f"Open this address in a browser on any device and sign in as the mailbox:\n{address}\n"
@@ -216,10 +216,16 @@ def port_of(server: Any) -> int:
     return int(server.server_address[1])
 
 
-def _read_lines(source: TextIO, answers: queue.Queue[str]) -> None:
-    """Each line pasted, until the end of the input."""
-    for line in source:
-        answers.put(line)
+def _read_lines(fd: int, answers: queue.Queue[str]) -> None:
+    """Each line pasted, until the end of the input. Raw reads of the descriptor: a thread
+    blocked in the buffered ``sys.stdin`` would hold its lock when the process exits."""
+    pending = b""
+    while chunk := os.read(fd, 65536):
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            answers.put(line.decode("utf-8", "replace"))
+    if pending:
+        answers.put(pending.decode("utf-8", "replace"))
 
 
 def _listen(answers: queue.Queue[str], port: int) -> ThreadingHTTPServer:
