@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from mailbot.adapters.oauth2 import REFRESH_FLOWS
+from mailbot.adapters.oauth2 import LOGIN_NAME, REFRESH_FLOWS, login_key, read_login
 from mailbot.adapters.oauth2_login import (
     GOOGLE_AUTHORIZATION_URL,
     Say,
@@ -73,3 +73,20 @@ def login(
             )
         token = device_login(oauth2, say=say, sleep=sleep, clock=clock)
     return store_login(settings.state_dir, oauth2, token, now=clock())
+
+
+def stored_login_state(settings: Settings) -> tuple[bool, str] | None:
+    """For check-config: whether the refresh token mailbot oauth login stores is there (True
+    and where, from when), False and what to do; None when the settings use none."""
+    oauth2 = settings.oauth2
+    used = "oauth2" in (settings.imap.auth, settings.smtp.auth)
+    if not used or oauth2.flow not in REFRESH_FLOWS or oauth2.refresh_token:
+        return None
+    path = settings.state_dir / LOGIN_NAME
+    stored = read_login(settings.state_dir, login_key(oauth2))
+    if stored is None:
+        return False, f"no sign-in stored in {path} for these settings: run mailbot oauth login"
+    return (
+        True,
+        f"signed in by mailbot oauth login on {stored.obtained_at:%Y-%m-%d %H:%M} UTC ({path})",
+    )

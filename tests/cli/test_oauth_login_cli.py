@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from mailbot.adapters.oauth2 import LOGIN_NAME
+from mailbot.adapters.oauth2_providers import GOOGLE_SCOPE, GOOGLE_TOKEN_URL, token_source
 from mailbot.cli import main
+from mailbot.config import load_settings
 from tests.oauth2_server import OAuth2Server
 
 
@@ -44,10 +46,15 @@ def test_oauth_login_prints_the_address_and_code_and_stores_the_refresh_token_06
     oauth2_server: OAuth2Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     oauth2_server.approving_user = "pomoc@firma.pl"
+    path = config(tmp_path, oauth2_server)
+    assert main(["--config", path, "check-config", "--offline"]) == 0
+    before = capsys.readouterr().out
 
-    code = main(["--config", config(tmp_path, oauth2_server), "oauth", "login"])
-
+    code = main(["--config", path, "oauth", "login"])
     out = capsys.readouterr().out
+    main(["--config", path, "check-config", "--offline"])
+    after = capsys.readouterr().out
+
     stored = tmp_path / "state" / LOGIN_NAME
     assert code == 0
     assert f"To sign in, open {oauth2_server.url}/activate in a browser on any device" in out
@@ -55,6 +62,28 @@ def test_oauth_login_prints_the_address_and_code_and_stores_the_refresh_token_06
     refresh = json.loads(stored.read_text())["refresh_token"]
     assert refresh.startswith("rt-") and refresh not in out
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert f"oauth2 login: WARNING: no sign-in stored in {stored} for these settings: run" in before
+    assert "oauth2 login: OK: signed in by mailbot oauth login on " in after
+
+
+def test_googles_installed_app_renews_at_googles_token_endpoint_without_google_auth(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[imap]\nhost = "imap.gmail.com"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
+        '[smtp]\nhost = "smtp.gmail.com"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
+        '[support]\naddress = "pomoc@firma.pl"\n[oauth2]\nprovider = "google"\n'
+        'flow = "refresh_token"\nclient_id = "1-x.apps.googleusercontent.com"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(path, environ={"MAILBOT_OAUTH2__CLIENT_SECRET": "s",
+                                            "MAILBOT_GENERAL__STATE_DIR": str(tmp_path)})  # fmt: skip
+
+    source = token_source(settings)
+
+    assert source is not None and source._grant is None
+    assert (source._settings.token_url, source._settings.scope) == (GOOGLE_TOKEN_URL, GOOGLE_SCOPE)
 
 
 def test_oauth_login_refuses_a_flow_that_needs_no_login_with_exit_2(
