@@ -14,7 +14,7 @@ import pytest
 from mailbot.adapters.oauth2 import LOGIN_NAME
 from mailbot.adapters.oauth2_providers import GOOGLE_SCOPE, GOOGLE_TOKEN_URL, token_source
 from mailbot.cli import main
-from mailbot.config import load_settings
+from tests.factories import oauth2_mailbox_settings
 from tests.oauth2_server import OAuth2Server
 
 
@@ -69,16 +69,11 @@ def test_oauth_login_prints_the_address_and_code_and_stores_the_refresh_token_06
 def test_googles_installed_app_renews_at_googles_token_endpoint_without_google_auth(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        '[imap]\nhost = "imap.gmail.com"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
-        '[smtp]\nhost = "smtp.gmail.com"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
-        '[support]\naddress = "pomoc@firma.pl"\n[oauth2]\nprovider = "google"\n'
-        'flow = "refresh_token"\nclient_id = "1-x.apps.googleusercontent.com"\n',
-        encoding="utf-8",
+    settings = oauth2_mailbox_settings(
+        tmp_path,
+        'provider = "google"\nflow = "refresh_token"\nclient_id = "1-x.apps.googleusercontent.com"\n',
+        {"MAILBOT_OAUTH2__CLIENT_SECRET": "s"},
     )
-    settings = load_settings(path, environ={"MAILBOT_OAUTH2__CLIENT_SECRET": "s",
-                                            "MAILBOT_GENERAL__STATE_DIR": str(tmp_path)})  # fmt: skip
 
     source = token_source(settings)
 
