@@ -9,6 +9,9 @@ service account with domain-wide delegation (flow ``service_account``, the defau
 there) through google-auth, same extra; its JSON key file's path comes like a secret
 (``MAILBOT_OAUTH2__SERVICE_ACCOUNT_FILE``, or the credential ``oauth2_service_account``,
 which is the key itself) and the token is for the mailbox, the servers' username.
+A user's own sign-in (flow ``refresh_token``; ``device_code`` for microsoft; ``refresh_token``
+for google, its installed app) needs no secret here: ``mailbot oauth login`` stores the
+refresh token in the state directory, and the daemon reports a missing one (issue 16).
 The secrets (``client_secret``, ``refresh_token``) are like the passwords: they come
 from ``MAILBOT_OAUTH2__CLIENT_SECRET`` / ``MAILBOT_OAUTH2__REFRESH_TOKEN``
 (environment or ``.env``) or the systemd credentials ``oauth2_client_secret`` /
