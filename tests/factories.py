@@ -20,6 +20,7 @@ from mailbot.config import (
     SmtpSettings,
     SupportSettings,
     TierSettings,
+    load_settings,
 )
 from mailbot.core.calendar import parse_working_duration
 from mailbot.core.contracts import Contract
@@ -157,3 +158,19 @@ def run_once(desk: Desk) -> None:
         asyncio.run(daemon.cycle())
     finally:
         daemon.parser.close()
+
+
+def oauth2_mailbox_settings(
+    directory: Path, oauth2: str, environ: dict[str, str], *, servers: str = "gmail.com"
+) -> Settings:
+    """The settings of the mailbox pomoc@firma.pl at ``imap.<servers>`` and
+    ``smtp.<servers>``, both logging in with OAuth2 as ``oauth2`` (the TOML lines of
+    [oauth2]) says, its secrets in ``environ``; the state in ``directory``."""
+    config = directory / "config.toml"
+    config.write_text(
+        f'[imap]\nhost = "imap.{servers}"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
+        f'[smtp]\nhost = "smtp.{servers}"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
+        f'[support]\naddress = "pomoc@firma.pl"\n[oauth2]\n{oauth2}',
+        encoding="utf-8",
+    )
+    return load_settings(config, environ={**environ, "MAILBOT_GENERAL__STATE_DIR": str(directory)})
