@@ -26,6 +26,7 @@ def ticket_summary(ticket: TicketRow, *, session: Session) -> dict[str, Any]:
         "contract": ticket.contract_id,
         "contract_customer": db.contract_customer(ticket.contract_id, session=session),
         "subject": ticket.subject,
+        "language": ticket.language,  # of the mails to the customer (mailbot.core.language)
         "received_at": _iso(ticket.received_at),
         "reaction_due": _iso(ticket.reaction_due),
         "resolution_due": _iso(ticket.resolution_due),
