@@ -85,7 +85,8 @@ class LanguageChoice:
 
     def reason(self) -> str:
         """E.g. "Content-Language en-GB", "text: 9 English words, 0 Polish signs"."""
-        return f"{self.source} {self.detail}" if self.source != TEXT else f"text: {self.detail}"
+        joint = " " if self.source in (CONTRACT, CONTENT_LANGUAGE) else ": "
+        return f"{self.source}{joint}{self.detail}"
 
     def describe(self) -> str:
         """E.g. "language en (Content-Language en-GB)", for the log."""

@@ -12,9 +12,11 @@ from sqlmodel import Session
 
 from mailbot.adapters import db as repo
 from mailbot.usecases.desk import Desk
+from mailbot.usecases.views import ticket_detail
 from tests.conftest import ImapPeer, SmtpSink
-from tests.factories import VIP, customer_mail, deliver, run_once
+from tests.factories import NOW, VIP, customer_mail, deliver, run_once
 from tests.usecases.test_conversation import customer_reply, last_of, parsed, staff_reply, ticket
+from tests.usecases.test_lenient_sender import ledger
 
 ENGLISH = (
     "Hello,\nour printer stopped working after the update. Could you please have a look?\n\n"
@@ -34,6 +36,11 @@ def test_an_english_mail_from_an_unknown_sender_is_answered_in_english_throughou
     step(desk, imap_client, first)
     opened = ticket(desk)
     assert (opened.contract_id, opened.language) == (None, "en")
+    # The log and the ledger say why; `tickets show` shows the language.
+    [(_, reason)] = ledger(desk)
+    assert "no contract, language en (text: 10 English words, 0 Polish signs)" in reason
+    detail = ticket_detail(desk.settings, "SOL-1", now=NOW)
+    assert detail is not None and detail["language"] == "en"
     ack = last_of(smtp_sink, "ack")
     assert ack["Subject"] == "[SOL-1] We have received your request: Printer not working"
     assert ack["Content-Language"] == "en"
