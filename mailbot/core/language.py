@@ -9,11 +9,14 @@ The rule, in order (issue 18):
    ``en-US``, on mail people write in Polish). Another language (``de``) says nothing
    about ours, so the text decides. The web forms put the page's language here.
 3. The text: the subject and the newly written part of the body (quoted history cut by
-   ``core.quoting``), its frequent English words against its Polish signs (frequent
-   Polish words, also typed without Polish letters, and words with Polish letters).
-   English when it has at least ``_MIN_SIGNS`` English words and more than twice as many
-   as Polish signs; Polish when it has at least ``_MIN_SIGNS`` Polish signs and is not
-   that clearly English (a mixed text reads Polish).
+   ``core.quoting``). Counted: frequent English words, frequent Polish words (also typed
+   without Polish letters: "prosze", "dzien") and other words with Polish letters (names,
+   places). It reads Polish with ``_POLISH_SENTENCE`` frequent Polish words: someone wrote
+   Polish sentences in it, whatever else it holds (a company's English legal notice, an
+   English error message quoted). Otherwise English with at least ``_MIN_SIGNS`` English
+   words and more than twice as many as Polish signs (both Polish counts: an English mail
+   signed "Paweł Żółć, Łódź" stays English), and Polish with at least ``_MIN_SIGNS``
+   Polish signs.
 4. Polish (the default): too little text to tell.
 
 A simple rule over counts of words rather than a statistical detector: the choice is
@@ -40,6 +43,7 @@ DEFAULT = "default"
 
 # Enough text to judge by: the first so many characters of subject and new text.
 _TEXT_LIMIT = 20_000
+_POLISH_SENTENCE = 3
 _MIN_SIGNS = 2
 _WORD = re.compile(r"[^\W\d_]+")
 _POLISH_LETTERS = frozenset("ąćęłńóśźż")
@@ -51,12 +55,13 @@ def _words(text: str) -> frozenset[str]:
 
 # Frequent Polish words, also as typed without Polish letters ("prosze", "dzien"). Left
 # out: words English shares or uses in support mail ("a", "i", "to", "do", "no", "on",
-# "we", "po" for purchase order, "co" for company, "it" for the IT department).
+# "we", "ten", "ma", "po" for purchase order, "co" for company, "pod" for Kubernetes, "it"
+# for the IT department), and single letters ("w", "z", "o": drive Z, "w/" for with).
 _POLISH_WORDS = _words(
     """
-    w z o na nie jest są sa się sie że ze jak czy dla od przez przy pod nad bez oraz lub
+    na za nie jest są sa się sie że ze jak czy dla od przez przy nad bez oraz lub
     ale już juz też tez tylko jednak jeszcze bardzo może moze można mozna jako gdy kiedy
-    żeby zeby aby który ktory która ktora które ktore tego tym ten tej mam mamy ma był
+    żeby zeby aby który ktory która ktora które ktore tego tym tej mam mamy był
     byl była byla było bylo będzie bedzie nasz nasza nasze mój moj moja moje pana pani
     państwo panstwo proszę prosze dziękuję dziekuje dzięki dzieki pozdrawiam pozdrowienia
     witam dzień dzien dobry dobrego szanowni szanowny szanowna
@@ -84,7 +89,8 @@ class LanguageChoice:
     detail: str
 
     def reason(self) -> str:
-        """E.g. "Content-Language en-GB", "text: 9 English words, 0 Polish signs"."""
+        """E.g. "Content-Language en-GB", "text: 9 English words, 0 Polish words, 1 with
+        Polish letters"."""
         joint = " " if self.source in (CONTRACT, CONTENT_LANGUAGE) else ": "
         return f"{self.source}{joint}{self.detail}"
 
@@ -95,21 +101,28 @@ class LanguageChoice:
 
 @dataclass(frozen=True)
 class TextSigns:
-    """What the text rule counts: frequent English words, and Polish signs (frequent
-    Polish words and words with Polish letters)."""
+    """What the text rule counts: frequent English words, frequent Polish words, and other
+    words with Polish letters."""
 
     english: int
-    polish: int
+    polish_words: int
+    polish_letters: int
 
     def verdict(self) -> str | None:
-        """English when clearly English, Polish when it has Polish signs and is not clearly
-        English (a mixed text), None when there is too little to tell."""
-        if self.english >= _MIN_SIGNS and self.english > 2 * self.polish:
+        """Polish for Polish sentences, English when clearly English, Polish with some Polish
+        signs, None when there is too little to tell (rule 3 of the module docstring)."""
+        polish = self.polish_words + self.polish_letters
+        if self.polish_words >= _POLISH_SENTENCE:
+            return POLISH
+        if self.english >= _MIN_SIGNS and self.english > 2 * polish:
             return ENGLISH
-        return POLISH if self.polish >= _MIN_SIGNS else None
+        return POLISH if polish >= _MIN_SIGNS else None
 
     def describe(self) -> str:
-        return f"{self.english} English words, {self.polish} Polish signs"
+        return (
+            f"{self.english} English words, {self.polish_words} Polish words,"
+            f" {self.polish_letters} with Polish letters"
+        )
 
 
 def header_language(value: str | None) -> str | None:
@@ -121,14 +134,17 @@ def header_language(value: str | None) -> str | None:
 
 
 def text_signs(text: str) -> TextSigns:
-    """Count the English words and the Polish signs of ``text``."""
-    english = polish = 0
+    """Count the English words, the Polish words and the other words with Polish letters of
+    ``text`` (its first ``_TEXT_LIMIT`` characters)."""
+    english = polish_words = polish_letters = 0
     for word in _WORD.findall(text[:_TEXT_LIMIT].lower()):
         if word in _ENGLISH_WORDS:
             english += 1
-        elif word in _POLISH_WORDS or not _POLISH_LETTERS.isdisjoint(word):
-            polish += 1
-    return TextSigns(english=english, polish=polish)
+        elif word in _POLISH_WORDS:
+            polish_words += 1
+        elif not _POLISH_LETTERS.isdisjoint(word):
+            polish_letters += 1
+    return TextSigns(english, polish_words, polish_letters)
 
 
 def written_text(subject: str, body: str) -> str:

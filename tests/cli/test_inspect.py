@@ -94,8 +94,12 @@ def test_inspect_shows_the_language_and_why(tmp_path: Path) -> None:
 
     assert done.returncode == 0, done.stderr
     assert [(e["language"], e["language_reason"]) for e in lines(done.stdout)] == [
-        ("en", "text: 3 English words, 0 Polish signs"),
-        ("pl", "text: 0 English words, 4 Polish signs"),
+        ("en", "text: 3 English words, 0 Polish words, 0 with Polish letters"),
+        ("pl", "text: 0 English words, 3 Polish words, 1 with Polish letters"),
         ("en", "Content-Language en-GB"),
-        ("pl", "default: too little text to tell (0 English words, 0 Polish signs)"),
+        (
+            "pl",
+            "default: too little text to tell (0 English words, 0 Polish words, 0 with"
+            " Polish letters)",
+        ),
     ]

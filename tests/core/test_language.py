@@ -80,6 +80,8 @@ ENGLISH_FROM_LODZ = (
         # Words both languages write ("to", "do", "no", "on", "we", "a", "i", "IT") count
         # for neither.
         ("IT", "to do no on we a i", "pl", DEFAULT),
+        # A Polish-looking letter or two in English IT mail ("drive Z", "w/") stay English.
+        ("Drive Z", "Hello, the Z drive is not mapped w/ the new VPN. Thanks", "en", TEXT),
         # The subject counts too.
         ("Please help: the server is down", "", "en", TEXT),
     ],
@@ -117,13 +119,13 @@ def test_a_reply_is_judged_by_what_was_written_now_not_by_what_it_quotes() -> No
             "Awaria",
             POLISH,
             LanguageChoice(
-                "pl", TEXT, "0 English words, 10 Polish signs, over Content-Language en-US"
+                "pl", TEXT, "0 English words, 5 Polish words, 3 with Polish letters, over Content-Language en-US"
             ),
         ),
         # Another language: the text decides, else the default.
-        ("de", "Printer", ENGLISH, LanguageChoice("en", TEXT, "12 English words, 0 Polish signs")),
+        ("de", "Printer", ENGLISH, LanguageChoice("en", TEXT, "12 English words, 0 Polish words, 0 with Polish letters")),
         ("de-DE", "Drucker", "Kaputt.", LanguageChoice("pl", DEFAULT, "too little text to tell"
-                                                       " (0 English words, 0 Polish signs)")),
+                                        " (0 English words, 0 Polish words, 0 with Polish letters)")),
     ],
 )  # fmt: skip
 def test_content_language_against_the_text(
@@ -154,7 +156,9 @@ def test_the_reason_reads_for_the_log_and_inspect() -> None:
         "language en (Content-Language en-GB)"
     )
     assert LanguageChoice("pl", CONTRACT, "language").reason() == "contract language"
-    assert text_signs("the and Dzień nie").describe() == "2 English words, 2 Polish signs"
+    assert text_signs("the and Dzień nie Łódź").describe() == (
+        "2 English words, 2 Polish words, 1 with Polish letters"
+    )
 
 
 def test_the_parser_keeps_the_first_content_language() -> None:
@@ -170,5 +174,15 @@ def test_the_parser_keeps_the_first_content_language() -> None:
 
 def test_a_long_text_is_read_only_in_part() -> None:
     """A 10 MB body costs no more than its first 20,000 characters."""
-    signs = text_signs("the " * 2_500_000)
-    assert signs.english == 5_000
+    assert text_signs("the " * 2_500_000).english == 5_000
+
+
+def test_polish_sentences_make_a_polish_text_whatever_follows() -> None:
+    """An English legal notice under a short Polish mail, longer than the mail itself."""
+    notice = (
+        "This e-mail and any attachments are confidential and may be privileged. If you are "
+        "not the intended recipient, please notify the sender and delete it. Any use of it "
+        "by anyone else is not allowed and may be unlawful. "
+    ) * 3
+    body = f"Dzień dobry,\nproszę o fakturę za listopad.\nPozdrawiam\nAnna Nowak\n\n{notice}"
+    assert mail_language(content_language=None, subject="Faktura", body=body).language == "pl"

@@ -38,7 +38,10 @@ def test_an_english_mail_from_an_unknown_sender_is_answered_in_english_throughou
     assert (opened.contract_id, opened.language) == (None, "en")
     # The log and the ledger say why; `tickets show` shows the language.
     [(_, reason)] = ledger(desk)
-    assert "no contract, language en (text: 10 English words, 0 Polish signs)" in reason
+    assert (
+        "no contract, language en (text: 10 English words, 0 Polish words, 0 with Polish letters)"
+        in reason
+    )
     detail = ticket_detail(desk.settings, "SOL-1", now=NOW)
     assert detail is not None and detail["language"] == "en"
     ack = last_of(smtp_sink, "ack")
