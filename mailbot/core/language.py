@@ -27,6 +27,7 @@ Polish when unsure, so the rule only has to recognise text that is plainly Engli
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mailbot.core.quoting import strip_quoted
@@ -45,7 +46,9 @@ DEFAULT = "default"
 _TEXT_LIMIT = 20_000
 _POLISH_SENTENCE = 3
 _MIN_SIGNS = 2
-_WORD = re.compile(r"[^\W\d_]+")
+# What may surround a word: "(prosze," and "help?" are words; "M_]C_X``02D9" (a line of
+# uuencoded data) and "v2.1" are not, nor any piece of them.
+_PUNCTUATION = "\"'()[]{}<>.,;:!?*_-\u2013\u2014\u201e\u201d\u201c\u00ab\u00bb\u2026"
 _POLISH_LETTERS = frozenset("ąćęłńóśźż")
 
 
@@ -72,7 +75,7 @@ _ENGLISH_WORDS = _words(
     """
     the and is are was were be been have has had not with for this that these those you
     your my our of in at from there they them their what when which who if but or an can
-    could would should will does did doesn don please thanks thank hello hi dear regards
+    could would should will does did please thanks thank hello hi dear regards
     sincerely am as any all about after since still also just here some me he she how why
     where get got need
     """
@@ -137,7 +140,7 @@ def text_signs(text: str) -> TextSigns:
     """Count the English words, the Polish words and the other words with Polish letters of
     ``text`` (its first ``_TEXT_LIMIT`` characters)."""
     english = polish_words = polish_letters = 0
-    for word in _WORD.findall(text[:_TEXT_LIMIT].lower()):
+    for word in _words_of(text[:_TEXT_LIMIT].lower()):
         if word in _ENGLISH_WORDS:
             english += 1
         elif word in _POLISH_WORDS:
@@ -145,6 +148,15 @@ def text_signs(text: str) -> TextSigns:
         elif not _POLISH_LETTERS.isdisjoint(word):
             polish_letters += 1
     return TextSigns(english, polish_words, polish_letters)
+
+
+def _words_of(text: str) -> Iterator[str]:
+    """The words of ``text``: its tokens between white space, of letters alone once the
+    punctuation around them is stripped."""
+    for token in text.split():
+        word = token.strip(_PUNCTUATION)
+        if word.isalpha():
+            yield word
 
 
 def written_text(subject: str, body: str) -> str:

@@ -82,6 +82,14 @@ ENGLISH_FROM_LODZ = (
         ("IT", "to do no on we a i", "pl", DEFAULT),
         # A Polish-looking letter or two in English IT mail ("drive Z", "w/") stay English.
         ("Drive Z", "Hello, the Z drive is not mapped w/ the new VPN. Thanks", "en", TEXT),
+        # Letters inside data (uuencoded here) are no words, whatever they spell.
+        (
+            "Photo",
+            "Could you please have a look at the attached photo?\nbegin 644 a.jpg\n"
+            "M_]C_X``02D9)1@`!na`(za`ze``sa`od#__@`>04-$(%-Y<W1E;7,@1&EG:71A;\nend\n",
+            "en",
+            TEXT,
+        ),
         # The subject counts too.
         ("Please help: the server is down", "", "en", TEXT),
     ],
