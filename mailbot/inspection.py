@@ -77,10 +77,7 @@ def inspect_mail(raw: bytes, settings: Settings | None, *, now: datetime) -> dic
         contract = match.contract
         summary["tier"] = match.tier.value
         summary["contract"] = contract.id if contract else None
-    language = customer_language(
-        contract.language if contract else "", content_language=mail.content_language,
-        subject=mail.subject, body=mail.body_text,
-    )  # fmt: skip
+    language = customer_language(mail, contract)
     summary["language"] = language.language
     summary["language_reason"] = language.reason()
     return summary

@@ -30,6 +30,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from mailbot.core.contracts import Contract
+from mailbot.core.mail import InboundMail
 from mailbot.core.quoting import strip_quoted
 
 POLISH = "pl"
@@ -44,7 +46,9 @@ DEFAULT = "default"
 
 # Enough text to judge by: the first so many characters of subject and new text.
 _TEXT_LIMIT = 20_000
+# Frequent Polish words that make a text Polish whatever else it holds: a sentence's worth.
 _POLISH_SENTENCE = 3
+# Fewer signs than this of either language are too little to tell.
 _MIN_SIGNS = 2
 # What may surround a word: "(prosze," and "help?" are words; "M_]C_X``02D9" (a line of
 # uuencoded data) and "v2.1" are not, nor any piece of them.
@@ -180,11 +184,11 @@ def mail_language(*, content_language: str | None, subject: str, body: str) -> L
     return LanguageChoice(POLISH, DEFAULT, f"too little text to tell ({signs.describe()})")
 
 
-def customer_language(
-    contract_language: str, *, content_language: str | None, subject: str, body: str
-) -> LanguageChoice:
-    """A new ticket's language: ``contract_language`` when the sender's contract sets one
-    ("" for none, or no contract), else the mail's (``mail_language``)."""
-    if contract_language in LANGUAGES:
-        return LanguageChoice(contract_language, CONTRACT, "language")
-    return mail_language(content_language=content_language, subject=subject, body=body)
+def customer_language(mail: InboundMail, contract: Contract | None) -> LanguageChoice:
+    """The language of a ticket ``mail`` opens: that of ``contract`` (the one the sender's
+    address names) when it sets one, else the mail's (``mail_language``)."""
+    if contract is not None and contract.language in LANGUAGES:
+        return LanguageChoice(contract.language, CONTRACT, "language")
+    return mail_language(
+        content_language=mail.content_language, subject=mail.subject, body=mail.body_text
+    )

@@ -124,11 +124,7 @@ def open_ticket(
 def _language(decision: OpenTicket, mail: InboundMail) -> LanguageChoice:
     """The ticket's language: its contract's (also an unverified one's: the customer's
     language is no privilege), else the one the mail was written in."""
-    contract = decision.match.contract or decision.unverified
-    return customer_language(
-        contract.language if contract else "", content_language=mail.content_language,
-        subject=mail.subject, body=mail.body_text,
-    )  # fmt: skip
+    return customer_language(mail, decision.match.contract or decision.unverified)
 
 
 def _new_ticket(

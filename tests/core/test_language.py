@@ -3,6 +3,8 @@ and a contract's language above both."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mailbot.core.language import (
@@ -16,7 +18,9 @@ from mailbot.core.language import (
     mail_language,
     text_signs,
 )
+from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
+from tests.factories import VIP
 
 
 @pytest.mark.parametrize(
@@ -154,9 +158,14 @@ def test_content_language_against_the_text(
 def test_a_contracts_language_wins(
     contract_language: str, header: str | None, body: str, expected: str
 ) -> None:
-    choice = customer_language(contract_language, content_language=header, subject="", body=body)
+    contract = replace(VIP, language=contract_language)
+    mail = InboundMail(None, "jan@acme.pl", "", "", None, body_text=body, content_language=header)
+    choice = customer_language(mail, contract)
     assert choice.language == expected
     assert (choice.source == CONTRACT) == bool(contract_language)
+    assert customer_language(mail, None) == mail_language(
+        content_language=header, subject="", body=body
+    )
 
 
 def test_the_reason_reads_for_the_log_and_inspect() -> None:
