@@ -17,6 +17,7 @@ from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import NOW, VIP, customer_mail, deliver, run_once
 from tests.usecases.test_conversation import customer_reply, last_of, parsed, staff_reply, ticket
 from tests.usecases.test_lenient_sender import ledger
+from tests.usecases.test_mail_safety import TRUSTED, with_settings
 
 ENGLISH = (
     "Hello,\nour printer stopped working after the update. Could you please have a look?\n\n"
@@ -109,3 +110,22 @@ def test_a_contract_without_a_language_follows_the_mail(
     [ack] = [parsed(sent.content) for sent in smtp_sink.of_kind("ack")]
     assert ack["Subject"] == "[SOL-1] We have received your request: Server down"
     assert ticket(desk).contract_id == "acme-vip"
+
+
+def test_an_unverified_sender_gets_the_language_of_the_contract_its_address_names(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
+) -> None:
+    """The VIP contract needs the trusted server's word, which this mail lacks: the ticket
+    opens at post-warranty without the contract, but in the contract's language."""
+    guarded = with_settings(desk, authserv_id=TRUSTED)
+    with Session(desk.engine) as session:
+        repo.import_contracts([dataclasses.replace(VIP, language="en")], session=session)
+        session.commit()
+    deliver(imap_client, customer_mail("jan@acme.pl", "Serwer", "Dzień dobry, serwer nie działa."))
+    run_once(guarded)
+    opened = ticket(guarded)
+    assert (opened.tier, opened.unverified_contract_id, opened.language) == (
+        "post_warranty",
+        "acme-vip",
+        "en",
+    )
