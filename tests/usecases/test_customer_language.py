@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from sqlmodel import Session
 
 from mailbot.adapters import db as repo
@@ -76,40 +77,45 @@ def test_a_polish_mail_and_a_short_one_are_answered_in_polish(
     assert all(last["Content-Language"] == "pl" for last in (parsed(ack.content) for ack in acks))
 
 
+def ack_subject(desk: Desk, imap: ImapPeer, sink: SmtpSink, raw: bytes) -> str:
+    """The subject of the one acknowledgement ``raw`` gets."""
+    deliver(imap, raw)
+    run_once(desk)
+    [ack] = [parsed(sent.content) for sent in sink.of_kind("ack")]
+    return str(ack["Subject"])
+
+
+def set_vip_language(desk: Desk, language: str) -> None:
+    with Session(desk.engine) as session:
+        repo.import_contracts([dataclasses.replace(VIP, language=language)], session=session)
+        session.commit()
+
+
 def test_content_language_decides_a_short_mail(
     desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
 ) -> None:
-    deliver(
-        imap_client, customer_mail("ann@example.co.uk", "VPN", "Down.", Content_Language="en-GB")
+    raw = customer_mail("ann@example.co.uk", "VPN", "Down.", Content_Language="en-GB")
+    assert ack_subject(desk, imap_client, smtp_sink, raw).startswith(
+        "[SOL-1] We have received your request"
     )
-    run_once(desk)
-    [ack] = [parsed(sent.content) for sent in smtp_sink.of_kind("ack")]
-    assert ack["Subject"].startswith("[SOL-1] We have received your request")
 
 
-def test_a_contract_in_polish_is_answered_in_polish_even_in_english(
-    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
+@pytest.mark.parametrize(
+    ("language", "subject"),
+    [
+        # The contract's language wins over the English text and its Content-Language.
+        ("pl", "[SOL-1] Przyjęliśmy zgłoszenie: Server down"),
+        # A contract without one follows the mail.
+        ("", "[SOL-1] We have received your request: Server down"),
+    ],
+)
+def test_a_contracts_language_before_the_mails(
+    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink, language: str, subject: str
 ) -> None:
-    with Session(desk.engine) as session:
-        repo.import_contracts([dataclasses.replace(VIP, language="pl")], session=session)
-        session.commit()
-    deliver(imap_client, customer_mail("jan@acme.pl", "Server down", ENGLISH,
-                                       Content_Language="en-US"))  # fmt: skip
-    run_once(desk)
-    [ack] = [parsed(sent.content) for sent in smtp_sink.of_kind("ack")]
-    assert ack["Subject"] == "[SOL-1] Przyjęliśmy zgłoszenie: Server down"
-    assert ticket(desk).language == "pl"
-
-
-def test_a_contract_without_a_language_follows_the_mail(
-    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
-) -> None:
-    assert VIP.language == ""
-    deliver(imap_client, customer_mail("jan@acme.pl", "Server down", ENGLISH))
-    run_once(desk)
-    [ack] = [parsed(sent.content) for sent in smtp_sink.of_kind("ack")]
-    assert ack["Subject"] == "[SOL-1] We have received your request: Server down"
-    assert ticket(desk).contract_id == "acme-vip"
+    set_vip_language(desk, language)
+    raw = customer_mail("jan@acme.pl", "Server down", ENGLISH, Content_Language="en-US")
+    assert ack_subject(desk, imap_client, smtp_sink, raw) == subject
+    assert (ticket(desk).contract_id, ticket(desk).language) == ("acme-vip", language or "en")
 
 
 def test_an_unverified_sender_gets_the_language_of_the_contract_its_address_names(
@@ -118,9 +124,7 @@ def test_an_unverified_sender_gets_the_language_of_the_contract_its_address_name
     """The VIP contract needs the trusted server's word, which this mail lacks: the ticket
     opens at post-warranty without the contract, but in the contract's language."""
     guarded = with_settings(desk, authserv_id=TRUSTED)
-    with Session(desk.engine) as session:
-        repo.import_contracts([dataclasses.replace(VIP, language="en")], session=session)
-        session.commit()
+    set_vip_language(desk, "en")
     deliver(imap_client, customer_mail("jan@acme.pl", "Serwer", "Dzień dobry, serwer nie działa."))
     run_once(guarded)
     opened = ticket(guarded)
