@@ -5,8 +5,10 @@ Besides the parsed fields, it says how the desk would treat the mail:
 ``is_bounce`` (a bounce of any format) with ``bounced_addresses`` and
 ``delayed_addresses`` (its permanent and temporary failures) and, given
 settings, ``linked_outbox_id`` (our mail it reports), ``charset_problems`` (what had to be
-guessed or could not be decoded) and ``authenticated`` (the trusted
-server's verdict on the sender; None without ``authserv_id``).
+guessed or could not be decoded), ``authenticated`` (the trusted
+server's verdict on the sender; None without ``authserv_id``) and ``language``
+(of the mails a new ticket would send, with ``language_reason``: the contract,
+Content-Language, the text or the default; mailbot.core.language).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from mailbot.contracts_file import load_contracts_file
 from mailbot.core.authres import sender_verified
 from mailbot.core.automation import is_bounce, robot_reason
 from mailbot.core.contracts import Contract, match_contract
+from mailbot.core.language import customer_language
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
 from mailbot.core.tickets import find_ticket_number
@@ -71,12 +74,16 @@ def inspect_mail(raw: bytes, settings: Settings | None, *, now: datetime) -> dic
         "defects": list(mail.defects),
         **automation_summary(mail, settings),
     }
+    contract = None
     if settings is not None:
-        contracts = _contracts(settings)
-        match = match_contract(mail.from_address, contracts, now)
+        match = match_contract(mail.from_address, _contracts(settings), now)
+        contract = match.contract
         summary["tier"] = match.tier.value
-        summary["contract"] = match.contract.id if match.contract else None
+        summary["contract"] = contract.id if contract else None
         summary["linked_outbox_id"] = _linked_outbox_id(settings, mail, now=now)
+    language = customer_language(mail, contract)
+    summary["language"] = language.language
+    summary["language_reason"] = language.reason()
     return summary
 
 

@@ -139,9 +139,9 @@ def customer_mail(
     msg["Date"] = "Wed, 25 Nov 2026 10:29:00 +0100"
     if "Message_ID" not in headers:
         msg["Message-ID"] = f"<{uuid.uuid4().hex}@{sender.rpartition('@')[2]}>"
+    msg.set_content(body)  # first: it drops every Content-* header set before it
     for name, value in headers.items():
         msg[name.replace("_", "-")] = value
-    msg.set_content(body)
     # CRLF, as IMAP stores it; UTF-8 headers (RFC 6532) only for international addresses.
     policy = email.policy.SMTP if sender.isascii() else email.policy.SMTPUTF8
     return msg.as_bytes(policy=policy)

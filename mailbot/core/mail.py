@@ -45,6 +45,8 @@ class InboundMail:
     auto_submitted: str | None = None
     precedence: str | None = None
     list_id: str | None = None
+    # The first Content-Language value as written (a web form's: the page's language).
+    content_language: str | None = None
     return_path: str | None = None
     # Other robot signs: X-Autoreply, X-Autorespond (names present, lower-case) and every
     # X-Loop value (lower-cased), which names the desk that sent a mail.

@@ -161,6 +161,7 @@ def _read_leniently(raw: bytes, reason: str, note: str) -> InboundMail:
         auto_submitted=_lenient_plain(first("auto-submitted")),
         precedence=_lenient_plain(first("precedence")),
         list_id=_lenient_plain(first("list-id")),
+        content_language=_lenient_plain(first("content-language")),
         return_path=""
         if "".join((first("return-path") or "x").split()) == "<>"
         else first("return-path"),
@@ -315,6 +316,7 @@ def _parse(raw: bytes) -> InboundMail:
         auto_submitted=_plain_header(msg, "auto-submitted"),
         precedence=_plain_header(msg, "precedence"),
         list_id=_plain_header(msg, "list-id"),
+        content_language=_plain_header(msg, "content-language"),
         return_path=_return_path(msg),
         autoreply_headers=tuple(
             name for name in _AUTOREPLY_HEADERS if _first_raw(msg, name) is not None

@@ -27,6 +27,7 @@ def ticket_summary(ticket: TicketRow, *, customers: Mapping[str, str]) -> dict[s
         "contract": ticket.contract_id,
         "contract_customer": customers.get(ticket.contract_id or "", ""),
         "subject": ticket.subject,
+        "language": ticket.language,  # of the mails to the customer (mailbot.core.language)
         "received_at": _iso(ticket.received_at),
         "reaction_due": _iso(ticket.reaction_due),
         "resolution_due": _iso(ticket.resolution_due),
