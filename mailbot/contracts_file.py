@@ -45,6 +45,7 @@ from pydantic import (
 
 from mailbot.config import describe_value, is_domain_name, is_email_address
 from mailbot.config_values import amount_in_range
+from mailbot.core import contracts as contracts_module
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
@@ -214,12 +215,18 @@ def _csv_bool(text: str) -> object:
 # --- checking one contract ----------------------------------------------------
 
 
+# The code that turns a contracts file into contracts.
+_READER = (Path(__file__), Path(contracts_module.__file__))
+
+
 def file_digest(path: Path, files: Iterable[str | Path] = ()) -> str:
     """The SHA-256 of the contracts file and of the ``procedures`` files it names, in the
-    order given: the same digest, the same contracts (an import can be skipped). A file
-    that cannot be read counts as its error, so a change to or from unreadable shows."""
+    order given, and of the code that reads them (this module and the contract's defaults
+    in mailbot.core.contracts: an upgrade may read the same file otherwise): the same
+    digest, the same contracts (an import can be skipped). A file that cannot be read
+    counts as its error, so a change to or from unreadable shows."""
     digest = hashlib.sha256()
-    for name in (path, *files):
+    for name in (*_READER, path, *files):
         try:
             content = Path(name).read_bytes()
         except OSError as exc:
