@@ -5,11 +5,13 @@ Exactly once, as far as SMTP allows:
 - A row is claimed (``queued`` -> ``sending``) by a conditional UPDATE before
   it is sent, so two flushers (the daemon and a ``run --once`` from cron, or
   two instances on PostgreSQL) never send the same mail.
-- It is marked ``sent`` in a commit of its own right after the server accepted
-  it (never batched with other writes, ``_mark_sent``), so a retry never repeats
-  an accepted mail. The window left is a crash between the server's "250 OK"
-  and that commit: a worker sends its next mail only after the mark, so a kill
-  leaves at most one such mail per SMTP connection.
+- It is marked ``sent`` right after the server accepted it, so a retry never
+  repeats an accepted mail. The mark is committed with the claim of the same
+  worker's next mail, and with the other workers' marks and claims that come
+  at the same moment (``_SharedCommits``: one disk flush for them all), and that
+  next mail is sent only after the commit. The window left is a crash between
+  the server's "250 OK" and that commit: a kill leaves at most one such mail
+  per worker, and there are no more workers than SMTP connections.
 - A claim names its owner (``mailbot.adapters.db.claims``: instance, process,
   token). At start an instance takes back at once the claims of its own
   processes that are gone (``take_back``); any other claim still ``sending``
@@ -151,15 +153,15 @@ def _claim(desk: Desk, owner: Owner, mail_id: int, session: Session) -> PendingM
 
 
 class _SharedCommits:
-    """The workers' claims, committed together when they come together.
+    """The workers' claims and "sent" marks, committed together when they come together.
 
     A commit costs a disk flush (SQLite at ``synchronous=FULL``, PostgreSQL's
-    WAL): claims that arrive while one commit is under way share the next one,
-    so four workers pay about one flush per round instead of one per claim.
-    Each claim is still committed before its worker sends; if a shared
+    WAL): writes that arrive while one commit is under way share the next one,
+    so eight workers pay about one flush per round instead of two per mail.
+    Each write is still committed before its worker goes on (a claim before its
+    mail is sent, a mark before that worker's next mail is sent); if a shared
     transaction fails, its writes are retried one by one, so one bad write
-    costs only itself. "Sent" marks never come here: one waiting for a shared
-    commit would widen the window in which a kill sends a mail twice.
+    costs only itself.
     """
 
     def __init__(self, desk: Desk) -> None:
@@ -168,12 +170,16 @@ class _SharedCommits:
         self._committing: asyncio.Task[None] | None = None
 
     async def run(self, write: Callable[[Session], T]) -> T:
+        # Shielded: a cancelled worker still gets its write committed (a sent mail is marked).
+        return await asyncio.shield(self.submit(write))
+
+    def submit(self, write: Callable[[Session], T]) -> asyncio.Future[T]:
+        """Queue ``write`` for the next commit; writes submitted together share it."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._waiting.append((write, future))
         if self._committing is None:
             self._committing = asyncio.create_task(self._commit_all())
-        # Shielded: a cancelled worker still gets its write committed (a sent mail is marked).
-        return await asyncio.shield(future)
+        return future
 
     async def _commit_all(self) -> None:
         try:
@@ -459,21 +465,59 @@ async def _round(run: _Flush, *, workers: int) -> None:
 
 
 async def _worker(run: _Flush) -> None:
+    """Send mails one after another over one connection's worth of sending.
+
+    The "sent" mark of a mail the server accepted is committed with the claim of
+    the worker's next mail (``_claim_marking``), which is sent only after that
+    commit: so at any instant this worker has at most one mail accepted and not
+    yet marked, the one a kill would send twice.
+    """
+    accepted: PendingMail | None = None  # taken by the server, its mark not committed yet
     try:
-        for group in run.groups:
-            for mail_id in group:
-                if run.halted or run.should_stop():
-                    return
-                await _flush_one(run, mail_id)
+        for mail_id in _mails_for(run):
+            mail, accepted = await _claim_marking(run, mail_id, accepted), None
+            if mail is not None:
+                accepted = await _flush_one(run, mail)
+        if accepted is not None:
+            await run.commits.run(partial(_mark_sent, run.desk, accepted))
+            _log_sent(accepted)
     except BaseException:
         run.halted = True  # the others finish their mail in hand and stop
         raise
 
 
-async def _flush_one(run: _Flush, mail_id: int) -> None:
-    mail = await run.commits.run(partial(_claim, run.desk, run.owner, mail_id))
-    if mail is None:
-        return  # another flusher took it
+def _mails_for(run: _Flush) -> Iterator[int]:
+    """The ids a worker sends: the groups it takes from the shared iterator, until a halt."""
+    for group in run.groups:
+        for mail_id in group:
+            if run.halted or run.should_stop():
+                return
+            yield mail_id
+
+
+async def _claim_marking(
+    run: _Flush, mail_id: int, accepted: PendingMail | None
+) -> PendingMail | None:
+    """Claim ``mail_id`` in the commit that marks ``accepted`` (the worker's mail before) sent."""
+    writes: list[asyncio.Future[Any]] = []
+    if accepted is not None:
+        writes.append(run.commits.submit(partial(_mark_sent, run.desk, accepted)))
+    claim = run.commits.submit(partial(_claim, run.desk, run.owner, mail_id))
+    writes.append(claim)
+    # Shielded: a cancelled worker still gets its mark committed. Both awaited before
+    # either's error is raised, so neither is left unretrieved.
+    results = await asyncio.gather(*map(asyncio.shield, writes), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    if accepted is not None:
+        _log_sent(accepted)
+    return claim.result()
+
+
+async def _flush_one(run: _Flush, mail: PendingMail) -> PendingMail | None:
+    """Send ``mail`` and record a failure or partial refusal; the mail when the server took it
+    for every recipient, for the worker to mark with its next claim."""
     result = await _send(run.sender, mail)
     if isinstance(result, DeliveryError):
         outcome = await asyncio.to_thread(_after_failure, run.desk, mail, result, run.now)
@@ -481,15 +525,17 @@ async def _flush_one(run: _Flush, mail_id: int) -> None:
     elif result:
         outcome = await asyncio.to_thread(_after_partial, run.desk, mail, result, run.now)
     else:
-        # Its own commit at once, before this worker claims its next mail. (A cancelled
-        # worker's thread still commits it.)
-        await asyncio.to_thread(_mark_sent, run.desk, mail)
-        outcome = "sent"
+        run.count("sent")
+        return mail
     run.count(outcome)
+    return None
 
 
-def _mark_sent(desk: Desk, mail: PendingMail) -> None:
-    db.mark_sent(mail.id, attempts=mail.attempts + 1, sent_at=desk.clock(), engine=desk.engine)
+def _mark_sent(desk: Desk, mail: PendingMail, session: Session) -> bool:
+    return db.mark_sent(mail.id, attempts=mail.attempts + 1, sent_at=desk.clock(), session=session)
+
+
+def _log_sent(mail: PendingMail) -> None:
     log.info(
         "outbox %s (%s, ticket %s) sent to %s: %s",
         mail.id,

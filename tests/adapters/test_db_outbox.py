@@ -55,8 +55,10 @@ def test_a_mail_is_claimed_once_and_marked_sent_only_while_claimed(engine: Engin
         session.commit()
     assert claimed is not None
     assert (claimed.recipients, claimed.attempts, claimed.ticket_number) == ("jan@acme.pl", 0, None)
-    db.mark_sent(second, attempts=1, sent_at=NOW, engine=engine)  # never claimed: no change
-    db.mark_sent(first, attempts=1, sent_at=NOW, engine=engine)
+    with Session(engine) as session:
+        assert not db.mark_sent(second, attempts=1, sent_at=NOW, session=session)  # not claimed
+        assert db.mark_sent(first, attempts=1, sent_at=NOW, session=session)
+        session.commit()
     assert (status(engine, first), status(engine, second)) == ("sent", "queued")
 
 

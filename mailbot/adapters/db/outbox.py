@@ -246,11 +246,14 @@ def update_sending(mail_id: int, *, session: Session, **values: object) -> None:
     )
 
 
-def mark_sent(mail_id: int, *, attempts: int, sent_at: datetime, engine: Engine) -> None:
-    """Mark mail ``mail_id`` sent, in a transaction of its own committed before returning."""
+def mark_sent(mail_id: int, *, attempts: int, sent_at: datetime, session: Session) -> bool:
+    """Mark mail ``mail_id`` sent if it is still ``sending``; whether it was.
+
+    The outbox commits it with the claim of the worker's next mail (one disk flush
+    for both, shared by the workers): the mail after it is sent only once it is committed.
+    """
     values = {"mail_id": mail_id, "new_attempts": attempts, "new_sent_at": sent_at}
-    with engine.begin() as connection:
-        connection.execute(_sent_row(), values)
+    return _rowcount(session.connection().execute(_sent_row(), values)) == 1
 
 
 @functools.cache
