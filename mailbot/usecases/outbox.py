@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,7 +43,7 @@ from typing import Any, TypeVar
 from mailbot.adapters import db
 from mailbot.adapters.db import Session, claims
 from mailbot.adapters.db.claims import Owner
-from mailbot.adapters.smtp import MailSender, Refusal
+from mailbot.adapters.smtp import MailSender, Ready, Refusal, Withdrawn
 from mailbot.core.notices import StaffBounce
 from mailbot.core.tokens import redacted
 from mailbot.errors import DeliveryError
@@ -136,7 +137,15 @@ def _claim(desk: Desk, owner: Owner, mail_id: int, session: Session) -> PendingM
     """Take the row for sending, in ``owner``'s name; None when another flusher took it first."""
     # The claim's own time: a long flush must not make its later claims look stale to
     # another flusher at once.
-    row = db.claim(mail_id, owner, now=desk.clock(), session=session)
+    return _pending(mail_id, db.claim(mail_id, owner, now=desk.clock(), session=session))
+
+
+def _read(mail_id: int, session: Session) -> PendingMail | None:
+    """The row as its claim will find it, if it is still queued; no claim (``_send_ahead``)."""
+    return _pending(mail_id, db.queued_mail(mail_id, session=session))
+
+
+def _pending(mail_id: int, row: db.ClaimedMail | None) -> PendingMail | None:
     if row is None:
         return None
     return PendingMail(
@@ -359,17 +368,25 @@ def _tell_staff(desk: Desk, mail: PendingMail, refused: list[Refusal]) -> None:
         log.exception("outbox %s: cannot queue the staff notice of its refusal", mail.id)
 
 
-async def _send(sender: MailSender, mail: PendingMail) -> tuple[Refusal, ...] | DeliveryError:
-    """Send one mail; the recipients refused while others took it, or the failure as a value."""
+async def _send(
+    sender: MailSender, mail: PendingMail, ready: Ready | None = None
+) -> tuple[Refusal, ...] | DeliveryError | None:
+    """Send one mail; the recipients refused while others took it, or the failure as a value.
+
+    None: ``ready`` said no (``Withdrawn``), nothing was sent.
+    """
     try:
         return await sender.send(
             mail_from=mail.mail_from,
             recipients=mail.recipients,
             raw=mail.raw,
             name=f"{mail.id:06d}-{mail.kind}",
+            ready=ready,
         )
     except DeliveryError as error:
         return error
+    except Withdrawn:
+        return None
     except Exception as exc:  # a row that cannot be sent must not block the ones after it
         log.exception("outbox %s: cannot be sent", mail.id)
         return DeliveryError(f"cannot be sent: {exc!r}", permanent=True)
@@ -418,7 +435,8 @@ class _Flush:
     sender: MailSender
     now: datetime
     should_stop: Callable[[], bool]
-    groups: Iterator[list[int]]  # shared: each group goes to the worker that takes it
+    groups: deque[list[int]]  # shared: each group goes to the worker that takes it
+    workers: int
     commits: _SharedCommits
     owner: Owner  # in whose name its claims are made
     report: FlushReport = field(default_factory=FlushReport)
@@ -448,17 +466,20 @@ async def flush_outbox(
     while True:
         now = desk.clock()
         due = await asyncio.to_thread(_due, desk, now, limit, owner)
-        groups = iter(send_groups(due))
-        run = _Flush(desk, sender, now, should_stop, groups, commits, owner, report)
-        await _round(run, workers=max(1, min(desk.settings.smtp.connections, len(due))))
+        groups = deque(send_groups(due))
+        workers = max(1, min(desk.settings.smtp.connections, len(due)))
+        run = _Flush(desk, sender, now, should_stop, groups, workers, commits, owner, report)
+        await _round(run)
         if run.halted or should_stop() or len(due) < limit:
             return report
 
 
-async def _round(run: _Flush, *, workers: int) -> None:
+async def _round(run: _Flush) -> None:
     # return_exceptions: a worker's error must not return before the others
     # have recorded the mails they are sending; it is raised after.
-    results = await asyncio.gather(*(_worker(run) for _ in range(workers)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(_worker(run) for _ in range(run.workers)), return_exceptions=True
+    )
     for result in results:
         if isinstance(result, BaseException):
             raise result
@@ -468,16 +489,23 @@ async def _worker(run: _Flush) -> None:
     """Send mails one after another over one connection's worth of sending.
 
     The "sent" mark of a mail the server accepted is committed with the claim of
-    the worker's next mail (``_claim_marking``), which is sent only after that
-    commit: so at any instant this worker has at most one mail accepted and not
-    yet marked, the one a kill would send twice.
+    the worker's next mail, and the server gets that next mail's data only after
+    the commit (its envelope may go ahead, ``_send_ahead``): so at any instant this
+    worker has at most one mail accepted and not yet marked, the one a kill would
+    send twice, and at most one claimed.
     """
+    ids = _Share(run)
     accepted: PendingMail | None = None  # taken by the server, its mark not committed yet
+    read: PendingMail | None = None  # the next mail as read with the last commit, unclaimed
     try:
-        for mail_id in _mails_for(run):
-            mail, accepted = await _claim_marking(run, mail_id, accepted), None
-            if mail is not None:
-                accepted = await _flush_one(run, mail)
+        for mail_id in ids:
+            if run.halted or run.should_stop():
+                break
+            if accepted is not None and read is not None and read.id == mail_id:
+                accepted, read = await _send_ahead(run, accepted, read, ids.peek())
+            else:
+                mail, read = await _claim_marking(run, mail_id, accepted, ids.peek())
+                accepted = None if mail is None else await _flush_one(run, mail)
         if accepted is not None:
             await run.commits.run(partial(_mark_sent, run.desk, accepted))
             _log_sent(accepted)
@@ -486,39 +514,94 @@ async def _worker(run: _Flush) -> None:
         raise
 
 
-def _mails_for(run: _Flush) -> Iterator[int]:
-    """The ids a worker sends: the groups it takes from the shared iterator, until a halt."""
-    for group in run.groups:
-        for mail_id in group:
-            if run.halted or run.should_stop():
-                return
-            yield mail_id
+class _Share:
+    """A worker's mails: the groups it takes from the round's, one after another."""
+
+    def __init__(self, run: _Flush) -> None:
+        self.run = run
+        self.group: deque[int] = deque()
+
+    def __iter__(self) -> Iterator[int]:
+        return self
+
+    def __next__(self) -> int:
+        if not self.group:
+            if not self.run.groups:
+                raise StopIteration
+            self.group.extend(self.run.groups.popleft())
+        return self.group.popleft()
+
+    def peek(self) -> int | None:
+        """The mail after, to read ahead: of this worker's group, or of the next group while
+        more are left than workers (none is left without a group at the end of a round)."""
+        if not self.group and len(self.run.groups) > self.run.workers:
+            self.group.extend(self.run.groups.popleft())
+        return self.group[0] if self.group else None
 
 
 async def _claim_marking(
-    run: _Flush, mail_id: int, accepted: PendingMail | None
-) -> PendingMail | None:
-    """Claim ``mail_id`` in the commit that marks ``accepted`` (the worker's mail before) sent."""
+    run: _Flush, mail_id: int, accepted: PendingMail | None, after: int | None
+) -> tuple[PendingMail | None, PendingMail | None]:
+    """Claim ``mail_id`` in the commit that marks ``accepted`` (the worker's mail before)
+    sent, and read the mail ``after`` it; the claimed mail (None: another flusher took it)
+    and the one read (None: none, or not queued)."""
     writes: list[asyncio.Future[Any]] = []
     if accepted is not None:
         writes.append(run.commits.submit(partial(_mark_sent, run.desk, accepted)))
     claim = run.commits.submit(partial(_claim, run.desk, run.owner, mail_id))
     writes.append(claim)
-    # Shielded: a cancelled worker still gets its mark committed. Both awaited before
-    # either's error is raised, so neither is left unretrieved.
+    read = run.commits.submit(partial(_read, after)) if after is not None else None
+    if read is not None:
+        writes.append(read)
+    # Shielded: a cancelled worker still gets its mark committed. All awaited before
+    # any error is raised, so none is left unretrieved.
     results = await asyncio.gather(*map(asyncio.shield, writes), return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
     if accepted is not None:
         _log_sent(accepted)
-    return claim.result()
+    return claim.result(), None if read is None else read.result()
+
+
+async def _send_ahead(
+    run: _Flush, accepted: PendingMail, read: PendingMail, after: int | None
+) -> tuple[PendingMail | None, PendingMail | None]:
+    """Mark ``accepted`` sent and claim ``read`` in one commit while the server takes
+    ``read``'s envelope; its data goes only once that commit is made and the claimed row
+    is the one read. Returns the mail accepted now (its mark due) and the one after, read."""
+    committed = asyncio.ensure_future(_claim_marking(run, read.id, accepted, after))
+
+    async def ready() -> bool:
+        try:
+            claimed, _ = await asyncio.shield(committed)
+        except Exception:  # raised below: nothing goes out meanwhile
+            return False
+        return claimed == read
+
+    result = await _send(run.sender, read, ready)
+    claimed, next_read = await asyncio.shield(committed)  # the mark's error is raised here
+    if claimed is None:
+        return None, next_read  # another flusher took it: nothing was sent
+    if result is None or claimed != read:
+        # The row changed after it was read (retried or requeued elsewhere meanwhile):
+        # nothing was sent from what was read; the claimed row goes as usual.
+        return await _flush_one(run, claimed), next_read
+    return await _record(run, claimed, result), next_read
 
 
 async def _flush_one(run: _Flush, mail: PendingMail) -> PendingMail | None:
-    """Send ``mail`` and record a failure or partial refusal; the mail when the server took it
-    for every recipient, for the worker to mark with its next claim."""
+    """Send ``mail`` and record the outcome (``_record``)."""
     result = await _send(run.sender, mail)
+    assert result is not None  # Withdrawn only when a ready says no
+    return await _record(run, mail, result)
+
+
+async def _record(
+    run: _Flush, mail: PendingMail, result: tuple[Refusal, ...] | DeliveryError
+) -> PendingMail | None:
+    """Record a failure or partial refusal of ``mail``; ``mail`` itself when the server took
+    it for every recipient: its "sent" mark is due, with the worker's next claim."""
     if isinstance(result, DeliveryError):
         outcome = await asyncio.to_thread(_after_failure, run.desk, mail, result, run.now)
         run.halted = run.halted or outcome == "retrying"  # the rest waits for the next flush

@@ -194,7 +194,22 @@ def claim(mail_id: int, owner: Owner, *, now: datetime, session: Session) -> Cla
         "new_claimed_started": owner.started,
         "new_claim_token": owner.token,
     }
-    row = connection.execute(_claim_row(), values).first()
+    return _claimed_mail(connection, connection.execute(_claim_row(), values).first())
+
+
+def queued_mail(mail_id: int, *, session: Session) -> ClaimedMail | None:
+    """Row ``mail_id`` as ``claim`` would return it, if it is ``queued``; nothing changes.
+
+    Read ahead by the outbox, which starts the mail's envelope while the commit of
+    its claim is under way, and compares the two before the server gets the data.
+    """
+    connection = session.connection()
+    return _claimed_mail(
+        connection, connection.execute(_queued_row(), {"mail_id": mail_id}).first()
+    )
+
+
+def _claimed_mail(connection: sa.Connection, row: Any) -> ClaimedMail | None:
     if row is None:
         return None
     kind, message_id, mail_from, recipients, raw, attempts, ticket_id = row
@@ -216,11 +231,10 @@ def _status_change(before: str, after: str, *bound: str) -> sa.Update:
     )
 
 
-@functools.cache
-def _claim_row() -> sa.Update:
+def _sending_columns() -> tuple[sa.Column[Any], ...]:
+    """What a claim reads of its row (``ClaimedMail`` but the ticket's number)."""
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    claim = ("next_attempt_at", "claimed_by", "claimed_pid", "claimed_started", "claim_token")
-    return _status_change("queued", "sending", *claim).returning(
+    return (
         outbox.c.kind,
         outbox.c.message_id,
         outbox.c.mail_from,
@@ -228,6 +242,20 @@ def _claim_row() -> sa.Update:
         outbox.c.raw,
         outbox.c.attempts,
         outbox.c.ticket_id,
+    )
+
+
+@functools.cache
+def _claim_row() -> sa.Update:
+    claim = ("next_attempt_at", "claimed_by", "claimed_pid", "claimed_started", "claim_token")
+    return _status_change("queued", "sending", *claim).returning(*_sending_columns())
+
+
+@functools.cache
+def _queued_row() -> sa.Select[Any]:
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    return sa.select(*_sending_columns()).where(
+        outbox.c.id == sa.bindparam("mail_id"), outbox.c.status == "queued"
     )
 
 
