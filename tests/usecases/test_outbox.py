@@ -443,6 +443,42 @@ def test_a_worker_sends_its_next_mail_only_once_the_one_before_is_marked(
     assert [outbox_row(desk, i).status for i in ids.values()] == ["sent"] * 18
 
 
+def test_a_mail_read_ahead_goes_as_claimed_or_not_at_all_when_its_row_changed_meanwhile(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    """A worker reads its next mail ahead and starts its envelope before the claim is
+    committed: if the row changed in between, the claimed one goes; if another flusher
+    took it, nothing goes."""
+    desk = with_smtp(desk, connections=1)
+    ids = [queue(desk, "a@acme.pl", subject=f"m{n}") for n in range(3)]  # one worker, in turn
+    change = {  # at the server's DATA of the mail before, once each was read ahead
+        "m0": {"recipients": "a@acme.pl,b@acme.pl"},
+        "m1": {"status": "sending"},  # another flusher's claim
+    }
+    take_data = smtp_sink.handler.handle_DATA
+
+    async def handle_data(server: object, session: object, envelope: Any) -> str:
+        [subject] = subjects([ReceivedMail("", (), envelope.original_content)])
+        if subject in change:
+            later = ids[int(subject[1:]) + 1]
+            with Session(desk.engine) as writing:
+                writing.execute(
+                    sa.update(OutboxRow).where(col(OutboxRow.id) == later).values(change[subject])
+                )
+                writing.commit()
+        return await take_data(server, session, envelope)
+
+    smtp_sink.handler.handle_DATA = handle_data  # type: ignore[method-assign]
+
+    assert flush(desk) == FlushReport(sent=2)
+
+    assert [(m.rcpt_tos, subjects([m])) for m in smtp_sink.messages] == [
+        (("a@acme.pl",), ["m0"]),
+        (("a@acme.pl", "b@acme.pl"), ["m1"]),
+    ]
+    assert [outbox_row(desk, i).status for i in ids] == ["sent", "sent", "sending"]
+
+
 def message_id(content: bytes) -> str:
     found = re.search(rb"^Message-ID: (\S+)", content, re.MULTILINE)
     return found[1].decode() if found else ""
