@@ -8,10 +8,12 @@ Exactly once, as far as SMTP allows:
 - It is marked ``sent`` right after the server accepted it, so a retry never
   repeats an accepted mail. The mark is committed with the claim of the same
   worker's next mail, and with the other workers' marks and claims that come
-  at the same moment (``_SharedCommits``: one disk flush for them all), and that
-  next mail is sent only after the commit. The window left is a crash between
-  the server's "250 OK" and that commit: a kill leaves at most one such mail
-  per worker, and there are no more workers than SMTP connections.
+  at the same moment (``_SharedCommits``: one disk flush for them all), and the
+  server gets that next mail's data only after the commit (its envelope may go
+  while the commit is under way, ``_send_ahead``; a server takes a mail only at
+  the end of its data). The window left is a crash between the server's "250 OK"
+  and that commit: a kill leaves at most one such mail per worker, and there are
+  no more workers than SMTP connections.
 - A claim names its owner (``mailbot.adapters.db.claims``: instance, process,
   token). At start an instance takes back at once the claims of its own
   processes that are gone (``take_back``); any other claim still ``sending``

@@ -194,7 +194,7 @@ def claim(mail_id: int, owner: Owner, *, now: datetime, session: Session) -> Cla
         "new_claimed_started": owner.started,
         "new_claim_token": owner.token,
     }
-    return _claimed_mail(connection, connection.execute(_claim_row(), values).first())
+    return _claimed_mail(connection.execute(_claim_row(), values).first())
 
 
 def queued_mail(mail_id: int, *, session: Session) -> ClaimedMail | None:
@@ -203,20 +203,11 @@ def queued_mail(mail_id: int, *, session: Session) -> ClaimedMail | None:
     Read ahead by the outbox, which starts the mail's envelope while the commit of
     its claim is under way, and compares the two before the server gets the data.
     """
-    connection = session.connection()
-    return _claimed_mail(
-        connection, connection.execute(_queued_row(), {"mail_id": mail_id}).first()
-    )
+    return _claimed_mail(session.connection().execute(_queued_row(), {"mail_id": mail_id}).first())
 
 
-def _claimed_mail(connection: sa.Connection, row: Any) -> ClaimedMail | None:
-    if row is None:
-        return None
-    kind, message_id, mail_from, recipients, raw, attempts, ticket_id = row
-    number: str | None = None
-    if ticket_id is not None:
-        number = connection.execute(_ticket_number(), {"ticket_id": ticket_id}).scalar()
-    return ClaimedMail(kind, message_id, mail_from, recipients, raw, attempts, ticket_id, number)
+def _claimed_mail(row: Any) -> ClaimedMail | None:
+    return None if row is None else ClaimedMail(*row)
 
 
 def _status_change(before: str, after: str, *bound: str) -> sa.Update:
@@ -231,9 +222,11 @@ def _status_change(before: str, after: str, *bound: str) -> sa.Update:
     )
 
 
-def _sending_columns() -> tuple[sa.Column[Any], ...]:
-    """What a claim reads of its row (``ClaimedMail`` but the ticket's number)."""
+def _sending_columns() -> tuple[sa.ColumnElement[Any], ...]:
+    """What a claim reads of its row, ``ClaimedMail``'s fields in order: the ticket's number
+    in the same statement (one round trip a mail fewer on PostgreSQL)."""
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    ticket = TicketRow.__table__  # type: ignore[attr-defined]
     return (
         outbox.c.kind,
         outbox.c.message_id,
@@ -242,6 +235,7 @@ def _sending_columns() -> tuple[sa.Column[Any], ...]:
         outbox.c.raw,
         outbox.c.attempts,
         outbox.c.ticket_id,
+        sa.select(ticket.c.number).where(ticket.c.id == outbox.c.ticket_id).scalar_subquery(),
     )
 
 
@@ -257,12 +251,6 @@ def _queued_row() -> sa.Select[Any]:
     return sa.select(*_sending_columns()).where(
         outbox.c.id == sa.bindparam("mail_id"), outbox.c.status == "queued"
     )
-
-
-@functools.cache
-def _ticket_number() -> sa.Select[Any]:
-    ticket = TicketRow.__table__  # type: ignore[attr-defined]
-    return sa.select(ticket.c.number).where(ticket.c.id == sa.bindparam("ticket_id"))
 
 
 def update_sending(mail_id: int, *, session: Session, **values: object) -> None:
