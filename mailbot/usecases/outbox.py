@@ -39,8 +39,6 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any, TypeVar
 
 from mailbot.adapters import db
 from mailbot.adapters.db import Session, claims
@@ -53,8 +51,6 @@ from mailbot.usecases.desk import Desk
 from mailbot.usecases.mail_queue import queue_staff_mail
 
 log = logging.getLogger("mailbot.outbox")
-
-T = TypeVar("T")
 
 # Waits between attempts; past the last one the mail is given up as failed
 # (about two days of trying, like a mail server's queue lifetime).
@@ -135,18 +131,6 @@ def _due(desk: Desk, now: datetime, limit: int, owner: Owner) -> list[tuple[int,
         return db.due_mails(now, limit, session=session)
 
 
-def _claim(desk: Desk, owner: Owner, mail_id: int, session: Session) -> PendingMail | None:
-    """Take the row for sending, in ``owner``'s name; None when another flusher took it first."""
-    # The claim's own time: a long flush must not make its later claims look stale to
-    # another flusher at once.
-    return _pending(mail_id, db.claim(mail_id, owner, now=desk.clock(), session=session))
-
-
-def _read(mail_id: int, session: Session) -> PendingMail | None:
-    """The row as its claim will find it, if it is still queued; no claim (``_send_ahead``)."""
-    return _pending(mail_id, db.queued_mail(mail_id, session=session))
-
-
 def _pending(mail_id: int, row: db.ClaimedMail | None) -> PendingMail | None:
     if row is None:
         return None
@@ -163,30 +147,58 @@ def _pending(mail_id: int, row: db.ClaimedMail | None) -> PendingMail | None:
     )
 
 
+@dataclass(frozen=True)
+class _Mark:
+    """The "sent" mark of ``mail``, due before its worker's next mail is handed over."""
+
+    mail: PendingMail
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """The claim of mail ``mail_id`` (``queued`` -> ``sending``) in this process's name."""
+
+    mail_id: int
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A read ahead of mail ``mail_id``, as its claim will find it; no claim (``_send_ahead``)."""
+
+    mail_id: int
+
+
+_Write = _Mark | _Claim | _Read
+
+
 class _SharedCommits:
     """The workers' claims and "sent" marks, committed together when they come together.
 
     A commit costs a disk flush (SQLite at ``synchronous=FULL``, PostgreSQL's
     WAL): writes that arrive while one commit is under way share the next one,
-    so eight workers pay about one flush per round instead of two per mail.
+    so eight workers pay about one flush per round instead of two per mail, and
+    one statement for their marks, one for their claims, one for their reads.
     Each write is still committed before its worker goes on (a claim before its
     mail is sent, a mark before that worker's next mail is sent); if a shared
     transaction fails, its writes are retried one by one, so one bad write
     costs only itself.
     """
 
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, owner: Owner) -> None:
         self.desk = desk
-        self._waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self.owner = owner  # in whose name its claims are made
+        self._waiting: list[tuple[_Write, asyncio.Future[PendingMail | None]]] = []
         self._committing: asyncio.Task[None] | None = None
 
-    async def run(self, write: Callable[[Session], T]) -> T:
+    async def run(self, write: _Write) -> PendingMail | None:
         # Shielded: a cancelled worker still gets its write committed (a sent mail is marked).
         return await asyncio.shield(self.submit(write))
 
-    def submit(self, write: Callable[[Session], T]) -> asyncio.Future[T]:
-        """Queue ``write`` for the next commit; writes submitted together share it."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    def submit(self, write: _Write) -> asyncio.Future[PendingMail | None]:
+        """Queue ``write`` for the next commit; writes submitted together share it.
+        Its result: a claim's or a read's mail (None: taken by another flusher, or
+        not queued any more); None for a mark."""
+        future: asyncio.Future[PendingMail | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((write, future))
         if self._committing is None:
             self._committing = asyncio.create_task(self._commit_all())
@@ -196,7 +208,8 @@ class _SharedCommits:
         try:
             while self._waiting:
                 group, self._waiting = self._waiting, []
-                results = await asyncio.to_thread(_commit_group, self.desk, [w for w, _ in group])
+                writes = [w for w, _ in group]
+                results = await asyncio.to_thread(_commit_group, self.desk, self.owner, writes)
                 for (_, future), result in zip(group, results, strict=True):
                     if future.cancelled():
                         continue
@@ -208,25 +221,49 @@ class _SharedCommits:
             self._committing = None
 
 
-def _commit_group(desk: Desk, writes: list[Callable[[Session], Any]]) -> list[Any]:
+def _commit_group(
+    desk: Desk, owner: Owner, writes: list[_Write]
+) -> list[PendingMail | Exception | None]:
     """Each write's result (or its exception), committed in one transaction if possible."""
     if len(writes) > 1:
         with Session(desk.engine) as session:
             try:
-                results = [write(session) for write in writes]
+                results: list[PendingMail | Exception | None] = []
+                results.extend(_write_all(desk, owner, writes, session))
                 session.commit()
                 return results
             except Exception:
                 session.rollback()
-    outcomes: list[Any] = []
+    outcomes: list[PendingMail | Exception | None] = []
     for write in writes:
         with Session(desk.engine) as session:
             try:
-                outcomes.append(write(session))
+                outcomes.extend(_write_all(desk, owner, [write], session))
                 session.commit()
             except Exception as exc:
                 outcomes.append(exc)
     return outcomes
+
+
+def _write_all(
+    desk: Desk, owner: Owner, writes: list[_Write], session: Session
+) -> list[PendingMail | None]:
+    """The marks in one statement, the claims in one, the reads in one; each write's result."""
+    # The claims' own time: a long flush must not make its later claims look stale to
+    # another flusher at once.
+    now = desk.clock()
+    marks = [(w.mail.id, w.mail.attempts + 1) for w in writes if isinstance(w, _Mark)]
+    db.mark_sent(marks, sent_at=now, session=session)
+    claims = [w.mail_id for w in writes if isinstance(w, _Claim)]
+    claimed = db.claim(claims, owner, now=now, session=session)
+    reads = [w.mail_id for w in writes if isinstance(w, _Read)]
+    read = db.queued_mails(reads, session=session) if reads else {}
+    return [
+        None
+        if isinstance(w, _Mark)
+        else _pending(w.mail_id, (claimed if isinstance(w, _Claim) else read).get(w.mail_id))
+        for w in writes
+    ]
 
 
 def _update(desk: Desk, mail_id: int, **values: object) -> None:
@@ -463,8 +500,8 @@ async def flush_outbox(
     another mail; the mails they hold are finished and recorded first.
     """
     report = FlushReport()
-    commits = _SharedCommits(desk)
     owner = claim_owner(desk)
+    commits = _SharedCommits(desk, owner)
     while True:
         now = desk.clock()
         due = await asyncio.to_thread(_due, desk, now, limit, owner)
@@ -509,7 +546,7 @@ async def _worker(run: _Flush) -> None:
                 mail, read = await _claim_marking(run, mail_id, accepted, ids.peek())
                 accepted = None if mail is None else await _flush_one(run, mail)
         if accepted is not None:
-            await run.commits.run(partial(_mark_sent, run.desk, accepted))
+            await run.commits.run(_Mark(accepted))
             _log_sent(accepted)
     except BaseException:
         run.halted = True  # the others finish their mail in hand and stop
@@ -547,12 +584,12 @@ async def _claim_marking(
     """Claim ``mail_id`` in the commit that marks ``accepted`` (the worker's mail before)
     sent, and read the mail ``after`` it; the claimed mail (None: another flusher took it)
     and the one read (None: none, or not queued)."""
-    writes: list[asyncio.Future[Any]] = []
+    writes: list[asyncio.Future[PendingMail | None]] = []
     if accepted is not None:
-        writes.append(run.commits.submit(partial(_mark_sent, run.desk, accepted)))
-    claim = run.commits.submit(partial(_claim, run.desk, run.owner, mail_id))
+        writes.append(run.commits.submit(_Mark(accepted)))
+    claim = run.commits.submit(_Claim(mail_id))
     writes.append(claim)
-    read = run.commits.submit(partial(_read, after)) if after is not None else None
+    read = run.commits.submit(_Read(after)) if after is not None else None
     if read is not None:
         writes.append(read)
     # Shielded: a cancelled worker still gets its mark committed. All awaited before
@@ -614,10 +651,6 @@ async def _record(
         return mail
     run.count(outcome)
     return None
-
-
-def _mark_sent(desk: Desk, mail: PendingMail, session: Session) -> bool:
-    return db.mark_sent(mail.id, attempts=mail.attempts + 1, sent_at=desk.clock(), session=session)
 
 
 def _log_sent(mail: PendingMail) -> None:

@@ -393,12 +393,15 @@ def test_marks_and_claims_of_the_workers_share_commits(desk: Desk, smtp_sink: Sm
 
 @contextmanager
 def recorded_transactions(desk: Desk) -> Iterator[list[list[str]]]:
-    """The statements of each transaction committed on ``desk``'s engine meanwhile."""
+    """The statements of each transaction committed on ``desk``'s engine meanwhile (one for
+    each row of an executemany)."""
     transactions: list[list[str]] = []
     open_ones: dict[int, list[str]] = {}
 
-    def statement(connection: sa.Connection, cursor: object, sql: str, *_: object) -> None:
-        open_ones.setdefault(id(connection), []).append(sql)
+    def statement(
+        connection: sa.Connection, cursor: object, sql: str, values: Any, _: object, many: bool
+    ) -> None:  # a statement run for many rows at once counts once for each
+        open_ones.setdefault(id(connection), []).extend([sql] * (len(values) if many else 1))
 
     def commit(connection: sa.Connection) -> None:
         transactions.append(open_ones.pop(id(connection), []))

@@ -180,34 +180,35 @@ class ClaimedMail:
     ticket_number: str | None  # None: a mail of no ticket
 
 
-def claim(mail_id: int, owner: Owner, *, now: datetime, session: Session) -> ClaimedMail | None:
-    """Take row ``mail_id`` (``queued`` -> ``sending``) in ``owner``'s name, at ``now``;
-    None when another flusher took it first."""
-    # Plain columns, no ORM objects: a flush of thousands of mails claims thousands of
-    # rows, one prebuilt statement each.
-    connection = session.connection()
+def claim(
+    mail_ids: Sequence[int], owner: Owner, *, now: datetime, session: Session
+) -> dict[int, ClaimedMail]:
+    """Take rows ``mail_ids`` (``queued`` -> ``sending``) in ``owner``'s name, at ``now``;
+    those taken (one missing: another flusher took it first)."""
+    # Plain columns, no ORM objects, one statement for the claims of a shared commit: a
+    # flush of thousands of mails claims thousands of rows.
     values = {
-        "mail_id": mail_id,
+        "mail_ids": list(mail_ids),
         "new_next_attempt_at": now,
         "new_claimed_by": owner.instance,
         "new_claimed_pid": owner.pid,
         "new_claimed_started": owner.started,
         "new_claim_token": owner.token,
     }
-    return _claimed_mail(connection.execute(_claim_row(), values).first())
+    if not mail_ids:
+        return {}
+    rows = session.connection().execute(_claim_rows(), values)
+    return {mail_id: ClaimedMail(*row) for mail_id, *row in rows}
 
 
-def queued_mail(mail_id: int, *, session: Session) -> ClaimedMail | None:
-    """Row ``mail_id`` as ``claim`` would return it, if it is ``queued``; nothing changes.
+def queued_mails(mail_ids: Sequence[int], *, session: Session) -> dict[int, ClaimedMail]:
+    """Rows ``mail_ids`` as ``claim`` would return them, those still ``queued``; nothing changes.
 
-    Read ahead by the outbox, which starts the mail's envelope while the commit of
+    Read ahead by the outbox, which starts a mail's envelope while the commit of
     its claim is under way, and compares the two before the server gets the data.
     """
-    return _claimed_mail(session.connection().execute(_queued_row(), {"mail_id": mail_id}).first())
-
-
-def _claimed_mail(row: Any) -> ClaimedMail | None:
-    return None if row is None else ClaimedMail(*row)
+    rows = session.connection().execute(_queued_rows(), {"mail_ids": list(mail_ids)})
+    return {mail_id: ClaimedMail(*row) for mail_id, *row in rows}
 
 
 def _status_change(before: str, after: str, *bound: str) -> sa.Update:
@@ -240,16 +241,25 @@ def _sending_columns() -> tuple[sa.ColumnElement[Any], ...]:
 
 
 @functools.cache
-def _claim_row() -> sa.Update:
+def _claim_rows() -> sa.Update:
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
     claim = ("next_attempt_at", "claimed_by", "claimed_pid", "claimed_started", "claim_token")
-    return _status_change("queued", "sending", *claim).returning(*_sending_columns())
+    return (
+        sa.update(outbox)
+        .where(
+            outbox.c.id.in_(sa.bindparam("mail_ids", expanding=True)),
+            outbox.c.status == "queued",
+        )
+        .values(status="sending", **{name: sa.bindparam(f"new_{name}") for name in claim})
+        .returning(outbox.c.id, *_sending_columns())
+    )
 
 
 @functools.cache
-def _queued_row() -> sa.Select[Any]:
+def _queued_rows() -> sa.Select[Any]:
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    return sa.select(*_sending_columns()).where(
-        outbox.c.id == sa.bindparam("mail_id"), outbox.c.status == "queued"
+    return sa.select(outbox.c.id, *_sending_columns()).where(
+        outbox.c.id.in_(sa.bindparam("mail_ids", expanding=True)), outbox.c.status == "queued"
     )
 
 
@@ -262,14 +272,19 @@ def update_sending(mail_id: int, *, session: Session, **values: object) -> None:
     )
 
 
-def mark_sent(mail_id: int, *, attempts: int, sent_at: datetime, session: Session) -> bool:
-    """Mark mail ``mail_id`` sent if it is still ``sending``; whether it was.
+def mark_sent(sent: Sequence[tuple[int, int]], *, sent_at: datetime, session: Session) -> None:
+    """Mark the mails ``(id, attempts)`` of ``sent`` sent, each if it is still ``sending``.
 
-    The outbox commits it with the claim of the worker's next mail (one disk flush
-    for both, shared by the workers): the mail after it is sent only once it is committed.
+    The outbox commits them with the claims of the workers' next mails (one disk
+    flush for all, one statement for the marks): the mail after each is sent only
+    once it is committed.
     """
-    values = {"mail_id": mail_id, "new_attempts": attempts, "new_sent_at": sent_at}
-    return _rowcount(session.connection().execute(_sent_row(), values)) == 1
+    values = [
+        {"mail_id": mail_id, "new_attempts": attempts, "new_sent_at": sent_at}
+        for mail_id, attempts in sent
+    ]
+    if values:
+        session.connection().execute(_sent_row(), values)
 
 
 @functools.cache
