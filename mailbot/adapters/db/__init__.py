@@ -50,6 +50,7 @@ from mailbot.adapters.db.ledger import (
     last_uid,
     ledger_by_fingerprint,
     ledger_by_message_id,
+    ledger_by_message_ids,
     ledger_entries,
     ledger_entry,
     set_last_uid,
@@ -88,7 +89,7 @@ from mailbot.adapters.db.prune import (
     pending_submission_shas,
     shas_still_used,
 )
-from mailbot.adapters.db.rows import insert_new, insert_row
+from mailbot.adapters.db.rows import add_row, insert_new, insert_row
 from mailbot.adapters.db.sla import alert_keys, alerts_of, events_of
 from mailbot.adapters.db.state import daemon_state, secret
 from mailbot.adapters.db.tables import (
@@ -184,6 +185,7 @@ __all__ = [
     "WebRequestRow",
     "WebSubmissionRow",
     "add_request",
+    "add_row",
     "add_staff_session",
     "alert_due_ids",
     "alert_keys",
@@ -213,6 +215,7 @@ __all__ = [
     "last_uid",
     "ledger_by_fingerprint",
     "ledger_by_message_id",
+    "ledger_by_message_ids",
     "ledger_entries",
     "ledger_entry",
     "list_tickets",
