@@ -5,6 +5,7 @@ fails the commit and leaves the database usable)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +15,10 @@ from mailbot.adapters.db import (
     Engine,
     IntegrityError,
     LedgerRow,
+    OutboxRow,
     Session,
     add_row,
+    automatic_mails_since,
     make_engine,
 )
 from tests import factories
@@ -93,3 +96,28 @@ def test_a_refused_row_fails_the_commit_and_the_database_stays_usable(engine: En
         session.commit()
     with Session(engine) as session:
         assert uids(session) == ["1", "2"]
+
+
+def ack(session: Session, to: str, minutes_ago: int) -> None:
+    at = factories.NOW - timedelta(minutes=minutes_ago)
+    add_row(
+        OutboxRow, session=session, kind="ack", message_id=f"<{to}.{minutes_ago}@desk>",
+        mail_from="support@desk.example.pl", recipients=to, capped_address=to, raw=b"",
+        created_at=at, next_attempt_at=at,
+    )  # fmt: skip
+
+
+def test_the_cap_on_automatic_mail_counts_waiting_and_stored_rows(engine: Engine) -> None:
+    hour_ago = factories.NOW - timedelta(hours=1)
+    with Session(engine) as session:
+        ack(session, "jan@firma.pl", 10)
+        session.commit()
+    with Session(engine) as session:
+        ack(session, "jan@firma.pl", 5)
+        ack(session, "jan@firma.pl", 90)  # over an hour ago: not counted
+        ack(session, "ewa@firma.pl", 5)
+        assert automatic_mails_since("Jan@Firma.pl", hour_ago, session=session) == 2
+        assert automatic_mails_since("ewa@firma.pl", hour_ago, session=session) == 1
+        session.commit()
+    with Session(engine) as session:
+        assert automatic_mails_since("jan@firma.pl", hour_ago, session=session) == 2

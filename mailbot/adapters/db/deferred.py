@@ -25,6 +25,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import find_tables
 
+# The execution option of a statement that counts the waiting rows of its table itself
+# (``waiting_rows``): they need not be sent before it.
+COUNTS_WAITING = "mailbot_counts_waiting"
+
 # Per connection (a session's transaction runs on one), the waiting rows by table.
 _waiting: WeakKeyDictionary[Connection, dict[sa.Table, list[dict[str, Any]]]] = WeakKeyDictionary()
 _watched: WeakSet[Engine] = WeakSet()
@@ -84,6 +88,11 @@ def _scalar_default(column: sa.Column[Any]) -> Any:
     return default.arg  # type: ignore[attr-defined]
 
 
+def waiting_rows(connection: Connection, table: sa.Table) -> list[dict[str, Any]]:
+    """The rows of ``table`` waiting on ``connection``, in the order added (every column)."""
+    return list(_waiting.get(connection, {}).get(table, ()))
+
+
 def send_all(connection: Connection) -> None:
     """Send every waiting row of ``connection`` now."""
     _send(connection, None)
@@ -115,9 +124,9 @@ def _before_execute(
     statement: Any,
     _multiparams: Any,
     _params: Any,
-    _options: Any,
+    options: Mapping[str, Any],
 ) -> None:
-    if not _waiting.get(connection):
+    if not _waiting.get(connection) or options.get(COUNTS_WAITING):
         return
     _send(connection, _tables_seen_by(statement))
 
