@@ -240,6 +240,8 @@ def _store_batch(
         by_message_id = repo.ledger_by_message_ids(
             mailbox, [p.mail.message_id for p in prepared if p.mail.message_id], session=session
         )
+        # A mail opens one ticket at most: their numbers in one statement, not one each.
+        repo.take_ticket_numbers(len(keys) - len(done), session=session)
         for key, fetched, mail in zip(keys, batch, prepared, strict=True):
             earlier = done.get(key.uid)
             if earlier is not None:
@@ -257,6 +259,7 @@ def _store_batch(
                 )
             stored.append((key, mail.mail, outcome))
             outcomes.append(outcome)
+        repo.give_back_ticket_numbers(session=session)
         session.commit()
     for key, inbound, outcome in stored:
         _log_outcome(key, inbound, outcome)
