@@ -1,6 +1,10 @@
-"""Rows added with ``add_row``: on PostgreSQL they wait and go in together, and a
-transaction must not be able to tell (it reads them, a rollback drops them, a refused one
-fails the commit and leaves the database usable)."""
+"""Writes batched for fewer round trips to a database server, on both databases.
+
+- Rows added with ``add_row``: on PostgreSQL they wait and go in together, and a
+  transaction must not be able to tell (it reads them, a rollback drops them, a refused
+  one fails the commit and leaves the database usable).
+- Ticket numbers taken ahead for a batch of mails: no gaps, none given twice.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,10 @@ from mailbot.adapters.db import (
     Session,
     add_row,
     automatic_mails_since,
+    give_back_ticket_numbers,
     make_engine,
+    next_ticket_seq,
+    take_ticket_numbers,
 )
 from tests import factories
 
@@ -121,3 +128,28 @@ def test_the_cap_on_automatic_mail_counts_waiting_and_stored_rows(engine: Engine
         session.commit()
     with Session(engine) as session:
         assert automatic_mails_since("jan@firma.pl", hour_ago, session=session) == 2
+
+
+def test_numbers_taken_ahead_and_not_used_are_given_back(engine: Engine) -> None:
+    with Session(engine) as session:
+        take_ticket_numbers(5, session=session)
+        assert [next_ticket_seq(session=session) for _ in range(2)] == [1, 2]
+        give_back_ticket_numbers(session=session)
+        session.commit()
+    with Session(engine) as session:
+        assert next_ticket_seq(session=session) == 3  # one at a time, without a batch
+        session.commit()
+    with Session(engine) as session:
+        take_ticket_numbers(2, session=session)
+        # More tickets than announced: the next ones are taken one by one.
+        assert [next_ticket_seq(session=session) for _ in range(4)] == [4, 5, 6, 7]
+        give_back_ticket_numbers(session=session)
+        session.commit()
+    with Session(engine) as session:
+        take_ticket_numbers(3, session=session)
+        assert next_ticket_seq(session=session) == 8
+        session.rollback()  # the batch failed: its numbers are free again
+        assert next_ticket_seq(session=session) == 8  # not 9: the rollback took back 8 to 10
+        session.commit()
+    with Session(engine) as session:
+        assert next_ticket_seq(session=session) == 9
