@@ -246,24 +246,26 @@ def _store_message(
     internal: bool = False,
     note: str = "",
 ) -> None:
-    message_id = repo.insert_row(
-        MessageRow,
-        session=session,
-        ticket_id=ticket_id,
-        direction="in",
-        message_id=mail.message_id,
-        in_reply_to=mail.in_reply_to,
-        references=" ".join(mail.references),
-        sender=mail.from_address or "",
-        recipients=", ".join((*mail.to, *mail.cc)),
-        subject=mail.subject,
-        body_text=mail.body_text,
-        body_html=mail.body_html,
-        received_at=now,
-        note="; ".join(filter(None, (note, *mail.defects)))[:1000],
-        author=author,
-        internal=internal,
-    )
+    row = {
+        "ticket_id": ticket_id,
+        "direction": "in",
+        "message_id": mail.message_id,
+        "in_reply_to": mail.in_reply_to,
+        "references": " ".join(mail.references),
+        "sender": mail.from_address or "",
+        "recipients": ", ".join((*mail.to, *mail.cc)),
+        "subject": mail.subject,
+        "body_text": mail.body_text,
+        "body_html": mail.body_html,
+        "received_at": now,
+        "note": "; ".join(filter(None, (note, *mail.defects)))[:1000],
+        "author": author,
+        "internal": internal,
+    }
+    if not mail.attachments:  # nothing needs its id: it may go in with others (add_row)
+        repo.add_row(MessageRow, session=session, **row)
+        return
+    message_id = repo.insert_row(MessageRow, session=session, **row)
     for part in mail.attachments:
         session.add(
             AttachmentRow(

@@ -54,6 +54,7 @@ from mailbot.adapters.db.ledger import (
     last_uid,
     ledger_by_fingerprint,
     ledger_by_message_id,
+    ledger_by_message_ids,
     ledger_entries,
     ledger_entry,
     set_last_uid,
@@ -94,7 +95,7 @@ from mailbot.adapters.db.prune import (
     pending_submission_shas,
     shas_still_used,
 )
-from mailbot.adapters.db.rows import insert_new, insert_row
+from mailbot.adapters.db.rows import add_row, insert_new, insert_row
 from mailbot.adapters.db.sla import alert_keys, alerts_of, events_of
 from mailbot.adapters.db.state import daemon_state, secret
 from mailbot.adapters.db.tables import (
@@ -122,10 +123,12 @@ from mailbot.adapters.db.tables import (
 from mailbot.adapters.db.tickets import (
     TICKET_COUNTER,
     alert_due_ids,
+    give_back_ticket_numbers,
     list_tickets,
     message_attachments,
     next_ticket_seq,
     received_between,
+    take_ticket_numbers,
     ticket_by_id,
     ticket_by_number,
     ticket_messages,
@@ -199,6 +202,7 @@ __all__ = [
     "WebSubmissionRow",
     "WorkDone",
     "add_request",
+    "add_row",
     "add_staff_session",
     "alert_due_ids",
     "alert_keys",
@@ -222,6 +226,7 @@ __all__ = [
     "events_of",
     "expire_pending",
     "first_response_times",
+    "give_back_ticket_numbers",
     "import_contracts",
     "imported_file",
     "insert_new",
@@ -231,6 +236,7 @@ __all__ = [
     "last_uid",
     "ledger_by_fingerprint",
     "ledger_by_message_id",
+    "ledger_by_message_ids",
     "ledger_entries",
     "ledger_entry",
     "list_tickets",
@@ -273,6 +279,7 @@ __all__ = [
     "status_events",
     "submission_by_id",
     "submission_times",
+    "take_ticket_numbers",
     "ticket_by_id",
     "ticket_by_number",
     "ticket_mail_sent",

@@ -31,6 +31,11 @@ from mailbot.core.tiers import Tier
 
 # Where a session keeps the contracts it loaded (``Session.info``).
 _CONTRACTS = "mailbot.contracts"
+# Where a session keeps the index ``contract_index`` gave it: the version is read once per
+# session (a batch of mails), not once per mail (a round trip each on PostgreSQL).
+_INDEX = "mailbot.contract_index"
+# Where a session keeps the customer ids of contracts it asked for (``Session.info``).
+_CUSTOMER_IDS = "mailbot.contract_customers"
 
 # The contracts' version: a counter row given a new random value by every import that
 # changes a contract, so that every process (and every instance of mailbot on one
@@ -38,26 +43,46 @@ _CONTRACTS = "mailbot.contracts"
 # again from nothing can never hand back a version an old index was read at.
 VERSION = "contracts"
 
+
+@dataclass(frozen=True)
+class _Known:
+    """The contracts as read at ``version``: indexed for matching, and by id."""
+
+    version: int | None
+    index: ContractIndex
+    by_id: dict[str, Contract]
+
+
 # Per engine (one per database a process opens), the index of every contract and the
 # version it was read at. Weak: an engine disposed of takes its index with it.
-_indexes: WeakKeyDictionary[Any, tuple[int | None, ContractIndex]] = WeakKeyDictionary()
+_indexes: WeakKeyDictionary[Any, _Known] = WeakKeyDictionary()
 _indexes_lock = threading.Lock()
 
 
 def contract_index(*, session: Session) -> ContractIndex:
     """Every contract, indexed by address and domain; read from the database again only
-    when the version says they changed (one small query otherwise)."""
+    when the version says they changed (one small query a session otherwise)."""
+    return _known(session).index
+
+
+def _known(session: Session) -> _Known:
+    """The contracts at the version this session reads, from the process's cache when
+    that version is the one it holds."""
+    seen: _Known | None = session.info.get(_INDEX)
+    if seen is not None:
+        return seen
     version = session.get(CounterRow, VERSION)
     current = version.value if version is not None else None
     engine = session.get_bind()
     with _indexes_lock:
         known = _indexes.get(engine)
-    if known is not None and known[0] == current:
-        return known[1]
-    index = ContractIndex.of(load_contracts(session=session))
-    with _indexes_lock:
-        _indexes[engine] = (current, index)
-    return index
+    if known is None or known.version != current:
+        index = ContractIndex.of(load_contracts(session=session))
+        known = _Known(current, index, {c.id: c for c in index.contracts})
+        with _indexes_lock:
+            _indexes[engine] = known
+    session.info[_INDEX] = known
+    return known
 
 
 def load_contracts(*, session: Session) -> list[Contract]:
@@ -128,6 +153,8 @@ def import_contracts(contracts: Iterable[Contract], *, session: Session) -> Impo
     27 s)."""
     current = {c.id: c for c in load_contracts(session=session)}
     session.info.pop(_CONTRACTS, None)
+    session.info.pop(_INDEX, None)
+    session.info.pop(_CUSTOMER_IDS, None)
     added: list[Contract] = []
     updated: list[Contract] = []
     unchanged: list[str] = []
@@ -271,10 +298,13 @@ def _new_version(*, session: Session) -> None:
 
 
 def contract_by_id(contract_id: str | None, *, session: Session) -> Contract | None:
-    """The contract ``contract_id`` names (None for none): from the session's reading of
-    them all when it has one, else read alone."""
+    """The contract ``contract_id`` names (None for none): from the session's index or
+    reading of them all when it has one, else read alone."""
     if contract_id is None:
         return None
+    seen: _Known | None = session.info.get(_INDEX)
+    if seen is not None:
+        return seen.by_id.get(contract_id)
     cached: list[Contract] | None = session.info.get(_CONTRACTS)
     if cached is not None:
         return next((c for c in cached if c.id == contract_id), None)
@@ -283,8 +313,13 @@ def contract_by_id(contract_id: str | None, *, session: Session) -> Contract | N
 
 
 def contract_customer_id(contract_id: str, *, session: Session) -> int | None:
-    row = session.get(ContractRow, contract_id)
-    return row.customer_id if row else None
+    """The id of the customer of contract ``contract_id``; asked once per contract and
+    session (every new ticket of a batch asks, and the session forgets unused rows)."""
+    known: dict[str, int | None] = session.info.setdefault(_CUSTOMER_IDS, {})
+    if contract_id not in known:
+        row = session.get(ContractRow, contract_id)
+        known[contract_id] = row.customer_id if row else None
+    return known[contract_id]
 
 
 def contract_tier(contract_id: str, *, session: Session) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col, select
 
 from mailbot.adapters.db.claims import Owner
+from mailbot.adapters.db.deferred import COUNTS_WAITING, waiting_rows
 from mailbot.adapters.db.tables import OutboxRow, TicketRow
 
 
@@ -50,18 +51,31 @@ def last_sent_to(address: str, since: datetime, *, session: Session) -> OutboxRo
 
 
 def automatic_mails_since(address: str, since: datetime, *, session: Session) -> int:
-    """How many automatic mails (by ``capped_address``) went to ``address`` since ``since``."""
-    values = {"address": address.lower(), "since": since}
-    count: int = session.connection().execute(_automatic_mails_since(), values).scalar_one()
-    return count
+    """How many automatic mails (by ``capped_address``) went to ``address`` since ``since``.
+
+    The rows of this transaction still waiting (``deferred``) are counted here, not sent
+    first: every acknowledgement of a batch asks, and sending them was a round trip each.
+    """
+    capped = address.lower()
+    connection = session.connection()
+    values = {"address": capped, "since": since}
+    count: int = connection.execute(_automatic_mails_since(), values).scalar_one()
+    waiting = waiting_rows(connection, OutboxRow.__table__)  # type: ignore[attr-defined]
+    return count + sum(
+        1 for row in waiting if row["capped_address"] == capped and row["created_at"] >= since
+    )
 
 
 @functools.cache
 def _automatic_mails_since() -> sa.Select[int]:
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    return sa.select(sa.func.count()).where(
-        outbox.c.capped_address == sa.bindparam("address"),
-        outbox.c.created_at >= sa.bindparam("since"),
+    return (
+        sa.select(sa.func.count())
+        .where(
+            outbox.c.capped_address == sa.bindparam("address"),
+            outbox.c.created_at >= sa.bindparam("since"),
+        )
+        .execution_options(**{COUNTS_WAITING: True})
     )
 
 
