@@ -1,0 +1,347 @@
+"""Text in a charset that is not declared, or declared wrongly: which one it is.
+
+A mail's text is decoded by its declared charset when that decodes cleanly (no
+invalid bytes, no C1 control characters, which no real text holds). Otherwise,
+and for raw 8-bit text with no charset at all, :func:`guess` tries in turn:
+
+1. UTF-8 (RFC 6532 allows it raw in headers);
+2. the ``first`` charset, when the caller has one (a raw 8-bit header is tried in the
+   charset the message declares for its body);
+3. UTF-8 with a few broken sequences, when valid ones outnumber them three to one (a
+   truncated or spliced UTF-8 text, not a legacy charset by chance);
+4. Polish, when the text fits it: the better of windows-1250 and ISO-8859-2 (more
+   Polish letters, fewer C1 controls; windows-1250 on a tie, what Polish Outlook
+   sends), taken if :func:`fits_polish` says it reads as Polish text;
+5. the ``hint``, a charset the detector found with enough evidence elsewhere in the
+   same mail (its body), when it decodes the text cleanly: a mail's undeclared
+   subject is mostly in its undeclared body's charset, and a subject alone is too
+   short to tell GB2312 from EUC-KR or KOI8-R from windows-1251;
+6. ``charset-normalizer`` on at most the first ``SAMPLE`` bytes. Below ``SHORT`` bytes
+   (headers, one-line bodies) it chooses among ``SHORT_CANDIDATES`` only: alone it
+   reads a short KOI8-R subject as Shift-JIS and ISO-8859-2 as ISO-8859-10. Among
+   its best matches the one with fewest :func:`odd_characters` wins, then the one with
+   fewest capitals inside words, then the hint, then the order of ``PREFERENCE``;
+7. when the detector finds nothing (binary noise), step 4's Polish reading anyway.
+
+The cost is bounded whatever the text's size: every judgement reads at most the
+first ``SAMPLE`` bytes, and only the chosen charset decodes the whole.
+"""
+
+from __future__ import annotations
+
+import codecs
+import unicodedata
+from dataclasses import dataclass
+
+from charset_normalizer import from_bytes
+
+__all__ = [
+    "Decoded",
+    "codec_for",
+    "decode",
+    "fits_polish",
+    "guess",
+    "label",
+    "odd_characters",
+]
+
+# What the detector and the Polish rule read of a text: enough to judge, and a 20 MB
+# body costs what 64 KiB does.
+SAMPLE = 64 * 1024
+# Below this the detector chooses among SHORT_CANDIDATES only.
+SHORT = 1024
+# The charsets of undeclared 8-bit mail a Polish desk meets (Python codec names, which
+# charset-normalizer uses too): Polish, Chinese, Japanese, Korean, Russian, Western.
+SHORT_CANDIDATES = (
+    "utf_8",
+    "cp1250",
+    "iso8859_2",
+    "gb18030",
+    "big5",
+    "shift_jis",
+    "euc_jp",
+    "euc_kr",
+    "koi8_r",
+    "cp1251",
+    "cp1252",
+)
+# Ties between equally good matches: Western before windows-1250 (the Polish reading was
+# already judged and did not fit), Chinese before Korean (more common in mail, and
+# GB2312 and EUC-KR share their byte ranges).
+PREFERENCE = (
+    "utf_8",
+    "cp1252",
+    "cp1250",
+    "iso8859_2",
+    "gb18030",
+    "big5",
+    "shift_jis",
+    "euc_jp",
+    "euc_kr",
+    "koi8_r",
+    "cp1251",
+)
+# From SHORT bytes on, the other charsets of Europe and the Middle East too. Not all the
+# detector knows: mail is not in UTF-16 or in DOS and Mac code pages, and windows-1258's
+# combining accents read Italian text as well as windows-1252 does.
+LONG_CANDIDATES = (
+    *SHORT_CANDIDATES,
+    "iso8859_15",
+    "cp1253",
+    "iso8859_7",
+    "cp1254",
+    "cp1255",
+    "cp1256",
+    "cp1257",
+    "iso8859_13",
+    "koi8_u",
+    "iso8859_5",
+    "cp866",
+)
+# Accented Latin letters in a row that real words have (Polish "żółć", Czech "ří").
+_ACCENTED_RUN = 3
+# How many characters of each tied reading the tie-break reads.
+_JUDGED = 4000
+# A detector's reading counts as a hint for the rest of the mail from this many 8-bit bytes.
+_EVIDENCE = 32
+
+_POLISH_LETTERS = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
+# Non-ASCII characters of ordinary Polish text besides its letters: typography and signs.
+# No-break space, soft hyphen, Polish and English quotes, dashes, … • € « » ° § © ® ™ ± times ·.
+_POLISH_SIGNS = frozenset(
+    "\u00a0\u00ad\u201e\u201c\u201d\u2018\u2019\u2013\u2014\u2026\u2022\u20ac"
+    "\u00ab\u00bb\u00b0\u00a7\u00a9\u00ae\u2122\u00b1\u00d7\u00b7"
+)
+# Share of a text's non-ASCII characters that must be Polish letters or signs.
+_POLISH_SHARE = 0.7
+
+# Labels mail uses that Python's codecs do not know, or that are de facto a
+# superset (the WHATWG Encoding Standard makes the same substitutions).
+_CHARSET_LABELS = {"iso-8859-8-i": "iso8859-8", "ks_c_5601-1987": "cp949", "x-gbk": "gb18030"}
+_CODEC_SUPERSETS = {"iso8859-1": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
+# Text codecs that would interpret the data rather than decode a charset.
+_NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"})
+# Scripts whose letters do not follow each other within a word (the first word of a
+# character's Unicode name); East Asian scripts count as one (Japanese mixes them).
+_SCRIPTS = {
+    "CJK": "east asian",
+    "HIRAGANA": "east asian",
+    "KATAKANA": "east asian",
+    "HANGUL": "hangul",
+    "CYRILLIC": "cyrillic",
+    "GREEK": "greek",
+    "LATIN": "latin",
+    "ARABIC": "arabic",
+    "HEBREW": "hebrew",
+    "THAI": "thai",
+}
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded text and how: ``charset`` used, ``problem`` (why the declared charset was
+    not used, None if it was), ``evidence`` (the detector chose it on enough bytes to
+    serve as a hint for the rest of the mail)."""
+
+    text: str
+    charset: str
+    problem: str | None = None
+    evidence: bool = False
+
+
+def codec_for(declared: str) -> str | None:
+    """Python's codec for a declared charset label, or None if there is none to trust."""
+    label = declared.strip().strip("\"'").lower()
+    try:
+        name = codecs.lookup(_CHARSET_LABELS.get(label, label)).name
+    except (LookupError, ValueError):
+        return None
+    if name in _NOT_CHARSETS:
+        return None
+    return _CODEC_SUPERSETS.get(name, name)
+
+
+def decode(data: bytes, declared: str | None, *, hint: str | None = None) -> Decoded:
+    """``data`` by its ``declared`` charset if that decodes it cleanly, else :func:`guess`
+    (see the module docstring), with the reason in ``problem``."""
+    if declared is None:
+        if data.isascii():
+            return Decoded(data.decode("ascii"), "us-ascii")
+        return _guessed(data, "8-bit text without a charset", hint)
+    codec = codec_for(declared)
+    if codec is None:
+        return _guessed(data, f"charset {declared[:40]!r} not known", hint)
+    try:
+        text = data.decode(codec)
+    except (UnicodeError, LookupError):
+        return _guessed(data, f"not valid {declared!r}", hint)
+    if not _has_controls(text):
+        return Decoded(text, codec)
+    # windows-1250 declared as ISO-8859-2 makes „ and ” C1 controls; a guess without
+    # them is the better reading, else the declared one stands.
+    better = _guessed(data, f"control characters in {declared!r}", hint)
+    return Decoded(text, codec) if _has_controls(better.text) else better
+
+
+def _guessed(data: bytes, problem: str, hint: str | None) -> Decoded:
+    found = guess(data, hint=hint)
+    return Decoded(found.text, found.charset, problem, found.evidence)
+
+
+def guess(data: bytes, *, first: str | None = None, hint: str | None = None) -> Decoded:
+    """Decode text of unknown charset by the module's rules."""
+    for codec in ("utf-8", first) if first else ("utf-8",):
+        try:
+            text = data.decode(codec)
+        except (UnicodeError, LookupError):
+            continue
+        if codec == "utf-8" or not _has_controls(text):
+            return Decoded(text, codec)
+    sample = data[:SAMPLE]
+    if _mostly_utf8(sample):
+        text = data.decode("utf-8", errors="replace")
+        return Decoded(text, "utf-8 with broken sequences replaced")
+    return _legacy(data, sample, hint)
+
+
+def _legacy(data: bytes, sample: bytes, hint: str | None) -> Decoded:
+    """Steps 4 to 7: Polish if it fits, the hint, the detector, Polish anyway."""
+    polish = _polish_reading(sample)
+    if polish is not None and fits_polish(polish[0]):
+        return _whole(data, polish[1])
+    if hint is not None and _reads_cleanly(sample, hint):
+        return _whole(data, hint)
+    detected = _detect(sample, hint)
+    if detected is not None:
+        evidence = sum(1 for byte in sample if byte > 0x7F) >= _EVIDENCE
+        return _whole(data, detected, evidence=evidence)
+    if polish is not None:
+        return _whole(data, polish[1])
+    return Decoded(data.decode("latin-1"), "latin-1")
+
+
+def _whole(data: bytes, charset: str, *, evidence: bool = False) -> Decoded:
+    """All of ``data`` in ``charset``, judged on its sample: a bad byte after it is replaced."""
+    return Decoded(data.decode(charset, errors="replace"), label(charset), evidence=evidence)
+
+
+def label(charset: str) -> str:
+    """The name mail uses for a Python codec name: cp1251 is windows-1251, koi8_r koi8-r."""
+    name = charset.lower().replace("_", "-")
+    if name.startswith("cp125"):
+        return "windows-" + name.removeprefix("cp")
+    return "iso-8859-" + name.removeprefix("iso8859-") if name.startswith("iso8859-") else name
+
+
+def _has_controls(text: str) -> bool:
+    return any("\x80" <= ch <= "\x9f" for ch in text)
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    text = data.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd")
+    valid = sum(1 for ch in text if ord(ch) > 0x7F) - broken
+    return valid >= 3 * broken
+
+
+def _reads_cleanly(data: bytes, charset: str) -> bool:
+    try:
+        text = data.decode(charset)
+    except (UnicodeError, LookupError):
+        return False
+    return not _has_controls(text) and odd_characters(text) == 0
+
+
+# -- Polish ---------------------------------------------------------------
+
+
+def _polish_reading(data: bytes) -> tuple[str, str] | None:
+    """(text, charset): the better of windows-1250 and ISO-8859-2 for Polish text."""
+    best: tuple[int, str, str] | None = None
+    for charset in ("windows-1250", "iso-8859-2"):
+        try:
+            text = data.decode(charset)
+        except UnicodeDecodeError:
+            continue
+        score = _polish_score(text)
+        if best is None or score > best[0]:
+            best = (score, text, charset)
+    return None if best is None else (best[1], best[2])
+
+
+def _polish_score(text: str) -> int:
+    letters = sum(ch in _POLISH_LETTERS for ch in text)
+    controls = sum("\x80" <= ch <= "\x9f" for ch in text)
+    return letters - 3 * controls
+
+
+def fits_polish(text: str) -> bool:
+    """Does ``text`` read as Polish: no C1 controls, and at least 70% of its non-ASCII
+    characters Polish letters or the signs Polish text uses („ ” … €, dashes)?
+
+    Chinese, Japanese or Russian bytes read as windows-1250 give Polish letters only
+    by chance, about one character in four; Polish text has little else.
+    """
+    other = [ch for ch in text if not ch.isascii()]
+    if not other or _has_controls(text):
+        return False
+    polish = sum(1 for ch in other if ch in _POLISH_LETTERS or ch in _POLISH_SIGNS)
+    return polish >= _POLISH_SHARE * len(other)
+
+
+# -- the detector ---------------------------------------------------------
+
+
+def _detect(data: bytes, hint: str | None) -> str | None:
+    """charset-normalizer's reading of ``data`` (a sample), or None when it finds none."""
+    candidates = SHORT_CANDIDATES if len(data) < SHORT else LONG_CANDIDATES
+    matches = from_bytes(data, cp_isolation=list(candidates))
+    if not matches:
+        return None
+    # The detector's measure of mess decides; the tie-break only among equally clean readings.
+    best_chaos = min(match.chaos for match in matches)
+    tied = [match for match in matches if match.chaos <= best_chaos]
+
+    def rank(encoding: str, text: str) -> tuple[int, int, bool, int]:
+        preference = PREFERENCE.index(encoding) if encoding in PREFERENCE else len(PREFERENCE)
+        return odd_characters(text), _inner_capitals(text), encoding != hint, preference
+
+    ranked = min(tied, key=lambda match: rank(match.encoding, str(match)[:_JUDGED]))
+    return str(ranked.encoding)
+
+
+def odd_characters(text: str) -> int:
+    """How many characters of ``text`` real text seldom has: C1 controls, private-use and
+    unassigned code points, half-width katakana (Shift-JIS's reading of Cyrillic), an
+    upper-case letter right after a lower-case one (KOI8-R read as windows-1251 or back
+    gives "пРИВЕТ"), and a non-ASCII letter of another script than the non-ASCII letter
+    before it (EUC-KR's reading of GB2312 mixes Hangul with Chinese characters), or a
+    fourth accented Latin letter in a row (windows-1251 read as windows-1252: "òåñò";
+    Polish "żółć" has four, and its own rule decides before this one)."""
+    odd = 0
+    previous = " "
+    accented = 0  # non-ASCII Latin letters in a row
+    for ch in text:
+        accented = accented + 1 if not ch.isascii() and _script(ch) == "latin" else 0
+        if "\uff61" <= ch <= "\uff9f" or unicodedata.category(ch) in ("Cc", "Co", "Cn"):
+            odd += ch not in "\t\n\r"
+        elif ch.isupper() and previous.islower():
+            odd += 1
+        elif not ch.isascii() and not previous.isascii() and ch.isalpha() and previous.isalpha():
+            odd += _script(ch) != _script(previous) or accented > _ACCENTED_RUN
+        previous = ch
+    return odd
+
+
+def _inner_capitals(text: str) -> int:
+    """Non-ASCII upper-case letters that do not start a word: real text has few (KOI8-R's lower case
+    is windows-1251's upper case, so "тест" read wrongly is "ФЕУФ")."""
+    pairs = zip(text[1:], text, strict=False)
+    return sum(1 for ch, before in pairs if not ch.isascii() and ch.isupper() and before.isalpha())
+
+
+def _script(ch: str) -> str:
+    if ch.isascii():
+        return "latin"
+    name = unicodedata.name(ch, "")
+    return _SCRIPTS.get(name.split(" ", 1)[0], name.split(" ", 1)[0])
