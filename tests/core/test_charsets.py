@@ -1,0 +1,188 @@
+"""mailbot.core.charsets: which charset undeclared or wrongly declared 8-bit text is in.
+
+Each fixture is a known text encoded here, so the test says what it reads back.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mailbot.core.charsets import SAMPLE, decode, fits_polish, guess, label, odd_characters
+
+POLISH = "Zażółć gęślą jaźń"
+
+# (text, charset it is sent in): subjects of a few words, as real mail has them.
+SUBJECTS = [
+    pytest.param("关于订单的问题、请尽快回复", "gb2312", id="gb2312"),
+    pytest.param("關於訂單的問題", "big5", id="big5"),
+    pytest.param("ご注文についてのお問い合わせ", "shift_jis", id="shift-jis"),
+    pytest.param("ご注文についてのお問い合わせ", "euc_jp", id="euc-jp"),
+    pytest.param("주문에 관한 질문입니다", "euc_kr", id="euc-kr"),
+    pytest.param("Вопрос по заказу номер 12345", "koi8_r", id="koi8-r"),
+    pytest.param("тест тест", "koi8_r", id="koi8-r-short"),
+    pytest.param("Вопрос по заказу номер 12345", "cp1251", id="windows-1251"),
+    pytest.param(POLISH, "cp1250", id="windows-1250"),
+    pytest.param(POLISH, "iso8859_2", id="iso-8859-2"),
+    pytest.param("Faktura \u2013 pilne", "cp1250", id="windows-1250-dash-only"),
+    pytest.param("Réponse à votre demande \u2013 merci", "cp1252", id="windows-1252"),
+]
+
+BODIES = [
+    pytest.param(
+        "您好、我们的订单还没有收到、请帮忙查询一下物流信息。谢谢。发票也需要重新开具。",
+        "gb2312",
+        id="gb2312",
+    ),
+    pytest.param(
+        "いつもお世話になっております。先日注文した商品がまだ届いておりません。ご確認をお願いいたします。",
+        "shift_jis",
+        id="shift-jis",
+    ),
+    pytest.param(
+        "Здравствуйте, я не получил свой заказ. Проверьте, пожалуйста, где он сейчас.",
+        "koi8_r",
+        id="koi8-r",
+    ),
+    pytest.param(
+        "Dzień dobry, proszę o fakturę „na firmę” za zamówienie nr 5. Pozdrawiam, Łukasz Żółć",
+        "cp1250",
+        id="windows-1250",
+    ),
+    pytest.param(
+        "Dzień dobry, proszę o fakturę za zamówienie nr 5. Pozdrawiam, Łukasz Żółć",
+        "iso8859_2",
+        id="iso-8859-2",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "charset"), [*SUBJECTS, *BODIES])
+def test_undeclared_text_reads_back(text: str, charset: str) -> None:
+    assert guess(text.encode(charset)).text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "charset", "used"),
+    [
+        (POLISH, "cp1250", "windows-1250"),
+        (POLISH, "iso8859_2", "iso-8859-2"),
+        ("Вопрос по заказу номер 12345", "koi8_r", "koi8-r"),
+        ("关于订单的问题、请尽快回复", "gb2312", "gb18030"),
+    ],
+)
+def test_the_charset_used_is_named_as_mail_names_it(text: str, charset: str, used: str) -> None:
+    assert guess(text.encode(charset)).charset == used
+
+
+def test_polish_is_preferred_where_it_fits() -> None:
+    """Polish text of a few letters is also "valid" Latin-1, Baltic or Czech: Polish wins."""
+    for text in ("Zamówienie", "Faktura za październik", "Proszę"):
+        assert guess(text.encode("cp1250")).charset == "windows-1250"
+
+
+def test_utf_8_comes_first() -> None:
+    assert guess(POLISH.encode("utf-8")).charset == "utf-8"
+
+
+@pytest.mark.parametrize(
+    ("text", "fits"),
+    [
+        pytest.param(POLISH, True, id="polish-letters"),
+        pytest.param("Faktura \u2013 pilne „teraz”", True, id="polish-signs-only"),
+        pytest.param("Zamówienie Müller, Łódź", True, id="a-german-name-among-polish"),
+        pytest.param("ÔĹÓÔ ÔĹÓÔ", False, id="koi8-r-read-as-windows-1250"),
+        pytest.param("šŕáĺ ńĺ đŕáîňŕĺň", False, id="windows-1251-read-as-windows-1250"),
+        pytest.param("Ä\x8fÄ\x8f", False, id="c1-controls"),
+        pytest.param("ascii only", False, id="nothing-8-bit"),
+    ],
+)
+def test_fits_polish(text: str, fits: bool) -> None:
+    assert fits_polish(text) is fits
+
+
+@pytest.mark.parametrize(
+    ("text", "odd"),
+    [
+        pytest.param("тест тест", 0, id="cyrillic"),
+        pytest.param("пРИВЕТ", 1, id="upper-after-lower"),
+        pytest.param("ﾔﾅﾓﾔ", 4, id="half-width-katakana"),
+        pytest.param("밑黨땐", 2, id="hangul-next-to-han"),
+        pytest.param("ご注文", 0, id="kana-next-to-kanji"),
+        pytest.param("òåñò", 1, id="four-accented-latin-letters"),
+        pytest.param("PDF文件 Zażółć", 1, id="latin-next-to-han-is-fine"),
+    ],
+)
+def test_odd_characters(text: str, odd: int) -> None:
+    assert odd_characters(text) == odd
+
+
+def test_the_body_s_charset_decides_a_subject_too_short_to_tell() -> None:
+    """Two Cyrillic words in KOI8-R are also three Chinese characters in GB18030."""
+    subject = "Привет".encode("koi8_r")
+    assert guess(subject).text != "Привет"
+    assert guess(subject, hint="koi8_r").text == "Привет"
+
+
+def test_a_hint_that_does_not_read_cleanly_is_not_taken() -> None:
+    subject = "关于订单的问题".encode("gb2312")
+    assert guess(subject, hint="shift_jis").text == "关于订单的问题"
+
+
+def test_a_detected_body_is_evidence_for_the_rest_of_the_mail() -> None:
+    body = "Здравствуйте, я не получил свой заказ. Проверьте, пожалуйста.".encode("koi8_r")
+    assert guess(body).evidence
+    assert not guess("тест".encode("koi8_r")).evidence
+    assert not guess(POLISH.encode("cp1250")).evidence  # Polish is no detector's finding
+
+
+# -- declared charsets ------------------------------------------------------
+
+
+def test_a_declared_charset_that_decodes_is_used() -> None:
+    decoded = decode(POLISH.encode("iso8859_2"), "ISO-8859-2")
+    assert (decoded.text, decoded.problem) == (POLISH, None)
+
+
+def test_a_wrongly_declared_charset_is_detected() -> None:
+    text = "Вопрос по заказу номер 12345"
+    decoded = decode(text.encode("koi8_r"), "us-ascii")
+    assert decoded.text == text
+    assert decoded.problem == "not valid 'us-ascii'"
+
+
+def test_windows_1250_declared_as_iso_8859_2_is_read_as_windows_1250() -> None:
+    """„ and ” are C1 controls in ISO-8859-2: Polish Outlook's mislabelled mail."""
+    text = "Proszę o „fakturę” \u2013 pilne"
+    decoded = decode(text.encode("cp1250"), "iso-8859-2")
+    assert decoded.text == text
+    assert decoded.problem == "control characters in 'iso-8859-2'"
+
+
+def test_an_unknown_charset_is_guessed() -> None:
+    decoded = decode(POLISH.encode("cp1250"), "x-unknown")
+    assert (decoded.text, decoded.charset) == (POLISH, "windows-1250")
+
+
+# -- bounded cost -------------------------------------------------------------
+
+
+def test_only_the_sample_is_judged_and_the_rest_decoded_with_its_charset() -> None:
+    """A bad byte past the first SAMPLE bytes does not change the verdict: it is replaced."""
+    line = "Здравствуйте, я не получил свой заказ.\n".encode("koi8_r")
+    data = line * (SAMPLE // len(line) + 1) + b"\x00\xff"
+    decoded = guess(data)
+    assert decoded.charset == "koi8-r"
+    assert decoded.text.startswith("Здравствуйте")
+
+
+def test_noise_that_no_charset_reads_falls_back_to_polish() -> None:
+    data = bytes(range(0x80, 0x100)) * 4
+    assert guess(data).charset in ("windows-1250", "iso-8859-2")
+
+
+@pytest.mark.parametrize(
+    ("codec", "name"),
+    [("cp1251", "windows-1251"), ("koi8_r", "koi8-r"), ("iso8859_2", "iso-8859-2")],
+)
+def test_label(codec: str, name: str) -> None:
+    assert label(codec) == name
