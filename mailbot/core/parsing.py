@@ -47,7 +47,7 @@ from functools import cache
 
 from mailbot.core.charsets import codec_for, decode, guess
 from mailbot.core.html_text import html_to_text
-from mailbot.core.lenient_sender import read_sender
+from mailbot.core.lenient_sender import LenientSender, read_sender
 from mailbot.core.mail import Attachment, InboundMail
 from mailbot.core.parse_bounds import MAX_STRUCTURED, Bounds, parse_bounded
 
@@ -137,12 +137,12 @@ def _read_leniently(raw: bytes, reason: str, note: str) -> InboundMail:
     def first(name: str) -> str | None:
         return _first(fields.get(name, ()))
 
-    address, name = _lenient_sender(fields.get("from", []) + fields.get("sender", []), log)
+    sender = _lenient_sender(fields.get("from", []) + fields.get("sender", []), log)
     content_type = (first("content-type") or "text/plain").strip().lower()
     return InboundMail(
         message_id=_first(_msg_ids(first("message-id"), log)),
-        from_address=address,
-        from_name=_storable(name),
+        from_address=sender.address,
+        from_name=_storable(sender.name),
         subject=_storable(_decode_unstructured(first("subject") or "", log, "subject").strip()),
         date=_date(first("date"), log),
         to=_lenient_addresses(fields.get("to", [])),
@@ -167,6 +167,7 @@ def _read_leniently(raw: bytes, reason: str, note: str) -> InboundMail:
         size=len(raw),
         defects=_bounded((note, *_unique(log.notes))),
         unparsed=reason,
+        robot_sender=sender.robot,
     )
 
 
@@ -190,14 +191,18 @@ def _lenient_addresses(values: list[str]) -> tuple[str, ...]:
     return _unique(a for a in found if _is_address(a))
 
 
-def _lenient_sender(values: list[str], log: _Log) -> tuple[str | None, str]:
+def _lenient_sender(values: list[str], log: _Log) -> LenientSender:
+    """The first From (else Sender) value with an address, read as the strict parse's
+    fallback reads one (:func:`mailbot.core.lenient_sender.read_sender`); else a bare
+    robot name (MAILER-DAEMON) if one is written."""
+    robot = ""
     for value in values:
-        addresses = _lenient_addresses([value])
-        if addresses:
-            name = value.split("<", 1)[0] if "<" in value else ""
-            name = _decode_unstructured(name.strip().strip('"'), log, "from")
-            return _restore_8bit(addresses[0], log, "from"), " ".join(name.split())
-    return None, ""
+        read = read_sender(_restore_8bit(value, log, "from"))
+        if read.address is not None:
+            name = _decode_unstructured(read.name, log, "from")
+            return LenientSender(read.address, " ".join(name.split()))
+        robot = robot or read.robot
+    return LenientSender(None, robot=robot)
 
 
 def _lenient_text(content_type: str, fields: dict[str, list[str]], body: str, log: _Log) -> str:
