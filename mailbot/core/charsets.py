@@ -20,7 +20,7 @@ and for raw 8-bit text with no charset at all, :func:`guess` tries in turn:
    (headers, one-line bodies) it chooses among ``SHORT_CANDIDATES`` only: alone it
    reads a short KOI8-R subject as Shift-JIS and ISO-8859-2 as ISO-8859-10. Among
    its best matches the one with fewest :func:`odd_characters` wins, then the one with
-   fewest capitals inside words, then the hint, then the order of ``PREFERENCE``;
+   fewest capitals inside words, then the hint, then the order of ``SHORT_CANDIDATES``;
 7. when the detector finds nothing (binary noise), step 4's Polish reading anyway.
 
 The cost is bounded whatever the text's size: every judgement reads at most the
@@ -52,24 +52,11 @@ SAMPLE = 64 * 1024
 # Below this the detector chooses among SHORT_CANDIDATES only.
 SHORT = 1024
 # The charsets of undeclared 8-bit mail a Polish desk meets (Python codec names, which
-# charset-normalizer uses too): Polish, Chinese, Japanese, Korean, Russian, Western.
+# charset-normalizer uses too): Polish, Chinese, Japanese, Korean, Russian, Western. Their
+# order breaks ties between equally good readings: Western before windows-1250 (the
+# Polish reading was already judged and did not fit), Chinese before Korean (more common
+# in mail, and GB2312 and EUC-KR share their byte ranges).
 SHORT_CANDIDATES = (
-    "utf_8",
-    "cp1250",
-    "iso8859_2",
-    "gb18030",
-    "big5",
-    "shift_jis",
-    "euc_jp",
-    "euc_kr",
-    "koi8_r",
-    "cp1251",
-    "cp1252",
-)
-# Ties between equally good matches: Western before windows-1250 (the Polish reading was
-# already judged and did not fit), Chinese before Korean (more common in mail, and
-# GB2312 and EUC-KR share their byte ranges).
-PREFERENCE = (
     "utf_8",
     "cp1252",
     "cp1250",
@@ -308,7 +295,8 @@ def _detect(data: bytes, hint: str | None) -> str | None:
     tied = [match for match in matches if match.chaos <= best_chaos]
 
     def rank(encoding: str, text: str) -> tuple[int, int, bool, int]:
-        preference = PREFERENCE.index(encoding) if encoding in PREFERENCE else len(PREFERENCE)
+        order = SHORT_CANDIDATES
+        preference = order.index(encoding) if encoding in order else len(order)
         return odd_characters(text), _inner_capitals(text), encoding != hint, preference
 
     ranked = min(tied, key=lambda match: rank(match.encoding, str(match)[:_JUDGED]))
