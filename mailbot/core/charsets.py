@@ -1,7 +1,8 @@
 """Text in a charset that is not declared, or declared wrongly: which one it is.
 
 A mail's text is decoded by its declared charset when that decodes cleanly (no
-invalid bytes, no C1 control characters, which no real text holds). Otherwise,
+invalid bytes, no C1 control characters, which no real text holds); UTF-8 text under
+a one-byte label (ISO-8859-1, a mailer's default) is read as UTF-8. Otherwise,
 and for raw 8-bit text with no charset at all, :func:`guess` tries in turn:
 
 1. UTF-8 (RFC 6532 allows it raw in headers);
@@ -114,6 +115,8 @@ _POLISH_SHARE = 0.7
 # superset (the WHATWG Encoding Standard makes the same substitutions).
 _CHARSET_LABELS = {"iso-8859-8-i": "iso8859-8", "ks_c_5601-1987": "cp949", "x-gbk": "gb18030"}
 _CODEC_SUPERSETS = {"iso8859-1": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
+# Python's names of the one-byte charsets, which read any UTF-8 text without an error.
+_SINGLE_BYTE = ("iso8859-", "cp125", "koi8-", "mac-")
 # Text codecs that would interpret the data rather than decode a charset.
 _NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"})
 # Scripts whose letters do not follow each other within a word (the first word of a
@@ -166,10 +169,19 @@ def decode(data: bytes, declared: str | None, *, hint: str | None = None) -> Dec
     codec = codec_for(declared)
     if codec is None:
         return _guessed(data, f"charset {declared[:40]!r} not known", hint)
+    return _by_label(data, codec, declared, hint)
+
+
+def _by_label(data: bytes, codec: str, declared: str, hint: str | None) -> Decoded:
+    """``data`` in the ``codec`` of its ``declared`` label, unless that reads it wrongly."""
     try:
         text = data.decode(codec)
     except (UnicodeError, LookupError):
         return _guessed(data, f"not valid {declared!r}", hint)
+    if codec.startswith(_SINGLE_BYTE) and not data.isascii() and _is_utf8(data):
+        # The commonest wrong label: a mailer's default ISO-8859-1 on UTF-8 text ("Ä…" for
+        # "ą"). Legacy text that is valid UTF-8 by chance needs "Ã©"-like pairs only.
+        return Decoded(data.decode("utf-8"), "utf-8", f"UTF-8 declared as {declared!r}")
     if not _has_controls(text):
         return Decoded(text, codec)
     # windows-1250 declared as ISO-8859-2 makes „ and ” C1 controls; a guess without
@@ -226,6 +238,14 @@ def label(charset: str) -> str:
     if name.startswith("cp125"):
         return "windows-" + name.removeprefix("cp")
     return "iso-8859-" + name.removeprefix("iso8859-") if name.startswith("iso8859-") else name
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _has_controls(text: str) -> bool:

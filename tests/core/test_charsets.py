@@ -158,6 +158,19 @@ def test_windows_1250_declared_as_iso_8859_2_is_read_as_windows_1250() -> None:
     assert decoded.problem == "control characters in 'iso-8859-2'"
 
 
+@pytest.mark.parametrize("declared", ["iso-8859-1", "ISO-8859-2", "windows-1250", "koi8-r"])
+def test_utf_8_under_a_one_byte_label_is_read_as_utf_8(declared: str) -> None:
+    decoded = decode(POLISH.encode("utf-8"), declared)
+    assert (decoded.text, decoded.charset) == (POLISH, "utf-8")
+    assert decoded.problem == f"UTF-8 declared as {declared!r}"
+
+
+def test_one_byte_text_that_is_no_utf_8_keeps_its_label() -> None:
+    text = "Réponse à votre demande"
+    decoded = decode(text.encode("cp1252"), "iso-8859-1")
+    assert (decoded.text, decoded.problem) == (text, None)
+
+
 def test_an_unknown_charset_is_guessed() -> None:
     decoded = decode(POLISH.encode("cp1250"), "x-unknown")
     assert (decoded.text, decoded.charset) == (POLISH, "windows-1250")
