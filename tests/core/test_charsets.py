@@ -6,6 +6,8 @@ Each fixture is a known text encoded here, so the test says what it reads back.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailbot.core.charsets import SAMPLE, decode, fits_polish, guess, label, odd_characters
 
@@ -199,3 +201,14 @@ def test_noise_that_no_charset_reads_falls_back_to_polish() -> None:
 )
 def test_label(codec: str, name: str) -> None:
     assert label(codec) == name
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.binary(max_size=3000),
+    declared=st.sampled_from([None, "utf-8", "iso-8859-2", "us-ascii", "x-unknown", "gb2312"]),
+)
+def test_any_bytes_under_any_label_give_storable_text(data: bytes, declared: str | None) -> None:
+    decoded = decode(data, declared, hint="koi8_r")
+    decoded.text.encode("utf-8")  # no lone surrogates
+    assert decoded.charset
