@@ -20,7 +20,8 @@ and for raw 8-bit text with no charset at all, :func:`guess` tries in turn:
 6. ``charset-normalizer`` on at most the first ``SAMPLE`` bytes. Below ``SHORT`` bytes
    (headers, one-line bodies) it chooses among ``SHORT_CANDIDATES`` only: alone it
    reads a short KOI8-R subject as Shift-JIS and ISO-8859-2 as ISO-8859-10. Among
-   its best matches the one with fewest :func:`odd_characters` wins, then the one with
+   its best matches the one with fewest :func:`odd_characters` (and kana, in a Chinese
+   or Korean reading) wins, then the one with
    fewest capitals inside words, then the hint, then the order of ``SHORT_CANDIDATES``;
 7. when the detector finds nothing (binary noise), step 4's Polish reading anyway.
 
@@ -87,7 +88,8 @@ LONG_CANDIDATES = (
     "iso8859_5",
     "cp866",
 )
-# Accented Latin letters in a row that real words have (Polish "żółć", Czech "ří").
+# Accented Latin letters in a row past which a reading is odd: Czech "ří" stays under it,
+# Polish "żółć" does not, but Polish text is judged by its own rule first.
 _ACCENTED_RUN = 3
 # How many characters of each tied reading the tie-break reads.
 _JUDGED = 4000
@@ -95,8 +97,8 @@ _JUDGED = 4000
 _EVIDENCE = 32
 
 _POLISH_LETTERS = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
-# Non-ASCII characters of ordinary Polish text besides its letters: typography and signs.
-# No-break space, soft hyphen, Polish and English quotes, dashes, … • € « » ° § © ® ™ ± times ·.
+# Non-ASCII characters of ordinary Polish text besides its letters: no-break space, soft
+# hyphen, Polish and English quotes, dashes, and … • € « » ° § © ® ™ ± · and times.
 _POLISH_SIGNS = frozenset(
     "\u00a0\u00ad\u201e\u201c\u201d\u2018\u2019\u2013\u2014\u2026\u2022\u20ac"
     "\u00ab\u00bb\u00b0\u00a7\u00a9\u00ae\u2122\u00b1\u00d7\u00b7"
@@ -119,12 +121,18 @@ _CODEC_SUPERSETS = {"iso8859-1": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"
 _SINGLE_BYTE = ("iso8859-", "cp125", "koi8-", "mac-")
 # Text codecs that would interpret the data rather than decode a charset.
 _NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"})
+# The detector's names of Chinese and Korean charsets, and the Japanese syllables (hiragana,
+# katakana) their readings of real text hardly have.
+_CHINESE_KOREAN = frozenset({"gb18030", "gb2312", "gbk", "big5", "big5hkscs", "euc_kr", "cp949"})
+_KANA = re.compile("[\u3041-\u30ff]")
 # Scripts whose letters do not follow each other within a word (the first word of a
 # character's Unicode name); East Asian scripts count as one (Japanese mixes them).
 _SCRIPTS = {
     "CJK": "east asian",
     "HIRAGANA": "east asian",
     "KATAKANA": "east asian",
+    "KATAKANA-HIRAGANA": "east asian",  # the prolonged sound mark of "サーバー"
+    "IDEOGRAPHIC": "east asian",  # the iteration mark of "時々"
     "HANGUL": "hangul",
     "CYRILLIC": "cyrillic",
     "GREEK": "greek",
@@ -149,9 +157,9 @@ class Decoded:
 
 def codec_for(declared: str) -> str | None:
     """Python's codec for a declared charset label, or None if there is none to trust."""
-    label = declared.strip().strip("\"'").lower()
+    given = declared.strip().strip("\"'").lower()
     try:
-        name = codecs.lookup(_CHARSET_LABELS.get(label, label)).name
+        name = codecs.lookup(_CHARSET_LABELS.get(given, given)).name
     except (LookupError, ValueError):
         return None
     if name in _NOT_CHARSETS:
@@ -317,7 +325,8 @@ def _detect(data: bytes, hint: str | None) -> str | None:
     def rank(encoding: str, text: str) -> tuple[int, int, bool, int]:
         order = SHORT_CANDIDATES
         preference = order.index(encoding) if encoding in order else len(order)
-        return odd_characters(text), _inner_capitals(text), encoding != hint, preference
+        odd = odd_characters(text) + (_kana(text) if encoding in _CHINESE_KOREAN else 0)
+        return odd, _inner_capitals(text), encoding != hint, preference
 
     ranked = min(tied, key=lambda match: rank(match.encoding, str(match)[:_JUDGED]))
     return str(ranked.encoding)
@@ -344,6 +353,12 @@ def odd_characters(text: str) -> int:
             odd += _script(ch) != _script(previous) or accented > _ACCENTED_RUN
         previous = ch
     return odd
+
+
+def _kana(text: str) -> int:
+    """Japanese syllables in ``text``: GB2312 has them in the rows EUC-JP has, so EUC-JP
+    read as GB18030 keeps its kana; Chinese or Korean text has next to none."""
+    return len(_KANA.findall(text))
 
 
 def _inner_capitals(text: str) -> int:
