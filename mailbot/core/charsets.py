@@ -32,6 +32,7 @@ first ``SAMPLE`` bytes, and only the chosen charset decodes the whole.
 from __future__ import annotations
 
 import codecs
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -91,17 +92,19 @@ LONG_CANDIDATES = (
 # Accented Latin letters in a row past which a reading is odd: Czech "ří" stays under it,
 # Polish "żółć" does not, but Polish text is judged by its own rule first.
 _ACCENTED_RUN = 3
+# How much messier than the best a short text's reading may be and still be ranked.
+_SHORT_MARGIN = 0.05
 # How many characters of each tied reading the tie-break reads.
 _JUDGED = 4000
 # A detector's reading counts as a hint for the rest of the mail from this many 8-bit bytes.
 _EVIDENCE = 32
 
 _POLISH_LETTERS = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
-# Non-ASCII characters of ordinary Polish text besides its letters: no-break space, soft
-# hyphen, Polish and English quotes, dashes, and … • € « » ° § © ® ™ ± · and times.
+# Non-ASCII characters of ordinary Polish text besides its letters: no-break space, Polish
+# and English quotes, dashes, and … • € « » ° §. Not © or the soft hyphen: Big5 read as
+# windows-1250 is full of them.
 _POLISH_SIGNS = frozenset(
-    "\u00a0\u00ad\u201e\u201c\u201d\u2018\u2019\u2013\u2014\u2026\u2022\u20ac"
-    "\u00ab\u00bb\u00b0\u00a7\u00a9\u00ae\u2122\u00b1\u00d7\u00b7"
+    "\u00a0\u201e\u201c\u201d\u2018\u2019\u2013\u2014\u2026\u2022\u20ac\u00ab\u00bb\u00b0\u00a7"
 )
 # Counted by regular expressions: a loop in Python over 64 KiB of text costs milliseconds.
 _C1_CONTROL = re.compile("[\x80-\x9f]")
@@ -111,7 +114,7 @@ _POLISH_CHARACTER = re.compile(
     "[" + re.escape("".join(sorted(_POLISH_LETTERS | _POLISH_SIGNS))) + "]"
 )
 # Share of a text's non-ASCII characters that must be Polish letters or signs.
-_POLISH_SHARE = 0.7
+_POLISH_SHARE = 0.8
 
 # Labels mail uses that Python's codecs do not know, or that are de facto a
 # superset (the WHATWG Encoding Standard makes the same substitutions).
@@ -125,6 +128,9 @@ _NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "puny
 # katakana) their readings of real text hardly have.
 _CHINESE_KOREAN = frozenset({"gb18030", "gb2312", "gbk", "big5", "big5hkscs", "euc_kr", "cp949"})
 _KANA = re.compile("[\u3041-\u30ff]")
+# Hangul letters standing alone (compatibility jamo): EUC-KR has them in the row where EUC-JP
+# has its hiragana; Korean text writes syllables.
+_JAMO = re.compile("[\u3131-\u318e]")
 # Scripts whose letters do not follow each other within a word (the first word of a
 # character's Unicode name); East Asian scripts count as one (Japanese mixes them).
 _SCRIPTS = {
@@ -297,14 +303,16 @@ def _polish_score(text: str) -> int:
 
 
 def fits_polish(text: str) -> bool:
-    """Does ``text`` read as Polish: no C1 controls, and at least 70% of its non-ASCII
+    """Does ``text`` read as Polish: no C1 controls, and at least 80% of its non-ASCII
     characters Polish letters or the signs Polish text uses („ ” … €, dashes)?
 
     Chinese, Japanese or Russian bytes read as windows-1250 give Polish letters only
-    by chance, about one character in four; Polish text has little else.
+    by chance, about one character in four; Polish text has little else. Nor does it
+    have an upper-case letter right after a lower-case one where either is non-ASCII
+    (Big5's ASCII trail bytes give "ązŚn"); "iPhone" and "PayPal" are ASCII.
     """
     other = len(_NON_ASCII.findall(text))
-    if not other or _has_controls(text):
+    if not other or _has_controls(text) or _mixed_case(text):
         return False
     return len(_POLISH_CHARACTER.findall(text)) >= _POLISH_SHARE * other
 
@@ -314,19 +322,23 @@ def fits_polish(text: str) -> bool:
 
 def _detect(data: bytes, hint: str | None) -> str | None:
     """charset-normalizer's reading of ``data`` (a sample), or None when it finds none."""
-    candidates = SHORT_CANDIDATES if len(data) < SHORT else LONG_CANDIDATES
-    matches = from_bytes(data, cp_isolation=list(candidates))
+    short = len(data) < SHORT
+    matches = from_bytes(data, cp_isolation=list(SHORT_CANDIDATES if short else LONG_CANDIDATES))
     if not matches:
         return None
-    # The detector's measure of mess decides; the tie-break only among equally clean readings.
-    best_chaos = min(match.chaos for match in matches)
+    # Short text: a reading with odd characters loses to one without that the detector
+    # finds a little messier (EUC-JP's kanji and kana mixed); otherwise its measure decides.
+    best_chaos = min(match.chaos for match in matches) + (_SHORT_MARGIN if short else 0.0)
     tied = [match for match in matches if match.chaos <= best_chaos]
 
-    def rank(encoding: str, text: str) -> tuple[int, int, bool, int]:
+    def rank(encoding: str, text: str) -> tuple[int, float, int, bool, int]:
         order = SHORT_CANDIDATES
         preference = order.index(encoding) if encoding in order else len(order)
-        odd = odd_characters(text) + (_kana(text) if encoding in _CHINESE_KOREAN else 0)
-        return odd, _inner_capitals(text), encoding != hint, preference
+        foreign = _kana(text) if encoding in _CHINESE_KOREAN else 0
+        odd = odd_characters(text) + foreign + len(_JAMO.findall(text))
+        return odd, chaos[encoding], _inner_capitals(text), encoding != hint, preference
+
+    chaos = {str(match.encoding): match.chaos for match in tied}
 
     ranked = min(tied, key=lambda match: rank(match.encoding, str(match)[:_JUDGED]))
     return str(ranked.encoding)
@@ -353,6 +365,14 @@ def odd_characters(text: str) -> int:
             odd += _script(ch) != _script(previous) or accented > _ACCENTED_RUN
         previous = ch
     return odd
+
+
+def _mixed_case(text: str) -> bool:
+    pairs = itertools.pairwise(text)
+    return any(
+        before.islower() and ch.isupper() and not (before.isascii() and ch.isascii())
+        for before, ch in pairs
+    )
 
 
 def _kana(text: str) -> int:

@@ -215,3 +215,108 @@ def test_any_bytes_under_any_label_give_storable_text(data: bytes, declared: str
     decoded = decode(data, declared, hint="koi8_r")
     decoded.text.encode("utf-8")  # no lone surrogates
     assert decoded.charset
+
+
+# Ten subjects of a few words each, as customers write them, and the charsets they come in.
+REAL_SUBJECTS = {
+    ("cp1250", "iso8859_2"): [
+        "Prośba o fakturę",
+        "Re: Zamówienie nr 1234",
+        "Awaria drukarki w księgowości",
+        "Nie działa poczta",
+        "Pilne: hasło wygasło",
+        "Dzień dobry",
+        "Wycena usługi na październik",
+        "Umowa serwisowa na 2027 r.",
+        "Spotkanie w środę",
+        "Łącze internetowe",
+    ],
+    ("cp1251", "koi8_r"): [
+        "Вопрос по заказу",
+        "Счёт на оплату",
+        "Принтер не работает",
+        "Добрый день",
+        "Срочно: пароль",
+        "Re: Договор поставки",
+        "Привет из Москвы",
+        "Заявка на ремонт",
+        "Доставка товара задерживается",
+        "Спасибо за помощь",
+    ],
+    ("gb2312",): [
+        "关于订单",
+        "发票问题",
+        "请尽快回复",
+        "产品报价单",
+        "会议通知",
+        "您好",
+        "付款确认",
+        "合同草案",
+        "技术支持请求",
+        "物流信息查询",
+    ],
+    ("big5",): [
+        "關於訂單",
+        "發票問題",
+        "請盡快回覆",
+        "產品報價單",
+        "會議通知",
+        "您好",
+        "付款確認",
+        "合約草案",
+        "技術支援請求",
+        "物流資訊查詢",
+    ],
+    ("shift_jis", "euc_jp"): [
+        "見積もりのお願い",
+        "請求書について",
+        "お世話になっております",
+        "会議の件",
+        "至急ご確認ください",
+        "パスワード再設定",
+        "サーバー障害のお知らせ",
+        "注文確認",
+        "納期について",
+        "ありがとうございました",
+    ],
+    ("euc_kr",): [
+        "견적 요청",
+        "주문 확인",
+        "안녕하세요",
+        "결제 문의",
+        "회의 일정",
+        "비밀번호 재설정",
+        "배송 지연 안내",
+        "계약서 검토",
+        "기술 지원 요청",
+        "감사합니다",
+    ],
+    ("cp1252",): [
+        "Réponse à votre demande",
+        "Bestellung für Müller",
+        "Factura número 5",
+        "Über uns",
+        "Café déjà vu",
+        "Straße und Größe",
+        "Señor García",
+        "Votre commande a été expédiée",
+        "Ihre Anfrage \u2013 Rückruf",
+        "Grüße aus Köln",
+    ],
+}
+
+
+def test_nearly_all_real_subjects_read_back() -> None:
+    """A subject of two to four CJK characters can be as well Chinese as Korean or Japanese:
+    a few may read wrongly (the body's charset decides those in a whole mail). Of these 100
+    subjects 96 read back; the test allows a few more, for the detector's next versions."""
+    cases = [
+        (text, charset)
+        for charsets, texts in REAL_SUBJECTS.items()
+        for charset in charsets
+        for text in texts
+    ]
+    wrong = [(t, c, guess(t.encode(c)).text) for t, c in cases if guess(t.encode(c)).text != t]
+    assert len(wrong) <= 8, wrong
+    polish = [t for cs, ts in REAL_SUBJECTS.items() if "cp1250" in cs for t in ts]
+    assert not [w for w in wrong if w[0] in polish], "Polish subjects always read back"
