@@ -32,7 +32,6 @@ first ``SAMPLE`` bytes, and only the chosen charset decodes the whole.
 from __future__ import annotations
 
 import codecs
-import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -368,11 +367,16 @@ def odd_characters(text: str) -> int:
 
 
 def _mixed_case(text: str) -> bool:
-    pairs = itertools.pairwise(text)
-    return any(
-        before.islower() and ch.isupper() and not (before.isascii() and ch.isascii())
-        for before, ch in pairs
-    )
+    """An upper-case letter right after a lower-case one, either of them non-ASCII (only
+    the non-ASCII characters' neighbours are looked at: Polish text is mostly ASCII)."""
+    for found in _NON_ASCII.finditer(text):
+        at = found.start()
+        ch = text[at]
+        before = text[at - 1] if at else " "
+        after = text[at + 1 : at + 2] or " "
+        if (before.islower() and ch.isupper()) or (ch.islower() and after.isupper()):
+            return True
+    return False
 
 
 def _kana(text: str) -> int:

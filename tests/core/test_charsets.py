@@ -104,6 +104,12 @@ def test_fits_polish(text: str, fits: bool) -> None:
     assert fits_polish(text) is fits
 
 
+def test_mixed_case_around_8_bit_letters_is_no_polish() -> None:
+    """Big5's trail bytes are ASCII letters: "您好" read as ISO-8859-2 is "ązŚn"."""
+    assert not fits_polish("ązŚn")
+    assert fits_polish("iPhone i PayPal: płatność nie działa")
+
+
 @pytest.mark.parametrize(
     ("text", "odd"),
     [
