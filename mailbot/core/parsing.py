@@ -763,21 +763,26 @@ def _disposition(part: Message) -> str | None:
         return value or None
 
 
-def _param(part: Message, header: str, name: str) -> str | None:
+def _param(part: Message, header: str, name: str, log: _Log | None = None) -> str | None:
     """A MIME parameter, RFC 2231 decoded; compat32's lenient parser if policy.default fails
-    or was not given the header (too costly, ``parse_bounds``)."""
+    or was not given the header (too costly, ``parse_bounds``), or if the header has raw
+    8-bit bytes, which policy.default turns into U+FFFD: they are decoded first."""
+    raw = _first_raw(part, header)
+    eight_bit = raw is not None and _has_surrogates(raw)
     try:
-        params = getattr(part.get(header), "params", None)
+        params = None if eight_bit else getattr(part.get(header), "params", None)
         if params is not None:
             found = params.get(name)
             return None if found is None else str(found)
     except Exception:
         pass
-    raw = _first_raw(part, header)
     if raw is None:
         return None
     lenient = Message()
-    lenient[header] = _unfold(raw)
+    value = _unfold(raw)
+    lenient[header] = (
+        _restore_8bit(value, log or _Log(), f"{header} {name}") if eight_bit else value
+    )
     found = lenient.get_param(name, header=header)
     return None if found is None else collapse_rfc2231_value(found)
 
@@ -785,7 +790,7 @@ def _param(part: Message, header: str, name: str) -> str | None:
 def _filename(part: Message, log: _Log, what: str) -> str:
     """The declared file name (Content-Disposition filename, else Content-Type name), decoded."""
     for header, name in (("content-disposition", "filename"), ("content-type", "name")):
-        value = _param(part, header, name)
+        value = _param(part, header, name, log)
         if value and value.strip():
             # RFC 2047 words are not allowed in parameters (RFC 2047 5) but are common.
             return _decode_unstructured(value, log, f"{what} file name").strip()

@@ -291,6 +291,25 @@ def test_attachment_filenames(disposition: str, expected: str) -> None:
     assert attachment.content_type == "application/pdf"
 
 
+@pytest.mark.parametrize(
+    ("name", "charset"),
+    [
+        pytest.param("faktura zażółć.pdf", "cp1250", id="windows-1250"),
+        pytest.param("faktura zażółć.pdf", "utf-8", id="utf-8"),
+        pytest.param("关于订单的问题.pdf", "gb2312", id="gb2312"),
+        pytest.param("Счёт на оплату.pdf", "koi8_r", id="koi8-r"),
+    ],
+)
+def test_raw_8bit_attachment_filenames(name: str, charset: str) -> None:
+    """policy.default reads raw 8-bit parameters as U+FFFD: they are decoded from the raw header."""
+    disposition = b'Content-Disposition: attachment; filename="' + name.encode(charset) + b'"'
+    parsed = mixed_mail(
+        b"Content-Type: text/plain\r\n\r\nbody",
+        b"Content-Type: application/pdf\r\n" + disposition + b"\r\n\r\n%PDF",
+    )
+    assert [a.filename for a in parsed.attachments] == [name]
+
+
 def test_message_rfc822_attachment() -> None:
     inner = b"From: b@example.com\r\nSubject: Original question\r\n\r\nInner body\r\n"
     parsed = mixed_mail(
