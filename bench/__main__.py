@@ -36,6 +36,8 @@ from tests.conftest import POSTGRES_URL, private_dovecot
 DEFAULT_POSTGRESQL = POSTGRES_URL or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ALL_MAILS = (1_000, 10_000)
 ALL_DUPLICATE_RUNS = 10
+ALL_CONTRACTS = (10, 2_000, 20_000)
+ALL_HISTORY = (0, 1_000_000)
 
 
 def _mail_counts(text: str) -> list[int]:
@@ -78,6 +80,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="K",
         help="K more runs of 2 instances on PostgreSQL with the smallest N, for the "
         "duplicates target (--all: 10)",
+    )
+    runs.add_argument(
+        "--contracts",
+        type=_mail_counts,
+        action="append",
+        metavar="N[,N...]",
+        help="contract scale: more runs of 1 instance on SQLite with the smallest --mails,"
+        " the contracts file holding N contracts each (--all: 10, 2000, 20000)",
+    )
+    runs.add_argument(
+        "--history",
+        type=_mail_counts,
+        action="append",
+        metavar="N[,N...]",
+        help="history scale: more runs of 1 instance on each --db with the smallest --mails,"
+        " the database holding N tickets of history first (each with 3 messages), then the"
+        " reminder sweep, tickets list --overdue, tickets show and a month's billing timed on"
+        " it; 0 is an empty database (--all: 0, 1000000)",
     )
     runs.add_argument(
         "--poll-interval",
@@ -144,8 +164,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         args.db, args.instances = "both", "both"
         args.duplicate_runs = args.duplicate_runs or ALL_DUPLICATE_RUNS
         args.latency = args.limits = args.sweep = True
-    args.run_throughput = bool(args.mails) or not (args.latency or args.limits or args.sweep)
+        args.contracts, args.history = [list(ALL_CONTRACTS)], [list(ALL_HISTORY)]
+    scales = bool(args.contracts or args.history)
+    args.run_throughput = bool(args.mails) or not (
+        args.latency or args.limits or args.sweep or scales
+    )
     args.mails = sorted({n for group in args.mails or [[1000]] for n in group})
+    args.contracts = sorted({n for group in args.contracts or [] for n in group})
+    args.history = sorted({n for group in args.history or [] for n in group})
     return args
 
 
@@ -188,16 +214,21 @@ def _throughput_runs(
     args: argparse.Namespace, setup: Setup, dbs: list[str], results: Results
 ) -> None:
     plan = [
-        (mails, db, int(instances))
+        (mails, db, int(instances), 0, 0)
         for mails in (args.mails if args.run_throughput else [])
         for db in dbs
         for instances in _choices(args.instances, ("1", "2"))
         for _ in range(args.repeat)
     ]
-    plan += [(min(args.mails), "postgresql", 2)] * args.duplicate_runs
-    for k, (mails, db, instances) in enumerate(plan, 1):
+    plan += [(min(args.mails), "postgresql", 2, 0, 0)] * args.duplicate_runs
+    plan += [(min(args.mails), "sqlite", 1, n, 0) for n in args.contracts]
+    plan += [(min(args.mails), db, 1, 0, n) for db in dbs for n in args.history]
+    for k, (mails, db, instances, contracts, history) in enumerate(plan, 1):
         progress(f"run {k} of {len(plan)}")
-        results.runs.append(throughput(setup, db=db, instances=instances, mails=mails))
+        run = throughput(
+            setup, db=db, instances=instances, mails=mails, contracts=contracts, history=history
+        )
+        results.runs.append(run)
 
 
 def _sweeps(args: argparse.Namespace, dbs: list[str], results: Results) -> None:

@@ -22,9 +22,17 @@ STOP_TIMEOUT = 60.0  # seconds a daemon gets to finish after SIGTERM before SIGK
 
 
 def write_config(
-    directory: Path, *, account: Account, sink: Sink, database: str, poll_interval: str
+    directory: Path,
+    *,
+    account: Account,
+    sink: Sink,
+    database: str,
+    poll_interval: str,
+    contracts: int = 0,
 ) -> Path:
-    """A config (and its .env with the IMAP password) in ``directory``; returns its path."""
+    """A config (and its .env with the IMAP password) in ``directory``; returns its path.
+    ``contracts``: the contracts file holds that many, the corpus's and more of other
+    customers (``more_contracts``); 0: the corpus's alone."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "config.toml"
     config.write_text(f"""\
@@ -60,9 +68,26 @@ contracts_file = "contracts.toml"
 # automatic mail per address and hour would withhold acknowledgements and stall the run.
 auto_replies_per_hour = 10000
 """)
-    (directory / "contracts.toml").write_text(CONTRACTS)
+    (directory / "contracts.toml").write_text(CONTRACTS + more_contracts(contracts - 2))
     (directory / ".env").write_text(f"MAILBOT_IMAP__PASSWORD={account.password}\n")
     return config
+
+
+def more_contracts(count: int) -> str:
+    """``count`` warranty contracts of customers who do not write in the run (the corpus's
+    senders are at firma0.pl to firma96.pl), two addresses and a domain each, in TOML."""
+    return "".join(
+        f"""
+[[contract]]
+id = "k{i}"
+customer = "Klient {i}"
+tier = "warranty"
+addresses = ["a{i}@k{i}.pl", "b{i}@k{i}.pl"]
+domains = ["k{i}.pl"]
+valid_from = 2025-01-01
+"""
+        for i in range(max(count, 0))
+    )
 
 
 def upgrade_database(config: Path) -> None:

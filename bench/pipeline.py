@@ -17,10 +17,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.corpus import BenchMail, make_corpus
 from bench.daemons import Daemon, process_parents, upgrade_database, write_config
+from bench.history import QueryTimes, fill_history, query_times
 from bench.servers import Account, Arrival, Sink, fill, fresh_database, inbox_count, new_account
 from tests.conftest import Dovecot
 
@@ -62,6 +64,10 @@ class RunResult:
     exit_codes: list[int | None] = field(default_factory=list)
     load: float = 0.0  # the machine's 1-minute load average at the end of the run
     error: str = ""
+    contracts: int = 2  # in the contracts file: the corpus's two, or more (--contracts)
+    history: int = 0  # tickets of history in the database before the run (--history)
+    history_fill: float = 0.0  # seconds the history took to generate
+    queries: QueryTimes | None = None  # on that history, after the run
 
     @property
     def rate(self) -> float:
@@ -82,9 +88,14 @@ class _Watch:
     last_progress: float = 0.0
 
 
-def throughput(setup: Setup, *, db: str, instances: int, mails: int) -> RunResult:
-    """One run: fill the inbox with ``mails`` mails, start ``instances`` daemons, wait."""
-    result = RunResult(db, instances, mails)
+def throughput(
+    setup: Setup, *, db: str, instances: int, mails: int, contracts: int = 0, history: int = 0
+) -> RunResult:
+    """One run: fill the inbox with ``mails`` mails, start ``instances`` daemons, wait.
+    ``contracts``: that many in the contracts file (0: the corpus's two); ``history``: the
+    database holds that many tickets of history first (``bench.history``), and what the
+    CLI and the reminders run on it is timed after the run."""
+    result = RunResult(db, instances, mails, contracts=contracts or 2, history=history)
     progress(f"{db}, {instances} instance(s), {mails} mails: making the mails, filling the inbox")
     corpus = make_corpus(mails, seed=setup.seed)
     account = new_account(setup.dovecot)
@@ -102,16 +113,22 @@ def throughput(setup: Setup, *, db: str, instances: int, mails: int) -> RunResul
                     sink=setup.sink,
                     database=url,
                     poll_interval=setup.poll_interval,
+                    contracts=contracts,
                 ),
                 Path(temp) / f"instance{i}.log",
             )
             for i in range(instances)
         ]
         upgrade_database(daemons[0].config)
+        if history:
+            progress(f"  generating {history:,} tickets of history")
+            result.history_fill = fill_history(str(daemons[0].config), history, now=_now())
         try:
             _drive(setup, daemons, account, corpus, result)
         finally:
             result.exit_codes = [d.stop() for d in daemons]
+        if history and not result.error:
+            result.queries = query_times(str(daemons[0].config), tickets=history, now=_now())
         result.peak_mib = [d.peak_mib for d in daemons]
         result.peak_pss_mib = [d.peak_pss_mib for d in daemons]
         result.load = os.getloadavg()[0]
@@ -120,6 +137,10 @@ def throughput(setup: Setup, *, db: str, instances: int, mails: int) -> RunResul
             _keep_logs(daemons, result)
     progress(_summary(result))
     return result
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _drive(
@@ -193,7 +214,8 @@ def _summary(r: RunResult) -> str:
         return f"{r.db}, {r.instances} instance(s), {r.mails} mails: FAILED ({r.error})"
     empty = f"{r.empty_after:.1f} s" if r.empty_after is not None else "?"
     return (
-        f"{r.db}, {r.instances} instance(s), {r.mails} mails: {r.rate:.1f} mails/s to the last "
+        f"{r.db}, {r.instances} instance(s), {r.mails} mails, {r.contracts:,} contracts, "
+        f"{r.history:,} tickets of history: {r.rate:.1f} mails/s to the last "
         f"acknowledgement ({r.seconds:.1f} s; inbox empty after {empty}), "
         f"{r.duplicates} duplicated, peak {', '.join(f'{m:.0f}' for m in r.peak_mib)} MiB"
     )

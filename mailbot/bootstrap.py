@@ -22,7 +22,7 @@ from mailbot.adapters.oauth2 import TokenSource
 from mailbot.adapters.oauth2_providers import token_source
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings, load_settings
-from mailbot.contracts_file import load_contracts_file
+from mailbot.contracts_file import file_digest, load_contracts_file
 from mailbot.core.contracts import Contract
 from mailbot.core.identity import identity_summary
 from mailbot.template_check import check_templates
@@ -68,24 +68,37 @@ def make_source(settings: Settings, *, tokens: TokenSource | None = None) -> Mai
     )
 
 
-def _import(desk: Desk, contracts: list[Contract]) -> repo.ImportReport:
+def _import(
+    desk: Desk, contracts: list[Contract], digest: str, files: list[str]
+) -> repo.ImportReport:
     with Session(desk.engine) as session:
         report = repo.import_contracts(contracts, session=session)
+        repo.record_imported_file(digest, files, session=session)
         session.commit()
     return report
 
 
 def import_configured_contracts(desk: Desk) -> None:
-    """Import ``support.contracts_file`` if set (idempotent), logging what changed."""
+    """Import ``support.contracts_file`` if set (idempotent), logging what changed; skipped
+    when neither it nor the files it names changed since the last import and the contracts
+    did not change otherwise (20,000 contracts take seconds to read and compare)."""
     path = desk.settings.support.contracts_file
     if path is None:
         return
-    contracts = load_contracts_file(path)
+    with Session(desk.engine) as session:
+        last = repo.imported_file(session=session)
+    if last is not None and file_digest(path, last.files) == last.digest:
+        log.info("contracts from %s: unchanged since the last import", path)
+        return
+    read: list[Path] = []
+    contracts = load_contracts_file(path, read=read)
+    files = [str(p) for p in read]
+    digest = file_digest(path, files)
     try:
-        report = _import(desk, contracts)
+        report = _import(desk, contracts, digest, files)
     except IntegrityError:
         # Another instance starting at the same moment imported them first: read again.
-        report = _import(desk, contracts)
+        report = _import(desk, contracts, digest, files)
     log.info(
         "contracts from %s: %d added, %d updated, %d unchanged",
         path,

@@ -23,6 +23,7 @@ from mailbot.core.identity import identity_summary
 from mailbot.errors import MailbotError
 from mailbot.template_check import check_templates
 from mailbot.usecases.desk import Desk
+from mailbot.usecases.oauth2_login import stored_login_state
 from mailbot.web.page_check import check_pages, pages_dirs
 
 
@@ -60,6 +61,9 @@ def offline_checks(settings: Settings) -> list[Check]:
     for line in identity_summary(desk.policy, vip_contracts_need_proof=need):
         warning = line.startswith("WARNING")
         checks.append(Check("identity", not warning, line.removeprefix("WARNING").strip()))
+    login = stored_login_state(settings)
+    if login is not None:
+        checks.append(Check("oauth2 login", *login))
     desk.engine.dispose()
     return checks
 

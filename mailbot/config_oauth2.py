@@ -9,6 +9,9 @@ service account with domain-wide delegation (flow ``service_account``, the defau
 there) through google-auth, same extra; its JSON key file's path comes like a secret
 (``MAILBOT_OAUTH2__SERVICE_ACCOUNT_FILE``, or the credential ``oauth2_service_account``,
 which is the key itself) and the token is for the mailbox, the servers' username.
+A user's own sign-in (flow ``refresh_token``; ``device_code`` for microsoft; ``refresh_token``
+for google, its installed app) needs no secret here: ``mailbot oauth login`` stores the
+refresh token in the state directory, and the daemon reports a missing one (issue 16).
 The secrets (``client_secret``, ``refresh_token``) are like the passwords: they come
 from ``MAILBOT_OAUTH2__CLIENT_SECRET`` / ``MAILBOT_OAUTH2__REFRESH_TOKEN``
 (environment or ``.env``) or the systemd credentials ``oauth2_client_secret`` /
@@ -42,7 +45,9 @@ class OAuth2Settings:
     # msal (tenant, client_id); "google": Google Workspace through google-auth (a service
     # account's key file, service_account_file).
     provider: kind.OAuth2Provider = "generic"
-    # "client_credentials" (unattended, the app's own secret) or "refresh_token" (a user's consent).
+    # "client_credentials" (unattended, the app's own secret); "refresh_token" (a user's
+    # consent: given, or stored by `mailbot oauth login`); "device_code" (microsoft: the
+    # same, the login by device code); "service_account" (google).
     flow: kind.OAuth2Flow = "client_credentials"
     # provider = "microsoft": the directory (tenant) ID or the organisation's domain.
     tenant: kind.Text = ""
@@ -52,6 +57,9 @@ class OAuth2Settings:
     scope: kind.Text = ""
     # The token endpoint's address, http(s)://...
     token_url: kind.Text = ""
+    # provider = "generic", flow = "refresh_token": the RFC 8628 device authorization
+    # endpoint `mailbot oauth login` asks for a code, http(s)://...
+    device_authorization_url: kind.Text = ""
     # Never in the file: MAILBOT_OAUTH2__CLIENT_SECRET or the credential oauth2_client_secret.
     client_secret: kind.Text = ""
     # Never in the file: MAILBOT_OAUTH2__REFRESH_TOKEN or the credential oauth2_refresh_token.
@@ -78,12 +86,15 @@ def oauth2_settings(
     if oauth2.provider == "google" and not load.given("oauth2.flow"):
         oauth2 = replace(oauth2, flow="service_account")  # Google's unattended flow
     _check_provider(load, oauth2, used=used)
-    if oauth2.token_url and _URL.fullmatch(oauth2.token_url) is None:
-        raise load.fail(
-            load.where("oauth2.token_url"),
-            "expected the token endpoint's address, like"
-            f' "https://login.example.com/oauth2/token", got {describe_value(oauth2.token_url)}',
-        )
+    for key, example in (("token_url", "token"), ("device_authorization_url", "device")):
+        value = getattr(oauth2, key)
+        if value and _URL.fullmatch(value) is None:
+            raise load.fail(
+                load.where(f"oauth2.{key}"),
+                f"expected the {'token' if example == 'token' else 'device authorization'}"
+                f' endpoint\'s address, like "https://login.example.com/oauth2/{example}",'
+                f" got {describe_value(value)}",
+            )
     settings = replace(
         oauth2,
         client_secret=oauth2.client_secret or load.credential("oauth2_client_secret"),
@@ -92,7 +103,7 @@ def oauth2_settings(
     )
     if used:
         _require(load, settings)
-        if settings.provider == "google":
+        if settings.flow == "service_account":
             _check_key_file(load, settings.service_account_file)
             _check_google_mailbox(load, mailboxes)
     return settings
@@ -158,12 +169,14 @@ _PACKAGES = {
 # The flows each provider offers for now, and what they are.
 _FLOWS = {
     "generic": ("client_credentials", "refresh_token"),
-    "microsoft": ("client_credentials",),
-    "google": ("service_account",),
+    "microsoft": ("client_credentials", "device_code"),
+    "google": ("service_account", "refresh_token"),
 }
 _FLOWS_SAY = {
-    "microsoft": "the app's own access to the mailbox, IMAP.AccessAsApp and SMTP.SendAsApp",
-    "google": "a service account with domain-wide delegation; or leave flow out",
+    "microsoft": "the app's own access to the mailbox, IMAP.AccessAsApp and SMTP.SendAsApp;"
+    " or a user's, signed in once by mailbot oauth login",
+    "google": "a service account with domain-wide delegation, or leave flow out; or an"
+    " installed app's refresh token, from mailbot oauth login",
 }
 # A tenant's ID (a GUID) or its domain (contoso.onmicrosoft.com, contoso.pl).
 _TENANT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
@@ -178,12 +191,14 @@ def _check_provider(load: Load, oauth2: OAuth2Settings, *, used: bool) -> None:
         if oauth2.provider == "generic":
             raise load.fail(
                 load.where("oauth2.flow"),
-                '"service_account" is for provider = "google"; with provider = "generic"'
-                ' "client_credentials" or "refresh_token"',
+                f"{describe_value(oauth2.flow)} is for provider ="
+                f' "{"google" if oauth2.flow == "service_account" else "microsoft"}"; with'
+                ' provider = "generic" "client_credentials" or "refresh_token"',
             )
+        first, second = _FLOWS[oauth2.provider]
         raise load.fail(
             load.where("oauth2.flow"),
-            f'with provider = "{oauth2.provider}" only "{_FLOWS[oauth2.provider][0]}" for now'
+            f'with provider = "{oauth2.provider}" "{first}" or "{second}"'
             f" ({_FLOWS_SAY[oauth2.provider]}), got {describe_value(oauth2.flow)}",
         )
     if oauth2.provider == "generic" or not used:
@@ -207,7 +222,9 @@ def _check_tenant(load: Load, oauth2: OAuth2Settings) -> None:
             " app registration, or the organisation's domain like"
             f' "contoso.onmicrosoft.com"; set it in [oauth2] or as {variable("oauth2.tenant")}',
         )
-    if _TENANT.fullmatch(oauth2.tenant) is None or oauth2.tenant.lower() in _NOT_A_TENANT:
+    # A user's own sign-in may go through "organizations"; an app's token needs its tenant.
+    alias = oauth2.tenant.lower() in _NOT_A_TENANT and oauth2.flow == "client_credentials"
+    if _TENANT.fullmatch(oauth2.tenant) is None or alias:
         raise load.fail(
             load.where("oauth2.tenant"),
             "expected the directory (tenant) ID (a GUID) or the organisation's domain like"
@@ -224,6 +241,8 @@ def _missing(module: str) -> bool:
 
 def _require(load: Load, settings: OAuth2Settings) -> None:
     keys = {"generic": ("token_url", "client_id"), "microsoft": ("client_id",), "google": ()}
+    if settings.provider == "google" and settings.flow == "refresh_token":
+        keys["google"] = ("client_id",)
     for key in keys[settings.provider]:
         if not getattr(settings, key):
             raise load.fail(
@@ -231,9 +250,11 @@ def _require(load: Load, settings: OAuth2Settings) -> None:
                 f'missing; needed with auth = "oauth2": set it in [oauth2] or as'
                 f" {variable('oauth2.' + key)}",
             )
+    # A user's refresh token is given or stored by mailbot oauth login, maybe after the
+    # start: without one the daemon reports it (status CRITICAL) and picks the login up.
     needed = "oauth2.client_secret" if settings.flow == "client_credentials" else None
-    if settings.flow == "refresh_token" and not settings.refresh_token:
-        needed = "oauth2.refresh_token"
+    if settings.provider == "google" and settings.flow == "refresh_token":
+        needed = "oauth2.client_secret"  # a Desktop app's, which Google's endpoint wants
     if settings.flow == "service_account":
         needed = KEY_FILE
     if needed and not getattr(settings, needed.partition(".")[2]):

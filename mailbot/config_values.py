@@ -584,7 +584,8 @@ LogLevel = Annotated[str, _kind(_check_log_level)]
 Auth = Annotated[str, _kind(_check_choice("password", "oauth2"))]
 OAuth2Provider = Annotated[str, _kind(_check_choice("generic", "microsoft", "google"))]
 OAuth2Flow = Annotated[
-    str, _kind(_check_choice("client_credentials", "refresh_token", "service_account"))
+    str,
+    _kind(_check_choice("client_credentials", "refresh_token", "service_account", "device_code")),
 ]
 LogLevels = Annotated[
     tuple[tuple[str, str], ...], _kind(_check_log_levels, _list_from_env, typed=tuple)

@@ -23,6 +23,7 @@ when a mail arrives, so the stored contract keeps "not set".
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import ipaddress
 import tomllib
@@ -44,6 +45,7 @@ from pydantic import (
 
 from mailbot.config import describe_value, is_domain_name, is_email_address
 from mailbot.config_values import amount_in_range
+from mailbot.core import contracts as contracts_module
 from mailbot.core.contracts import Contract
 from mailbot.core.tiers import Tier
 from mailbot.errors import ConfigError
@@ -78,15 +80,16 @@ _MAX_COUNT = 10_000
 _Record = tuple[str, Mapping[str, object]]
 
 
-def load_contracts_file(path: Path) -> list[Contract]:
-    """Return every contract in ``path``, in file order; raise ConfigError on any problem."""
+def load_contracts_file(path: Path, *, read: list[Path] | None = None) -> list[Contract]:
+    """Return every contract in ``path``, in file order; raise ConfigError on any problem.
+    ``read``: the ``procedures`` files read are added to it."""
     records = _csv_records(path) if path.suffix.lower() == ".csv" else _toml_records(path)
     contracts: list[Contract] = []
     first_label: dict[str, str] = {}
     for label, fields in records:
         where = _where(label, fields)
         try:
-            contract = _contract(fields, base=path.parent)
+            contract = _contract(fields, base=path.parent, read=read)
         except ValueError as exc:
             raise ConfigError(f"{path}: {where}: {exc}") from None
         if contract.id in first_label:
@@ -212,10 +215,33 @@ def _csv_bool(text: str) -> object:
 # --- checking one contract ----------------------------------------------------
 
 
-def _contract(fields: Mapping[str, object], *, base: Path) -> Contract:
+# The code that turns a contracts file into contracts.
+_READER = (Path(__file__), Path(contracts_module.__file__))
+
+
+def file_digest(path: Path, files: Iterable[str | Path] = ()) -> str:
+    """The SHA-256 of the contracts file and of the ``procedures`` files it names, in the
+    order given, and of the code that reads them (this module and the contract's defaults
+    in mailbot.core.contracts: an upgrade may read the same file otherwise): the same
+    digest, the same contracts (an import can be skipped). A file that cannot be read
+    counts as its error, so a change to or from unreadable shows."""
+    digest = hashlib.sha256()
+    for name in (*_READER, path, *files):
+        try:
+            content = Path(name).read_bytes()
+        except OSError as exc:
+            content = f"unreadable: {exc.strerror}".encode()
+        digest.update(f"{name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+def _contract(
+    fields: Mapping[str, object], *, base: Path, read: list[Path] | None = None
+) -> Contract:
     """Build one Contract; raise ValueError("field: what is wrong") for the first problem."""
     try:
-        row = _Row.model_validate(fields, context={"base": base})
+        row = _Row.model_validate(fields, context={"base": base, "read": read})
     except ValidationError as exc:
         raise ValueError(_first_problem(exc)) from None
     # Keys left out keep Contract's defaults (None is "not set" for every key of _Row).
@@ -341,15 +367,19 @@ def _email(value: object) -> str:
     return value.strip().lower()
 
 
-def _procedures(value: object, base: Path) -> str:
-    """The text, or the text of the file it names (one line, relative to the contracts file)."""
+def _procedures(value: object, base: Path, read: list[Path] | None = None) -> str:
+    """The text, or the text of the file it names (one line, relative to the contracts file);
+    that file is added to ``read``."""
     text = _text(value).strip()
     if "\n" in text:
         return text
     path = (base / text).expanduser()
     try:
         if path.is_file():
-            return path.read_text(encoding="utf-8").strip()
+            content = path.read_text(encoding="utf-8").strip()
+            if read is not None:
+                read.append(path)
+            return content
     except (OSError, UnicodeDecodeError) as exc:
         # A long line of text is no file name (ENAMETOOLONG): it is the text itself.
         if not text.lower().endswith(_PROCEDURE_SUFFIXES):
@@ -362,7 +392,8 @@ def _procedures(value: object, base: Path) -> str:
 
 def _procedures_in(value: object, info: ValidationInfo) -> str:
     base: Path = info.context["base"] if info.context else Path()
-    return _procedures(value, base)
+    read: list[Path] | None = info.context.get("read") if info.context else None
+    return _procedures(value, base, read)
 
 
 def _check(check: Callable[..., object]) -> PlainValidator:

@@ -2,9 +2,13 @@
 
 Besides the parsed fields, it says how the desk would treat the mail:
 ``is_auto_reply`` and ``automated_reason`` (no automatic answer goes back),
-``is_bounce`` (a delivery report), ``charset_problems`` (what had to be
-guessed or could not be decoded) and ``authenticated`` (the trusted
-server's verdict on the sender; None without ``authserv_id``).
+``is_bounce`` (a bounce of any format) with ``bounced_addresses`` and
+``delayed_addresses`` (its permanent and temporary failures) and, given
+settings, ``linked_outbox_id`` (our mail it reports), ``charset_problems`` (what had to be
+guessed or could not be decoded), ``authenticated`` (the trusted
+server's verdict on the sender; None without ``authserv_id``) and ``language``
+(of the mails a new ticket would send, with ``language_reason``: the contract,
+Content-Language, the text or the default; mailbot.core.language).
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from mailbot.contracts_file import load_contracts_file
 from mailbot.core.authres import sender_verified
 from mailbot.core.automation import is_bounce, robot_reason
 from mailbot.core.contracts import Contract, match_contract
+from mailbot.core.language import customer_language
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
 from mailbot.core.tickets import find_ticket_number
+from mailbot.usecases.bounces import linked_outbox
 
 
 def _contracts(settings: Settings) -> list[Contract]:
@@ -68,12 +74,30 @@ def inspect_mail(raw: bytes, settings: Settings | None, *, now: datetime) -> dic
         "defects": list(mail.defects),
         **automation_summary(mail, settings),
     }
+    contract = None
     if settings is not None:
-        contracts = _contracts(settings)
-        match = match_contract(mail.from_address, contracts, now)
+        match = match_contract(mail.from_address, _contracts(settings), now)
+        contract = match.contract
         summary["tier"] = match.tier.value
-        summary["contract"] = match.contract.id if match.contract else None
+        summary["contract"] = contract.id if contract else None
+        summary["linked_outbox_id"] = _linked_outbox_id(settings, mail, now=now)
+    language = customer_language(mail, contract)
+    summary["language"] = language.language
+    summary["language_reason"] = language.reason()
     return summary
+
+
+def _linked_outbox_id(settings: Settings, mail: InboundMail, *, now: datetime) -> int | None:
+    """The outbox mail a bounce reports on (the first, as the desk would link it), if any."""
+    if not is_bounce(mail):
+        return None
+    engine = open_database(settings.database)
+    try:
+        with Session(engine) as session:
+            links = linked_outbox(mail, now=now, session=session)
+    finally:
+        engine.dispose()
+    return links[0].row.id if links else None
 
 
 # The parser's notes about text it had to guess, repair or could not decode.
@@ -92,6 +116,8 @@ def automation_summary(mail: InboundMail, settings: Settings | None) -> dict[str
     return {
         "is_auto_reply": reason is not None,
         "is_bounce": is_bounce(mail),
+        "bounced_addresses": list(mail.bounced_addresses),
+        "delayed_addresses": list(mail.delayed_addresses),
         "automated_reason": reason,
         "charset_problems": [d for d in mail.defects if any(w in d for w in _CHARSET_WORDS)],
         "authenticated": sender_verified(

@@ -717,6 +717,8 @@ def oauth2_server(oauth2_session_server: OAuth2Server) -> Iterator[OAuth2Server]
     server.lifetime, server.rotate_refresh_tokens = 3600, False
     yield server
     server.lifetime, server.rotate_refresh_tokens = 3600, False
+    server.device_interval, server.slow_downs = 1, 0
+    server.consenting_user = server.approving_user = ""
 
 
 # --- databases: SQLite always, PostgreSQL when MAILBOT_TEST_DATABASE_URL names one ---------

@@ -20,6 +20,7 @@ from mailbot.config import (
     SmtpSettings,
     SupportSettings,
     TierSettings,
+    load_settings,
 )
 from mailbot.core.calendar import parse_working_duration
 from mailbot.core.contracts import Contract
@@ -138,9 +139,9 @@ def customer_mail(
     msg["Date"] = "Wed, 25 Nov 2026 10:29:00 +0100"
     if "Message_ID" not in headers:
         msg["Message-ID"] = f"<{uuid.uuid4().hex}@{sender.rpartition('@')[2]}>"
+    msg.set_content(body)  # first: it drops every Content-* header set before it
     for name, value in headers.items():
         msg[name.replace("_", "-")] = value
-    msg.set_content(body)
     # CRLF, as IMAP stores it; UTF-8 headers (RFC 6532) only for international addresses.
     policy = email.policy.SMTP if sender.isascii() else email.policy.SMTPUTF8
     return msg.as_bytes(policy=policy)
@@ -157,3 +158,19 @@ def run_once(desk: Desk) -> None:
         asyncio.run(daemon.cycle())
     finally:
         daemon.parser.close()
+
+
+def oauth2_mailbox_settings(
+    directory: Path, oauth2: str, environ: dict[str, str], *, servers: str = "gmail.com"
+) -> Settings:
+    """The settings of the mailbox pomoc@firma.pl at ``imap.<servers>`` and
+    ``smtp.<servers>``, both logging in with OAuth2 as ``oauth2`` (the TOML lines of
+    [oauth2]) says, its secrets in ``environ``; the state in ``directory``."""
+    config = directory / "config.toml"
+    config.write_text(
+        f'[imap]\nhost = "imap.{servers}"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
+        f'[smtp]\nhost = "smtp.{servers}"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
+        f'[support]\naddress = "pomoc@firma.pl"\n[oauth2]\n{oauth2}',
+        encoding="utf-8",
+    )
+    return load_settings(config, environ={**environ, "MAILBOT_GENERAL__STATE_DIR": str(directory)})

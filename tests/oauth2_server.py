@@ -29,6 +29,16 @@ suite's Dovecot and aiosmtpd check the very tokens mailbot obtained.
   one the account is delegated (domain-wide delegation), its ``sub`` a user of the domain
   (``google_users``); the token is for ``sub``. Refusals are worded as Google's.
 
+- The logins of ``mailbot oauth login``: the device authorization grant (RFC 8628) at
+  ``POST /device`` (and Entra's ``/{tenant}/oauth2/v2.0/devicecode``), polled at the token
+  endpoint with ``grant_type=urn:ietf:params:oauth:grant-type:device_code``: pending until
+  a test ``approve``s (or ``deny``s) the user code, as the user would in a browser; the
+  installed app's authorization code with PKCE (RFC 7636): ``GET /authorize`` sends the
+  browser back to its ``redirect_uri`` with a code for ``consenting_user`` (302), which
+  ``grant_type=authorization_code`` exchanges with the right ``code_verifier``. Both answer
+  a refresh token too. Entra's token endpoint takes the device code and refresh tokens of
+  a public client (no secret) as well.
+
 Time is the server's own settable clock (``advance``), never a sleep: a token
 whose lifetime has passed on that clock is expired. ``expire`` and ``revoke``
 end tokens at once; ``requests`` counts the token endpoint's answers per grant.
@@ -37,6 +47,7 @@ end tokens at once; ``requests`` counts the token endpoint's answers per grant.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import ssl
@@ -47,7 +58,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -59,6 +70,14 @@ class _Token:
     username: str
     expires_at: float
     scope: str
+
+
+@dataclass
+class _Device:
+    client_id: str
+    user_code: str
+    username: str = ""  # who approved it, "" while pending
+    denied: bool = False
 
 
 @dataclass
@@ -85,6 +104,16 @@ class OAuth2Server:
     google_users: set[str] = field(default_factory=set)
     tls_port: int = 0
     ca_file: str = ""
+    # The poll interval a device authorization answers (seconds), and how many polls are
+    # answered slow_down before the usual answers.
+    device_interval: int = 1
+    slow_downs: int = 0
+    # Who signs in at /authorize (the installed app's consent), and who approves each new
+    # device code at once ("": nobody; the test calls approve).
+    consenting_user: str = ""
+    approving_user: str = ""
+    _devices: dict[str, _Device] = field(default_factory=dict)
+    _codes: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
     _access: dict[str, _Token] = field(default_factory=dict)
     _refresh: dict[str, tuple[str, str]] = field(default_factory=dict)  # -> (client_id, user)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -135,6 +164,32 @@ class OAuth2Server:
         """An access token for ``username`` straight away (for tests of the servers)."""
         with self._lock:
             return self._new_access(username, scope)
+
+    def approve(self, user_code: str, username: str) -> None:
+        """The user entered ``user_code`` and signed in as ``username``."""
+        with self._lock:
+            next(d for d in self._devices.values() if d.user_code == user_code).username = username
+
+    def deny(self, user_code: str) -> None:
+        """The user declined the sign-in of ``user_code``."""
+        with self._lock:
+            next(d for d in self._devices.values() if d.user_code == user_code).denied = True
+
+    def device_authorization(self, form: dict[str, str], base: str) -> dict[str, Any]:
+        """A device code for ``client_id`` (RFC 8628 section 3.2)."""
+        device, user = secrets.token_urlsafe(24), secrets.token_hex(4).upper()
+        with self._lock:
+            self._devices[device] = _Device(form.get("client_id", ""), user, self.approving_user)
+        return {"device_code": device, "user_code": user, "verification_uri": f"{base}/activate",
+                "expires_in": 900, "interval": self.device_interval}  # fmt: skip
+
+    def authorize(self, query: dict[str, str]) -> str:
+        """Where /authorize sends the browser: the redirect_uri with a code and the state."""
+        code = secrets.token_urlsafe(16)
+        with self._lock:
+            self._codes[code] = (query.get("client_id", ""), query.get("redirect_uri", ""),
+                                 query.get("code_challenge", ""), self.consenting_user)  # fmt: skip
+        return f"{query.get('redirect_uri', '')}?{urlencode({'code': code, 'state': query.get('state', '')})}"
 
     def advance(self, seconds: float) -> None:
         """Move the server's clock: tokens past their lifetime expire."""
@@ -187,39 +242,76 @@ class OAuth2Server:
         client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
         with self._lock:
             self.requests[grant_type] += 1
-            if grant_type == "client_credentials":
-                known = self.clients.get(client_id)
-                if known is None or known[0] != secret:
-                    return _error(401, "invalid_client", "Client authentication failed.")
-                username = known[1]
-            elif grant_type == "refresh_token":
-                owner = self._refresh.get(form.get("refresh_token", ""))
-                if owner is None:
-                    return _error(
-                        400, "invalid_grant", "The refresh token is invalid, expired or revoked."
-                    )
-                username = owner[1]
-                if self.rotate_refresh_tokens:
-                    del self._refresh[form["refresh_token"]]
-                    rotated = "rt-" + secrets.token_urlsafe(16)
-                    self._refresh[rotated] = owner
-            elif grant_type == JWT_BEARER:
-                checked = self._jwt_bearer(form.get("assertion", ""))
-                if isinstance(checked, tuple):
-                    return checked
-                username = checked
-            else:
-                return _error(400, "unsupported_grant_type", f"grant_type {grant_type!r}.")
+            checked = self._user_of(grant_type, form, client_id, secret)
+            if isinstance(checked, tuple):
+                return checked
             scope = form.get("scope", "")
             answer = {
-                "access_token": self._new_access(username, scope),
+                "access_token": self._new_access(checked, scope),
                 "token_type": "Bearer",
                 "expires_in": self.lifetime,
                 "scope": scope,
             }
-            if grant_type == "refresh_token" and self.rotate_refresh_tokens:
-                answer["refresh_token"] = rotated
+            rotate = grant_type == "refresh_token" and self.rotate_refresh_tokens
+            if rotate:
+                del self._refresh[form["refresh_token"]]
+            if rotate or grant_type in (DEVICE_CODE, "authorization_code"):
+                answer["refresh_token"] = "rt-" + secrets.token_urlsafe(16)
+                self._refresh[answer["refresh_token"]] = (client_id, checked)
         return 200, answer
+
+    def _user_of(  # noqa: PLR0911 -- one answer per grant type
+        self, grant_type: str, form: dict[str, str], client_id: str, secret: str
+    ) -> str | tuple[int, dict[str, Any]]:
+        """Whom a grant gives a token for, or the refusal (lock held)."""
+        if grant_type == "client_credentials":
+            known = self.clients.get(client_id)
+            if known is None or known[0] != secret:
+                return _error(401, "invalid_client", "Client authentication failed.")
+            return known[1]
+        if grant_type == "refresh_token":
+            owner = self._refresh.get(form.get("refresh_token", ""))
+            if owner is None:
+                return _error(400, "invalid_grant", "The refresh token is invalid, expired or revoked.")  # fmt: skip
+            return owner[1]
+        if grant_type == DEVICE_CODE:
+            return self._device_code(form.get("device_code", ""))
+        if grant_type == "authorization_code":
+            return self._authorization_code(form, client_id, secret)
+        if grant_type == JWT_BEARER:
+            return self._jwt_bearer(form.get("assertion", ""))
+        return _error(400, "unsupported_grant_type", f"grant_type {grant_type!r}.")
+
+    def _device_code(self, code: str) -> str | tuple[int, dict[str, Any]]:
+        """The user who approved ``code``, or the poll's RFC 8628 answer (lock held)."""
+        device = self._devices.get(code)
+        if device is None:
+            return _error(400, "expired_token", "The device code has expired.")
+        if self.slow_downs > 0:
+            self.slow_downs -= 1
+            return _error(400, "slow_down", "Polling too fast.")
+        if device.denied:
+            return _error(400, "access_denied", "The user declined the sign-in.")
+        if not device.username:
+            return _error(400, "authorization_pending", "The user has not yet signed in.")
+        del self._devices[code]
+        return device.username
+
+    def _authorization_code(
+        self, form: dict[str, str], client_id: str, secret: str
+    ) -> str | tuple[int, dict[str, Any]]:
+        """The user an authorization code was given to, checked with PKCE (lock held)."""
+        issued = self._codes.pop(form.get("code", ""), None)
+        known = self.clients.get(client_id)
+        if known is None or known[0] != secret:
+            return _error(401, "invalid_client", "The OAuth client was not found.")
+        if issued is None or issued[:2] != (client_id, form.get("redirect_uri")):
+            return _error(400, "invalid_grant", "Malformed auth code.")
+        verifier = form.get("code_verifier", "").encode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+        if challenge.decode() != issued[2]:
+            return _error(400, "invalid_grant", "Invalid code verifier.")
+        return issued[3]
 
     def _jwt_bearer(self, assertion: str) -> str | tuple[int, dict[str, Any]]:  # noqa: PLR0911 -- one refusal per check, as Google words them
         """The user an RFC 7523 assertion acts for, or Google's refusal (lock held)."""
@@ -255,6 +347,7 @@ class OAuth2Server:
 
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 # What google-auth puts in a service account's assertion as its audience, whatever the
 # key file's token_uri (Google's token endpoint checks it).
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
@@ -290,7 +383,8 @@ def _microsoft(
     if len(parts) < 2:
         return None
     tenant, rest = parts[0], "/".join(parts[1:])
-    if rest not in ("v2.0/.well-known/openid-configuration", "oauth2/v2.0/token"):
+    if rest not in ("v2.0/.well-known/openid-configuration", "oauth2/v2.0/token",
+                    "oauth2/v2.0/devicecode"):  # fmt: skip
         return None
     if tenant not in state.tenants:
         return _entra_error(400, "invalid_tenant", 90002,
@@ -302,13 +396,22 @@ def _microsoft(
             "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
             "device_authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/devicecode",
         }
+    if rest.endswith("devicecode"):
+        answer = state.device_authorization(form, "https://microsoft.com")
+        answer["verification_uri"] += "/devicelogin"
+        answer["message"] = (f"To sign in, use a web browser to open the page {answer['verification_uri']}"
+                             f" and enter the code {answer['user_code']} to authenticate.")  # fmt: skip
+        return 200, answer
     return _entra_token(state, tenant, form)
 
 
 def _entra_token(
     state: OAuth2Server, tenant: str, form: dict[str, str]
 ) -> tuple[int, dict[str, Any]]:
-    """Entra ID's token endpoint: client credentials for the Exchange Online scope."""
+    """Entra ID's token endpoint: client credentials for the Exchange Online scope; a public
+    client's device code and refresh tokens (the user's own access)."""
+    if form.get("grant_type") in (DEVICE_CODE, "refresh_token"):
+        return state.grant(form, None)
     if form.get("grant_type") != "client_credentials":
         return _entra_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type.")  # fmt: skip
     with state._lock:
@@ -349,6 +452,14 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = entra
         elif path == "/token" and self.command == "POST":
             status, answer = self.state.grant(form, self._basic())
+        elif path == "/device" and self.command == "POST":
+            status, answer = 200, self.state.device_authorization(form, self.state.url)
+        elif path == "/authorize":
+            self.send_response(302)
+            self.send_header("Location", self.state.authorize(form))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         elif path == "/introspect":
             status, answer = 200, self.state.introspect(form.get("token", "") or self._bearer())
         else:

@@ -1247,6 +1247,44 @@ def test_microsoft_needs_the_tenant_the_client_and_its_secret_and_no_token_url(
     assert (oauth2.client_secret, oauth2.token_url, oauth2.scope) == ("app-secret", "", "")
 
 
+def test_a_users_own_sign_in_needs_no_secret_in_the_environment_only_a_login_later(
+    tmp_path: Path,
+) -> None:
+    """flow refresh_token / device_code: the refresh token comes from mailbot oauth login
+    (the daemon reports a missing one as a refusal, and picks a login up when it comes)."""
+    delegated = MICROSOFT.replace('client_id = "mailbot"',
+                                  'client_id = "mailbot"\nflow = "device_code"')  # fmt: skip
+    generic = OAUTH2.replace('scope = "mail"', 'flow = "refresh_token"\ndevice_authorization_url'
+                             ' = "https://login.example.com/oauth2/device"')  # fmt: skip
+
+    microsoft = load(tmp_path, delegated, {}).oauth2
+    organizations = load(tmp_path, delegated.replace('"contoso.onmicrosoft.com"',
+                                                     '"organizations"'), {}).oauth2  # fmt: skip
+    device = load(tmp_path, generic, {}).oauth2
+
+    assert (microsoft.flow, microsoft.client_secret, microsoft.refresh_token) == (
+        "device_code", "", ""
+    )  # fmt: skip
+    assert organizations.tenant == "organizations"
+    assert device.device_authorization_url == "https://login.example.com/oauth2/device"
+
+
+def test_googles_installed_app_needs_its_client_id_and_secret(tmp_path: Path) -> None:
+    installed = GOOGLE.replace('provider = "google"',
+                               'provider = "google"\nflow = "refresh_token"\nclient_id = "c"')  # fmt: skip
+
+    oauth2 = load(tmp_path, installed, OAUTH2_SECRET).oauth2
+
+    assert (oauth2.flow, oauth2.client_id, oauth2.client_secret) == (
+        "refresh_token",
+        "c",
+        "app-secret",
+    )
+    assert load_error(tmp_path, installed, {}).startswith(
+        'oauth2.client_secret: missing; needed with flow = "refresh_token"'
+    )
+
+
 GOOGLE = OAUTH2.replace('client_id = "mailbot"\nscope = "mail"\ntoken_url = "https://login.example.com/oauth2/token"\n',
                         'provider = "google"\n').replace('username = "support"', 'username = "s@example.com"')  # fmt: skip
 KEY = {"type": "service_account", "client_email": "mailbot@p.iam.gserviceaccount.com",
@@ -1293,7 +1331,7 @@ def test_google_config_errors_name_the_key_and_never_quote_the_key(tmp_path: Pat
         "oauth2.service_account_file: the key file's path does not belong in the file"
     )
     assert error(GOOGLE.replace("flow", "x") + 'flow = "client_credentials"\n').startswith(
-        'oauth2.flow: with provider = "google" only "service_account" for now'
+        'oauth2.flow: with provider = "google" "service_account" or "refresh_token"'
     )
     assert error(
         GOOGLE.replace('username = "s@example.com"', 'username = "support"', 1)
@@ -1386,9 +1424,11 @@ def test_oauth2_secrets_come_from_systemd_credentials(tmp_path: Path) -> None:
     [
         (OAUTH2, {}, "oauth2.client_secret: missing; needed with flow = \"client_credentials\": "
          "set MAILBOT_OAUTH2__CLIENT_SECRET"),
-        (OAUTH2.replace('client_id = "mailbot"', 'client_id = "m"\nflow = "refresh_token"'), {},
-         "oauth2.refresh_token: missing; needed with flow = \"refresh_token\": "
-         "set MAILBOT_OAUTH2__REFRESH_TOKEN"),
+        (OAUTH2.replace('client_id = "mailbot"', 'client_id = "m"\nflow = "device_code"'), {},
+         'oauth2.flow: "device_code" is for provider = "microsoft"; with provider = "generic"'),
+        (OAUTH2.replace('scope = "mail"', 'device_authorization_url = "device"'), OAUTH2_SECRET,
+         "oauth2.device_authorization_url: expected the device authorization endpoint's address,"
+         ' like "https://login.example.com/oauth2/device", got "device"'),
         (OAUTH2.replace('token_url = "https://login.example.com/oauth2/token"', ""),
          OAUTH2_SECRET, "oauth2.token_url: missing; needed with auth = \"oauth2\""),
         (OAUTH2.replace('client_id = "mailbot"', ""), OAUTH2_SECRET,
@@ -1402,15 +1442,15 @@ def test_oauth2_secrets_come_from_systemd_credentials(tmp_path: Path) -> None:
          OAUTH2_SECRET, "oauth2.tenant: expected the directory (tenant) ID"),
         (MICROSOFT.replace('client_id = "mailbot"', 'client_id = "m"\nflow = "refresh_token"'),
          {**OAUTH2_SECRET, "MAILBOT_OAUTH2__REFRESH_TOKEN": "r"},
-         'oauth2.flow: with provider = "microsoft" only "client_credentials" for now'),
+         'oauth2.flow: with provider = "microsoft" "client_credentials" or "device_code"'),
         (MICROSOFT.replace('client_id = "mailbot"', ""), OAUTH2_SECRET,
          "oauth2.client_id: missing; needed with auth = \"oauth2\""),
         (MICROSOFT, {}, "oauth2.client_secret: missing; needed with flow = \"client_credentials\""),
         (OAUTH2.replace('scope = "mail"', 'provider = "okta"'), OAUTH2_SECRET,
          'oauth2.provider: expected one of generic, microsoft, google, got "okta"'),
         (OAUTH2.replace('scope = "mail"', 'flow = "password"'), OAUTH2_SECRET,
-         'oauth2.flow: expected one of client_credentials, refresh_token, service_account, got'
-         ' "password"'),
+         'oauth2.flow: expected one of client_credentials, refresh_token, service_account,'
+         ' device_code, got "password"'),
         (OAUTH2.replace('auth = "oauth2"', 'auth = "kerberos"', 1), OAUTH2_SECRET,
          'imap.auth: expected one of password, oauth2, got "kerberos"'),
         (OAUTH2.replace('token_url = "https://', 'token_url = "ftp://'), OAUTH2_SECRET,

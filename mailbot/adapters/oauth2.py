@@ -23,6 +23,15 @@ every reconnection would ask otherwise, and providers throttle clients that
 keep presenting a dead grant (Microsoft's AADSTS50196 loop detection). The cap
 bounds how long a fix made at the provider alone (a consent granted again)
 takes to be seen; a restart or reload with new settings asks at once.
+
+A user's refresh token (flows ``refresh_token`` and ``device_code``) comes from
+``MAILBOT_OAUTH2__REFRESH_TOKEN`` (or its credential) when given, else from the login
+``mailbot oauth login`` stored (``oauth2-login.json`` beside the cache, same care). That
+file is read at each renewal, so a new login is used by the next one; during a refusal's
+backoff a new login (another ``login_id``) is tried at once: the daemon recovers from a
+revoked refresh token at its next login attempt after ``mailbot oauth login``, no restart
+needed. A refresh token the server rotated is written back to the file (if it still holds
+the same login), so the stored one always works.
 """
 
 from __future__ import annotations
@@ -51,9 +60,14 @@ from mailbot.core.oauth2 import (
     token_from_json,
     token_to_json,
 )
+from mailbot.core.oauth2_login import StoredLogin, login_from_json, login_to_json
 from mailbot.errors import OAuth2Error
 
 CACHE_NAME = "oauth2-token.json"
+LOGIN_NAME = "oauth2-login.json"
+# The flows that renew with a user's refresh token (given, or stored by mailbot oauth login).
+REFRESH_FLOWS = frozenset({"refresh_token", "device_code"})
+LOGIN_REQUIRED = "login_required"
 REFUSAL_BACKOFF = timedelta(seconds=30)
 REFUSAL_BACKOFF_CAP = timedelta(minutes=15)
 
@@ -79,9 +93,10 @@ class Grant(Protocol):
     # the cache: another value makes a cached token stale.
     key: str
 
-    def acquire(self, *, now: Callable[[], datetime]) -> AccessToken:
-        """A new token, its times from ``now`` (read once the answer is in); OAuth2Error
-        (``permanent`` when no retry cures it) when none can be had."""
+    def acquire(self, *, now: Callable[[], datetime], refresh_token: str = "") -> AccessToken:
+        """A new token, its times from ``now`` (read once the answer is in), with
+        ``refresh_token`` for the flows that have one; OAuth2Error (``permanent`` when no
+        retry cures it) when none can be had."""
 
 
 class TokenSource:
@@ -101,10 +116,14 @@ class TokenSource:
         # A provider's own library (adapters.oauth2_providers); None: the RFC 6749 POST here.
         self._grant = grant
         self._cache = state_dir / CACHE_NAME if state_dir is not None else None
+        # The login mailbot oauth login stored, used when no refresh token is given.
+        stored = settings.flow in REFRESH_FLOWS and not settings.refresh_token
+        self._login_file = state_dir / LOGIN_NAME if stored and state_dir is not None else None
+        self._login: StoredLogin | None = None
         self._clock = clock
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._key = _settings_key(settings, grant.key if grant is not None else "")
+        self._grant_key = grant.key if grant is not None else ""
         self._token: AccessToken | None = None
         self._loaded = False
         self._watch: TokenWatch | None = None
@@ -123,6 +142,7 @@ class TokenSource:
         """A live access token; raises OAuth2Error when none can be had."""
         with self._lock:
             if not self._loaded:
+                self._login = self._read_login()
                 self._token, self._loaded = self._read_cache(), True
             now = self._clock()
             if self._token is None or self._token.needs_renewal(now):
@@ -132,7 +152,8 @@ class TokenSource:
     def _renewed(self, old: AccessToken | None, now: datetime) -> AccessToken:
         """A new token, told to the watch; a refusal for good is told too, and repeated
         without asking while its backoff lasts."""
-        if self._refused is not None and not self._refused[1].due(now.timestamp()):
+        waiting = self._refused is not None and not self._refused[1].due(now.timestamp())
+        if self._refused is not None and waiting and not self._new_login():
             last = self._refused[0]  # a new exception: re-raising one would grow its traceback
             raise OAuth2Error(str(last), code=last.code, permanent=True, reason=last.reason)
         try:
@@ -162,15 +183,53 @@ class TokenSource:
                                           refresh_token=self._token.refresh_token)  # fmt: skip
 
     def _renew(self, old: AccessToken | None) -> AccessToken:
+        refresh = self._refresh_token(old)
+        token = self._acquire(refresh)
+        # A server that rotates refresh tokens sends a new one; one that does not, none.
+        token = AccessToken(token.value, token.issued_at, token.expires_at,
+                            token.refresh_token or refresh)  # fmt: skip
+        if self._login is not None and token.refresh_token != self._login.refresh_token:
+            self._keep_rotated(token.refresh_token)
+        return token
+
+    def _refresh_token(self, old: AccessToken | None) -> str:
+        """The refresh token to renew with: "" for the flows without one; the one given (or
+        its rotation); else the stored login's, read afresh (a new login takes over)."""
+        s = self._settings
+        if s.flow not in REFRESH_FLOWS:
+            return ""
+        if s.refresh_token:
+            return (old.refresh_token if old else "") or s.refresh_token
+        login = self._read_login()
+        if login is None:
+            reason = (
+                "no refresh token: none given (MAILBOT_OAUTH2__REFRESH_TOKEN) and none stored"
+                " by mailbot oauth login"
+            )
+            raise OAuth2Error(reason, code=LOGIN_REQUIRED, permanent=True, reason=reason)
+        self._login = login
+        return login.refresh_token
+
+    def _new_login(self) -> bool:
+        """Whether mailbot oauth login stored another login since the last attempt (then
+        it is worth asking at once, backoff or not)."""
+        login = self._read_login()
+        if login is None or (self._login is not None and login.login_id == self._login.login_id):
+            return False
+        self._login, self._token = login, None
+        return True
+
+    def _acquire(self, refresh: str) -> AccessToken:
         if self._grant is not None:
             self.requests += 1
-            return self._grant.acquire(now=self._clock)
+            return self._grant.acquire(now=self._clock, refresh_token=refresh)
         s = self._settings
-        form = {"grant_type": s.flow, "client_id": s.client_id}
+        grant_type = "refresh_token" if s.flow in REFRESH_FLOWS else s.flow
+        form = {"grant_type": grant_type, "client_id": s.client_id}
         if s.client_secret:
             form["client_secret"] = s.client_secret
-        if s.flow == "refresh_token":
-            form["refresh_token"] = (old.refresh_token if old else "") or s.refresh_token
+        if refresh:
+            form["refresh_token"] = refresh
         if s.scope:
             form["scope"] = s.scope
         status, body = self._post(form)
@@ -186,57 +245,100 @@ class TokenSource:
                 reason=reason,
             )
         try:
-            token = parse_token_response(body, now=self._clock())
+            return parse_token_response(body, now=self._clock())
         except TokenResponseError as exc:
             raise OAuth2Error(f"the token endpoint {s.token_url}: {exc}") from None
-        # A server that rotates refresh tokens sends a new one; one that does not, none.
-        kept = token.refresh_token or form.get("refresh_token", "")
-        return AccessToken(token.value, token.issued_at, token.expires_at, kept)
 
     def _post(self, form: dict[str, str]) -> tuple[int, bytes]:
-        request = urllib.request.Request(
-            self._settings.token_url,
-            data=urlencode(form).encode(),
-            headers={"Accept": "application/json",
-                     "Content-Type": "application/x-www-form-urlencoded"},
-        )  # fmt: skip
         self.requests += 1
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as answer:
-                return answer.status, answer.read(1024 * 1024)
-        except urllib.error.HTTPError as refused:
-            with refused:
-                return refused.code, refused.read(1024 * 1024)
-        except (OSError, ValueError) as exc:  # URLError, timeouts, a malformed URL
-            reason = getattr(exc, "reason", exc)
-            raise OAuth2Error(
-                f"the token endpoint {self._settings.token_url} is unreachable: {reason}"
-            ) from None
+        return post_form(self._settings.token_url, form, timeout=self._timeout)
+
+    def _key(self) -> str:
+        login = self._login.login_id if self._login is not None else ""
+        return _settings_key(self._settings, self._grant_key + login)
 
     def _read_cache(self) -> AccessToken | None:
         if self._cache is None:
             return None
         try:
-            return token_from_json(self._cache.read_text(encoding="utf-8"), key=self._key)
+            return token_from_json(self._cache.read_text(encoding="utf-8"), key=self._key())
         except (OSError, UnicodeDecodeError):
             return None
 
     def _write_cache(self, token: AccessToken) -> None:
-        """Whole or not at all, mode 0600 from the start (mkstemp); a failure only costs
-        a token request after the next start."""
-        if self._cache is None:
+        """A failure only costs a token request after the next start."""
+        if self._cache is not None:
+            write_private(self._cache, token_to_json(token, key=self._key()))
+
+    def _read_login(self) -> StoredLogin | None:
+        if self._login_file is None:
+            return None
+        return read_login(self._login_file.parent, login_key(self._settings))
+
+    def _keep_rotated(self, refresh: str) -> None:
+        """Write the rotated refresh token back, unless a new login replaced the file."""
+        assert self._login is not None and self._login_file is not None
+        stored = self._read_login()
+        if stored is not None and stored.login_id != self._login.login_id:
             return
-        try:
-            self._cache.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self._cache.parent, prefix=".oauth2-")
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(token_to_json(token, key=self._key))
-            os.replace(temp, self._cache)
-        except OSError:
-            Path(temp).unlink(missing_ok=True)
+        self._login = StoredLogin(self._login.key, self._login.login_id, refresh,
+                                  self._login.obtained_at)  # fmt: skip
+        write_private(self._login_file, login_to_json(self._login))
+
+
+def post_form(url: str, form: dict[str, str], *, timeout: float) -> tuple[int, bytes]:
+    """POST ``form`` to an OAuth2 endpoint: its status and body, a refusal's too;
+    OAuth2Error (worth retrying) when it cannot be reached."""
+    request = urllib.request.Request(
+        url,
+        data=urlencode(form).encode(),
+        headers={"Accept": "application/json",
+                 "Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read(1024 * 1024)
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return refused.code, refused.read(1024 * 1024)
+    except (OSError, ValueError) as exc:  # URLError, timeouts, a malformed URL
+        reason = getattr(exc, "reason", exc)
+        raise OAuth2Error(f"the token endpoint {url} is unreachable: {reason}") from None
+
+
+def write_private(path: Path, text: str) -> bool:
+    """Write ``path`` whole or not at all, mode 0600 from the start (mkstemp, then a
+    rename); False when it could not be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".oauth2-")
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except OSError:
+        Path(temp).unlink(missing_ok=True)
+        return False
+    return True
+
+
+def login_key(settings: OAuth2Settings) -> str:
+    """Which settings a stored login belongs to: another provider, tenant, endpoint or
+    client cannot use its refresh token."""
+    parts = (settings.provider, settings.tenant, settings.client_id, settings.token_url)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def read_login(state_dir: Path, key: str) -> StoredLogin | None:
+    """The login stored in ``state_dir`` for the settings of ``key``, None when there is
+    none (or it is for other settings, or unreadable)."""
+    try:
+        login = login_from_json((state_dir / LOGIN_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return login if login is not None and login.key == key else None
 
 
 def _settings_key(settings: OAuth2Settings, grant: str) -> str:

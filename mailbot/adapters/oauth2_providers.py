@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
 from mailbot.adapters.oauth2 import Grant, TokenSource
+from mailbot.adapters.oauth2_login import Say, poll_for_token
 from mailbot.config import OAuth2Settings, Settings
 from mailbot.core.oauth2 import (
     DEFAULT_LIFETIME,
@@ -43,11 +45,17 @@ from mailbot.core.oauth2 import (
     parse_token_answer,
     redact,
 )
+from mailbot.core.oauth2_login import parse_device_answer
 from mailbot.errors import OAuth2Error
 
 MICROSOFT_LOGIN = "https://login.microsoftonline.com"
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
+# A user's own access (flow "device_code"); msal adds offline_access (a refresh token) itself.
+MICROSOFT_DELEGATED_SCOPE = (
+    "https://outlook.office365.com/IMAP.AccessAsUser.All https://outlook.office365.com/SMTP.Send"
+)
 GOOGLE_SCOPE = "https://mail.google.com/"
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
 EXTRA = "pip install 'mailbot[oauth]'"
 
 # How msal words a refusal of the tenant's OpenID configuration (an unknown tenant).
@@ -62,8 +70,10 @@ def token_source(settings: Settings) -> TokenSource | None:
     grant: Grant | None = None
     if oauth2.provider == "microsoft":
         grant = MicrosoftGrant(oauth2)
-    elif oauth2.provider == "google":
+    elif oauth2.provider == "google" and oauth2.flow == "service_account":
         grant = GoogleGrant(oauth2, subject=google_subject(settings))
+    elif oauth2.provider == "google":  # an installed app's refresh token: plain RFC 6749
+        oauth2 = google_installed(oauth2)
     return TokenSource(oauth2, state_dir=settings.state_dir, grant=grant)
 
 
@@ -82,8 +92,16 @@ def provider_module(name: str, provider: str) -> ModuleType:
         ) from None
 
 
+def google_installed(settings: OAuth2Settings) -> OAuth2Settings:
+    """The settings of a Google installed app: Google's token endpoint and scope unless set."""
+    return replace(settings, token_url=settings.token_url or GOOGLE_TOKEN_URL,
+                   scope=settings.scope or GOOGLE_SCOPE)  # fmt: skip
+
+
 class MicrosoftGrant:
-    """Client credentials at Microsoft Entra ID through msal.
+    """Client credentials at Microsoft Entra ID through msal; with flow ``device_code`` a
+    user's refresh token instead (a public client: no secret), the one ``mailbot oauth
+    login`` stored (``adapters.oauth2_login``).
 
     ``login`` and ``http_client`` (msal's own parameter: a ``requests.Session``, to trust a
     certificate of the tests' own) are for the tests' local server; ``discovery`` False lets
@@ -106,24 +124,37 @@ class MicrosoftGrant:
         self._timeout = timeout
         self.key = self.authority
 
-    def acquire(self, *, now: Callable[[], datetime]) -> AccessToken:
+    def application(self) -> Any:
+        """msal's application for these settings: a public client for a user's own access."""
         msal = provider_module("msal", "microsoft")
-        s = self._settings
-        scope = s.scope or MICROSOFT_SCOPE
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"authority": self.authority, "timeout": self._timeout}
         if not self._discovery:
-            options = {"instance_discovery": False, "validate_authority": False}
+            options |= {"instance_discovery": False, "validate_authority": False}
         if self._http_client is not None:
             options["http_client"] = self._http_client
+        if self.delegated:
+            return msal.PublicClientApplication(self._settings.client_id, **options)
+        return msal.ConfidentialClientApplication(
+            self._settings.client_id, client_credential=self._settings.client_secret, **options
+        )
+
+    @property
+    def delegated(self) -> bool:
+        return self._settings.flow == "device_code"
+
+    @property
+    def scopes(self) -> list[str]:
+        default = MICROSOFT_DELEGATED_SCOPE if self.delegated else MICROSOFT_SCOPE
+        return (self._settings.scope or default).split()
+
+    def acquire(self, *, now: Callable[[], datetime], refresh_token: str = "") -> AccessToken:
+        s = self._settings
         try:
-            app = msal.ConfidentialClientApplication(
-                s.client_id,
-                client_credential=s.client_secret,
-                authority=self.authority,
-                timeout=self._timeout,
-                **options,
-            )
-            result = app.acquire_token_for_client(scopes=scope.split())
+            app = self.application()
+            if self.delegated:
+                result = app.acquire_token_by_refresh_token(refresh_token, scopes=self.scopes)
+            else:
+                result = app.acquire_token_for_client(scopes=self.scopes)
         except ValueError as exc:  # the tenant's OpenID configuration refused: no such tenant
             raise self._discovery_refused(exc) from None
         except OSError as exc:  # requests' errors: unreachable, timeouts, TLS
@@ -135,7 +166,7 @@ class MicrosoftGrant:
             raise OAuth2Error(f"Microsoft Entra ID ({self.authority}): no answer from msal")
         if "access_token" not in result:
             error = describe_error_answer(result)
-            reason = redact(error.text, (s.client_secret,))
+            reason = redact(error.text, (s.client_secret, refresh_token))
             raise OAuth2Error(
                 f"Microsoft Entra ID ({self.authority}) gave no token: {reason}",
                 code=error.code,
@@ -146,6 +177,38 @@ class MicrosoftGrant:
             return parse_token_answer(result, now=now())
         except TokenResponseError as exc:
             raise OAuth2Error(f"Microsoft Entra ID ({self.authority}): {exc}") from None
+
+    def device_login(
+        self, *, say: Say, sleep: Callable[[float], None], clock: Callable[[], datetime]
+    ) -> AccessToken:
+        """``mailbot oauth login`` for flow ``device_code``: msal's device-code flow, its
+        polling ours (``poll_for_token``: one poll per call, the waits injectable)."""
+        try:
+            app = self.application()
+            flow = app.initiate_device_flow(scopes=self.scopes)
+            if "user_code" not in flow:
+                error = describe_error_answer(flow)
+                raise OAuth2Error(
+                    f"Microsoft Entra ID ({self.authority}) gave no code: {error.text}",
+                    code=error.code,
+                )
+            device = parse_device_answer(flow, now=clock())
+            say(device.message or device.instructions())
+
+            def ask() -> tuple[int, Mapping[str, Any]]:
+                once = app.acquire_token_by_device_flow(flow, exit_condition=lambda _: True)
+                return 0, once
+
+            return poll_for_token(ask, device, sleep=sleep, clock=clock)
+        except TokenResponseError as exc:
+            raise OAuth2Error(f"Microsoft Entra ID ({self.authority}): {exc}") from None
+        except ValueError as exc:
+            raise self._discovery_refused(exc) from None
+        except OSError as exc:
+            raise OAuth2Error(
+                f"Microsoft Entra ID ({self.authority}) is unreachable: {type(exc).__name__}:"
+                f" {str(exc)[:300]}"
+            ) from None
 
     def _discovery_refused(self, exc: ValueError) -> OAuth2Error:
         """The tenant's OpenID configuration refused (4xx: no such tenant, for good)."""
@@ -188,7 +251,7 @@ class GoogleGrant:
         self._request = request
         self.key = "\0".join((settings.service_account_file, subject))
 
-    def acquire(self, *, now: Callable[[], datetime]) -> AccessToken:
+    def acquire(self, *, now: Callable[[], datetime], refresh_token: str = "") -> AccessToken:
         service_account = provider_module("google.oauth2.service_account", "google")
         exceptions = provider_module("google.auth.exceptions", "google")
         s = self._settings

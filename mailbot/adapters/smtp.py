@@ -17,13 +17,15 @@ import asyncio
 import os
 import ssl
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import aiosmtplib
+from aiosmtplib.response import SMTPResponse
+from aiosmtplib.typing import Default
 
 from mailbot.adapters.oauth2 import TokenSource
 from mailbot.adapters.tls import tls_context
@@ -52,22 +54,71 @@ class Refusal:
         return f"{self.address}: {self.code} {self.message}"
 
 
+class Withdrawn(Exception):
+    """``ready`` said no: nothing was delivered (the half-made envelope went with its
+    connection)."""
+
+
+# Awaited by ``send`` once the server has the envelope, before the mail's data: True to go on.
+Ready = Callable[[], Awaitable[bool]]
+
+
 class MailSender(Protocol):
     async def send(
-        self, *, mail_from: str, recipients: list[str], raw: bytes, name: str
+        self,
+        *,
+        mail_from: str,
+        recipients: list[str],
+        raw: bytes,
+        name: str,
+        ready: Ready | None = None,
     ) -> tuple[Refusal, ...]:
         """Deliver ``raw``; the recipients refused while others took it (empty: all took it).
 
-        Raises ``DeliveryError`` when no recipient got it.
+        Raises ``DeliveryError`` when no recipient got it. With ``ready``, the server
+        is handed the data (and so takes the mail) only once ``ready()`` returned True:
+        the envelope (MAIL FROM, RCPT TO) goes first, ``ready`` is awaited after it (not
+        at all when the server refused it). False: ``Withdrawn``, nothing sent; an error
+        of ``ready`` is raised as it is.
         """
 
     async def close(self) -> None:
         """Let go of open connections (QUIT); a later ``send`` opens new ones."""
 
 
+class _NotReady(Exception):  # carries ready()'s own error out of sendmail
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, whose ``sendmail`` waits for ``ready`` between the envelope and
+    the data (``sendmail`` keeps its checks, SIZE and RSET on a refusal)."""
+
+    ready: Ready | None = None  # for the next ``data`` only
+
+    async def data(
+        self,
+        message: str | bytes,
+        /,
+        *,
+        timeout: float | Literal[Default.token] | None = Default.token,
+    ) -> SMTPResponse:
+        ready, self.ready = self.ready, None
+        if ready is not None:
+            try:
+                go = await ready()
+            except Exception as exc:  # not the server's: sendmail must not take it for one
+                raise _NotReady(exc) from exc
+            if not go:
+                raise Withdrawn
+        return await super().data(message, timeout=timeout)
+
+
 @dataclass
 class _Idle:
-    client: aiosmtplib.SMTP
+    client: _Client
     since: float  # the clock's reading when it was last used
 
 
@@ -96,7 +147,7 @@ class SmtpSender:
         self._idle: list[_Idle] = []
         # Every connection not closed yet, idle or busy: one a cancelled send left
         # behind (CancelledError is no Exception) is closed with the rest.
-        self._open: set[aiosmtplib.SMTP] = set()
+        self._open: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None  # one per event loop, made in it
         self._keeper: AsyncGenerator[None, None] | None = None
@@ -106,12 +157,25 @@ class SmtpSender:
         return f"SMTP {self.settings.host}:{self.settings.port}"
 
     async def send(
-        self, *, mail_from: str, recipients: list[str], raw: bytes, name: str
+        self,
+        *,
+        mail_from: str,
+        recipients: list[str],
+        raw: bytes,
+        name: str,
+        ready: Ready | None = None,
     ) -> tuple[Refusal, ...]:
         async with self._slot():
             client = await self._connection(name)
+            client.ready = ready
             try:
                 refused, _ = await client.sendmail(mail_from, recipients, raw)
+            except Withdrawn:
+                self._drop(client)
+                raise
+            except _NotReady as not_ready:
+                self._drop(client)
+                raise not_ready.error from None
             except Exception as exc:  # every failure becomes a DeliveryError, sorted below
                 self._drop(client)
                 raise _delivery_error(exc, self._server, name) from exc
@@ -162,11 +226,11 @@ class SmtpSender:
         for client in list(self._open):
             self._drop(client)
 
-    def _drop(self, client: aiosmtplib.SMTP) -> None:
+    def _drop(self, client: _Client) -> None:
         self._open.discard(client)
         client.close()
 
-    async def _connection(self, name: str) -> aiosmtplib.SMTP:
+    async def _connection(self, name: str) -> _Client:
         """An idle connection that still answers, else a new one; DeliveryError when none."""
         if self._idle:
             idle = self._idle.pop()  # the most recently used: the likeliest to be alive
@@ -217,9 +281,7 @@ async def check(settings: SmtpSettings, *, tokens: TokenSource | None = None) ->
     return f"{server}: EHLO and NOOP answered ({s.tls}{login})"
 
 
-async def _connect(
-    client: aiosmtplib.SMTP, settings: SmtpSettings, tokens: TokenSource | None
-) -> None:
+async def _connect(client: _Client, settings: SmtpSettings, tokens: TokenSource | None) -> None:
     """Connect; TLS and a password login happen in ``connect``, as configured, an OAuth2
     login after it."""
     await client.connect()
@@ -227,7 +289,7 @@ async def _connect(
         await _oauth2_login(client, settings.username, tokens)
 
 
-async def _oauth2_login(client: aiosmtplib.SMTP, user: str, tokens: TokenSource | None) -> None:
+async def _oauth2_login(client: _Client, user: str, tokens: TokenSource | None) -> None:
     """XOAUTH2 with the current token; a refused one is replaced and tried once more."""
     if tokens is None:
         raise OAuth2Error('auth = "oauth2" but no OAuth2 token source')
@@ -242,10 +304,10 @@ async def _oauth2_login(client: aiosmtplib.SMTP, user: str, tokens: TokenSource 
                 raise
 
 
-def _client(settings: SmtpSettings) -> aiosmtplib.SMTP:
+def _client(settings: SmtpSettings) -> _Client:
     s = settings
     password_login = s.auth == "password" and s.username
-    return aiosmtplib.SMTP(
+    return _Client(
         hostname=s.host,
         port=s.port,
         # With OAuth2 no login in connect(): _oauth2_login logs in after it.
@@ -317,8 +379,16 @@ class DirSender:
         self.directory = directory
 
     async def send(
-        self, *, mail_from: str, recipients: list[str], raw: bytes, name: str
+        self,
+        *,
+        mail_from: str,
+        recipients: list[str],
+        raw: bytes,
+        name: str,
+        ready: Ready | None = None,
     ) -> tuple[Refusal, ...]:
+        if ready is not None and not await ready():
+            raise Withdrawn
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             target = self.directory / f"{name}.eml"

@@ -1,6 +1,6 @@
 """The ``mailbot`` command: argument parsing and exit codes; one module per command group
 (``run``: run, demo, check-config, status, inspect; ``contracts``; ``tickets``; ``sla``;
-``billing``: time, report and the contract actions; ``db``; ``web``).
+``billing``: time, report and the contract actions; ``db``; ``web``; ``oauth``).
 
 Exit codes: 0 success, 1 a runtime failure (mailbox or database unreachable,
 unknown ticket), 2 a configuration or usage error.
@@ -16,6 +16,7 @@ from mailbot import __version__
 from mailbot.adapters.db import DatabaseError
 from mailbot.cli import billing, db
 from mailbot.cli import contracts as contracts_commands
+from mailbot.cli import oauth as oauth_commands
 from mailbot.cli import run as run_commands
 from mailbot.cli import sla as sla_commands
 from mailbot.cli import tickets as ticket_commands
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     billing.register(sub)
     db.register(sub)
     web_commands.register(sub)
+    oauth_commands.register(sub)
     return parser
 
 

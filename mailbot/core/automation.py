@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from mailbot.core.bounces import bounce_sender, null_return_path
 from mailbot.core.mail import InboundMail
 
 # Local parts of addresses that never read their mail (RFC 3834 section 3.2.1
@@ -44,14 +45,12 @@ ROBOT_SIGNALS: tuple[tuple[str, str], ...] = (
 
 
 def is_bounce(mail: InboundMail) -> bool:
-    """A delivery-status report (RFC 3464), or a bounce in the old style: null Return-Path
-    and a MAILER-DAEMON/postmaster sender."""
-    if mail.is_delivery_report:
+    """A delivery-status report (RFC 3464), a notice in another format whose failed addresses
+    mailbot.core.bounces read, or a bounce in the old style: null Return-Path and a
+    MAILER-DAEMON/postmaster sender (a bare one too: mailbot.core.lenient_sender)."""
+    if mail.is_delivery_report or mail.bounced_addresses or mail.delayed_addresses:
         return True
-    # A bare MAILER-DAEMON (no domain: mailbot.core.lenient_sender) is a bounce's sender too.
-    sender = (mail.from_address or mail.robot_sender).partition("@")[0]
-    null_path = mail.return_path is not None and mail.return_path.strip("<> ") == ""
-    return null_path and sender in ("mailer-daemon", "postmaster")
+    return null_return_path(mail) and bounce_sender(mail)
 
 
 def robot_reason(mail: InboundMail, *, own_addresses: frozenset[str]) -> str | None:
@@ -70,10 +69,7 @@ def robot_reason(mail: InboundMail, *, own_addresses: frozenset[str]) -> str | N
             f"Precedence: {mail.precedence}",
         ),
         (mail.list_id is not None, "mailing list (List-Id)"),
-        (
-            mail.return_path is not None and mail.return_path.strip("<> ") == "",
-            "empty Return-Path (a bounce)",
-        ),
+        (null_return_path(mail), "empty Return-Path (a bounce)"),
         (_robot_local_part(sender.partition("@")[0]), f"robot sender {sender}"),
         (bool(mail.autoreply_headers), f"{', '.join(mail.autoreply_headers)} header"),
     )

@@ -44,7 +44,8 @@ class Contract:
     domains: frozenset[str]
     valid_from: date
     valid_until: date | None = None
-    language: str = "pl"
+    # "pl" or "en"; "" for the language the customer writes in (core.language).
+    language: str = ""
     # Billing (issue 6). None for an amount means the [billing] setting applies.
     nip: str = ""
     monthly_fee: Decimal | None = None

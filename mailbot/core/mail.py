@@ -45,6 +45,8 @@ class InboundMail:
     auto_submitted: str | None = None
     precedence: str | None = None
     list_id: str | None = None
+    # The first Content-Language value as written (a web form's: the page's language).
+    content_language: str | None = None
     return_path: str | None = None
     # Other robot signs: X-Autoreply, X-Autorespond (names present, lower-case) and every
     # X-Loop value (lower-cased), which names the desk that sent a mail.
@@ -54,6 +56,10 @@ class InboundMail:
     # the Message-IDs of the mails it reports on (its message/rfc822 or text/rfc822-headers part).
     is_delivery_report: bool = False
     reported_message_ids: tuple[str, ...] = ()
+    # The addresses a bounce of any format says failed for good, and those it says are only
+    # delayed (mailbot.core.bounces; lower-cased); empty for a mail that is no bounce.
+    bounced_addresses: tuple[str, ...] = ()
+    delayed_addresses: tuple[str, ...] = ()
     # Every Authentication-Results header (RFC 8601), as written; whose to trust is policy.
     authentication_results: tuple[str, ...] = ()
     size: int = 0

@@ -146,9 +146,16 @@ def describe_error_answer(answer: Mapping[str, Any], *, status: int = 0) -> Toke
     return TokenError(status, code, "".join(parts), code in PERMANENT_ERRORS)
 
 
-def refusal_fix(code: str, flow: str, provider: str = "generic") -> str:
+def refusal_fix(code: str, flow: str, provider: str = "generic", *, login: bool = False) -> str:
     """What the admin does about a refusal no retry cures (``code`` as in ``TokenError``),
-    in one line for ``mailbot status`` and the log."""
+    in one line for ``mailbot status`` and the log; ``login``: the refresh token is the one
+    ``mailbot oauth login`` stored."""
+    if login and code in ("invalid_grant", "login_required"):
+        return (
+            "the refresh token is revoked, expired or not there yet: sign in again with"
+            " mailbot oauth login (as the daemon's user or as root); the daemon uses the new"
+            " sign-in at its next login attempt, no restart needed"
+        )
     if provider == "microsoft":
         return _microsoft_fix(code)
     if provider == "google":

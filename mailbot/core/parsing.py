@@ -45,6 +45,7 @@ from email.parser import BytesParser
 from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datetime
 from functools import cache
 
+from mailbot.core.bounces import read_bounce
 from mailbot.core.charsets import codec_for, decode, guess
 from mailbot.core.html_text import html_to_text
 from mailbot.core.lenient_sender import LenientSender, read_sender
@@ -154,6 +155,7 @@ def _read_leniently(raw: bytes, reason: str, note: str) -> InboundMail:
         auto_submitted=_lenient_plain(first("auto-submitted")),
         precedence=_lenient_plain(first("precedence")),
         list_id=_lenient_plain(first("list-id")),
+        content_language=_lenient_plain(first("content-language")),
         return_path=""
         if "".join((first("return-path") or "x").split()) == "<>"
         else first("return-path"),
@@ -298,7 +300,7 @@ def _parse(raw: bytes) -> InboundMail:
     if body.html is not None and not body_text.strip():
         body_text = html_to_text(body.html)
     subject, from_name, body_text = map(_storable, (subject, sender.name, body_text))
-    return InboundMail(
+    mail = InboundMail(
         message_id=_first(_msg_ids(_first_raw(msg, "message-id"), log)),
         from_address=sender.address,
         from_name=from_name,
@@ -315,6 +317,7 @@ def _parse(raw: bytes) -> InboundMail:
         auto_submitted=_plain_header(msg, "auto-submitted"),
         precedence=_plain_header(msg, "precedence"),
         list_id=_plain_header(msg, "list-id"),
+        content_language=_plain_header(msg, "content-language"),
         return_path=_return_path(msg),
         autoreply_headers=tuple(
             name for name in _AUTOREPLY_HEADERS if _first_raw(msg, name) is not None
@@ -330,6 +333,7 @@ def _parse(raw: bytes) -> InboundMail:
         lenient_from=_storable(sender.lenient_from),
         robot_sender=sender.robot,
     )
+    return read_bounce(mail, msg)  # the formats besides RFC 3464, by mailbot.core.bounces
 
 
 def _storable(text: str) -> str:

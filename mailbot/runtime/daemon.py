@@ -59,6 +59,11 @@ from mailbot.usecases.web_submissions import expire_stale
 log = logging.getLogger("mailbot.daemon")
 
 SWEEP_INTERVAL = timedelta(seconds=20)
+# While another instance holds the mailbox's intake lease (reading a burst, say), the next
+# poll comes this soon instead of at the next tick: each one sends this instance's share
+# of the acknowledgements the reader queues meanwhile (the sweep job's flush comes only
+# every SWEEP_INTERVAL). A poll skipped for the lease costs a lock attempt, no IMAP.
+LEASE_HELD_RETRY = timedelta(seconds=2)
 # On stop, how long to wait for the IDLE watcher to send DONE and log out (it checks for a
 # stop every second); a server that does not answer is not worth holding the stop for.
 IDLE_STOP_WAIT = 5.0
@@ -134,6 +139,8 @@ class Daemon:
                 return await self._wait_out_backoff()
             report, error = await self._ingest()
             self.polls += 1
+            if report is not None and report.skipped:
+                self._poll_soon(LEASE_HELD_RETRY)
             if report is not None and report.seen:
                 log.info("poll: %d mail(s): %s", report.seen, report.outcomes)
             swept = await self._sweep_and_flush()
@@ -350,6 +357,16 @@ class Daemon:
                 raise
         finally:
             self._polling = False
+
+    def _poll_soon(self, delay: timedelta) -> None:
+        """The next poll in ``delay``, unless it comes sooner anyway (event loop thread)."""
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler.running or self.stopping.is_set():
+            return
+        soon = datetime.now(UTC) + delay
+        job = scheduler.get_job("poll")
+        if job is not None and job.next_run_time is not None and job.next_run_time > soon:
+            scheduler.modify_job("poll", next_run_time=soon)
 
     def wake(self) -> None:
         """New mail may be in the inbox: poll now, past any backoff (event loop thread only)."""

@@ -116,6 +116,9 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("mailbot").setLevel(logging.INFO)
+    # flufl.bounce logs a traceback when one of its heuristic detectors trips over a mail;
+    # mailbot.core.bounces notes that in the mail's defects ("not recognised") instead.
+    logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 
 def apply_log_settings(

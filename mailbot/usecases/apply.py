@@ -10,6 +10,7 @@ from mailbot.adapters.db import AttachmentRow, MessageRow, Session, TicketRow
 from mailbot.core.compose import reply_references
 from mailbot.core.contracts import Contract
 from mailbot.core.decide import AppendToTicket, OpenTicket
+from mailbot.core.language import LanguageChoice, customer_language
 from mailbot.core.mail import InboundMail, OutboundMail
 from mailbot.core.notices import ACKS, Ack, CustomerTier, StaffTier, StaffUnverifiedSender
 from mailbot.core.tickets import TicketStatus, subject_with_tag, ticket_number
@@ -90,7 +91,9 @@ def open_ticket(
     With ``express_by`` (who asked for it) the ticket is express from the start: flagged, and
     its resolution deadline the express one before the acknowledgement states it.
     """
-    ticket = _new_ticket(desk, decision, mail, now=now, session=session)
+    language = _language(decision, mail)
+    ticket = _new_ticket(desk, decision, mail, language=language.language, now=now,
+                         session=session)  # fmt: skip
     assert ticket.id is not None
     record_opened(desk, ticket, now=now, session=session)
     if express_by:
@@ -101,7 +104,7 @@ def open_ticket(
     )  # fmt: skip
     contract = decision.match.contract
     who = f"contract {contract.id}" if contract else "no contract"
-    opened = f"{ticket.number} opened, tier {ticket.tier}, {who}"
+    opened = f"{ticket.number} opened, tier {ticket.tier}, {who}, {language.describe()}"
     if mail.lenient_from:
         opened += f"; {SENDER_READ_LENIENTLY}"
     if decision.unverified is not None:
@@ -118,8 +121,20 @@ def open_ticket(
     return Applied("ticket", ticket.id, f"{opened}; {acknowledged}")
 
 
+def _language(decision: OpenTicket, mail: InboundMail) -> LanguageChoice:
+    """The ticket's language: its contract's (also an unverified one's: the customer's
+    language is no privilege), else the one the mail was written in."""
+    return customer_language(mail, decision.match.contract or decision.unverified)
+
+
 def _new_ticket(
-    desk: Desk, decision: OpenTicket, mail: InboundMail, *, now: datetime, session: Session
+    desk: Desk,
+    decision: OpenTicket,
+    mail: InboundMail,
+    *,
+    language: str,
+    now: datetime,
+    session: Session,
 ) -> TicketRow:
     """The ticket's row, inserted, with its clock and deadlines as ``decide`` computed them."""
     contract = decision.match.contract
@@ -134,7 +149,7 @@ def _new_ticket(
         subject=mail.subject[:500],
         customer_address=mail.from_address or "",
         customer_name=mail.from_name,
-        language=contract.language if contract else "pl",
+        language=language,
         received_at=now,
         reaction_due=decision.deadlines.reaction_due,
         resolution_due=decision.deadlines.resolution_due,
@@ -231,24 +246,26 @@ def _store_message(
     internal: bool = False,
     note: str = "",
 ) -> None:
-    message_id = repo.insert_row(
-        MessageRow,
-        session=session,
-        ticket_id=ticket_id,
-        direction="in",
-        message_id=mail.message_id,
-        in_reply_to=mail.in_reply_to,
-        references=" ".join(mail.references),
-        sender=mail.from_address or "",
-        recipients=", ".join((*mail.to, *mail.cc)),
-        subject=mail.subject,
-        body_text=mail.body_text,
-        body_html=mail.body_html,
-        received_at=now,
-        note="; ".join(filter(None, (note, *mail.defects)))[:1000],
-        author=author,
-        internal=internal,
-    )
+    row = {
+        "ticket_id": ticket_id,
+        "direction": "in",
+        "message_id": mail.message_id,
+        "in_reply_to": mail.in_reply_to,
+        "references": " ".join(mail.references),
+        "sender": mail.from_address or "",
+        "recipients": ", ".join((*mail.to, *mail.cc)),
+        "subject": mail.subject,
+        "body_text": mail.body_text,
+        "body_html": mail.body_html,
+        "received_at": now,
+        "note": "; ".join(filter(None, (note, *mail.defects)))[:1000],
+        "author": author,
+        "internal": internal,
+    }
+    if not mail.attachments:  # nothing needs its id: it may go in with others (add_row)
+        repo.add_row(MessageRow, session=session, **row)
+        return
+    message_id = repo.insert_row(MessageRow, session=session, **row)
     for part in mail.attachments:
         session.add(
             AttachmentRow(

@@ -1,22 +1,25 @@
-"""Delivery-status reports about our own mails: mark the mail failed, tell staff, no ticket.
+"""Bounces of our own mails, in any format: mark the mail failed, tell staff, no ticket.
 
-A bounce (RFC 3464 ``multipart/report; report-type=delivery-status``) names
-the returned mail by the Message-ID in its ``message/rfc822`` or
-``text/rfc822-headers`` part, or in In-Reply-To/References. When that is one
-of our outbox mails, the outbox row is marked ``failed`` with the report's
-diagnosis as ``last_error``, the ticket's staff get ``staff_bounce``, and the
-report opens no ticket. A report about a mail we do not know is left to the
-usual decision (a robot's mail: a ticket without an acknowledgement).
+A bounce (an RFC 3464 report, or a notice in another MTA's format that
+mailbot.core.bounces reads) is linked to the outbox mail it reports by the
+returned mail's Message-ID (its attached copy or headers, a ``Message-ID:``
+line of the quoted text, In-Reply-To/References), else by a failed address
+and our most recent mail to it within ``ADDRESS_WINDOW``. A permanent failure
+marks the outbox row ``failed`` with the server's text as ``last_error`` and
+the ticket's staff get ``staff_bounce``; a temporary one (a delay) is noted on
+the row, which stays sent. A bounce opens no ticket; one about no mail of ours
+is quarantined (mailbot.usecases.ingest).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from mailbot.adapters import db as repo
 from mailbot.adapters.db import OutboxRow, Session
+from mailbot.core.bounces import diagnosis, says_delayed
 from mailbot.core.mail import InboundMail
 from mailbot.core.notices import StaffBounce
 from mailbot.usecases.desk import Desk
@@ -26,37 +29,71 @@ log = logging.getLogger("mailbot.bounces")
 
 # Outbox kinds that go to staff, besides the staff_* notifications.
 _STAFF_KINDS = frozenset({"reminder", "escalation"})
-
-# RFC 3464 section 2.3.6: "Diagnostic-Code: smtp; 550 5.1.1 user unknown", the best
-# account of what went wrong; else section 2.3.4's "Status: 5.1.1".
-_FIELDS = tuple(
-    re.compile(rf"^\s*{name}\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
-    for name in ("Diagnostic-Code", "Status")
-)
+# How far back a bounce that names only an address is matched to our last mail to it.
+# MTAs retry a deferred mail for four to five days before giving up (RFC 5321 section
+# 4.5.4.1), so the notice comes within about five days of the sending; seven leave room
+# for a slow notice, while an older mail to the address is likelier not the one reported.
+ADDRESS_WINDOW = timedelta(days=7)
 
 
-def diagnosis(mail: InboundMail) -> str:
-    """The report's Diagnostic-Code (else Status) from its text, else its subject."""
-    texts = [mail.body_text, *(a.data.decode("utf-8", "replace") for a in mail.attachments
-                              if a.content_type == "message/delivery-status")]  # fmt: skip
-    for field in _FIELDS:
-        for text in texts:
-            found = field.search(text)
-            if found:
-                return " ".join(found[1].split())[:500]
-    return mail.subject[:500] or "delivery failed"
+@dataclass(frozen=True)
+class BounceLink:
+    """An outbox mail a bounce reports on; ``delayed``: only a temporary failure."""
+
+    row: OutboxRow
+    delayed: bool
+
+
+def linked_outbox(mail: InboundMail, *, now: datetime, session: Session) -> list[BounceLink]:
+    """The outbox mails ``mail`` reports on: by Message-ID, else by a failed address."""
+    ids = (*mail.reported_message_ids, mail.in_reply_to or "", *mail.references)
+    rows = list(repo.outbox_by_message_ids(ids, session=session))
+    if not rows:
+        since = now - ADDRESS_WINDOW
+        found = (repo.last_sent_to(address, since, session=session)
+                 for address in (*mail.bounced_addresses, *mail.delayed_addresses))  # fmt: skip
+        rows = list({row.id: row for row in found if row is not None}.values())
+    return [BounceLink(row, _only_delayed(mail, row)) for row in rows]
+
+
+def _only_delayed(mail: InboundMail, row: OutboxRow) -> bool:
+    """Whether the bounce says only that delivery of ``row`` is delayed (not a failure)."""
+    recipients = {a.strip().lower() for a in row.recipients.split(",")}
+    if recipients & set(mail.bounced_addresses):
+        return False
+    if recipients & set(mail.delayed_addresses):
+        return True
+    # A report that names other addresses (a forwarding, an alias) or none we could read:
+    # what it says overall.
+    if mail.bounced_addresses:
+        return False
+    return bool(mail.delayed_addresses) or says_delayed(mail)
 
 
 def handle_bounce(desk: Desk, mail: InboundMail, *, now: datetime, session: Session) -> str | None:
-    """Mark the outgoing mails ``mail`` reports on as failed; a summary, or None if none is ours."""
-    ids = (*mail.reported_message_ids, mail.in_reply_to or "", *mail.references)
-    rows = repo.outbox_by_message_ids(ids, session=session)
-    if not rows:
+    """Mark the outgoing mails ``mail`` reports on; a summary, or None if none is ours."""
+    links = linked_outbox(mail, now=now, session=session)
+    if not links:
         return None
     why = diagnosis(mail)
-    for row in rows:
-        _mark_bounced(desk, row, why, now=now, session=session)
-    return "bounce for " + ", ".join(f"{row.kind} {row.message_id}" for row in rows) + f": {why}"
+    for link in links:
+        if link.delayed:
+            _note_delay(link.row, why, session=session)
+        else:
+            _mark_bounced(desk, link.row, why, now=now, session=session)
+    what = ", ".join(
+        f"{'delay of' if link.delayed else ''} {link.row.kind} {link.row.message_id}".strip()
+        for link in links
+    )
+    return f"bounce for {what}: {why}"
+
+
+def _note_delay(row: OutboxRow, why: str, *, session: Session) -> None:
+    if row.status == "failed":
+        return  # a delay notice after the failure tells nothing new
+    row.last_error = f"delayed: {why}"[:1000]
+    session.add(row)
+    log.info("outbox %s (%s to %s) delayed: %s", row.id, row.kind, row.recipients, why)
 
 
 def _mark_bounced(desk: Desk, row: OutboxRow, why: str, *, now: datetime, session: Session) -> None:

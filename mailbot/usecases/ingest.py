@@ -230,10 +230,18 @@ def _store_batch(
 ) -> list[Outcome]:
     stored: list[tuple[MailKey, InboundMail, Outcome]] = []
     outcomes: list[Outcome] = []
+    mailbox = keys[0].mailbox
     with Session(desk.engine) as session:
         done = repo.ledger_entries(
-            keys[0].mailbox, keys[0].uidvalidity, [k.uid for k in keys], session=session
+            mailbox, keys[0].uidvalidity, [k.uid for k in keys], session=session
         )
+        # The duplicate check of the whole batch in one query (a round trip a mail on a
+        # server), the batch's own mails added as they are stored.
+        by_message_id = repo.ledger_by_message_ids(
+            mailbox, [p.mail.message_id for p in prepared if p.mail.message_id], session=session
+        )
+        # A mail opens one ticket at most: their numbers in one statement, not one each.
+        repo.take_ticket_numbers(len(keys) - len(done), session=session)
         for key, fetched, mail in zip(keys, batch, prepared, strict=True):
             earlier = done.get(key.uid)
             if earlier is not None:
@@ -243,10 +251,15 @@ def _store_batch(
             # One flush per mail instead of one before every query: what a mail
             # reads (earlier mails of the batch, the ticket it joins) is flushed by then.
             with session.no_autoflush:
-                outcome = _store(desk, key, fetched, mail, session=session)
+                outcome = _store(desk, key, fetched, mail, session=session, earlier=by_message_id)
             session.flush()
+            if mail.mail.message_id and outcome.kind in DUPLICATE_OF:
+                by_message_id.setdefault(
+                    mail.mail.message_id, repo.EarlierMail(key.uid, mail.fingerprint)
+                )
             stored.append((key, mail.mail, outcome))
             outcomes.append(outcome)
+        repo.give_back_ticket_numbers(session=session)
         session.commit()
     for key, inbound, outcome in stored:
         _log_outcome(key, inbound, outcome)
@@ -316,9 +329,16 @@ def _process(desk: Desk, key: MailKey, fetched: FetchedMail, prepared: Prepared 
 
 
 def _store(
-    desk: Desk, key: MailKey, fetched: FetchedMail, prepared: Prepared, *, session: Session
+    desk: Desk,
+    key: MailKey,
+    fetched: FetchedMail,
+    prepared: Prepared,
+    *,
+    session: Session,
+    earlier: dict[str, repo.EarlierMail] | None = None,
 ) -> Outcome:
-    """Apply one mail in ``session`` with its ledger entry; the caller commits."""
+    """Apply one mail in ``session`` with its ledger entry; the caller commits. ``earlier``:
+    the ledger's mails by Message-ID (``_duplicate_of``), when the caller read them."""
     mail = prepared.mail
     now = desk.clock()
     # The SLA clock starts when the mailbox got the mail, even if mailbot was down
@@ -326,7 +346,9 @@ def _store(
     received = received_time(fetched.received_at, mail.date, now=now)
     if received.doubt:
         log.warning("uid %s in %s: %s: received at intake", key.uid, key.mailbox, received.doubt)
-    outcome = _apply(desk, key, mail, prepared.fingerprint, now=received.at, session=session)
+    outcome = _apply(
+        desk, key, mail, prepared.fingerprint, now=received.at, session=session, earlier=earlier
+    )
     if mail.unparsed and outcome.kind in ("ticket", "followup"):
         outcome = Outcome("unparsed", f"{mail.unparsed}; {outcome.reason}", outcome.ticket_id)
     elif prepared.oversized and outcome.kind in ("ticket", "followup"):
@@ -335,14 +357,27 @@ def _store(
     return outcome
 
 
+# The ledger outcomes a later mail with the same Message-ID (or content) is a duplicate of.
+DUPLICATE_OF = ("ticket", "followup")
+
+
 def _duplicate_of(
-    key: MailKey, mail: InboundMail, content: str, *, session: Session
+    key: MailKey,
+    mail: InboundMail,
+    content: str,
+    *,
+    session: Session,
+    known: dict[str, repo.EarlierMail] | None = None,
 ) -> tuple[repo.EarlierMail | None, InboundMail]:
     """The earlier ledger entry this mail repeats, if any, and the mail (flagged when a
-    known Message-ID comes with other content: a guessed id must not suppress real mail)."""
+    known Message-ID comes with other content: a guessed id must not suppress real mail).
+    ``known``: the ledger's entries by Message-ID, read before (else asked here)."""
     if not mail.message_id:
         return repo.ledger_by_fingerprint(key.mailbox, content, session=session), mail
-    earlier = repo.ledger_by_message_id(key.mailbox, mail.message_id, session=session)
+    if known is not None:
+        earlier = known.get(mail.message_id)
+    else:
+        earlier = repo.ledger_by_message_id(key.mailbox, mail.message_id, session=session)
     if earlier is None or earlier.fingerprint in ("", content):
         return earlier, mail
     note = f"same Message-ID as the mail of UID {earlier.uid}, but different content: kept"
@@ -351,16 +386,26 @@ def _duplicate_of(
 
 
 def _apply(
-    desk: Desk, key: MailKey, mail: InboundMail, content: str, *, now: datetime, session: Session
+    desk: Desk,
+    key: MailKey,
+    mail: InboundMail,
+    content: str,
+    *,
+    now: datetime,
+    session: Session,
+    earlier: dict[str, repo.EarlierMail] | None = None,
 ) -> Outcome:
-    earlier, mail = _duplicate_of(key, mail, content, session=session)
-    if earlier is not None:
+    earlier_mail, mail = _duplicate_of(key, mail, content, session=session, known=earlier)
+    if earlier_mail is not None:
         what = mail.message_id or "a mail with the same content and no Message-ID"
-        return Outcome("duplicate", f"{what} was handled before (UID {earlier.uid})")
+        return Outcome("duplicate", f"{what} was handled before (UID {earlier_mail.uid})")
     if is_bounce(mail):
         bounced = handle_bounce(desk, mail, now=now, session=session)
         if bounced is not None:
             return Outcome("bounce", bounced)
+        # Nobody to answer and nothing of ours to mark: staff look at it in quarantine.
+        named = ", ".join((*mail.bounced_addresses, *mail.delayed_addresses)) or "no address read"
+        return Outcome("quarantined", f"a bounce about no mail we sent ({named})")
     return apply_mail(desk, mail, now=now, session=session)
 
 
@@ -403,7 +448,7 @@ def _record(
     content: str = "",
 ) -> None:
     """The mail's ledger entry, in ``session``'s transaction."""
-    repo.insert_row(
+    repo.add_row(
         LedgerRow,
         session=session,
         mailbox=key.mailbox,

@@ -92,14 +92,14 @@ def queue_mail(
     sender_name = mail.sender_name or desk.settings.support.name
     # What produced it, for staff's mail filters and for tests: ack, relay, reminder...
     mail = replace(mail, extra_headers=(*mail.extra_headers, ("X-Mailbot-Kind", kind)))
-    repo.insert_row(
+    repo.add_row(
         OutboxRow, session=session,
         ticket_id=ticket.id, kind=kind, message_id=mail.message_id, mail_from=mail.sender,
         recipients=",".join(mail.recipients), capped_address=_capped_address(kind, mail),
         raw=compose(mail, sender_name=sender_name, date=now),
         created_at=now, next_attempt_at=now, status="held" if held else "queued",
     )  # fmt: skip
-    repo.insert_row(
+    repo.add_row(
         MessageRow, session=session,
         ticket_id=ticket.id, direction="out", message_id=mail.message_id,
         in_reply_to=mail.in_reply_to, references=" ".join(mail.references), sender=mail.sender,
@@ -135,7 +135,7 @@ def queue_ticketless_mail(
         extra_headers=(("Auto-Submitted", "auto-generated"), ("X-Loop", support.address),
                        ("X-Mailbot-Kind", kind)),
     )  # fmt: skip
-    repo.insert_row(
+    repo.add_row(
         OutboxRow, session=session,
         ticket_id=None, kind=kind, message_id=mail.message_id, mail_from=mail.sender,
         recipients=",".join(mail.recipients), capped_address=capped_address,

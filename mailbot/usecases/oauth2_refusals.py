@@ -27,6 +27,8 @@ from datetime import datetime
 
 from mailbot.adapters import db
 from mailbot.adapters.db import DaemonStateRow, Session
+from mailbot.adapters.oauth2 import REFRESH_FLOWS
+from mailbot.config import OAuth2Settings
 from mailbot.core.notices import StaffOAuth2Refused
 from mailbot.core.oauth2 import refusal_cause, refusal_fix
 from mailbot.errors import OAuth2Error
@@ -47,12 +49,17 @@ REASON_CHARS = 300
 KIND = StaffOAuth2Refused.template
 
 
-def refusal_problem(error: OAuth2Error, *, flow: str, provider: str = "generic") -> str:
+def refusal_problem(error: OAuth2Error, oauth2: OAuth2Settings) -> str:
     """The line ``mailbot status`` shows: the cause, then the fix."""
     reason = error.reason
     if len(reason) > REASON_CHARS:
         reason = reason[:REASON_CHARS] + "…"
-    return f"{PREFIX}{reason}; {refusal_fix(error.code, flow, provider)}"
+    return f"{PREFIX}{reason}; {fix_of(error, oauth2)}"
+
+
+def fix_of(error: OAuth2Error, oauth2: OAuth2Settings) -> str:
+    login = oauth2.flow in REFRESH_FLOWS and not oauth2.refresh_token
+    return refusal_fix(error.code, oauth2.flow, oauth2.provider, login=login)
 
 
 class TokenRefusals:
@@ -88,8 +95,7 @@ def record_refusal(desk: Desk, error: OAuth2Error, *, now: datetime) -> bool:
     """Record a permanent refusal: log and mail staff when it starts an episode, log when its
     cause changed (``core.oauth2.refusal_cause``), nothing more when it is the same again.
     True (the episode goes on)."""
-    oauth2 = desk.settings.oauth2
-    problem = refusal_problem(error, flow=oauth2.flow, provider=oauth2.provider)
+    problem = refusal_problem(error, desk.settings.oauth2)
     with Session(desk.engine) as session:
         row = db.daemon_state(OAUTH2, session=session) or DaemonStateRow(name=OAUTH2)
         if row.error and _cause(row.error) == _cause(problem):
@@ -141,7 +147,7 @@ def _tell_staff(desk: Desk, error: OAuth2Error, *, now: datetime, session: Sessi
         servers=servers,
         code=error.code,
         reason=error.reason,
-        fix=refusal_fix(error.code, settings.oauth2.flow, settings.oauth2.provider),
+        fix=fix_of(error, settings.oauth2),
         since=desk.local_time(now),
     )
     rendered = desk.renderer.render(notice, STAFF_LANGUAGE, ticketless_fields(desk))

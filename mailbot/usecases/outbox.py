@@ -5,11 +5,15 @@ Exactly once, as far as SMTP allows:
 - A row is claimed (``queued`` -> ``sending``) by a conditional UPDATE before
   it is sent, so two flushers (the daemon and a ``run --once`` from cron, or
   two instances on PostgreSQL) never send the same mail.
-- It is marked ``sent`` in a commit of its own right after the server accepted
-  it (never batched with other writes, ``_mark_sent``), so a retry never repeats
-  an accepted mail. The window left is a crash between the server's "250 OK"
-  and that commit: a worker sends its next mail only after the mark, so a kill
-  leaves at most one such mail per SMTP connection.
+- It is marked ``sent`` right after the server accepted it, so a retry never
+  repeats an accepted mail. The mark is committed with the claim of the same
+  worker's next mail, and with the other workers' marks and claims that come
+  at the same moment (``_SharedCommits``: one disk flush for them all), and the
+  server gets that next mail's data only after the commit (its envelope may go
+  while the commit is under way, ``_send_ahead``; a server takes a mail only at
+  the end of its data). The window left is a crash between the server's "250 OK"
+  and that commit: a kill leaves at most one such mail per worker, and there are
+  no more workers than SMTP connections.
 - A claim names its owner (``mailbot.adapters.db.claims``: instance, process,
   token). At start an instance takes back at once the claims of its own
   processes that are gone (``take_back``); any other claim still ``sending``
@@ -31,16 +35,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any, TypeVar
 
 from mailbot.adapters import db
 from mailbot.adapters.db import Session, claims
 from mailbot.adapters.db.claims import Owner
-from mailbot.adapters.smtp import MailSender, Refusal
+from mailbot.adapters.smtp import MailSender, Ready, Refusal, Withdrawn
 from mailbot.core.notices import StaffBounce
 from mailbot.core.tokens import redacted
 from mailbot.errors import DeliveryError
@@ -48,8 +51,6 @@ from mailbot.usecases.desk import Desk
 from mailbot.usecases.mail_queue import queue_staff_mail
 
 log = logging.getLogger("mailbot.outbox")
-
-T = TypeVar("T")
 
 # Waits between attempts; past the last one the mail is given up as failed
 # (about two days of trying, like a mail server's queue lifetime).
@@ -130,11 +131,7 @@ def _due(desk: Desk, now: datetime, limit: int, owner: Owner) -> list[tuple[int,
         return db.due_mails(now, limit, session=session)
 
 
-def _claim(desk: Desk, owner: Owner, mail_id: int, session: Session) -> PendingMail | None:
-    """Take the row for sending, in ``owner``'s name; None when another flusher took it first."""
-    # The claim's own time: a long flush must not make its later claims look stale to
-    # another flusher at once.
-    row = db.claim(mail_id, owner, now=desk.clock(), session=session)
+def _pending(mail_id: int, row: db.ClaimedMail | None) -> PendingMail | None:
     if row is None:
         return None
     return PendingMail(
@@ -150,36 +147,69 @@ def _claim(desk: Desk, owner: Owner, mail_id: int, session: Session) -> PendingM
     )
 
 
+@dataclass(frozen=True)
+class _Mark:
+    """The "sent" mark of ``mail``, due before its worker's next mail is handed over."""
+
+    mail: PendingMail
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """The claim of mail ``mail_id`` (``queued`` -> ``sending``) in this process's name."""
+
+    mail_id: int
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A read ahead of mail ``mail_id``, as its claim will find it; no claim (``_send_ahead``)."""
+
+    mail_id: int
+
+
+_Write = _Mark | _Claim | _Read
+
+
 class _SharedCommits:
-    """The workers' claims, committed together when they come together.
+    """The workers' claims and "sent" marks, committed together when they come together.
 
     A commit costs a disk flush (SQLite at ``synchronous=FULL``, PostgreSQL's
-    WAL): claims that arrive while one commit is under way share the next one,
-    so four workers pay about one flush per round instead of one per claim.
-    Each claim is still committed before its worker sends; if a shared
+    WAL): writes that arrive while one commit is under way share the next one,
+    so eight workers pay about one flush per round instead of two per mail, and
+    one statement for their marks, one for their claims, one for their reads.
+    Each write is still committed before its worker goes on (a claim before its
+    mail is sent, a mark before that worker's next mail is sent); if a shared
     transaction fails, its writes are retried one by one, so one bad write
-    costs only itself. "Sent" marks never come here: one waiting for a shared
-    commit would widen the window in which a kill sends a mail twice.
+    costs only itself.
     """
 
-    def __init__(self, desk: Desk) -> None:
+    def __init__(self, desk: Desk, owner: Owner) -> None:
         self.desk = desk
-        self._waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self.owner = owner  # in whose name its claims are made
+        self._waiting: list[tuple[_Write, asyncio.Future[PendingMail | None]]] = []
         self._committing: asyncio.Task[None] | None = None
 
-    async def run(self, write: Callable[[Session], T]) -> T:
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    async def run(self, write: _Write) -> PendingMail | None:
+        # Shielded: a cancelled worker still gets its write committed (a sent mail is marked).
+        return await asyncio.shield(self.submit(write))
+
+    def submit(self, write: _Write) -> asyncio.Future[PendingMail | None]:
+        """Queue ``write`` for the next commit; writes submitted together share it.
+        Its result: a claim's or a read's mail (None: taken by another flusher, or
+        not queued any more); None for a mark."""
+        future: asyncio.Future[PendingMail | None] = asyncio.get_running_loop().create_future()
         self._waiting.append((write, future))
         if self._committing is None:
             self._committing = asyncio.create_task(self._commit_all())
-        # Shielded: a cancelled worker still gets its write committed (a sent mail is marked).
-        return await asyncio.shield(future)
+        return future
 
     async def _commit_all(self) -> None:
         try:
             while self._waiting:
                 group, self._waiting = self._waiting, []
-                results = await asyncio.to_thread(_commit_group, self.desk, [w for w, _ in group])
+                writes = [w for w, _ in group]
+                results = await asyncio.to_thread(_commit_group, self.desk, self.owner, writes)
                 for (_, future), result in zip(group, results, strict=True):
                     if future.cancelled():
                         continue
@@ -191,25 +221,49 @@ class _SharedCommits:
             self._committing = None
 
 
-def _commit_group(desk: Desk, writes: list[Callable[[Session], Any]]) -> list[Any]:
+def _commit_group(
+    desk: Desk, owner: Owner, writes: list[_Write]
+) -> list[PendingMail | Exception | None]:
     """Each write's result (or its exception), committed in one transaction if possible."""
     if len(writes) > 1:
         with Session(desk.engine) as session:
             try:
-                results = [write(session) for write in writes]
+                results: list[PendingMail | Exception | None] = []
+                results.extend(_write_all(desk, owner, writes, session))
                 session.commit()
                 return results
             except Exception:
                 session.rollback()
-    outcomes: list[Any] = []
+    outcomes: list[PendingMail | Exception | None] = []
     for write in writes:
         with Session(desk.engine) as session:
             try:
-                outcomes.append(write(session))
+                outcomes.extend(_write_all(desk, owner, [write], session))
                 session.commit()
             except Exception as exc:
                 outcomes.append(exc)
     return outcomes
+
+
+def _write_all(
+    desk: Desk, owner: Owner, writes: list[_Write], session: Session
+) -> list[PendingMail | None]:
+    """The marks in one statement, the claims in one, the reads in one; each write's result."""
+    # The claims' own time: a long flush must not make its later claims look stale to
+    # another flusher at once.
+    now = desk.clock()
+    marks = [(w.mail.id, w.mail.attempts + 1) for w in writes if isinstance(w, _Mark)]
+    db.mark_sent(marks, sent_at=now, session=session)
+    claims = [w.mail_id for w in writes if isinstance(w, _Claim)]
+    claimed = db.claim(claims, owner, now=now, session=session)
+    reads = [w.mail_id for w in writes if isinstance(w, _Read)]
+    read = db.queued_mails(reads, session=session) if reads else {}
+    return [
+        None
+        if isinstance(w, _Mark)
+        else _pending(w.mail_id, (claimed if isinstance(w, _Claim) else read).get(w.mail_id))
+        for w in writes
+    ]
 
 
 def _update(desk: Desk, mail_id: int, **values: object) -> None:
@@ -353,17 +407,25 @@ def _tell_staff(desk: Desk, mail: PendingMail, refused: list[Refusal]) -> None:
         log.exception("outbox %s: cannot queue the staff notice of its refusal", mail.id)
 
 
-async def _send(sender: MailSender, mail: PendingMail) -> tuple[Refusal, ...] | DeliveryError:
-    """Send one mail; the recipients refused while others took it, or the failure as a value."""
+async def _send(
+    sender: MailSender, mail: PendingMail, ready: Ready | None = None
+) -> tuple[Refusal, ...] | DeliveryError | None:
+    """Send one mail; the recipients refused while others took it, or the failure as a value.
+
+    None: ``ready`` said no (``Withdrawn``), nothing was sent.
+    """
     try:
         return await sender.send(
             mail_from=mail.mail_from,
             recipients=mail.recipients,
             raw=mail.raw,
             name=f"{mail.id:06d}-{mail.kind}",
+            ready=ready,
         )
     except DeliveryError as error:
         return error
+    except Withdrawn:
+        return None
     except Exception as exc:  # a row that cannot be sent must not block the ones after it
         log.exception("outbox %s: cannot be sent", mail.id)
         return DeliveryError(f"cannot be sent: {exc!r}", permanent=True)
@@ -412,7 +474,8 @@ class _Flush:
     sender: MailSender
     now: datetime
     should_stop: Callable[[], bool]
-    groups: Iterator[list[int]]  # shared: each group goes to the worker that takes it
+    groups: deque[list[int]]  # shared: each group goes to the worker that takes it
+    workers: int
     commits: _SharedCommits
     owner: Owner  # in whose name its claims are made
     report: FlushReport = field(default_factory=FlushReport)
@@ -437,59 +500,160 @@ async def flush_outbox(
     another mail; the mails they hold are finished and recorded first.
     """
     report = FlushReport()
-    commits = _SharedCommits(desk)
     owner = claim_owner(desk)
+    commits = _SharedCommits(desk, owner)
     while True:
         now = desk.clock()
         due = await asyncio.to_thread(_due, desk, now, limit, owner)
-        groups = iter(send_groups(due))
-        run = _Flush(desk, sender, now, should_stop, groups, commits, owner, report)
-        await _round(run, workers=max(1, min(desk.settings.smtp.connections, len(due))))
+        groups = deque(send_groups(due))
+        workers = max(1, min(desk.settings.smtp.connections, len(due)))
+        run = _Flush(desk, sender, now, should_stop, groups, workers, commits, owner, report)
+        await _round(run)
         if run.halted or should_stop() or len(due) < limit:
             return report
 
 
-async def _round(run: _Flush, *, workers: int) -> None:
+async def _round(run: _Flush) -> None:
     # return_exceptions: a worker's error must not return before the others
     # have recorded the mails they are sending; it is raised after.
-    results = await asyncio.gather(*(_worker(run) for _ in range(workers)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(_worker(run) for _ in range(run.workers)), return_exceptions=True
+    )
     for result in results:
         if isinstance(result, BaseException):
             raise result
 
 
 async def _worker(run: _Flush) -> None:
+    """Send mails one after another over one connection's worth of sending.
+
+    The "sent" mark of a mail the server accepted is committed with the claim of
+    the worker's next mail, and the server gets that next mail's data only after
+    the commit (its envelope may go ahead, ``_send_ahead``): so at any instant this
+    worker has at most one mail accepted and not yet marked, the one a kill would
+    send twice, and at most one claimed.
+    """
+    ids = _Share(run)
+    accepted: PendingMail | None = None  # taken by the server, its mark not committed yet
+    read: PendingMail | None = None  # the next mail as read with the last commit, unclaimed
     try:
-        for group in run.groups:
-            for mail_id in group:
-                if run.halted or run.should_stop():
-                    return
-                await _flush_one(run, mail_id)
+        for mail_id in ids:
+            if run.halted or run.should_stop():
+                break
+            if accepted is not None and read is not None and read.id == mail_id:
+                accepted, read = await _send_ahead(run, accepted, read, ids.peek())
+            else:
+                mail, read = await _claim_marking(run, mail_id, accepted, ids.peek())
+                accepted = None if mail is None else await _flush_one(run, mail)
+        if accepted is not None:
+            await run.commits.run(_Mark(accepted))
+            _log_sent(accepted)
     except BaseException:
         run.halted = True  # the others finish their mail in hand and stop
         raise
 
 
-async def _flush_one(run: _Flush, mail_id: int) -> None:
-    mail = await run.commits.run(partial(_claim, run.desk, run.owner, mail_id))
-    if mail is None:
-        return  # another flusher took it
+class _Share:
+    """A worker's mails: the groups it takes from the round's, one after another."""
+
+    def __init__(self, run: _Flush) -> None:
+        self.run = run
+        self.group: deque[int] = deque()
+
+    def __iter__(self) -> Iterator[int]:
+        return self
+
+    def __next__(self) -> int:
+        if not self.group:
+            if not self.run.groups:
+                raise StopIteration
+            self.group.extend(self.run.groups.popleft())
+        return self.group.popleft()
+
+    def peek(self) -> int | None:
+        """The mail after, to read ahead: of this worker's group, or of the next group while
+        more are left than workers (none is left without a group at the end of a round)."""
+        if not self.group and len(self.run.groups) > self.run.workers:
+            self.group.extend(self.run.groups.popleft())
+        return self.group[0] if self.group else None
+
+
+async def _claim_marking(
+    run: _Flush, mail_id: int, accepted: PendingMail | None, after: int | None
+) -> tuple[PendingMail | None, PendingMail | None]:
+    """Claim ``mail_id`` in the commit that marks ``accepted`` (the worker's mail before)
+    sent, and read the mail ``after`` it; the claimed mail (None: another flusher took it)
+    and the one read (None: none, or not queued)."""
+    writes: list[asyncio.Future[PendingMail | None]] = []
+    if accepted is not None:
+        writes.append(run.commits.submit(_Mark(accepted)))
+    claim = run.commits.submit(_Claim(mail_id))
+    writes.append(claim)
+    read = run.commits.submit(_Read(after)) if after is not None else None
+    if read is not None:
+        writes.append(read)
+    # Shielded: a cancelled worker still gets its mark committed. All awaited before
+    # any error is raised, so none is left unretrieved.
+    results = await asyncio.gather(*map(asyncio.shield, writes), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    if accepted is not None:
+        _log_sent(accepted)
+    return claim.result(), None if read is None else read.result()
+
+
+async def _send_ahead(
+    run: _Flush, accepted: PendingMail, read: PendingMail, after: int | None
+) -> tuple[PendingMail | None, PendingMail | None]:
+    """Mark ``accepted`` sent and claim ``read`` in one commit while the server takes
+    ``read``'s envelope; its data goes only once that commit is made and the claimed row
+    is the one read. Returns the mail accepted now (its mark due) and the one after, read."""
+    committed = asyncio.ensure_future(_claim_marking(run, read.id, accepted, after))
+
+    async def ready() -> bool:
+        try:
+            claimed, _ = await asyncio.shield(committed)
+        except Exception:  # raised below: nothing goes out meanwhile
+            return False
+        return claimed == read
+
+    result = await _send(run.sender, read, ready)
+    claimed, next_read = await asyncio.shield(committed)  # the mark's error is raised here
+    if claimed is None:
+        return None, next_read  # another flusher took it: nothing was sent
+    if result is None or claimed != read:
+        # The row changed after it was read (retried or requeued elsewhere meanwhile):
+        # nothing was sent from what was read; the claimed row goes as usual.
+        return await _flush_one(run, claimed), next_read
+    return await _record(run, claimed, result), next_read
+
+
+async def _flush_one(run: _Flush, mail: PendingMail) -> PendingMail | None:
+    """Send ``mail`` and record the outcome (``_record``)."""
     result = await _send(run.sender, mail)
+    assert result is not None  # Withdrawn only when a ready says no
+    return await _record(run, mail, result)
+
+
+async def _record(
+    run: _Flush, mail: PendingMail, result: tuple[Refusal, ...] | DeliveryError
+) -> PendingMail | None:
+    """Record a failure or partial refusal of ``mail``; ``mail`` itself when the server took
+    it for every recipient: its "sent" mark is due, with the worker's next claim."""
     if isinstance(result, DeliveryError):
         outcome = await asyncio.to_thread(_after_failure, run.desk, mail, result, run.now)
         run.halted = run.halted or outcome == "retrying"  # the rest waits for the next flush
     elif result:
         outcome = await asyncio.to_thread(_after_partial, run.desk, mail, result, run.now)
     else:
-        # Its own commit at once, before this worker claims its next mail. (A cancelled
-        # worker's thread still commits it.)
-        await asyncio.to_thread(_mark_sent, run.desk, mail)
-        outcome = "sent"
+        run.count("sent")
+        return mail
     run.count(outcome)
+    return None
 
 
-def _mark_sent(desk: Desk, mail: PendingMail) -> None:
-    db.mark_sent(mail.id, attempts=mail.attempts + 1, sent_at=desk.clock(), engine=desk.engine)
+def _log_sent(mail: PendingMail) -> None:
     log.info(
         "outbox %s (%s, ticket %s) sent to %s: %s",
         mail.id,

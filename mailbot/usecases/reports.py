@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters import db
-from mailbot.adapters.db import Session, TicketRow
+from mailbot.adapters.db import Session, TicketRow, TicketTerms
 from mailbot.config import Settings
 from mailbot.core.billing import (
     BillableTicket,
@@ -49,7 +49,7 @@ def prices(settings: Settings) -> Prices:
     )
 
 
-def billing_customer(ticket: TicketRow, contracts: ContractIndex) -> str:
+def billing_customer(ticket: TicketTerms, contracts: ContractIndex) -> str:
     """The contract id the ticket is billed to (see the module docstring)."""
     if ticket.contract_id:
         return ticket.contract_id
@@ -63,7 +63,7 @@ def billing_customer(ticket: TicketRow, contracts: ContractIndex) -> str:
     return address
 
 
-def billable(ticket: TicketRow, contracts: ContractIndex) -> BillableTicket:
+def billable(ticket: TicketTerms, contracts: ContractIndex) -> BillableTicket:
     return BillableTicket(
         number=ticket.number,
         customer=billing_customer(ticket, contracts),
@@ -83,10 +83,9 @@ def _month_inputs(
     start, end = month_bounds(month, ZoneInfo(settings.support.timezone))
     index = db.contract_index(session=session)  # kept until the contracts change
     rows = db.work_between(start, end, session=session)
-    entries = [WorkEntry(number, e.at, timedelta(seconds=e.seconds)) for e, number in rows]
-    worked = {entry.ticket for entry in entries}
+    entries = [WorkEntry(w.number, w.at, timedelta(seconds=w.seconds)) for w in rows]
     # Every unjustified ticket too: the first N of a month are free, counted by opening.
-    tickets = db.worked_or_unjustified(worked, session=session)
+    tickets = db.worked_or_unjustified(start, end, session=session)
     return list(index.contracts), [billable(t, index) for t in tickets], entries
 
 

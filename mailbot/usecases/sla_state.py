@@ -50,6 +50,4 @@ def record_event(
     ticket: TicketRow, kind: str, detail: str, *, at: datetime, session: Session
 ) -> None:
     assert ticket.id is not None
-    db.insert_row(
-        SlaEventRow, session=session, ticket_id=ticket.id, at=at, kind=kind, detail=detail
-    )
+    db.add_row(SlaEventRow, session=session, ticket_id=ticket.id, at=at, kind=kind, detail=detail)

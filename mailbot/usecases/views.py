@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,8 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def ticket_summary(ticket: TicketRow, *, session: Session) -> dict[str, Any]:
+def ticket_summary(ticket: TicketRow, *, customers: Mapping[str, str]) -> dict[str, Any]:
+    """``customers``: the customer of each contract (``db.contract_customers``)."""
     return {
         "number": ticket.number,
         "tier": ticket.tier,
@@ -24,8 +25,9 @@ def ticket_summary(ticket: TicketRow, *, session: Session) -> dict[str, Any]:
         "customer": ticket.customer_address,
         "customer_name": ticket.customer_name,
         "contract": ticket.contract_id,
-        "contract_customer": db.contract_customer(ticket.contract_id, session=session),
+        "contract_customer": customers.get(ticket.contract_id or "", ""),
         "subject": ticket.subject,
+        "language": ticket.language,  # of the mails to the customer (mailbot.core.language)
         "received_at": _iso(ticket.received_at),
         "reaction_due": _iso(ticket.reaction_due),
         "resolution_due": _iso(ticket.resolution_due),
@@ -34,6 +36,11 @@ def ticket_summary(ticket: TicketRow, *, session: Session) -> dict[str, Any]:
         "waiting_since": _iso(ticket.paused_since),
         "assignee": ticket.assignee,
     }
+
+
+def one_ticket_summary(ticket: TicketRow, *, session: Session) -> dict[str, Any]:
+    customers = db.contract_customers([ticket.contract_id], session=session)
+    return ticket_summary(ticket, customers=customers)
 
 
 @contextmanager
@@ -53,7 +60,8 @@ def ticket_summaries(
     """The newest tickets; with ``due_before``, those with an unmet deadline up to then."""
     with _session(settings) as session:
         tickets = db.list_tickets(session=session, limit=limit, due_before=due_before)
-        return [ticket_summary(t, session=session) for t in tickets]
+        customers = db.contract_customers((t.contract_id for t in tickets), session=session)
+        return [ticket_summary(t, customers=customers) for t in tickets]
 
 
 def _deadline(due: datetime, met: datetime | None, now: datetime) -> dict[str, Any]:
@@ -122,7 +130,7 @@ def ticket_detail(settings: Settings, number: str, *, now: datetime) -> dict[str
                 }
             )
         return {
-            **ticket_summary(ticket, session=session),
+            **one_ticket_summary(ticket, session=session),
             "sla": sla_detail(ticket, now, session=session),
             "messages": messages,
         }

@@ -36,7 +36,7 @@ from mailbot.usecases.desk import Desk
 from mailbot.usecases.mail_queue import queue_ticketless_mail
 from mailbot.usecases.request_limits import count_request
 from mailbot.usecases.ticket_changes import update_ticket
-from mailbot.usecases.views import sla_detail, ticket_summary
+from mailbot.usecases.views import one_ticket_summary, sla_detail
 
 SIGNIN_KIND = "staff_signin"
 # Per client address (every request counts) and per staff address (mails sent).
@@ -207,7 +207,7 @@ def staff_ticket(desk: Desk, number: str) -> dict[str, Any] | None:
                                           "detail": event.detail}))  # fmt: skip
         entries.sort(key=lambda entry: (entry[0], entry[1]))
         return {
-            **ticket_summary(ticket, session=session),
+            **one_ticket_summary(ticket, session=session),
             "sla": sla_detail(ticket, desk.clock(), session=session),
             "next_deadline": _row(desk, ticket, desk.clock()),
             "timeline": [{"at": desk.local_time(at), **entry} for at, _, entry in entries],

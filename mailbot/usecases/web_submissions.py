@@ -74,6 +74,7 @@ class Submission:
     express: bool
     attachments: tuple[Attachment, ...]
     ip: str | None
+    language: str = "pl"  # the page's: the confirmation mail's, and the ticket's (as_mail)
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def _store(
         created_at=now, ip=ip, form=submission.form, name=submission.name[:200],
         address=submission.address, phone=submission.phone[:50],
         subject=submission.subject[:500], body=submission.body, express=submission.express,
-        attachments=files, state="pending",
+        attachments=files, language=submission.language, state="pending",
     )  # fmt: skip
     session.add(row)
     session.flush()
@@ -211,13 +212,15 @@ def _open(
 
 def as_mail(row: WebSubmissionRow, *, vouched_by: str = "") -> InboundMail:
     """The submission as the mail it stands for: From its address, its subject and text
-    (the phone and the express wish first), its files."""
+    (the phone and the express wish first), its files, the page's language as its
+    Content-Language (mailbot.core.language: the ticket's unless the contract sets one or
+    the text reads Polish)."""
     files = tuple(part for part in map(_attachment, row.attachments) if part is not None)
     return InboundMail(
         message_id=None, from_address=row.address, from_name=row.name, subject=row.subject,
         date=row.created_at, body_text=_body(row), attachments=files,
         size=len(row.body.encode("utf-8")) + sum(part.size for part in files),
-        vouched_by=vouched_by,
+        vouched_by=vouched_by, content_language=row.language,
     )  # fmt: skip
 
 
@@ -254,9 +257,11 @@ def _queue_confirmation(
         desk, subject=row.subject or "(bez tematu)", customer=row.address, customer_name=row.name
     )
     hours = int(web_tokens.CONFIRMATION_LIFETIME.total_seconds() // 3600)
-    notice = WebConfirm(link=base_url.rstrip("/") + CONFIRM_PATH + token, name=row.name,
-                        hours=hours)  # fmt: skip
-    rendered = desk.renderer.render(notice, "pl", fields)
+    # The link opens the confirmation page in the form's language (mailbot.web.rendering).
+    lang = "?lang=en" if row.language == "en" else ""
+    link = base_url.rstrip("/") + CONFIRM_PATH + token + lang
+    notice = WebConfirm(link=link, name=row.name, hours=hours)
+    rendered = desk.renderer.render(notice, row.language, fields)
     queue_ticketless_mail(
         desk, kind="web_confirm", recipients=(row.address,), subject=rendered.subject,
         body=rendered.body, now=now, session=session, capped_address=row.address,

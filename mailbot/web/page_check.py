@@ -160,7 +160,7 @@ def staff_ticket_sample(desk: Desk, assignee: str) -> dict[str, Any]:
     return {
         "number": "SOL-1", "tier": "vip", "status": "open", "customer": "jan@example.com",
         "customer_name": "Jan Kowalski", "contract": "acme", "contract_customer": "ACME",
-        "subject": "Serwer stoi", "received_at": "2026-01-01T09:00:00+00:00",
+        "subject": "Serwer stoi", "language": "pl", "received_at": "2026-01-01T09:00:00+00:00",
         "reaction_due": deadline["due"], "resolution_due": deadline["due"],
         "first_response_at": None, "resolved_at": None, "waiting_since": None,
         "assignee": assignee,

@@ -42,7 +42,7 @@ from mailbot.usecases.web_submissions import (
     submit,
 )
 from mailbot.web.context import web_context
-from mailbot.web.rendering import render
+from mailbot.web.rendering import language, render
 from mailbot.web.security import client_address, require_csrf
 from mailbot.web.start import prices
 
@@ -105,6 +105,7 @@ async def _take(request: Request, form: Form, data: FormData) -> Response:
         subject=values["subject"], body=values["body"],
         express=form == "post_warranty" and data.get("express") == "1",
         attachments=files, ip=None if found is None else str(found.address),
+        language=language(request),
     )  # fmt: skip
     taken = await run_in_threadpool(submit, desk, submission, base_url=_base_url(request))
     if taken.outcome == "limited":

@@ -50,21 +50,27 @@ def test_a_mail_is_claimed_once_and_marked_sent_only_while_claimed(engine: Engin
             (first, "jan@acme.pl"),
             (second, "ola@acme.pl"),
         ]
-        claimed = db.claim(first, OWNER, now=NOW, session=session)
-        assert db.claim(first, OWNER, now=NOW, session=session) is None
+        claimed = db.claim([first], OWNER, now=NOW, session=session)[first]
+        assert db.claim([first], OWNER, now=NOW, session=session) == {}
         session.commit()
-    assert claimed is not None
     assert (claimed.recipients, claimed.attempts, claimed.ticket_number) == ("jan@acme.pl", 0, None)
-    db.mark_sent(second, attempts=1, sent_at=NOW, engine=engine)  # never claimed: no change
-    db.mark_sent(first, attempts=1, sent_at=NOW, engine=engine)
+    with Session(engine) as session:
+        assert db.queued_mails([first, second], session=session) == {
+            second: db.ClaimedMail(
+                "ack", "<ola@desk.example.pl>", "desk@example.pl", "ola@acme.pl",
+                b"Subject: x\r\n\r\nx\r\n", 0, None, None,
+            )
+        }  # fmt: skip
+        db.mark_sent([(second, 1), (first, 1)], sent_at=NOW, session=session)  # second: unclaimed
+        session.commit()
     assert (status(engine, first), status(engine, second)) == ("sent", "queued")
 
 
 def test_claims_are_taken_back_by_age_and_by_owner(engine: Engine) -> None:
     old, dead = queued(engine, "jan"), queued(engine, "ola")
     with Session(engine) as session:
-        db.claim(old, OWNER, now=NOW - timedelta(hours=1), session=session)
-        db.claim(dead, OWNER, now=NOW, session=session)
+        db.claim([old], OWNER, now=NOW - timedelta(hours=1), session=session)
+        db.claim([dead], OWNER, now=NOW, session=session)
         session.commit()
     owners = db.claim_owners(engine, instance=OWNER.instance, token="token-b")
     assert owners == [OWNER]

@@ -18,11 +18,11 @@ from imapclient import IMAPClient
 
 from mailbot.adapters.oauth2 import CACHE_NAME, TokenSource
 from mailbot.adapters.oauth2_providers import GOOGLE_SCOPE, GoogleGrant, token_source
-from mailbot.config import OAuth2Settings, load_settings
+from mailbot.config import OAuth2Settings
 from mailbot.core.oauth2 import refusal_cause
 from mailbot.errors import OAuth2Error
 from tests.conftest import Dovecot, free_port, new_account
-from tests.factories import Clock
+from tests.factories import Clock, oauth2_mailbox_settings
 from tests.oauth2_server import JWT_BEARER, OAuth2Server
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -183,15 +183,9 @@ def test_the_daemons_token_source_acts_for_the_mailbox_the_settings_log_in_to(
 ) -> None:
     oauth2_server.google_users.add("pomoc@firma.pl")
     key = delegated(oauth2_server, tmp_path).service_account_file
-    config = tmp_path / "config.toml"
-    config.write_text(
-        '[imap]\nhost = "imap.gmail.com"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
-        '[smtp]\nhost = "smtp.gmail.com"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
-        '[support]\naddress = "pomoc@firma.pl"\n[oauth2]\nprovider = "google"\n',
-        encoding="utf-8",
+    settings = oauth2_mailbox_settings(
+        tmp_path, 'provider = "google"\n', {"MAILBOT_OAUTH2__SERVICE_ACCOUNT_FILE": key}
     )
-    settings = load_settings(config, environ={"MAILBOT_OAUTH2__SERVICE_ACCOUNT_FILE": key,
-                                              "MAILBOT_GENERAL__STATE_DIR": str(tmp_path)})  # fmt: skip
 
     source = token_source(settings)
 

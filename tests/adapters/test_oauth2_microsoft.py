@@ -21,11 +21,11 @@ from imapclient import IMAPClient
 
 from mailbot.adapters.oauth2 import CACHE_NAME, TokenSource
 from mailbot.adapters.oauth2_providers import MICROSOFT_SCOPE, MicrosoftGrant, token_source
-from mailbot.config import OAuth2Settings, load_settings
+from mailbot.config import OAuth2Settings
 from mailbot.core.oauth2 import refusal_cause
 from mailbot.errors import OAuth2Error
 from tests.conftest import Dovecot, free_port, new_account
-from tests.factories import Clock
+from tests.factories import Clock, oauth2_mailbox_settings
 from tests.oauth2_server import OAuth2Server
 
 
@@ -178,16 +178,13 @@ def test_without_msal_installed_the_refusal_names_the_extra(
 def test_the_daemons_token_source_asks_microsofts_authority_for_the_tenant(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        '[imap]\nhost = "outlook.office365.com"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
-        '[smtp]\nhost = "smtp.office365.com"\nusername = "pomoc@firma.pl"\nauth = "oauth2"\n'
-        '[support]\naddress = "pomoc@firma.pl"\n[oauth2]\nprovider = "microsoft"\n'
-        'tenant = "firma.onmicrosoft.com"\nclient_id = "00000000-1111-2222-3333-444444444444"\n',
-        encoding="utf-8",
+    settings = oauth2_mailbox_settings(
+        tmp_path,
+        'provider = "microsoft"\ntenant = "firma.onmicrosoft.com"\n'
+        'client_id = "00000000-1111-2222-3333-444444444444"\n',
+        {"MAILBOT_OAUTH2__CLIENT_SECRET": "s"},
+        servers="office365.com",
     )
-    settings = load_settings(config, environ={"MAILBOT_OAUTH2__CLIENT_SECRET": "s",
-                                              "MAILBOT_GENERAL__STATE_DIR": str(tmp_path)})  # fmt: skip
 
     source = token_source(settings)
 

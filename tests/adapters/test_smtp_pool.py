@@ -8,11 +8,17 @@ sending without timing anything.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from mailbot.adapters.smtp import IDLE_CHECK_AFTER, SmtpSender
+import pytest
+
+from mailbot.adapters.smtp import IDLE_CHECK_AFTER, Refusal, SmtpSender, Withdrawn
+from mailbot.errors import DeliveryError
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.outbox import FlushReport, flush_outbox
 from tests.conftest import SmtpSink
+from tests.factories import SUPPORT
 from tests.usecases.test_outbox import outbox_row, queue, subjects, with_smtp
 
 
@@ -145,3 +151,61 @@ def test_a_live_connection_is_reused_and_answers_a_noop_first_after_a_long_idle(
     assert asyncio.run(three_flushes()) == [0, 0, 1]
     assert subjects(smtp_sink.messages) == ["m1", "m2", "m3"]
     assert smtp_sink.handler.sessions == 1
+
+
+def test_with_ready_the_data_waits_after_the_envelope_and_goes_only_when_ready_says_so(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    """The outbox's overlap (send ``ready``): the server has the envelope when ``ready`` is
+    awaited, and takes the mail only if it returns True."""
+    rcpts: list[str] = []
+    take_rcpt = smtp_sink.handler.handle_RCPT
+
+    async def handle_rcpt(
+        server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        rcpts.append(address)
+        return await take_rcpt(server, session, envelope, address, rcpt_options)
+
+    smtp_sink.handler.handle_RCPT = handle_rcpt  # type: ignore[method-assign]
+    smtp_sink.handler.refuse["gone@acme.pl"] = "550 5.1.1 No such user"
+    sender = SmtpSender(desk.settings.smtp)
+    asked: list[tuple[list[str], int]] = []  # at each ready(): the RCPTs seen, the mails taken
+
+    def ready(answer: bool | Exception) -> Callable[[], Awaitable[bool]]:
+        async def ask() -> bool:
+            asked.append((list(rcpts), len(smtp_sink.messages)))
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        return ask
+
+    async def send(to: str, subject: str, answer: bool | Exception) -> tuple[Refusal, ...]:
+        raw = f"From: {SUPPORT}\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nHello.\r\n".encode()
+        return await sender.send(
+            mail_from=SUPPORT, recipients=[to], raw=raw, name=subject, ready=ready(answer)
+        )
+
+    async def five_sends() -> None:
+        assert await send("a@acme.pl", "m1", True) == ()
+        with pytest.raises(Withdrawn):
+            await send("b@acme.pl", "m2", False)
+        with pytest.raises(LookupError, match="the commit failed"):  # as it is, no DeliveryError
+            await send("c@acme.pl", "m3", LookupError("the commit failed"))
+        with pytest.raises(DeliveryError) as refused:
+            await send("gone@acme.pl", "m4", True)
+        assert refused.value.permanent
+        assert await send("d@acme.pl", "m5", True) == ()
+        await sender.close()
+
+    asyncio.run(five_sends())
+
+    assert subjects(smtp_sink.messages) == ["m1", "m5"]
+    # Each ready() came after its envelope; none for the refused one (the server took nothing).
+    assert asked == [
+        (["a@acme.pl"], 0),
+        (["a@acme.pl", "b@acme.pl"], 1),
+        (["a@acme.pl", "b@acme.pl", "c@acme.pl"], 1),
+        (["a@acme.pl", "b@acme.pl", "c@acme.pl", "gone@acme.pl", "d@acme.pl"], 1),
+    ]

@@ -78,3 +78,28 @@ def test_inspect_shows_a_sender_read_leniently_and_a_bare_mailer_daemon(tmp_path
     assert first["sender_read_leniently"] == "anna.nowak@example.pl."
     assert (second["from_address"], second["robot_sender"]) == (None, "mailer-daemon")
     assert second["is_bounce"] is True
+
+
+def test_inspect_shows_the_language_and_why(tmp_path: Path) -> None:
+    mails = {
+        "english.eml": customer_mail("john@example.com", "Printer", "Hello, it is not working."),
+        "polish.eml": customer_mail("jan@example.pl", "Drukarka", "Dzień dobry, nie działa."),
+        "header.eml": customer_mail("ann@example.co.uk", "VPN", "Down.", Content_Language="en-GB"),
+        "short.eml": customer_mail("x@example.com", "?", "Down."),
+    }
+    for name, raw in mails.items():
+        (tmp_path / name).write_bytes(raw)
+
+    done = mailbot("inspect", "--json", *(str(tmp_path / name) for name in mails))
+
+    assert done.returncode == 0, done.stderr
+    assert [(e["language"], e["language_reason"]) for e in lines(done.stdout)] == [
+        ("en", "text: 3 English words, 0 Polish words, 0 with Polish letters"),
+        ("pl", "text: 0 English words, 3 Polish words, 1 with Polish letters"),
+        ("en", "Content-Language en-GB"),
+        (
+            "pl",
+            "default: too little text to tell (0 English words, 0 Polish words, 0 with"
+            " Polish letters)",
+        ),
+    ]

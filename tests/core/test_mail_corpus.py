@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from mailbot.core.automation import is_bounce
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
 
@@ -129,6 +130,7 @@ CHECKS: dict[str, Callable[[InboundMail, Any], bool]] = {
     "to_first_address": lambda m, want: m.to[:1] == (want,),
     "to_count": lambda m, want: len(m.to) == want,
     "date_utc": lambda m, want: m.date == datetime.fromisoformat(want),
+    "is_bounce": lambda m, want: is_bounce(m) == want,
 }
 
 
@@ -161,3 +163,42 @@ def test_corpus_expectation(case: tuple[Path, str, Any] | None) -> None:
     path, key, want = case
     parsed = parse_mail(path.read_bytes())
     assert CHECKS[key](parsed, want), f"{key}: expected {want!r}, parsed {parsed!r}"[:2000]
+
+
+# -- bounces (issue 18) ---------------------------------------------------------
+
+
+# The corpus mails whose failed addresses mailbot reads (mailbot.core.bounces), with how
+# many it reads as permanent and as temporary failures. Before issue 18 it read none: RFC
+# 3464 reports were known as bounces, but only their returned Message-ID was read, and the
+# three plain-text notices (msg_16 and the two Gmail ones) were linked by nothing. Left
+# out: flanker/bounce/broken-mime.eml (an IMail notice without IMail's X-Mailer, which
+# flufl.bounce keys on, and without a null Return-Path), delayed-broken.eml (a bare
+# delivery-status block, no sender), cpython msg_05 and msg_25 (reports naming no recipient).
+BOUNCED = {
+    "cpython_email/msg_16.txt": (1, 0),  # plain text, UCLA's mailer
+    "cpython_email/msg_43.txt": (11, 0),
+    "eml_parser/sample_fail_github_issue_38.eml": (1, 0),
+    "flanker/bounce/delayed.eml": (1, 0),  # "Cannot send message for 5 days": given up
+    "flanker/bounce/gmail-invalid-address.eml": (1, 0),  # Gmail's plain text
+    "flanker/bounce/gmail-no-dns.eml": (1, 0),  # Gmail's plain text
+    "flanker/bounce/mailbox-full.eml": (1, 0),
+    "flanker/bounce/no-mx.eml": (0, 1),  # Action: delayed
+    "flanker/bounce/office365.eml": (1, 0),
+    "flanker/bounce/zed.eml": (1, 0),
+    "mail-parser/mail_malformed_2": (1, 0),
+    "rt/multipart-report": (1, 0),
+}
+
+
+def test_the_corpus_bounces_whose_addresses_are_read() -> None:
+    root = corpus_dir()
+    require_corpus(root if root.is_dir() else None)
+    found = {}
+    for path in corpus_files(root):
+        mail = parse_mail(path.read_bytes())
+        counts = (len(mail.bounced_addresses), len(mail.delayed_addresses))
+        if counts != (0, 0):
+            found[path.relative_to(root).as_posix()] = counts
+            assert is_bounce(mail), path
+    assert found == BOUNCED

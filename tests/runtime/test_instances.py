@@ -36,8 +36,9 @@ from mailbot.adapters.db import AlertRow, LedgerRow, OutboxRow, TicketRow, make_
 from mailbot.adapters.db.lease import intake_lease, lease_key
 from mailbot.adapters.mailbox import FetchedMail
 from mailbot.adapters.smtp import make_sender
-from mailbot.bootstrap import build_desk
+from mailbot.bootstrap import build_desk, make_source
 from mailbot.config import ImapSettings, SmtpSettings
+from mailbot.runtime.daemon import Daemon
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import MailKey, handle_mail
 from mailbot.usecases.outbox import STALE_CLAIM, flush_outbox
@@ -46,6 +47,7 @@ from tests import factories
 from tests.cli.test_cli import write_config
 from tests.conftest import ImapPeer, SmtpSink
 from tests.factories import customer_mail
+from tests.runtime.test_idle import running, until
 
 MAILS = 500
 # The kill test takes fewer: the instances ingest one at a time (that is the lease), at about
@@ -144,6 +146,34 @@ def test_lease_is_free_once_its_holder_is_killed(database_url: str) -> None:
         if holder.stdout is not None:
             holder.stdout.close()
         engine.dispose()
+
+
+# --- the instance without the lease ---------------------------------------------------------
+
+
+def test_an_instance_without_the_lease_sends_the_readers_mail_soon(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    """Another instance reads the mailbox (here: the test holds its lease) and queues an
+    acknowledgement: with an hour between polls, this one sends it within seconds."""
+    hour = replace(desk.settings.imap, poll_interval=timedelta(hours=1), idle=False)
+    quiet = replace(desk, settings=replace(desk.settings, imap=hour))
+    daemon = Daemon(quiet)
+    mailbox = make_source(quiet.settings).name
+
+    async def scenario() -> None:
+        async with running(daemon):
+            await until(lambda: daemon.polls >= 1, "the first poll, skipped")
+            key = MailKey(mailbox, 7, "1")
+            raw = customer_mail("klient@firma.pl", "Awaria drukarki")
+            await asyncio.to_thread(handle_mail, quiet, key, FetchedMail("1", raw))
+            await until(lambda: smtp_sink.of_kind("ack"), "the acknowledgement")
+
+    with intake_lease(quiet.engine, mailbox) as held:
+        assert held
+        asyncio.run(scenario())
+    assert daemon.polls >= 2  # polls skipped for the lease, not one an hour
+    assert len(smtp_sink.of_kind("ack")) == 1
 
 
 # --- the safety net in the database ------------------------------------------------------

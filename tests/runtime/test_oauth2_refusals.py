@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import logging
+import sys
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -22,11 +24,13 @@ from sqlmodel import Session, select
 
 from mailbot.adapters import db as repo
 from mailbot.adapters.db import OutboxRow
+from mailbot.adapters.oauth2 import LOGIN_NAME
 from mailbot.bootstrap import build_desk
 from mailbot.config import ImapSettings, OAuth2Settings, SmtpSettings
 from mailbot.runtime.daemon import Daemon
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.health import Level, judge, take_snapshot
+from mailbot.usecases.oauth2_login import login
 from tests import factories
 from tests.conftest import Dovecot, ImapPeer, SmtpSink, new_account
 from tests.factories import customer_mail
@@ -290,3 +294,61 @@ def test_a_rotated_client_secret_through_the_command_line_one_error_status_criti
     logs = "".join(run.stdout + run.stderr for run in [first, *refused, status, fixed, after])
     for secret in [old_secret, new_secret, *oauth2_server.issued()]:
         assert secret not in logs
+
+
+def test_a_revoked_stored_login_recovers_after_mailbot_oauth_login_without_a_reload(
+    tmp_path: Path,
+    dovecot: Dovecot,
+    oauth2_server: OAuth2Server,
+    oauth2_smtp_sink: SmtpSink,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The refresh token is the one mailbot oauth login stored: its revocation is reported
+    with that fix; a new login (the generic device grant, approved at once) is used by the
+    next attempt of the running daemon, within the token source's backoff, no SIGHUP."""
+    caplog.set_level(logging.INFO, logger="mailbot")
+    account = new_account(dovecot)
+    client_id = f"c-{uuid.uuid4().hex[:8]}"
+    clock, monotonic = DeskClock(), FakeClock()
+    desk = refresh_token_desk(
+        account, oauth2_smtp_sink, oauth2_server, database_url, tmp_path,
+        refresh_token="", client_id=client_id, clock=clock,
+    )  # fmt: skip
+    settings = replace(desk.settings, oauth2=replace(
+        desk.settings.oauth2, device_authorization_url=f"{oauth2_server.url}/device"))  # fmt: skip
+    oauth2_server.approving_user = account.username
+
+    def sign_in() -> None:  # mailbot oauth login, as the admin runs it beside the daemon
+        login(settings, say=lambda _: None, pasted=sys.stdin, clock=clock, sleep=pytest.fail)
+
+    sign_in()
+    daemon = Daemon(desk, monotonic=monotonic, random_fraction=lambda: 0.5)
+    cycle = lambda: asyncio.run(daemon.cycle())  # noqa: E731 - a short name for the steps
+    peer = ImapPeer(account)
+    try:
+        peer.append(customer_mail("ola@acme.pl", "Przed"))
+        assert cycle()
+        stored = json.loads((tmp_path / LOGIN_NAME).read_text())["refresh_token"]
+        oauth2_server.revoke(stored)  # consent withdrawn: the access token dies with it
+        oauth2_server.expire()
+        peer.append(customer_mail("ola@acme.pl", "W trakcie"))
+        assert not cycle()
+        level, problems = verdict(desk)
+        assert level is Level.CRITICAL and "sign in again with mailbot oauth login" in problems[0]
+
+        sign_in()
+        monotonic.now += 3600  # the daemon's own mailbox backoff; the token source's is not over
+        clock.now += timedelta(hours=1)
+        assert cycle()
+        assert verdict(desk) == (Level.OK, ())
+    finally:
+        daemon.parser.close()
+        desk.engine.dispose()
+        peer.close()
+
+    assert [m.rcpt_tos for m in oauth2_smtp_sink.of_kind("ack")] == [("ola@acme.pl",)] * 2
+    assert len(oauth2_smtp_sink.of_kind(KIND)) == 1
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "OAuth2 token obtained again: the refusal is over" in logged
+    assert stored not in logged

@@ -35,6 +35,7 @@ from sqlmodel import Session, create_engine, select
 
 from mailbot.adapters.db import LedgerRow, OutboxRow, TicketRow
 from mailbot.config import HealthSettings, ImapSettings, load_settings
+from mailbot.config_oauth2 import KEY_CREDENTIAL, SECRET_KEYS
 from mailbot.runtime.heartbeat import Heartbeat
 from mailbot.runtime.log_setup import JsonFormatter, TextFormatter, is_wire_logger
 from mailbot.runtime.sdnotify import Notifier, status_line, watchdog_interval
@@ -664,6 +665,12 @@ def test_the_unit_verifies(unit_under_test: Path) -> None:
     assert str(unit_under_test) not in done.stderr, done.stderr
 
 
+# OAuth2's secrets, offered commented out (a credential file that is missing fails the start),
+# under the names the config loader reads (mailbot.config_oauth2).
+OAUTH2_CREDENTIALS = tuple(
+    f"\n#LoadCredential={name}:/etc/mailbot/{name}"
+    for name in (*SECRET_KEYS.values(), KEY_CREDENTIAL)
+)
 # What each unit must say beyond its hardening.
 UNIT_LINES = {
     "mailbot.service": (
@@ -672,6 +679,7 @@ UNIT_LINES = {
         "ExecReload=/bin/kill -HUP $MAINPID",
         "LoadCredential=imap_password:",
         "LoadCredential=smtp_password:",
+        *OAUTH2_CREDENTIALS,
         "EnvironmentFile=-/etc/mailbot/mailbot.env",
     ),
     "mailbot-web.service": (
@@ -680,6 +688,7 @@ UNIT_LINES = {
         "StateDirectory=mailbot",
         "LoadCredential=smtp_password:",
         "LoadCredential=web_metrics_token:",
+        *OAUTH2_CREDENTIALS,
         "EnvironmentFile=-/etc/mailbot/mailbot.env",
     ),
 }

@@ -144,13 +144,17 @@ def test_a_bounce_of_our_acknowledgement_marks_it_failed_and_tells_staff(
     assert len(imap_client.messages("Processed")) == 2
 
 
-def test_a_bounce_about_a_stranger_mail_opens_a_ticket_without_an_answer(
+def test_a_bounce_about_a_stranger_mail_is_quarantined_as_a_bounce(
     desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
 ) -> None:
     deliver(imap_client, delivery_report(customer_mail("x@y.pl", "Spam"), headers_only=True))
     run_once(desk)
-    assert len(rows(desk, TicketRow)) == 1
-    assert smtp_sink.of_kind("ack") == []
+    assert rows(desk, TicketRow) == []
+    assert smtp_sink.messages == []
+    [entry] = rows(desk, LedgerRow)
+    assert entry.outcome == "quarantined"
+    assert "a bounce about no mail we sent (jan@acme.pl)" in entry.reason
+    assert len(imap_client.messages("Quarantine")) == 1
 
 
 # --- the per-sender cap -----------------------------------------------------------------------

@@ -13,11 +13,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -122,6 +124,33 @@ def test_a_recipient_refused_for_good_fails_and_the_next_mail_still_goes(
 
     assert statuses(desk) == [("gone@acme.pl", "failed"), ("jan@acme.pl", "sent")]
     assert [m.rcpt_tos for m in smtp_sink.messages] == [("jan@acme.pl",)]
+
+
+def test_a_refusal_among_mails_marked_together_fails_only_that_mail(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    """A worker's refused mail is recorded on its own; the marks of the mails around it,
+    committed with the workers' next claims, mark only those."""
+    desk = with_smtp(desk, connections=2)
+    smtp_sink.handler.refuse["gone@acme.pl"] = "550 5.1.1 No such user"
+    ids = [
+        queue(desk, *recipients, subject=f"m{n}")
+        for n, recipients in enumerate(
+            (["a@acme.pl"], ["gone@acme.pl"], ["b@acme.pl", "gone@acme.pl"], ["c@acme.pl"],
+             ["d@acme.pl"], ["e@acme.pl"])
+        )
+    ]  # fmt: skip
+
+    report = flush(desk)
+
+    assert report == FlushReport(sent=5, retrying=0, failed=1)
+    rows = [outbox_row(desk, i) for i in ids]
+    assert [(r.status, r.attempts) for r in rows] == [("sent", 1), ("failed", 1)] + [
+        ("sent", 1)
+    ] * 4
+    assert rows[2].last_error.startswith("sent to b@acme.pl; refused gone@acme.pl: 550")
+    assert [r.last_error for r in rows[3:]] == ["", "", ""]
+    assert sorted(subjects(smtp_sink.messages)) == ["m0", "m2", "m3", "m4", "m5"]
 
 
 def test_a_recipient_refused_for_now_is_retried_later(
@@ -342,18 +371,37 @@ def test_one_flush_sends_a_backlog_bigger_than_its_round(
     assert {status for _, status in statuses(desk)} == {"sent"}
 
 
-def test_workers_share_claims_but_each_sent_mark_is_a_commit_of_its_own(
-    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
-) -> None:
-    """Claims that come together are committed together (fewer commits, each one a disk
-    flush, than two per mail); a "sent" mark waits for no other write: the window in which
-    a kill sends a mail twice is that one commit."""
-    queue_acks(desk, imap_client, *(f"k{n}@acme.pl" for n in range(16)))
+def test_marks_and_claims_of_the_workers_share_commits(desk: Desk, smtp_sink: SmtpSink) -> None:
+    """A "sent" mark is committed with the claim of its worker's next mail and with the
+    other workers' writes of the moment: about one commit (one disk flush) per round of
+    the workers, not two per mail."""
+    desk = with_smtp(desk, connections=4)
+    smtp_sink.handler.hold_data = 4  # the first four accepted at once: their marks meet
+    ids = [queue(desk, f"k{n}@acme.pl", subject=f"m{n}") for n in range(16)]
+
+    with recorded_transactions(desk) as transactions:
+        report = flush(desk)
+
+    assert report.sent == 16 and len(smtp_sink.messages) == 16
+    assert [outbox_row(desk, i).status for i in ids] == ["sent"] * 16
+    marks = [sum("sent_at" in sql for sql in t) for t in transactions]
+    assert sum(marks) == 16
+    assert max(marks) >= 2, transactions  # marks of several workers in one commit
+    # Each worker: its first claim, then a mark with the next claim, its last mark alone.
+    assert len(transactions) <= 16 + 2 * 4, f"{len(transactions)} commits for 16 mails"
+
+
+@contextmanager
+def recorded_transactions(desk: Desk) -> Iterator[list[list[str]]]:
+    """The statements of each transaction committed on ``desk``'s engine meanwhile (one for
+    each row of an executemany)."""
     transactions: list[list[str]] = []
     open_ones: dict[int, list[str]] = {}
 
-    def statement(connection: sa.Connection, cursor: object, sql: str, *_: object) -> None:
-        open_ones.setdefault(id(connection), []).append(sql)
+    def statement(
+        connection: sa.Connection, cursor: object, sql: str, values: Any, _: object, many: bool
+    ) -> None:  # a statement run for many rows at once counts once for each
+        open_ones.setdefault(id(connection), []).extend([sql] * (len(values) if many else 1))
 
     def commit(connection: sa.Connection) -> None:
         transactions.append(open_ones.pop(id(connection), []))
@@ -361,16 +409,82 @@ def test_workers_share_claims_but_each_sent_mark_is_a_commit_of_its_own(
     sa.event.listen(desk.engine, "before_cursor_execute", statement)
     sa.event.listen(desk.engine, "commit", commit)
     try:
-        report = flush(desk)
+        yield transactions
     finally:
         sa.event.remove(desk.engine, "before_cursor_execute", statement)
         sa.event.remove(desk.engine, "commit", commit)
 
-    assert report.sent == 16 and len(smtp_sink.messages) == 16
-    assert {status for _, status in statuses(desk)} == {"sent"}
-    marks = [t for t in transactions if any("sent_at" in sql for sql in t)]
-    assert len(marks) == 16 and all(len(t) == 1 for t in marks), marks
-    assert len(transactions) < 2 * 16, f"{len(transactions)} commits for 16 mails"
+
+def test_a_worker_sends_its_next_mail_only_once_the_one_before_is_marked(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    """The once-only window stays one mail per connection with shared commits: whenever the
+    server is handed a mail, of the mails it accepted before at most one per *other*
+    connection is not marked sent yet (the worker's own mail before is)."""
+    connections = 3
+    desk = with_smtp(desk, connections=connections)
+    ids = {f"<m{n}@desk.example.pl>": queue(desk, f"k{n}@acme.pl", subject=f"m{n}")
+           for n in range(18)}  # fmt: skip
+    unmarked_at_data: list[int] = []
+    take_data = smtp_sink.handler.handle_DATA
+
+    async def handle_data(server: object, session: object, envelope: Any) -> str:
+        accepted = {message_id(m.content) for m in smtp_sink.messages}
+        with Session(desk.engine) as reading:
+            rows = reading.exec(
+                select(OutboxRow.status).where(col(OutboxRow.id).in_([ids[a] for a in accepted]))
+            ).all()
+        unmarked_at_data.append(sum(status != "sent" for status in rows))
+        return await take_data(server, session, envelope)
+
+    smtp_sink.handler.handle_DATA = handle_data  # type: ignore[method-assign]
+
+    assert flush(desk).sent == 18
+
+    assert len(unmarked_at_data) == 18
+    assert max(unmarked_at_data) <= connections - 1, unmarked_at_data
+    assert [outbox_row(desk, i).status for i in ids.values()] == ["sent"] * 18
+
+
+def test_a_mail_read_ahead_goes_as_claimed_or_not_at_all_when_its_row_changed_meanwhile(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    """A worker reads its next mail ahead and starts its envelope before the claim is
+    committed: if the row changed in between, the claimed one goes; if another flusher
+    took it, nothing goes."""
+    desk = with_smtp(desk, connections=1)
+    ids = [queue(desk, "a@acme.pl", subject=f"m{n}") for n in range(3)]  # one worker, in turn
+    change = {  # at the server's DATA of the mail before, once each was read ahead
+        "m0": {"recipients": "a@acme.pl,b@acme.pl"},
+        "m1": {"status": "sending"},  # another flusher's claim
+    }
+    take_data = smtp_sink.handler.handle_DATA
+
+    async def handle_data(server: object, session: object, envelope: Any) -> str:
+        [subject] = subjects([ReceivedMail("", (), envelope.original_content)])
+        if subject in change:
+            later = ids[int(subject[1:]) + 1]
+            with Session(desk.engine) as writing:
+                writing.execute(
+                    sa.update(OutboxRow).where(col(OutboxRow.id) == later).values(change[subject])
+                )
+                writing.commit()
+        return await take_data(server, session, envelope)
+
+    smtp_sink.handler.handle_DATA = handle_data  # type: ignore[method-assign]
+
+    assert flush(desk) == FlushReport(sent=2)
+
+    assert [(m.rcpt_tos, subjects([m])) for m in smtp_sink.messages] == [
+        (("a@acme.pl",), ["m0"]),
+        (("a@acme.pl", "b@acme.pl"), ["m1"]),
+    ]
+    assert [outbox_row(desk, i).status for i in ids] == ["sent", "sent", "sending"]
+
+
+def message_id(content: bytes) -> str:
+    found = re.search(rb"^Message-ID: (\S+)", content, re.MULTILINE)
+    return found[1].decode() if found else ""
 
 
 def test_a_claim_names_its_owner(desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink) -> None:
@@ -492,6 +606,54 @@ def test_another_instances_claims_wait_for_the_stale_limit(
     assert statuses(desk) == [("jan@acme.pl", "sending")]
     assert flush(replace(desk, clock=lambda: NOW + STALE_CLAIM)).sent == 1
     assert len(smtp_sink.messages) == 1
+
+
+def test_a_kill_before_the_shared_commit_resends_at_most_one_mail_per_connection(
+    desk: Desk, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """A flusher is killed the moment the server has taken three mails at once, one per
+    connection, whose marks share a commit that has not happened (or not for all): the
+    restart sends again only mails the dead process held claimed, at most one per connection."""
+    connections = 3
+    desk = with_smtp(desk, connections=connections)
+    ids = [queue(desk, f"k{n}@acme.pl", subject=f"m{n}") for n in range(12)]
+    smtp_sink.handler.hold_data = connections  # the first three are taken together
+    flusher: list[subprocess.Popen[bytes]] = []
+    take_data = smtp_sink.handler.handle_DATA
+
+    async def handle_data(server: object, session: object, envelope: Any) -> str:
+        reply = await take_data(server, session, envelope)
+        if len(smtp_sink.messages) == connections:  # taken: killed before it hears so
+            flusher[0].send_signal(signal.SIGKILL)
+        return reply
+
+    smtp_sink.handler.handle_DATA = handle_data  # type: ignore[method-assign]
+    with (tmp_path / "flusher.log").open("wb") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-c", FLUSHER, NOW.isoformat()], stdin=subprocess.PIPE, stderr=log
+        )
+    flusher.append(child)
+    assert child.stdin is not None
+    child.stdin.write(pickle.dumps(desk.settings))
+    child.stdin.close()
+    assert child.wait(timeout=WAIT) == -signal.SIGKILL, (tmp_path / "flusher.log").read_text()
+    with Session(desk.engine) as session:
+        held = session.exec(
+            select(OutboxRow.message_id).where(
+                OutboxRow.status == "sending", OutboxRow.claimed_pid == child.pid
+            )
+        ).all()
+
+    assert 1 <= len(held) <= connections  # the last one taken is unmarked for sure
+    assert take_back(desk) == len(held)
+    assert flush(desk).sent == len(held) + 12 - connections
+
+    assert [outbox_row(desk, i).status for i in ids] == ["sent"] * 12
+    copies = Counter(message_id(m.content) for m in smtp_sink.messages)
+    assert set(copies) == {f"<m{n}@desk.example.pl>" for n in range(12)}
+    resent = {mid for mid, count in copies.items() if count > 1}
+    assert resent <= set(held)  # only a mail claimed by the dead process goes out twice
+    assert 1 <= len(resent) <= connections and max(copies.values()) == 2
 
 
 def test_a_process_is_gone_when_its_pid_ended_or_was_reused() -> None:

@@ -203,6 +203,37 @@ def test_an_express_submission_is_acknowledged_with_the_express_deadline(
     )  # fmt: skip
 
 
+def test_a_form_in_english_is_confirmed_and_answered_in_english(desk: Desk) -> None:
+    """The page's language is the submission's (issue 18): its confirmation mail and page,
+    and its ticket, when the contract sets no language and the text does not read Polish."""
+    web = client(desk)
+    web.get("/?lang=en")  # the reader chose English; the cookie keeps it for the form
+    send(web, "warranty", subject="Printer", body="Broken.")
+    [row] = rows(desk, WebSubmissionRow)
+    assert row.language == "en"
+    confirmation = message_from_bytes(outbox(desk, "web_confirm")[0].raw, policy=default)
+    assert confirmation["Subject"] == "Confirm your ticket: Printer"
+    link = link_of(desk)
+    assert f"{link}?lang=en" in confirmation.get_body().get_content()  # type: ignore[union-attr]
+    other_browser = client(desk)
+    page = other_browser.get(f"{link}?lang=en")
+    assert "I confirm the ticket" in page.text
+    token = re.findall(r'name="csrf_token" value="([^"]+)"', page.text)[0]
+    assert other_browser.post(link, data={"csrf_token": token}).status_code == 200
+    [ticket] = rows(desk, TicketRow)
+    assert ticket.language == "en"
+    ack = message_from_bytes(outbox(desk, "ack")[0].raw, policy=default)
+    assert ack["Subject"] == f"[{ticket.number}] We have received your request: Printer"
+
+
+def test_a_polish_text_on_the_english_page_is_answered_in_polish(desk: Desk) -> None:
+    web = client(desk, ("203.0.113.5", 40000))
+    web.get("/?lang=en")
+    send(web, "warranty", address="jan@acme.pl", body="Dzień dobry, drukarka nie działa.")
+    [ticket] = rows(desk, TicketRow)
+    assert ticket.language == "pl"
+
+
 def test_a_confirmation_link_expires_after_24_hours(desk: Desk, clock: Clock) -> None:
     send(client(desk), "warranty")
     link = link_of(desk)

@@ -19,14 +19,18 @@ that calls it owns the transaction (the few that take an engine say so).
 from __future__ import annotations
 
 from mailbot.adapters.db.contracts import (
+    ImportedFile,
     ImportReport,
     contract_by_id,
     contract_customer,
     contract_customer_id,
+    contract_customers,
     contract_index,
     contract_tier,
     import_contracts,
+    imported_file,
     load_contracts,
+    record_imported_file,
 )
 from mailbot.adapters.db.engine import (
     Engine,
@@ -50,6 +54,7 @@ from mailbot.adapters.db.ledger import (
     last_uid,
     ledger_by_fingerprint,
     ledger_by_message_id,
+    ledger_by_message_ids,
     ledger_entries,
     ledger_entry,
     set_last_uid,
@@ -68,10 +73,12 @@ from mailbot.adapters.db.outbox import (
     claim,
     claim_owners,
     due_mails,
+    last_sent_to,
     mark_sent,
     outbox_by_message_ids,
     outbox_counts,
     outbox_recipients,
+    queued_mails,
     release_held,
     requeue_claims,
     requeue_stale,
@@ -88,7 +95,7 @@ from mailbot.adapters.db.prune import (
     pending_submission_shas,
     shas_still_used,
 )
-from mailbot.adapters.db.rows import insert_new, insert_row
+from mailbot.adapters.db.rows import add_row, insert_new, insert_row
 from mailbot.adapters.db.sla import alert_keys, alerts_of, events_of
 from mailbot.adapters.db.state import daemon_state, secret
 from mailbot.adapters.db.tables import (
@@ -116,10 +123,12 @@ from mailbot.adapters.db.tables import (
 from mailbot.adapters.db.tickets import (
     TICKET_COUNTER,
     alert_due_ids,
+    give_back_ticket_numbers,
     list_tickets,
     message_attachments,
     next_ticket_seq,
     received_between,
+    take_ticket_numbers,
     ticket_by_id,
     ticket_by_number,
     ticket_messages,
@@ -129,7 +138,13 @@ from mailbot.adapters.db.tickets import (
     tickets_by_message_ids,
     unmet_by,
 )
-from mailbot.adapters.db.timesheet import time_entries, work_between, worked_or_unjustified
+from mailbot.adapters.db.timesheet import (
+    TicketTerms,
+    WorkDone,
+    time_entries,
+    work_between,
+    worked_or_unjustified,
+)
 from mailbot.adapters.db.web_requests import add_request, prune_requests, request_times
 from mailbot.adapters.db.web_staff import (
     add_staff_session,
@@ -166,6 +181,7 @@ __all__ = [
     "EarlierMail",
     "Engine",
     "ImportReport",
+    "ImportedFile",
     "IntegrityError",
     "LedgerRow",
     "MailboxStateRow",
@@ -178,12 +194,15 @@ __all__ = [
     "SlaEventRow",
     "StaffSessionRow",
     "TicketRow",
+    "TicketTerms",
     "TimeEntryRow",
     "UTCDateTime",
     "UsedNonceRow",
     "WebRequestRow",
     "WebSubmissionRow",
+    "WorkDone",
     "add_request",
+    "add_row",
     "add_staff_session",
     "alert_due_ids",
     "alert_keys",
@@ -195,6 +214,7 @@ __all__ = [
     "contract_by_id",
     "contract_customer",
     "contract_customer_id",
+    "contract_customers",
     "contract_index",
     "contract_tier",
     "customer_visible_messages",
@@ -206,13 +226,17 @@ __all__ = [
     "events_of",
     "expire_pending",
     "first_response_times",
+    "give_back_ticket_numbers",
     "import_contracts",
+    "imported_file",
     "insert_new",
     "insert_row",
     "last_customer_facing_message_id",
+    "last_sent_to",
     "last_uid",
     "ledger_by_fingerprint",
     "ledger_by_message_id",
+    "ledger_by_message_ids",
     "ledger_entries",
     "ledger_entry",
     "list_tickets",
@@ -239,7 +263,9 @@ __all__ = [
     "pending_submission_shas",
     "plain_engine",
     "prune_requests",
+    "queued_mails",
     "received_between",
+    "record_imported_file",
     "release_held",
     "request_times",
     "requeue_claims",
@@ -253,6 +279,7 @@ __all__ = [
     "status_events",
     "submission_by_id",
     "submission_times",
+    "take_ticket_numbers",
     "ticket_by_id",
     "ticket_by_number",
     "ticket_mail_sent",

@@ -6,6 +6,7 @@ the use case that calls it owns the transaction.
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections import defaultdict
@@ -16,19 +17,25 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbot.adapters.db.tables import (
     ContractAddressRow,
     ContractRow,
     CounterRow,
     CustomerRow,
+    SecretRow,
 )
 from mailbot.core.contracts import Contract, ContractIndex
 from mailbot.core.tiers import Tier
 
 # Where a session keeps the contracts it loaded (``Session.info``).
 _CONTRACTS = "mailbot.contracts"
+# Where a session keeps the index ``contract_index`` gave it: the version is read once per
+# session (a batch of mails), not once per mail (a round trip each on PostgreSQL).
+_INDEX = "mailbot.contract_index"
+# Where a session keeps the customer ids of contracts it asked for (``Session.info``).
+_CUSTOMER_IDS = "mailbot.contract_customers"
 
 # The contracts' version: a counter row given a new random value by every import that
 # changes a contract, so that every process (and every instance of mailbot on one
@@ -36,26 +43,46 @@ _CONTRACTS = "mailbot.contracts"
 # again from nothing can never hand back a version an old index was read at.
 VERSION = "contracts"
 
+
+@dataclass(frozen=True)
+class _Known:
+    """The contracts as read at ``version``: indexed for matching, and by id."""
+
+    version: int | None
+    index: ContractIndex
+    by_id: dict[str, Contract]
+
+
 # Per engine (one per database a process opens), the index of every contract and the
 # version it was read at. Weak: an engine disposed of takes its index with it.
-_indexes: WeakKeyDictionary[Any, tuple[int | None, ContractIndex]] = WeakKeyDictionary()
+_indexes: WeakKeyDictionary[Any, _Known] = WeakKeyDictionary()
 _indexes_lock = threading.Lock()
 
 
 def contract_index(*, session: Session) -> ContractIndex:
     """Every contract, indexed by address and domain; read from the database again only
-    when the version says they changed (one small query otherwise)."""
+    when the version says they changed (one small query a session otherwise)."""
+    return _known(session).index
+
+
+def _known(session: Session) -> _Known:
+    """The contracts at the version this session reads, from the process's cache when
+    that version is the one it holds."""
+    seen: _Known | None = session.info.get(_INDEX)
+    if seen is not None:
+        return seen
     version = session.get(CounterRow, VERSION)
     current = version.value if version is not None else None
     engine = session.get_bind()
     with _indexes_lock:
         known = _indexes.get(engine)
-    if known is not None and known[0] == current:
-        return known[1]
-    index = ContractIndex.of(load_contracts(session=session))
-    with _indexes_lock:
-        _indexes[engine] = (current, index)
-    return index
+    if known is None or known.version != current:
+        index = ContractIndex.of(load_contracts(session=session))
+        known = _Known(current, index, {c.id: c for c in index.contracts})
+        with _indexes_lock:
+            _indexes[engine] = known
+    session.info[_INDEX] = known
+    return known
 
 
 def load_contracts(*, session: Session) -> list[Contract]:
@@ -126,6 +153,8 @@ def import_contracts(contracts: Iterable[Contract], *, session: Session) -> Impo
     27 s)."""
     current = {c.id: c for c in load_contracts(session=session)}
     session.info.pop(_CONTRACTS, None)
+    session.info.pop(_INDEX, None)
+    session.info.pop(_CUSTOMER_IDS, None)
     added: list[Contract] = []
     updated: list[Contract] = []
     unchanged: list[str] = []
@@ -220,6 +249,47 @@ def _values(contract: Contract, customers: dict[str, int]) -> dict[str, Any]:
     }
 
 
+# The ``secret`` row that records the contracts file last imported (not a secret: the
+# desk's own state, kept where the other such rows are, shared by every instance).
+IMPORTED_FILE = "contracts_file"
+
+
+@dataclass(frozen=True)
+class ImportedFile:
+    """The contracts file as last imported: its digest (``contracts_file.file_digest``), the
+    ``procedures`` files it named, and the contracts version that import left."""
+
+    digest: str
+    files: tuple[str, ...]
+    version: int | None
+
+
+def imported_file(*, session: Session) -> ImportedFile | None:
+    """The record of the last import of the contracts file; None if none, or if the
+    contracts changed since by any other way (another version: it is stale)."""
+    row = session.get(SecretRow, IMPORTED_FILE)
+    if row is None:
+        return None
+    try:
+        data = json.loads(row.value)
+        found = ImportedFile(str(data["digest"]), tuple(map(str, data["files"])), data["version"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    current = session.get(CounterRow, VERSION)
+    return found if found.version == (current.value if current else None) else None
+
+
+def record_imported_file(digest: str, files: Sequence[str], *, session: Session) -> None:
+    """Record the import just made (in its transaction), with the version it left."""
+    session.flush()
+    current = session.get(CounterRow, VERSION)
+    value = {"digest": digest, "files": list(files),
+             "version": current.value if current else None}  # fmt: skip
+    row = session.get(SecretRow, IMPORTED_FILE) or SecretRow(name=IMPORTED_FILE, value="")
+    row.value = json.dumps(value)
+    session.add(row)
+
+
 def _new_version(*, session: Session) -> None:
     row = session.get(CounterRow, VERSION) or CounterRow(name=VERSION)
     row.value = secrets.randbits(31)  # the column is a 32-bit integer on PostgreSQL
@@ -228,10 +298,13 @@ def _new_version(*, session: Session) -> None:
 
 
 def contract_by_id(contract_id: str | None, *, session: Session) -> Contract | None:
-    """The contract ``contract_id`` names (None for none): from the session's reading of
-    them all when it has one, else read alone."""
+    """The contract ``contract_id`` names (None for none): from the session's index or
+    reading of them all when it has one, else read alone."""
     if contract_id is None:
         return None
+    seen: _Known | None = session.info.get(_INDEX)
+    if seen is not None:
+        return seen.by_id.get(contract_id)
     cached: list[Contract] | None = session.info.get(_CONTRACTS)
     if cached is not None:
         return next((c for c in cached if c.id == contract_id), None)
@@ -240,8 +313,13 @@ def contract_by_id(contract_id: str | None, *, session: Session) -> Contract | N
 
 
 def contract_customer_id(contract_id: str, *, session: Session) -> int | None:
-    row = session.get(ContractRow, contract_id)
-    return row.customer_id if row else None
+    """The id of the customer of contract ``contract_id``; asked once per contract and
+    session (every new ticket of a batch asks, and the session forgets unused rows)."""
+    known: dict[str, int | None] = session.info.setdefault(_CUSTOMER_IDS, {})
+    if contract_id not in known:
+        row = session.get(ContractRow, contract_id)
+        known[contract_id] = row.customer_id if row else None
+    return known[contract_id]
 
 
 def contract_tier(contract_id: str, *, session: Session) -> str:
@@ -253,7 +331,19 @@ def contract_tier(contract_id: str, *, session: Session) -> str:
 def contract_customer(contract_id: str | None, *, session: Session) -> str:
     if contract_id is None:
         return ""
-    row = session.exec(
-        select(CustomerRow.name).join(ContractRow).where(ContractRow.id == contract_id)
-    ).first()
-    return row or ""
+    return contract_customers({contract_id}, session=session).get(contract_id, "")
+
+
+def contract_customers(contract_ids: Iterable[str | None], *, session: Session) -> dict[str, str]:
+    """The customer of each of ``contract_ids`` that names a contract, in one statement (a
+    list of tickets asked once per ticket: 100 round trips to PostgreSQL)."""
+    wanted = sorted({i for i in contract_ids if i})
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.exec(
+            select(ContractRow.id, CustomerRow.name)
+            .join(CustomerRow)
+            .where(col(ContractRow.id).in_(wanted[start : start + _CHUNK]))
+        )
+        found.update({contract_id: name for contract_id, name in rows})
+    return found

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
-from mailbot.adapters.db import schema
+from mailbot.adapters.db import deferred, schema
 from mailbot.config import DatabaseSettings
 
 __all__ = [
@@ -59,6 +59,10 @@ def make_engine(url: str, *, auto_upgrade: bool = True) -> Engine:
     engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        # A round trip to the server costs more than an INSERT: rows nobody reads back
+        # at once go in together (``rows.add_row``).
+        deferred.watch(engine)
     try:
         if auto_upgrade:
             schema.upgrade(engine)

@@ -7,6 +7,7 @@ the use case that calls it owns the transaction.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -53,6 +54,30 @@ def ledger_by_message_id(mailbox: str, message_id: str, *, session: Session) -> 
         .first()
     )
     return EarlierMail(row.uid, row.fingerprint) if row else None
+
+
+def ledger_by_message_ids(
+    mailbox: str, message_ids: Iterable[str], *, session: Session
+) -> dict[str, EarlierMail]:
+    """``ledger_by_message_id`` for many Message-IDs in one query, by Message-ID."""
+    ledger = LedgerRow.__table__  # type: ignore[attr-defined]
+    found: dict[str, EarlierMail] = {}
+    wanted = sorted(set(message_ids))
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.connection().execute(
+            sa.select(ledger.c.message_id, ledger.c.uid, ledger.c.fingerprint).where(
+                ledger.c.mailbox == mailbox,
+                ledger.c.message_id.in_(wanted[start : start + _CHUNK]),
+                ledger.c.outcome.in_(["ticket", "followup"]),
+            )
+        )
+        for message_id, uid, fingerprint in rows:
+            found.setdefault(message_id, EarlierMail(uid, fingerprint))
+    return found
+
+
+# Message-IDs in one IN (...) list: well under SQLite's and PostgreSQL's limits.
+_CHUNK = 500
 
 
 @functools.cache

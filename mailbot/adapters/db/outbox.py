@@ -17,6 +17,7 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlmodel import Session, col, select
 
 from mailbot.adapters.db.claims import Owner
+from mailbot.adapters.db.deferred import COUNTS_WAITING, waiting_rows
 from mailbot.adapters.db.tables import OutboxRow, TicketRow
 
 
@@ -33,19 +34,48 @@ def outbox_by_message_ids(ids: Iterable[str], *, session: Session) -> Sequence[O
     return session.exec(select(OutboxRow).where(col(OutboxRow.message_id).in_(wanted))).all()
 
 
+def last_sent_to(address: str, since: datetime, *, session: Session) -> OutboxRow | None:
+    """Our most recent mail sent to ``address`` (lower case) since ``since``, if any."""
+    # LIKE narrows the rows down (recipients is a comma-separated list); the split decides.
+    listed = sa.func.lower(col(OutboxRow.recipients)).contains(address, autoescape=True)
+    candidates = session.exec(
+        select(OutboxRow)
+        .where(col(OutboxRow.sent_at) >= since, listed)
+        .order_by(col(OutboxRow.sent_at).desc(), col(OutboxRow.id).desc())
+        .limit(50)
+    ).all()
+    return next(
+        (r for r in candidates if address in {a.strip().lower() for a in r.recipients.split(",")}),
+        None,
+    )
+
+
 def automatic_mails_since(address: str, since: datetime, *, session: Session) -> int:
-    """How many automatic mails (by ``capped_address``) went to ``address`` since ``since``."""
-    values = {"address": address.lower(), "since": since}
-    count: int = session.connection().execute(_automatic_mails_since(), values).scalar_one()
-    return count
+    """How many automatic mails (by ``capped_address``) went to ``address`` since ``since``.
+
+    The rows of this transaction still waiting (``deferred``) are counted here, not sent
+    first: every acknowledgement of a batch asks, and sending them was a round trip each.
+    """
+    capped = address.lower()
+    connection = session.connection()
+    values = {"address": capped, "since": since}
+    count: int = connection.execute(_automatic_mails_since(), values).scalar_one()
+    waiting = waiting_rows(connection, OutboxRow.__table__)  # type: ignore[attr-defined]
+    return count + sum(
+        1 for row in waiting if row["capped_address"] == capped and row["created_at"] >= since
+    )
 
 
 @functools.cache
 def _automatic_mails_since() -> sa.Select[int]:
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    return sa.select(sa.func.count()).where(
-        outbox.c.capped_address == sa.bindparam("address"),
-        outbox.c.created_at >= sa.bindparam("since"),
+    return (
+        sa.select(sa.func.count())
+        .where(
+            outbox.c.capped_address == sa.bindparam("address"),
+            outbox.c.created_at >= sa.bindparam("since"),
+        )
+        .execution_options(**{COUNTS_WAITING: True})
     )
 
 
@@ -180,28 +210,35 @@ class ClaimedMail:
     ticket_number: str | None  # None: a mail of no ticket
 
 
-def claim(mail_id: int, owner: Owner, *, now: datetime, session: Session) -> ClaimedMail | None:
-    """Take row ``mail_id`` (``queued`` -> ``sending``) in ``owner``'s name, at ``now``;
-    None when another flusher took it first."""
-    # Plain columns, no ORM objects: a flush of thousands of mails claims thousands of
-    # rows, one prebuilt statement each.
-    connection = session.connection()
+def claim(
+    mail_ids: Sequence[int], owner: Owner, *, now: datetime, session: Session
+) -> dict[int, ClaimedMail]:
+    """Take rows ``mail_ids`` (``queued`` -> ``sending``) in ``owner``'s name, at ``now``;
+    those taken (one missing: another flusher took it first)."""
+    # Plain columns, no ORM objects, one statement for the claims of a shared commit: a
+    # flush of thousands of mails claims thousands of rows.
     values = {
-        "mail_id": mail_id,
+        "mail_ids": list(mail_ids),
         "new_next_attempt_at": now,
         "new_claimed_by": owner.instance,
         "new_claimed_pid": owner.pid,
         "new_claimed_started": owner.started,
         "new_claim_token": owner.token,
     }
-    row = connection.execute(_claim_row(), values).first()
-    if row is None:
-        return None
-    kind, message_id, mail_from, recipients, raw, attempts, ticket_id = row
-    number: str | None = None
-    if ticket_id is not None:
-        number = connection.execute(_ticket_number(), {"ticket_id": ticket_id}).scalar()
-    return ClaimedMail(kind, message_id, mail_from, recipients, raw, attempts, ticket_id, number)
+    if not mail_ids:
+        return {}
+    rows = session.connection().execute(_claim_rows(), values)
+    return {mail_id: ClaimedMail(*row) for mail_id, *row in rows}
+
+
+def queued_mails(mail_ids: Sequence[int], *, session: Session) -> dict[int, ClaimedMail]:
+    """Rows ``mail_ids`` as ``claim`` would return them, those still ``queued``; nothing changes.
+
+    Read ahead by the outbox, which starts a mail's envelope while the commit of
+    its claim is under way, and compares the two before the server gets the data.
+    """
+    rows = session.connection().execute(_queued_rows(), {"mail_ids": list(mail_ids)})
+    return {mail_id: ClaimedMail(*row) for mail_id, *row in rows}
 
 
 def _status_change(before: str, after: str, *bound: str) -> sa.Update:
@@ -216,11 +253,12 @@ def _status_change(before: str, after: str, *bound: str) -> sa.Update:
     )
 
 
-@functools.cache
-def _claim_row() -> sa.Update:
+def _sending_columns() -> tuple[sa.ColumnElement[Any], ...]:
+    """What a claim reads of its row, ``ClaimedMail``'s fields in order: the ticket's number
+    in the same statement (one round trip a mail fewer on PostgreSQL)."""
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
-    claim = ("next_attempt_at", "claimed_by", "claimed_pid", "claimed_started", "claim_token")
-    return _status_change("queued", "sending", *claim).returning(
+    ticket = TicketRow.__table__  # type: ignore[attr-defined]
+    return (
         outbox.c.kind,
         outbox.c.message_id,
         outbox.c.mail_from,
@@ -228,13 +266,31 @@ def _claim_row() -> sa.Update:
         outbox.c.raw,
         outbox.c.attempts,
         outbox.c.ticket_id,
+        sa.select(ticket.c.number).where(ticket.c.id == outbox.c.ticket_id).scalar_subquery(),
     )
 
 
 @functools.cache
-def _ticket_number() -> sa.Select[Any]:
-    ticket = TicketRow.__table__  # type: ignore[attr-defined]
-    return sa.select(ticket.c.number).where(ticket.c.id == sa.bindparam("ticket_id"))
+def _claim_rows() -> sa.Update:
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    claim = ("next_attempt_at", "claimed_by", "claimed_pid", "claimed_started", "claim_token")
+    return (
+        sa.update(outbox)
+        .where(
+            outbox.c.id.in_(sa.bindparam("mail_ids", expanding=True)),
+            outbox.c.status == "queued",
+        )
+        .values(status="sending", **{name: sa.bindparam(f"new_{name}") for name in claim})
+        .returning(outbox.c.id, *_sending_columns())
+    )
+
+
+@functools.cache
+def _queued_rows() -> sa.Select[Any]:
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    return sa.select(outbox.c.id, *_sending_columns()).where(
+        outbox.c.id.in_(sa.bindparam("mail_ids", expanding=True)), outbox.c.status == "queued"
+    )
 
 
 def update_sending(mail_id: int, *, session: Session, **values: object) -> None:
@@ -246,11 +302,19 @@ def update_sending(mail_id: int, *, session: Session, **values: object) -> None:
     )
 
 
-def mark_sent(mail_id: int, *, attempts: int, sent_at: datetime, engine: Engine) -> None:
-    """Mark mail ``mail_id`` sent, in a transaction of its own committed before returning."""
-    values = {"mail_id": mail_id, "new_attempts": attempts, "new_sent_at": sent_at}
-    with engine.begin() as connection:
-        connection.execute(_sent_row(), values)
+def mark_sent(sent: Sequence[tuple[int, int]], *, sent_at: datetime, session: Session) -> None:
+    """Mark the mails ``(id, attempts)`` of ``sent`` sent, each if it is still ``sending``.
+
+    The outbox commits them with the claims of the workers' next mails (one disk
+    flush for all, one statement for the marks): the mail after each is sent only
+    once it is committed.
+    """
+    values = [
+        {"mail_id": mail_id, "new_attempts": attempts, "new_sent_at": sent_at}
+        for mail_id, attempts in sent
+    ]
+    if values:
+        session.connection().execute(_sent_row(), values)
 
 
 @functools.cache

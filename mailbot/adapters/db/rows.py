@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel
 
+from mailbot.adapters.db.deferred import add as add_later
+
 
 def insert_row(table: type[SQLModel], *, session: Session, **values: Any) -> int:
     """INSERT one row of ``table`` in the session's transaction, now; returns its id.
@@ -43,3 +45,15 @@ def insert_new(row: SQLModel, *, session: Session) -> int:
 def _insert_returning_id(table: type[SQLModel]) -> sa.Insert:
     core = table.__table__  # type: ignore[attr-defined]
     return sa.insert(core).returning(core.c.id)
+
+
+def add_row(table: type[SQLModel], *, session: Session, **values: Any) -> None:
+    """INSERT one row of ``table`` in the session's transaction, for a row whose id nobody
+    needs; visible to every later statement of the transaction, as ``insert_row``'s is.
+
+    On PostgreSQL the row waits (``deferred``) and goes in with the others of its table in
+    one multi-row INSERT, just before the first statement that reads or changes that table,
+    or the commit: a mail's messages, outbox mails, SLA event and ledger entry were eight
+    round trips to the server. SQLite, in the process, inserts it at once.
+    """
+    add_later(session.connection(), table.__table__, values)  # type: ignore[attr-defined]

@@ -47,7 +47,7 @@ class ContractRow(SQLModel, table=True):
     tier: str
     valid_from: date
     valid_until: date | None = None
-    language: str = "pl"
+    language: str = ""  # "" for the language the customer writes in (core.language)
     # Billing (issue 6). Amounts are decimal text ("290.00"), so neither database
     # turns them into binary floats; "" means the [billing] setting applies.
     nip: str = ""
@@ -322,6 +322,8 @@ class WebSubmissionRow(SQLModel, table=True):
     body: str = ""
     express: bool = False
     attachments: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    # The page's language (pl or en): the ticket's when its contract sets none.
+    language: str = "pl"
     state: str = "pending"
     confirmed_at: datetime | None = _utc(default=None)
     ticket_number: str | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -19,14 +20,75 @@ from mailbot.core.decide import TicketRef
 TICKET_COUNTER = "ticket"
 
 
+@dataclass
+class _Numbers:
+    """The ticket numbers a transaction took ahead (``take_ticket_numbers``): theirs only,
+    a rollback frees them. ``next`` to ``last`` are left; ``may_open`` is how many tickets
+    the transaction may still open."""
+
+    transaction: object
+    may_open: int
+    next: int = 1
+    last: int = 0
+
+
+# Where a session keeps its transaction's ``_Numbers``.
+_TAKEN = "mailbot.ticket_numbers"
+
+
+def take_ticket_numbers(count: int, *, session: Session) -> None:
+    """Up to ``count`` tickets may be opened in this transaction: the first of them takes
+    the numbers of all in one statement (a round trip a ticket on PostgreSQL). Call
+    ``give_back_ticket_numbers`` before the commit, or the numbers not used are skipped."""
+    session.connection()  # the transaction begins, if it had not
+    session.info[_TAKEN] = _Numbers(session.get_transaction(), count)
+
+
 def next_ticket_seq(*, session: Session) -> int:
-    """The next ticket sequence number; never reused, even after a rollback elsewhere commits."""
-    bumped = session.connection().execute(_bump_counter(), {"counter": TICKET_COUNTER}).scalar()
+    """The next ticket sequence number; never reused, even after a rollback elsewhere commits.
+
+    Numbers taken ahead stay this transaction's: the counter's row stays locked by it
+    until it ends, so nobody else numbers a ticket meanwhile.
+    """
+    numbers = _numbers(session)
+    if numbers.next > numbers.last:
+        step = max(1, numbers.may_open)
+        numbers.last = _bump(step, session=session)
+        numbers.next = numbers.last - step + 1
+    numbers.may_open -= 1
+    numbers.next += 1
+    return numbers.next - 1
+
+
+def _numbers(session: Session) -> _Numbers:
+    """The session's current transaction's numbers (new ones, if it took none)."""
+    numbers: _Numbers | None = session.info.get(_TAKEN)
+    session.connection()  # the transaction begins, if it had not
+    transaction = session.get_transaction()
+    if numbers is None or numbers.transaction is not transaction:
+        numbers = session.info[_TAKEN] = _Numbers(transaction, 1)
+    return numbers
+
+
+def _bump(step: int, *, session: Session) -> int:
+    """Count the ticket counter up by ``step``; its new value."""
+    values = {"counter": TICKET_COUNTER, "step": step}
+    bumped = session.connection().execute(_bump_counter(), values).scalar()
     if bumped is not None:
         return int(bumped)
-    session.add(CounterRow(name=TICKET_COUNTER, value=1))
+    session.add(CounterRow(name=TICKET_COUNTER, value=step))
     session.flush()
-    return 1
+    return step
+
+
+def give_back_ticket_numbers(*, session: Session) -> None:
+    """Give back the numbers ``take_ticket_numbers`` took and no ticket used, so that
+    ticket numbers have no gaps; before the commit."""
+    numbers = _numbers(session)
+    session.info.pop(_TAKEN, None)
+    if numbers.next <= numbers.last:
+        values = {"counter": TICKET_COUNTER, "step": numbers.next - numbers.last - 1}
+        session.connection().execute(_bump_counter(), values)
 
 
 @functools.cache
@@ -35,7 +97,7 @@ def _bump_counter() -> sa.Update:
     return (
         sa.update(counter)
         .where(counter.c.name == sa.bindparam("counter"))
-        .values(value=counter.c.value + 1)
+        .values(value=counter.c.value + sa.bindparam("step"))
         .returning(counter.c.value)
     )
 

@@ -1,0 +1,156 @@
+"""Rows inserted later, together: fewer round trips to a database server per mail.
+
+``rows.add_row`` on PostgreSQL hands a row here instead of sending its INSERT. The rows of
+a transaction wait, per table and in order, until a statement of that transaction could
+see them: before a statement that names their table (a SELECT, an INSERT into the same
+table, an UPDATE; a DELETE, or a statement whose tables cannot be told, first sends every
+waiting row), and before the session commits. Then each table's rows go in one multi-row INSERT.
+A rollback drops them with the rest of the transaction.
+
+So a transaction reads what it wrote, as with immediate INSERTs; what changes is only
+when a refused row (a unique key) raises: at the statement that sends it, or the commit.
+Only engines ``watch``ed defer (``engine.make_engine`` watches a PostgreSQL one); a row
+for any other is inserted at once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+from weakref import WeakKeyDictionary, WeakSet
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import find_tables
+
+# The execution option of a statement that counts the waiting rows of its table itself
+# (``waiting_rows``): they need not be sent before it.
+COUNTS_WAITING = "mailbot_counts_waiting"
+
+# Per connection (a session's transaction runs on one), the waiting rows by table.
+_waiting: WeakKeyDictionary[Connection, dict[sa.Table, list[dict[str, Any]]]] = WeakKeyDictionary()
+_watched: WeakSet[Engine] = WeakSet()
+
+
+def watch(engine: Engine) -> None:
+    """Let rows for ``engine`` wait; before its first connection is made (a connection
+    made earlier would not see these hooks)."""
+    if not sa.event.contains(Session, "before_commit", _before_session_commit):
+        sa.event.listen(Session, "before_commit", _before_session_commit)
+    sa.event.listen(engine, "before_execute", _before_execute)
+    # For a connection committed without a session; a session's rows went before that.
+    sa.event.listen(engine, "commit", send_all)
+    sa.event.listen(engine, "savepoint", _before_savepoint)
+    sa.event.listen(engine, "rollback", _drop)
+    sa.event.listen(engine, "rollback_savepoint", _drop_since_savepoint)
+    _watched.add(engine)
+
+
+def add(connection: Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
+    """INSERT ``values`` into ``table`` on ``connection``: later, if its engine is watched."""
+    if connection.engine not in _watched:
+        connection.execute(_insert(table), dict(values))
+        return
+    # Every row of a table with the same columns, so that they go in one statement: the
+    # ones not given take the column's default, as a single INSERT would.
+    row = {key: values.get(key, default) for key, default in _defaults(table).items()}
+    _waiting.setdefault(connection, {}).setdefault(table, []).append(row)
+
+
+@functools.cache
+def _insert(table: sa.Table) -> sa.Insert:
+    return sa.insert(table)
+
+
+def _defaults(table: sa.Table) -> dict[str, Any]:
+    found: dict[str, Any] | None = _DEFAULTS.get(table)
+    if found is None:
+        found = _DEFAULTS[table] = {
+            column.key: _scalar_default(column)
+            for column in table.columns
+            if not (column.primary_key and column.autoincrement)
+        }
+    return found
+
+
+_DEFAULTS: dict[sa.Table, dict[str, Any]] = {}
+
+
+def _scalar_default(column: sa.Column[Any]) -> Any:
+    default = column.default
+    if default is None:
+        return None
+    if not default.is_scalar:
+        # A callable or SQL default: only the database (or SQLAlchemy, for one row) knows.
+        raise ValueError(f"{column.table.name}.{column.key}: a deferred row needs scalar defaults")
+    return default.arg  # type: ignore[attr-defined]
+
+
+def waiting_rows(connection: Connection, table: sa.Table) -> list[dict[str, Any]]:
+    """The rows of ``table`` waiting on ``connection``, in the order added (every column)."""
+    return list(_waiting.get(connection, {}).get(table, ()))
+
+
+def send_all(connection: Connection) -> None:
+    """Send every waiting row of ``connection`` now."""
+    _send(connection, None)
+
+
+def _send(connection: Connection, names: set[str] | None) -> None:
+    """Send the waiting rows of the tables called ``names`` (every table: None)."""
+    waiting = _waiting.get(connection)
+    if not waiting:
+        return
+    tables = [t for t in waiting if names is None or t.name in names]
+    for table in tables:
+        rows = waiting.pop(table)
+        # The rows leave the list before their INSERT, whose own before_execute must not
+        # send them again.
+        connection.execute(_insert(table), rows)
+
+
+def _before_session_commit(session: Session) -> None:
+    # Here, not at the connection's commit: a row refused here fails the session's commit
+    # while its transaction can still be rolled back; a failure inside the connection's
+    # commit left psycopg's connection in a failed transaction, back in the pool.
+    if _waiting and session.get_bind() in _watched:
+        send_all(session.connection())
+
+
+def _before_execute(
+    connection: Connection,
+    statement: Any,
+    _multiparams: Any,
+    _params: Any,
+    options: Mapping[str, Any],
+) -> None:
+    if not _waiting.get(connection) or options.get(COUNTS_WAITING):
+        return
+    _send(connection, _tables_seen_by(statement))
+
+
+def _tables_seen_by(statement: Any) -> set[str] | None:
+    """The names of the tables ``statement`` reads or writes; None when it may touch more
+    than it names (a DELETE may cascade, a text statement is not parsed)."""
+    if not isinstance(statement, sa.Select | sa.Insert | sa.Update | sa.CompoundSelect):
+        return None
+    found = find_tables(statement, include_aliases=True, include_crud=True, check_columns=True)
+    names = {getattr(table, "name", "") for table in found}
+    return names or None
+
+
+def _before_savepoint(connection: Connection, _name: str | None) -> None:
+    # Rows from before a savepoint must outlive a rollback to it: they go in first.
+    send_all(connection)
+
+
+def _drop(connection: Connection) -> None:
+    _waiting.pop(connection, None)
+
+
+def _drop_since_savepoint(connection: Connection, _name: str | None, _context: Any) -> None:
+    # Every row still waiting was added after the savepoint: ``_before_savepoint`` sent
+    # the older ones.
+    _drop(connection)

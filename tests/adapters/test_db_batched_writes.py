@@ -1,0 +1,155 @@
+"""Writes batched for fewer round trips to a database server, on both databases.
+
+- Rows added with ``add_row``: on PostgreSQL they wait and go in together, and a
+  transaction must not be able to tell (it reads them, a rollback drops them, a refused
+  one fails the commit and leaves the database usable).
+- Ticket numbers taken ahead for a batch of mails: no gaps, none given twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from mailbot.adapters.db import (
+    Engine,
+    IntegrityError,
+    LedgerRow,
+    OutboxRow,
+    Session,
+    add_row,
+    automatic_mails_since,
+    give_back_ticket_numbers,
+    make_engine,
+    next_ticket_seq,
+    take_ticket_numbers,
+)
+from tests import factories
+
+MAILBOX = "imap://support@deferred/INBOX"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    made = make_engine(database_url)
+    yield made
+    made.dispose()
+
+
+def ledger(session: Session, uid: str, **more: Any) -> None:
+    add_row(
+        LedgerRow, session=session, mailbox=MAILBOX, uidvalidity=1, uid=uid, outcome="ticket",
+        processed_at=factories.NOW, **more,
+    )  # fmt: skip
+
+
+def uids(session: Session) -> list[str]:
+    return list(session.exec(select(LedgerRow.uid).order_by(col(LedgerRow.id))).all())
+
+
+def test_rows_are_read_back_in_their_transaction_in_the_order_added(engine: Engine) -> None:
+    with Session(engine) as session:
+        ledger(session, "1")
+        ledger(session, "2", reason="with a reason", fingerprint="abc")  # other columns given
+        ledger(session, "3")
+        assert uids(session) == ["1", "2", "3"]
+        ledger(session, "4")
+        session.commit()
+    with Session(engine) as session:
+        assert uids(session) == ["1", "2", "3", "4"]
+        second = session.exec(select(LedgerRow).where(LedgerRow.uid == "2")).one()
+        first = session.exec(select(LedgerRow).where(LedgerRow.uid == "1")).one()
+    assert (second.reason, second.fingerprint) == ("with a reason", "abc")
+    assert (first.reason, first.fingerprint) == ("", "")  # the columns' defaults
+
+
+def test_a_rollback_drops_the_rows_with_the_transaction(engine: Engine) -> None:
+    with Session(engine) as session:
+        ledger(session, "1")
+        session.rollback()
+        ledger(session, "2")
+        session.commit()
+    with Session(engine) as session:
+        ledger(session, "3")  # never committed: the session closes
+    with Session(engine) as session:
+        assert uids(session) == ["2"]
+
+
+def test_a_savepoint_rolled_back_keeps_the_rows_added_before_it(engine: Engine) -> None:
+    with Session(engine) as session:
+        ledger(session, "1")
+        nested = session.begin_nested()
+        ledger(session, "2")
+        nested.rollback()
+        session.commit()
+    with Session(engine) as session:
+        assert uids(session) == ["1"]
+
+
+def test_a_refused_row_fails_the_commit_and_the_database_stays_usable(engine: Engine) -> None:
+    with Session(engine) as session:
+        ledger(session, "1")
+        session.commit()
+    for _ in range(3):  # more often than the pool has connections to spoil
+        with Session(engine) as session, pytest.raises(IntegrityError):
+            ledger(session, "1")  # the ledger's unique key: on PostgreSQL, refused at commit
+            session.commit()
+    with Session(engine) as session:
+        ledger(session, "2")
+        session.commit()
+    with Session(engine) as session:
+        assert uids(session) == ["1", "2"]
+
+
+def ack(session: Session, to: str, minutes_ago: int) -> None:
+    at = factories.NOW - timedelta(minutes=minutes_ago)
+    add_row(
+        OutboxRow, session=session, kind="ack", message_id=f"<{to}.{minutes_ago}@desk>",
+        mail_from="support@desk.example.pl", recipients=to, capped_address=to, raw=b"",
+        created_at=at, next_attempt_at=at,
+    )  # fmt: skip
+
+
+def test_the_cap_on_automatic_mail_counts_waiting_and_stored_rows(engine: Engine) -> None:
+    hour_ago = factories.NOW - timedelta(hours=1)
+    with Session(engine) as session:
+        ack(session, "jan@firma.pl", 10)
+        session.commit()
+    with Session(engine) as session:
+        ack(session, "jan@firma.pl", 5)
+        ack(session, "jan@firma.pl", 90)  # over an hour ago: not counted
+        ack(session, "ewa@firma.pl", 5)
+        assert automatic_mails_since("Jan@Firma.pl", hour_ago, session=session) == 2
+        assert automatic_mails_since("ewa@firma.pl", hour_ago, session=session) == 1
+        session.commit()
+    with Session(engine) as session:
+        assert automatic_mails_since("jan@firma.pl", hour_ago, session=session) == 2
+
+
+def test_numbers_taken_ahead_and_not_used_are_given_back(engine: Engine) -> None:
+    with Session(engine) as session:
+        take_ticket_numbers(5, session=session)
+        assert [next_ticket_seq(session=session) for _ in range(2)] == [1, 2]
+        give_back_ticket_numbers(session=session)
+        session.commit()
+    with Session(engine) as session:
+        assert next_ticket_seq(session=session) == 3  # one at a time, without a batch
+        session.commit()
+    with Session(engine) as session:
+        take_ticket_numbers(2, session=session)
+        # More tickets than announced: the next ones are taken one by one.
+        assert [next_ticket_seq(session=session) for _ in range(4)] == [4, 5, 6, 7]
+        give_back_ticket_numbers(session=session)
+        session.commit()
+    with Session(engine) as session:
+        take_ticket_numbers(3, session=session)
+        assert next_ticket_seq(session=session) == 8
+        session.rollback()  # the batch failed: its numbers are free again
+        assert next_ticket_seq(session=session) == 8  # not 9: the rollback took back 8 to 10
+        session.commit()
+    with Session(engine) as session:
+        assert next_ticket_seq(session=session) == 9
