@@ -11,8 +11,9 @@ The rules, in the order a mail meets them:
    parameters) and raises on a malformed one, the lenient compat32 tools
    (``getaddresses``, ``Message.get_param``) take over.
 3. Text is decoded by its declared charset. An unknown or wrong charset, or
-   8-bit text with none declared, is guessed: UTF-8 if it decodes, else the
-   better of windows-1250 and ISO-8859-2 for Polish text, else Latin-1.
+   8-bit text with none declared, is guessed (:mod:`mailbot.core.charsets`):
+   UTF-8 if it decodes, Polish when the text fits it, else what the detector
+   finds, the body's charset a hint for raw 8-bit headers.
 4. Body: the first text/plain part that is not an attachment is the text; the
    first such text/html part is the HTML, and the text when there is no plain
    part (or the plain part is blank). Every other leaf part is an attachment
@@ -26,7 +27,6 @@ The rules, in the order a mail meets them:
 from __future__ import annotations
 
 import binascii
-import codecs
 import email.policy
 import io
 import itertools
@@ -46,8 +46,9 @@ from email.utils import collapse_rfc2231_value, getaddresses, parsedate_to_datet
 from functools import cache
 
 from mailbot.core.bounces import read_bounce
+from mailbot.core.charsets import codec_for, decode, guess
 from mailbot.core.html_text import html_to_text
-from mailbot.core.lenient_sender import read_sender
+from mailbot.core.lenient_sender import LenientSender, read_sender
 from mailbot.core.mail import Attachment, InboundMail
 from mailbot.core.parse_bounds import MAX_STRUCTURED, Bounds, parse_bounded
 
@@ -76,16 +77,9 @@ _LINE_END = re.compile(r"\r\n?|\n")
 # mailbox rather than two broken ones.
 _BARE_ADDRESS_AS_NAME = re.compile(r'(^|,)(\s*[^\s",<>()]+@[^\s",<>()]+)(\s*<)')
 
-_POLISH_LETTERS = frozenset("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ")
-# Labels mail uses that Python's codecs do not know, or that are de facto a
-# superset (the WHATWG Encoding Standard makes the same substitutions).
-_CHARSET_LABELS = {"iso-8859-8-i": "iso8859-8", "ks_c_5601-1987": "cp949", "x-gbk": "gb18030"}
-_CODEC_SUPERSETS = {"iso8859-1": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
 # Headers by which Microsoft Exchange and many autoresponders mark their mail (not RFC 3834).
 # Not X-Auto-Response-Suppress: see mailbot.core.automation.ROBOT_SIGNALS.
 _AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond")
-# Text codecs that would interpret the data rather than decode a charset.
-_NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"})
 
 
 def parse_mail(raw: bytes) -> InboundMail:
@@ -144,12 +138,12 @@ def _read_leniently(raw: bytes, reason: str, note: str) -> InboundMail:
     def first(name: str) -> str | None:
         return _first(fields.get(name, ()))
 
-    address, name = _lenient_sender(fields.get("from", []) + fields.get("sender", []), log)
+    sender = _lenient_sender(fields.get("from", []) + fields.get("sender", []), log)
     content_type = (first("content-type") or "text/plain").strip().lower()
     return InboundMail(
         message_id=_first(_msg_ids(first("message-id"), log)),
-        from_address=address,
-        from_name=_storable(name),
+        from_address=sender.address,
+        from_name=_storable(sender.name),
         subject=_storable(_decode_unstructured(first("subject") or "", log, "subject").strip()),
         date=_date(first("date"), log),
         to=_lenient_addresses(fields.get("to", [])),
@@ -175,6 +169,7 @@ def _read_leniently(raw: bytes, reason: str, note: str) -> InboundMail:
         size=len(raw),
         defects=_bounded((note, *_unique(log.notes))),
         unparsed=reason,
+        robot_sender=sender.robot,
     )
 
 
@@ -198,14 +193,18 @@ def _lenient_addresses(values: list[str]) -> tuple[str, ...]:
     return _unique(a for a in found if _is_address(a))
 
 
-def _lenient_sender(values: list[str], log: _Log) -> tuple[str | None, str]:
+def _lenient_sender(values: list[str], log: _Log) -> LenientSender:
+    """The first From (else Sender) value with an address, read as the strict parse's
+    fallback reads one (:func:`mailbot.core.lenient_sender.read_sender`); else a bare
+    robot name (MAILER-DAEMON) if one is written."""
+    robot = ""
     for value in values:
-        addresses = _lenient_addresses([value])
-        if addresses:
-            name = value.split("<", 1)[0] if "<" in value else ""
-            name = _decode_unstructured(name.strip().strip('"'), log, "from")
-            return _restore_8bit(addresses[0], log, "from"), " ".join(name.split())
-    return None, ""
+        read = read_sender(_restore_8bit(value, log, "from"))
+        if read.address is not None:
+            name = _decode_unstructured(read.name, log, "from")
+            return LenientSender(read.address, " ".join(name.split()))
+        robot = robot or read.robot
+    return LenientSender(None, robot=robot)
 
 
 def _lenient_text(content_type: str, fields: dict[str, list[str]], body: str, log: _Log) -> str:
@@ -268,14 +267,16 @@ def sanitize_filename(name: str, *, content_type: str = "") -> str:
 
 @dataclass
 class _Log:
-    """What the parse had to repair (``notes``), and the charset to try first on raw 8-bit headers.
+    """What the parse had to repair (``notes``), and the charsets to try on raw 8-bit headers.
 
     ``hint`` is the message's own declared charset: a mailer that puts raw
     8-bit bytes in headers (against RFC 5322 2.2) mostly uses its body's charset.
+    ``detected`` is the charset found in an undeclared body on enough bytes.
     """
 
     notes: list[str] = field(default_factory=list)
     hint: str | None = None
+    detected: str | None = None
 
 
 @dataclass
@@ -292,9 +293,9 @@ def _parse(raw: bytes) -> InboundMail:
     bounds = Bounds()
     msg = parse_bounded(raw, bounds)
     log = _Log(notes=bounds.notes, hint=_charset_hint(msg))
+    body = _collect_body(msg, log)  # first: an undeclared body's charset helps read headers
     subject = _decode_unstructured(_first_raw(msg, "subject") or "", log, "subject").strip()
     sender = _sender(msg, log)
-    body = _collect_body(msg, log)
     body_text = body.plain or ""
     if body.html is not None and not body_text.strip():
         body_text = html_to_text(body.html)
@@ -390,15 +391,17 @@ def _restore_8bit(text: str, log: _Log, what: str) -> str:
     """Decode raw 8-bit bytes that the parser carried as surrogates.
 
     UTF-8 is allowed there by RFC 6532; anything else is a guess, first the
-    message's declared charset, then :func:`_guess_charset`.
+    message's declared charset, then :func:`mailbot.core.charsets.guess` with the
+    body's detected charset as its hint.
     """
     if not _has_surrogates(text):
         return text
     data = text.encode("utf-8", "surrogateescape")
-    decoded, charset = _guess_charset(data, first=_codec(log.hint) if log.hint else None)
-    if charset != "utf-8":
-        log.notes.append(f"{what}: raw 8-bit text, decoded as {charset}")
-    return decoded
+    first = codec_for(log.hint) if log.hint else None
+    decoded = guess(data, first=first, hint=log.detected)
+    if decoded.charset != "utf-8":
+        log.notes.append(f"{what}: raw 8-bit text, decoded as {decoded.charset}")
+    return decoded.text
 
 
 def _charset_hint(msg: Message) -> str | None:
@@ -509,84 +512,14 @@ def _encoded_word_bytes(match: re.Match[str]) -> tuple[str, bytes] | None:
 # -- charsets -------------------------------------------------------------
 
 
-def _codec(declared: str) -> str | None:
-    """Python's codec for a declared charset label, or None if there is none to trust."""
-    label = declared.strip().strip("\"'").lower()
-    try:
-        name = codecs.lookup(_CHARSET_LABELS.get(label, label)).name
-    except (LookupError, ValueError):
-        return None
-    if name in _NOT_CHARSETS:
-        return None
-    return _CODEC_SUPERSETS.get(name, name)
-
-
 def _decode_text(data: bytes, declared: str | None, log: _Log, what: str) -> str:
     """Decode by the declared charset; if that fails or is unknown, guess and say so."""
-    if declared is None:
-        if data.isascii():
-            return data.decode("ascii")
-        reason = "8-bit text without a charset"
-    else:
-        codec = _codec(declared)
-        if codec is not None:
-            try:
-                return data.decode(codec)
-            except (UnicodeError, LookupError):
-                reason = f"not valid {declared!r}"
-        else:
-            reason = f"charset {declared[:40]!r} not known"
-    text, used = _guess_charset(data)
-    log.notes.append(f"{what}: {reason}, decoded as {used}")
-    return text
-
-
-def _guess_charset(data: bytes, *, first: str | None = None) -> tuple[str, str]:
-    """Decode text of unknown charset; return the text and the charset used.
-
-    Tried in turn: UTF-8; the ``first`` codec if given; UTF-8 with a few
-    broken sequences replaced, when valid sequences outnumber broken ones
-    three to one (a truncated or spliced UTF-8 text, not a legacy charset by
-    chance); the better of windows-1250 and ISO-8859-2, the one with more
-    Polish letters and fewer C1 control characters, on a tie windows-1250
-    (what Polish Outlook sends); else Latin-1.
-    """
-    for codec in ("utf-8", first) if first else ("utf-8",):
-        try:
-            return data.decode(codec), codec
-        except (UnicodeError, LookupError):
-            continue
-    if _mostly_utf8(data):
-        return data.decode("utf-8", errors="replace"), "utf-8 with broken sequences replaced"
-    return _guess_central_european(data)
-
-
-def _mostly_utf8(data: bytes) -> bool:
-    text = data.decode("utf-8", errors="replace")
-    broken = text.count("\ufffd")
-    valid = sum(1 for ch in text if ord(ch) > 0x7F) - broken
-    return valid >= 3 * broken
-
-
-def _guess_central_european(data: bytes) -> tuple[str, str]:
-    best: tuple[int, str, str] | None = None
-    for charset in ("windows-1250", "iso-8859-2"):
-        try:
-            text = data.decode(charset)
-        except UnicodeDecodeError:
-            continue
-        score = _polish_score(text)
-        if best is None or score > best[0]:
-            best = (score, text, charset)
-    if best is not None:
-        return best[1], best[2]
-    return data.decode("latin-1", errors="replace"), "latin-1"
-
-
-def _polish_score(text: str) -> int:
-    letters = sum(ch in _POLISH_LETTERS for ch in text)
-    controls = sum("\x80" <= ch <= "\x9f" for ch in text)
-    return letters - 3 * controls
+    decoded = decode(data, declared, hint=log.detected)
+    if decoded.problem is not None:
+        log.notes.append(f"{what}: {decoded.problem}, decoded as {decoded.charset}")
+    if decoded.evidence and log.detected is None:
+        log.detected = decoded.charset
+    return decoded.text
 
 
 # -- dates, ids, addresses ------------------------------------------------
@@ -834,21 +767,26 @@ def _disposition(part: Message) -> str | None:
         return value or None
 
 
-def _param(part: Message, header: str, name: str) -> str | None:
+def _param(part: Message, header: str, name: str, log: _Log | None = None) -> str | None:
     """A MIME parameter, RFC 2231 decoded; compat32's lenient parser if policy.default fails
-    or was not given the header (too costly, ``parse_bounds``)."""
+    or was not given the header (too costly, ``parse_bounds``), or if the header has raw
+    8-bit bytes, which policy.default turns into U+FFFD: they are decoded first."""
+    raw = _first_raw(part, header)
+    eight_bit = raw is not None and _has_surrogates(raw)
     try:
-        params = getattr(part.get(header), "params", None)
+        params = None if eight_bit else getattr(part.get(header), "params", None)
         if params is not None:
             found = params.get(name)
             return None if found is None else str(found)
     except Exception:
         pass
-    raw = _first_raw(part, header)
     if raw is None:
         return None
     lenient = Message()
-    lenient[header] = _unfold(raw)
+    value = _unfold(raw)
+    lenient[header] = (
+        _restore_8bit(value, log or _Log(), f"{header} {name}") if eight_bit else value
+    )
     found = lenient.get_param(name, header=header)
     return None if found is None else collapse_rfc2231_value(found)
 
@@ -856,7 +794,7 @@ def _param(part: Message, header: str, name: str) -> str | None:
 def _filename(part: Message, log: _Log, what: str) -> str:
     """The declared file name (Content-Disposition filename, else Content-Type name), decoded."""
     for header, name in (("content-disposition", "filename"), ("content-type", "name")):
-        value = _param(part, header, name)
+        value = _param(part, header, name, log)
         if value and value.strip():
             # RFC 2047 words are not allowed in parameters (RFC 2047 5) but are common.
             return _decode_unstructured(value, log, f"{what} file name").strip()

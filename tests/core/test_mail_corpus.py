@@ -33,10 +33,6 @@ NOT_MAIL = frozenset({"README.md", "mail_outlook_1"})
 
 # (file relative to the corpus, expectation key) -> why we differ from that project.
 DISAGREE = {
-    ("rt/russian-subject-no-content-type", "subject"): (
-        "undeclared 8-bit KOI8-R; RT is configured to try koi8-r first, we guess "
-        "Central European charsets"
-    ),
     ("rt/very-long-subject", "subject"): (
         "RT cuts subjects to its 200-character column; we keep the whole subject"
     ),

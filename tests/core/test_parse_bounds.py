@@ -185,6 +185,34 @@ def test_the_fallback_strips_html_and_reads_past_a_huge_header() -> None:
 
 
 @pytest.mark.parametrize(
+    ("from_value", "address", "name", "robot"),
+    [
+        pytest.param(
+            b"Dzia\xc5\x82 IT firma@example.pl",
+            "firma@example.pl",
+            "Dział IT",
+            "",
+            id="unquoted-name",
+        ),
+        pytest.param(
+            b'"x@evil.com" <jan@acme.pl>', "jan@acme.pl", "x@evil.com", "", id="address-as-name"
+        ),
+        pytest.param(b"anna.nowak@example.pl.", "anna.nowak@example.pl", "", "", id="trailing-dot"),
+        pytest.param(
+            b"=?utf-8?q?Pawe=C5=82?= <p@acme.pl>", "p@acme.pl", "Paweł", "", id="encoded-name"
+        ),
+        pytest.param(b"MAILER-DAEMON", None, "", "mailer-daemon", id="bare-robot"),
+    ],
+)
+def test_the_fallback_reads_a_sender_as_the_strict_parse_s_fallback_does(
+    from_value: bytes, address: str | None, name: str, robot: str
+) -> None:
+    """One reading of a lenient sender: mailbot.core.lenient_sender.read_sender."""
+    read = read_leniently(b"From: " + from_value + b"\r\n\r\nx", DEADLINE)
+    assert (read.from_address, read.from_name, read.robot_sender) == (address, name, robot)
+
+
+@pytest.mark.parametrize(
     "raw",
     [b"", b"\xff\x00garbage", b"From: <<<@@@>>>\r\n\r\n", b"From:" + b'"' * 200_000, nested(3_000)],
 )

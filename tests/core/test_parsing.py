@@ -88,6 +88,55 @@ def test_guessed_subject_is_reported() -> None:
     assert any(d.startswith("subject: raw 8-bit text") for d in parsed.defects)
 
 
+# Issue 18: undeclared 8-bit subjects and bodies, (text, charset it is sent in).
+UNDECLARED = [
+    pytest.param("关于订单的问题、请尽快回复", "gb2312", id="gb2312"),
+    pytest.param("ご注文についてのお問い合わせ", "shift_jis", id="shift-jis"),
+    pytest.param("Вопрос по заказу номер 12345", "koi8_r", id="koi8-r"),
+    pytest.param(POLISH, "cp1250", id="windows-1250"),
+    pytest.param(POLISH, "iso8859_2", id="iso-8859-2"),
+]
+
+
+@pytest.mark.parametrize(("text", "charset"), UNDECLARED)
+def test_undeclared_8bit_subject(text: str, charset: str) -> None:
+    parsed = parse_mail(mail("From: a@example.com", b"Subject: " + text.encode(charset)))
+    assert parsed.subject == text
+    assert any(d.startswith("subject: raw 8-bit text, decoded as") for d in parsed.defects)
+
+
+@pytest.mark.parametrize(("text", "charset"), UNDECLARED)
+def test_undeclared_8bit_body(text: str, charset: str) -> None:
+    parsed = parse_mail(mail("From: a@example.com", body=text.encode(charset)))
+    assert parsed.body_text == text
+    assert any("8-bit text without a charset" in d for d in parsed.defects), parsed.defects
+
+
+def test_an_undeclared_body_s_charset_reads_a_subject_too_short_to_tell() -> None:
+    """ "Привет" alone is as much three Chinese characters; the KOI8-R body decides."""
+    body = "Здравствуйте, я не получил свой заказ. Проверьте, пожалуйста.".encode("koi8_r")
+    parsed = parse_mail(
+        mail("From: a@example.com", b"Subject: " + "Привет".encode("koi8_r"), body=body)
+    )
+    assert parsed.subject == "Привет"
+    assert "subject: raw 8-bit text, decoded as koi8-r" in parsed.defects
+
+
+def test_a_wrongly_declared_body_is_detected() -> None:
+    text = "您好、我们的订单还没有收到、请帮忙查询一下物流信息。"
+    parsed = parse_mail(mail("Content-Type: text/plain; charset=utf-8", body=text.encode("gb2312")))
+    assert parsed.body_text == text
+    assert "body part 1: not valid 'utf-8', decoded as gb18030" in parsed.defects
+
+
+def test_windows_1250_declared_as_iso_8859_2_keeps_its_quotes() -> None:
+    text = "Proszę o „fakturę” \u2013 pilne"
+    parsed = parse_mail(
+        mail("Content-Type: text/plain; charset=iso-8859-2", body=text.encode("cp1250"))
+    )
+    assert parsed.body_text == text
+
+
 # -- body -------------------------------------------------------------------
 
 
@@ -240,6 +289,25 @@ def test_attachment_filenames(disposition: str, expected: str) -> None:
     assert attachment.filename == expected
     assert attachment.data == b"%PDF"
     assert attachment.content_type == "application/pdf"
+
+
+@pytest.mark.parametrize(
+    ("name", "charset"),
+    [
+        pytest.param("faktura zażółć.pdf", "cp1250", id="windows-1250"),
+        pytest.param("faktura zażółć.pdf", "utf-8", id="utf-8"),
+        pytest.param("关于订单的问题.pdf", "gb2312", id="gb2312"),
+        pytest.param("Счёт на оплату.pdf", "koi8_r", id="koi8-r"),
+    ],
+)
+def test_raw_8bit_attachment_filenames(name: str, charset: str) -> None:
+    """policy.default reads raw 8-bit parameters as U+FFFD: they are decoded from the raw header."""
+    disposition = b'Content-Disposition: attachment; filename="' + name.encode(charset) + b'"'
+    parsed = mixed_mail(
+        b"Content-Type: text/plain\r\n\r\nbody",
+        b"Content-Type: application/pdf\r\n" + disposition + b"\r\n\r\n%PDF",
+    )
+    assert [a.filename for a in parsed.attachments] == [name]
 
 
 def test_message_rfc822_attachment() -> None:
