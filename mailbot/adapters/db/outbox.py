@@ -274,20 +274,12 @@ def _sending_columns() -> tuple[sa.ColumnElement[Any], ...]:
 def _claim_rows() -> sa.Update:
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
     claim = ("next_attempt_at", "claimed_by", "claimed_pid", "claimed_started", "claim_token")
-    # PostgreSQL: rows another instance's claim holds locked are skipped, not waited for
-    # (its commit would leave them "sending", and the wait a wasted round trip); they are
-    # missing from the answer, as rows taken first are. SQLite has no row locks: no clause.
-    free = (
-        sa.select(outbox.c.id)
+    return (
+        sa.update(outbox)
         .where(
             outbox.c.id.in_(sa.bindparam("mail_ids", expanding=True)),
             outbox.c.status == "queued",
         )
-        .with_for_update(skip_locked=True)
-    )
-    return (
-        sa.update(outbox)
-        .where(outbox.c.id.in_(free), outbox.c.status == "queued")
         .values(status="sending", **{name: sa.bindparam(f"new_{name}") for name in claim})
         .returning(outbox.c.id, *_sending_columns())
     )
