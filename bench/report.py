@@ -196,14 +196,29 @@ def _scaled(runs: Sequence[RunResult], *, contracts: int = 2, history: int = 0,
     return found[-1] if found else None
 
 
+def _after_start(run: RunResult) -> float:
+    """Mails per second from "mailbot running" to the empty inbox: the intake without the
+    start-up, which with many contracts imports the contracts file first."""
+    if run.empty_after is None or run.startup is None or run.empty_after <= run.startup:
+        return 0.0
+    return run.mails / (run.empty_after - run.startup)
+
+
 def _contract_targets(runs: Sequence[RunResult]) -> list[tuple[str, str, str]]:
     base, big = _scaled(runs, contracts=10), _scaled(runs, contracts=20_000)
     rate = "20,000 contracts: ingest at least 90 % of its rate with 10 contracts"
-    start = "20,000 contracts: a start with the file (imported at start) under 3 s"
+    start = (
+        "20,000 contracts: a start under 3 s (measured: a first start, which imports the file;"
+        " a start with the file unchanged skips the import and is not measured here)"
+    )
     if base is None or big is None:
         return [(rate, "-", _verdict(None)), (start, "-", _verdict(None))]
-    share = big.ingest_rate / base.ingest_rate if base.ingest_rate else 0.0
-    measured = f"{big.ingest_rate:.0f} vs {base.ingest_rate:.0f} mails/s = {share:.0%}"
+    ours, theirs = _after_start(big), _after_start(base)
+    share = ours / theirs if theirs else 0.0
+    measured = (
+        f"{ours:.0f} vs {theirs:.0f} mails/s after the start-up = {share:.0%} (with it:"
+        f" {big.ingest_rate:.0f} vs {base.ingest_rate:.0f})"
+    )
     started = big.startup or 0.0
     return [
         (rate, measured, _verdict(share >= 0.9)),
