@@ -231,18 +231,13 @@ def _postgresql_target(runs: Sequence[RunResult]) -> tuple[str, str, str]:
     target = "PostgreSQL ingest at least 60 % of SQLite's, 1 instance"
     plain = _plain(runs)
     n = max((r.mails for r in plain if r.db == "postgresql"), default=0)
-    lite = _median_ingest(plain, "sqlite", n)
-    pg = _median_ingest(plain, "postgresql", n)
+    lite = _median_rate(plain, "sqlite", 1, n, ingest=True)
+    pg = _median_rate(plain, "postgresql", 1, n, ingest=True)
     if not lite or not pg:
         return target, "-", _verdict(None)
     share = pg / lite
     measured = f"{pg:.0f} vs {lite:.0f} mails/s = {share:.0%} (N = {n:,})"
     return target, measured, _verdict(share >= 0.6)
-
-
-def _median_ingest(runs: Sequence[RunResult], db: str, mails: int) -> float:
-    rates = [r.ingest_rate for r in runs if (r.db, r.instances, r.mails) == (db, 1, mails)]
-    return statistics.median(rates) if rates else 0.0
 
 
 def _history_targets(runs: Sequence[RunResult]) -> list[tuple[str, str, str]]:
@@ -361,9 +356,13 @@ def _two_instances_target(runs: Sequence[RunResult]) -> tuple[str, str, str]:
     return target, measured, _verdict(bool(rate1) and rate2 >= rate1)
 
 
-def _median_rate(runs: Sequence[RunResult], db: str, instances: int, mails: int) -> float:
+def _median_rate(
+    runs: Sequence[RunResult], db: str, instances: int, mails: int, *, ingest: bool = False
+) -> float:
+    """The median rate to the last acknowledgement (``ingest``: to the empty inbox) of the
+    runs of that configuration that did not fail."""
     rates = [
-        r.rate
+        r.ingest_rate if ingest else r.rate
         for r in runs
         if (r.db, r.instances, r.mails) == (db, instances, mails) and not r.error
     ]
