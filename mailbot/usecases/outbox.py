@@ -27,8 +27,8 @@ Exactly once, as far as SMTP allows:
   as sent to the first, who never get it again; the others are retried
   (4xx) or recorded and reported to staff (5xx), see ``_after_partial``.
 
-Mails go out over ``[smtp] connections`` workers at once; mails that share an
-address are sent by one worker in queue order (``send_groups``).
+Mails go out over ``[smtp] connections`` workers at once; the mails of one ticket
+that share an address are sent by one worker in queue order (``send_groups``).
 """
 
 from __future__ import annotations
@@ -116,14 +116,14 @@ def take_back(desk: Desk) -> int:
     return taken
 
 
-def _due(desk: Desk, now: datetime, limit: int, owner: Owner) -> list[tuple[int, str]]:
+def _due(desk: Desk, now: datetime, limit: int, owner: Owner) -> list[tuple[int, str, int | None]]:
     """Ids and recipients of the mails due, in queue order (no bytes: ``_claim`` reads those).
 
     Makes sure first that this process holds its owner lock (PostgreSQL), which
     tells other processes that its claims are alive.
     """
     claims.hold(desk.engine, owner.token)
-    with Session(desk.engine) as session:
+    with desk.write_turns.short(), Session(desk.engine) as session:
         stale = db.requeue_stale(now - STALE_CLAIM, session=session)
         session.commit()
         if stale:
@@ -224,7 +224,15 @@ class _SharedCommits:
 def _commit_group(
     desk: Desk, owner: Owner, writes: list[_Write]
 ) -> list[PendingMail | Exception | None]:
-    """Each write's result (or its exception), committed in one transaction if possible."""
+    """Each write's result (or its exception), committed in one transaction if possible;
+    ahead of the intake's batch, which gives way to it (``WriteTurns``)."""
+    with desk.write_turns.short():
+        return _commit_writes(desk, owner, writes)
+
+
+def _commit_writes(
+    desk: Desk, owner: Owner, writes: list[_Write]
+) -> list[PendingMail | Exception | None]:
     if len(writes) > 1:
         with Session(desk.engine) as session:
             try:
@@ -431,34 +439,39 @@ async def _send(
         return DeliveryError(f"cannot be sent: {exc!r}", permanent=True)
 
 
-def send_groups(due: Sequence[tuple[int, str]]) -> list[list[int]]:
-    """Due mails ``(id, comma-separated recipients)``, in queue order, grouped for the workers.
+def send_groups(due: Sequence[tuple[int, str, int | None]]) -> list[list[int]]:
+    """Due mails ``(id, comma-separated recipients, ticket id)``, in queue order, grouped for
+    the workers.
 
-    Mails that share an address, directly or through other mails (a mail to a@
-    and b@ ties a@'s mails to b@'s), fall in one group, in queue order; one
-    worker sends a group's mails one after another, so every address gets its
-    mails in the order they were queued, while groups go out in parallel. A
-    union-find over addresses rather than a key of the recipient list, which
-    would let a mail to a@ and b@ overtake an earlier one to a@ alone.
-    Addresses compare without case: a merge too many costs parallelism, never order.
+    The mails of one conversation (a ticket) to one address, and the mails of no ticket
+    to one address, fall in one group, in queue order, and so do the mails tied to them
+    by a mail to several addresses (a mail to a@ and b@ ties a@'s mails of that ticket to
+    b@'s); one worker sends a group's mails one after another, so every address gets
+    each conversation's mails in the order they were queued (an acknowledgement before
+    the answer), while groups go out in parallel. Mails of different tickets to one
+    address may overtake each other: they answer different mails, and a burst's
+    notifications to staff, all to one address, would otherwise go over one connection
+    while the others wait. A union-find rather than a key of the recipient list, which
+    would let a mail to a@ and b@ overtake an earlier one to a@ alone. Addresses compare
+    without case: a merge too many costs parallelism, never order.
     """
-    parent: dict[str, str] = {}
+    parent: dict[tuple[str, int | None], tuple[str, int | None]] = {}
 
-    def root(address: str) -> str:
-        while parent[address] != address:
-            parent[address] = parent[parent[address]]  # path halving keeps chains short
-            address = parent[address]
-        return address
+    def root(key: tuple[str, int | None]) -> tuple[str, int | None]:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]  # path halving keeps chains short
+            key = parent[key]
+        return key
 
-    for _, recipients in due:
-        first, *rest = _addresses(recipients)
+    for _, recipients, ticket in due:
+        first, *rest = ((address, ticket) for address in _addresses(recipients))
         parent.setdefault(first, first)
-        for address in rest:
-            parent.setdefault(address, address)
-            parent[root(address)] = root(first)
-    groups: dict[str, list[int]] = {}
-    for mail_id, recipients in due:
-        groups.setdefault(root(_addresses(recipients)[0]), []).append(mail_id)
+        for key in rest:
+            parent.setdefault(key, key)
+            parent[root(key)] = root(first)
+    groups: dict[tuple[str, int | None], list[int]] = {}
+    for mail_id, recipients, ticket in due:
+        groups.setdefault(root((_addresses(recipients)[0], ticket)), []).append(mail_id)
     return list(groups.values())
 
 

@@ -47,8 +47,8 @@ def test_a_mail_is_claimed_once_and_marked_sent_only_while_claimed(engine: Engin
     first, second = queued(engine, "jan"), queued(engine, "ola")
     with Session(engine) as session:
         assert db.due_mails(NOW, 10, session=session) == [
-            (first, "jan@acme.pl"),
-            (second, "ola@acme.pl"),
+            (first, "jan@acme.pl", None),
+            (second, "ola@acme.pl", None),
         ]
         claimed = db.claim([first], OWNER, now=NOW, session=session)[first]
         assert db.claim([first], OWNER, now=NOW, session=session) == {}

@@ -228,18 +228,29 @@ def test_long_message_ids_stay_literal_so_clients_can_thread(
     ("due", "groups"),
     [
         ([], []),
-        ([(1, "a@x.pl"), (2, "b@x.pl"), (3, "a@x.pl")], [[1, 3], [2]]),
+        ([(1, "a@x.pl", None), (2, "b@x.pl", None), (3, "a@x.pl", None)], [[1, 3], [2]]),
         # A mail to two addresses ties their queues together, before and after it.
-        ([(1, "a@x.pl"), (2, "b@x.pl"), (3, "b@x.pl,a@x.pl"), (4, "c@x.pl"), (5, "b@x.pl")],
+        ([(1, "a@x.pl", 7), (2, "b@x.pl", 7), (3, "b@x.pl,a@x.pl", 7), (4, "c@x.pl", 7),
+          (5, "b@x.pl", 7)],
          [[1, 2, 3, 5], [4]]),
         # Through a chain: a-b, then b-c, then c alone.
-        ([(1, "c@x.pl"), (2, "a@x.pl,b@x.pl"), (3, "d@x.pl"), (4, "b@x.pl,c@x.pl")],
+        ([(1, "c@x.pl", None), (2, "a@x.pl,b@x.pl", None), (3, "d@x.pl", None),
+          (4, "b@x.pl,c@x.pl", None)],
          [[1, 2, 4], [3]]),
-        ([(1, "Jan@X.pl"), (2, "jan@x.pl")], [[1, 2]]),
+        ([(1, "Jan@X.pl", 7), (2, "jan@x.pl", 7)], [[1, 2]]),
+        # One address, several tickets (a burst's notices to staff): a group per ticket,
+        # and the mails of no ticket in one more.
+        ([(1, "staff@x.pl", 1), (2, "staff@x.pl", 2), (3, "staff@x.pl", 1),
+          (4, "staff@x.pl", None), (5, "staff@x.pl", None)],
+         [[1, 3], [2], [4, 5]]),
+        # A mail of ticket 1 to a@ and b@ ties only ticket 1's mails to them.
+        ([(1, "a@x.pl", 1), (2, "a@x.pl", 2), (3, "a@x.pl,b@x.pl", 1), (4, "b@x.pl", 2),
+          (5, "b@x.pl", 1)],
+         [[1, 3, 5], [2], [4]]),
     ],
 )  # fmt: skip
-def test_mails_sharing_an_address_fall_in_one_group_in_queue_order(
-    due: list[tuple[int, str]], groups: list[list[int]]
+def test_mails_of_one_ticket_sharing_an_address_fall_in_one_group_in_queue_order(
+    due: list[tuple[int, str, int | None]], groups: list[list[int]]
 ) -> None:
     assert send_groups(due) == groups
 
@@ -262,6 +273,38 @@ def test_mails_to_one_address_keep_their_order_while_others_go_in_parallel(
     assert subjects(smtp_sink.to("a@acme.pl")) == ["m1", "m2", "m4", "m6"]
     assert subjects(smtp_sink.to("b@acme.pl")) == ["m3", "m4", "m7"]
     assert subjects(smtp_sink.to("c@acme.pl")) == ["m5"]
+
+
+def ticket_of(desk: Desk, seq: int) -> int:
+    """A bare ticket row, for mails queued about it."""
+    with Session(desk.engine) as session:
+        ticket = TicketRow(
+            number=f"SOL-{seq}", seq=seq, tier="warranty", status="open", subject=f"Sprawa {seq}",
+            customer_address="jan@acme.pl", received_at=NOW, reaction_due=NOW,
+            resolution_due=NOW, updated_at=NOW,
+        )  # fmt: skip
+        session.add(ticket)
+        session.commit()
+        assert ticket.id is not None
+        return ticket.id
+
+
+def test_notices_of_two_tickets_to_one_address_go_in_parallel_each_ticket_in_order(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    desk = with_smtp(desk, connections=2)
+    smtp_sink.handler.hold_data = 2  # no DATA answered before two sessions are in it at once
+    first, second = ticket_of(desk, 1), ticket_of(desk, 2)
+    for n, ticket in enumerate((first, first, second, first, second), start=1):
+        queue(desk, *STAFF, subject=f"m{n}", ticket_id=ticket)
+
+    report = flush(desk)
+
+    assert report.sent == 5
+    assert smtp_sink.handler.most_in_data == 2  # a burst's notices do not queue on one connection
+    got = subjects(smtp_sink.to(STAFF[0]))
+    assert [s for s in got if s in {"m1", "m2", "m4"}] == ["m1", "m2", "m4"]
+    assert [s for s in got if s in {"m3", "m5"}] == ["m3", "m5"]
 
 
 def test_a_transient_failure_stops_every_worker_from_claiming_more(

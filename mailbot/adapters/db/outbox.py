@@ -185,15 +185,16 @@ def requeue_stale(claimed_before: datetime, *, session: Session) -> int:
     )
 
 
-def due_mails(now: datetime, limit: int, *, session: Session) -> list[tuple[int, str]]:
-    """Ids and recipients of up to ``limit`` mails queued and due by ``now``, in queue order."""
+def due_mails(now: datetime, limit: int, *, session: Session) -> list[tuple[int, str, int | None]]:
+    """Id, recipients and ticket id (None: a mail of no ticket) of up to ``limit`` mails
+    queued and due by ``now``, in queue order."""
     rows = session.execute(
-        sa.select(col(OutboxRow.id), col(OutboxRow.recipients))
+        sa.select(col(OutboxRow.id), col(OutboxRow.recipients), col(OutboxRow.ticket_id))
         .where(col(OutboxRow.status) == "queued", col(OutboxRow.next_attempt_at) <= now)
         .order_by(col(OutboxRow.id))
         .limit(limit)
     ).all()
-    return [(mail_id, recipients) for mail_id, recipients in rows]
+    return [(mail_id, recipients, ticket_id) for mail_id, recipients, ticket_id in rows]
 
 
 @dataclass(frozen=True)
