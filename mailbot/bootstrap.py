@@ -22,7 +22,7 @@ from mailbot.adapters.oauth2 import TokenSource
 from mailbot.adapters.oauth2_providers import token_source
 from mailbot.adapters.templates import Renderer
 from mailbot.config import Settings, load_settings
-from mailbot.contracts_file import file_digest, load_contracts_file
+from mailbot.contracts_file import ReadBytes, file_digest, read_contracts_file
 from mailbot.core.contracts import Contract
 from mailbot.core.identity import identity_summary
 from mailbot.template_check import check_templates
@@ -79,10 +79,11 @@ def _import(
     return report
 
 
-def import_configured_contracts(desk: Desk) -> None:
+def import_configured_contracts(desk: Desk, *, read_bytes: ReadBytes = Path.read_bytes) -> None:
     """Import ``support.contracts_file`` if set (idempotent), logging what changed; skipped
     when neither it nor the files it names changed since the last import and the contracts
-    did not change otherwise (20,000 contracts take seconds to read and compare)."""
+    did not change otherwise (20,000 contracts take seconds to read and compare).
+    ``read_bytes`` reads the files imported (a test changes them as they are read)."""
     path = desk.settings.support.contracts_file
     if path is None:
         return
@@ -91,15 +92,14 @@ def import_configured_contracts(desk: Desk) -> None:
     if last is not None and file_digest(path, last.files) == last.digest:
         log.info("contracts from %s: unchanged since the last import", path)
         return
-    read: list[Path] = []
-    contracts = load_contracts_file(path, read=read)
-    files = [str(p) for p in read]
-    digest = file_digest(path, files)
+    # The digest recorded is of the bytes parsed, not of the files read again afterwards.
+    loaded = read_contracts_file(path, read_bytes=read_bytes)
+    files = list(loaded.files)
     try:
-        report = _import(desk, contracts, digest, files)
+        report = _import(desk, loaded.contracts, loaded.digest, files)
     except IntegrityError:
         # Another instance starting at the same moment imported them first: read again.
-        report = _import(desk, contracts, digest, files)
+        report = _import(desk, loaded.contracts, loaded.digest, files)
     log.info(
         "contracts from %s: %d added, %d updated, %d unchanged",
         path,

@@ -28,7 +28,7 @@ import io
 import ipaddress
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -80,16 +80,72 @@ _MAX_COUNT = 10_000
 _Record = tuple[str, Mapping[str, object]]
 
 
-def load_contracts_file(path: Path, *, read: list[Path] | None = None) -> list[Contract]:
-    """Return every contract in ``path``, in file order; raise ConfigError on any problem.
-    ``read``: the ``procedures`` files read are added to it."""
-    records = _csv_records(path) if path.suffix.lower() == ".csv" else _toml_records(path)
+def load_contracts_file(path: Path) -> list[Contract]:
+    """Return every contract in ``path``, in file order; raise ConfigError on any problem."""
+    return read_contracts_file(path).contracts
+
+
+# Reads a file's bytes: a parameter, so that a test can change a file right after it is read.
+ReadBytes = Callable[[Path], bytes]
+
+
+@dataclass(frozen=True)
+class ContractsFile:
+    """The contracts of a file, the ``procedures`` files they named (each once, in the order
+    first read) and the digest (``file_digest``) of the very bytes they were read from."""
+
+    contracts: list[Contract]
+    files: tuple[str, ...]
+    digest: str
+
+
+def read_contracts_file(path: Path, *, read_bytes: ReadBytes = Path.read_bytes) -> ContractsFile:
+    """``load_contracts_file`` with the digest of what it read: each file is read once, and
+    parsed and hashed from those bytes. Hashing the file again after parsing it would name
+    content never imported if it changed in between, and the next start would skip it."""
+    reads = _Reads(read_bytes)
+    contracts = _load(path, reads)
+    return ContractsFile(contracts, tuple(str(p) for p in reads.named), reads.digest.hexdigest())
+
+
+class _Reads:
+    """The files one load reads, each read once: hashed as read (the bytes are not kept),
+    in the order ``file_digest`` hashes them (the reader's code first)."""
+
+    def __init__(self, read_bytes: ReadBytes) -> None:
+        self._read_bytes = read_bytes
+        self.digest = hashlib.sha256()
+        for name in _READER:
+            _hash(self.digest, name, _content(name))
+        self.named: list[Path] = []  # the procedures files
+        self._texts: dict[Path, str] = {}
+
+    def contracts_file(self, path: Path) -> bytes:
+        content = self._read_bytes(path)
+        _hash(self.digest, path, content)
+        return content
+
+    def procedures(self, path: Path) -> str:
+        """The text of a procedures file (UnicodeDecodeError, OSError as reading raises)."""
+        if path not in self._texts:
+            content = self._read_bytes(path)
+            text = content.decode("utf-8").strip()
+            _hash(self.digest, path, content)
+            self.named.append(path)
+            self._texts[path] = text
+        return self._texts[path]
+
+
+def _load(path: Path, reads: _Reads) -> list[Contract]:
+    records = (
+        _csv_records(path, reads) if path.suffix.lower() == ".csv" else _toml_records(path, reads)
+    )
     contracts: list[Contract] = []
     first_label: dict[str, str] = {}
     for label, fields in records:
         where = _where(label, fields)
         try:
-            contract = _contract(fields, base=path.parent, read=read)
+            contract = _contract(fields, base=path.parent, reads=reads)
         except ValueError as exc:
             raise ConfigError(f"{path}: {where}: {exc}") from None
         if contract.id in first_label:
@@ -110,7 +166,7 @@ def _where(label: str, fields: Mapping[str, object]) -> str:
 # --- reading the two formats --------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, reads: _Reads) -> str:
     """The file's text; an empty file, or one with a NUL byte, is refused (ConfigError).
 
     An empty file is a truncated or failed export more often than a choice: a file
@@ -119,7 +175,7 @@ def _read_text(path: Path) -> str:
     """
     try:
         # utf-8-sig: spreadsheet programs start CSV files with a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
+        text = reads.contracts_file(path).decode("utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the contracts file: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
@@ -135,10 +191,10 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def _toml_records(path: Path) -> list[_Record]:
+def _toml_records(path: Path, reads: _Reads) -> list[_Record]:
     try:
         # Decimal, not float: an amount like 290.10 must arrive exactly.
-        document = tomllib.loads(_read_text(path), parse_float=Decimal)
+        document = tomllib.loads(_read_text(path, reads), parse_float=Decimal)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     for name in document:
@@ -152,8 +208,8 @@ def _toml_records(path: Path) -> list[_Record]:
     return [(f"contract #{number}", table) for number, table in enumerate(tables, start=1)]
 
 
-def _csv_records(path: Path) -> list[_Record]:
-    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+def _csv_records(path: Path, reads: _Reads) -> list[_Record]:
+    reader = csv.DictReader(io.StringIO(_read_text(path, reads), newline=""))
     _check_header(path, reader.fieldnames or [])
     records: list[_Record] = []
     for row in reader:
@@ -227,21 +283,28 @@ def file_digest(path: Path, files: Iterable[str | Path] = ()) -> str:
     counts as its error, so a change to or from unreadable shows."""
     digest = hashlib.sha256()
     for name in (*_READER, path, *files):
-        try:
-            content = Path(name).read_bytes()
-        except OSError as exc:
-            content = f"unreadable: {exc.strerror}".encode()
-        digest.update(f"{name}\0{len(content)}\0".encode())
-        digest.update(content)
+        _hash(digest, name, _content(Path(name)))
     return digest.hexdigest()
 
 
-def _contract(
-    fields: Mapping[str, object], *, base: Path, read: list[Path] | None = None
-) -> Contract:
-    """Build one Contract; raise ValueError("field: what is wrong") for the first problem."""
+def _content(path: Path) -> bytes:
     try:
-        row = _Row.model_validate(fields, context={"base": base, "read": read})
+        return path.read_bytes()
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}".encode()
+
+
+def _hash(digest: hashlib._Hash, name: str | Path, content: bytes) -> None:
+    digest.update(f"{name}\0{len(content)}\0".encode())
+    digest.update(content)
+
+
+def _contract(fields: Mapping[str, object], *, base: Path, reads: _Reads | None = None) -> Contract:
+    """Build one Contract; raise ValueError("field: what is wrong") for the first problem.
+    ``reads``: the load it is part of (a procedures file is read once a load)."""
+    reads = reads or _Reads(Path.read_bytes)
+    try:
+        row = _Row.model_validate(fields, context={"base": base, "reads": reads})
     except ValidationError as exc:
         raise ValueError(_first_problem(exc)) from None
     # Keys left out keep Contract's defaults (None is "not set" for every key of _Row).
@@ -367,19 +430,16 @@ def _email(value: object) -> str:
     return value.strip().lower()
 
 
-def _procedures(value: object, base: Path, read: list[Path] | None = None) -> str:
-    """The text, or the text of the file it names (one line, relative to the contracts file);
-    that file is added to ``read``."""
+def _procedures(value: object, base: Path, reads: _Reads) -> str:
+    """The text, or the text of the file it names (one line, relative to the contracts file),
+    read through ``reads``."""
     text = _text(value).strip()
     if "\n" in text:
         return text
     path = (base / text).expanduser()
     try:
         if path.is_file():
-            content = path.read_text(encoding="utf-8").strip()
-            if read is not None:
-                read.append(path)
-            return content
+            return reads.procedures(path)
     except (OSError, UnicodeDecodeError) as exc:
         # A long line of text is no file name (ENAMETOOLONG): it is the text itself.
         if not text.lower().endswith(_PROCEDURE_SUFFIXES):
@@ -392,8 +452,8 @@ def _procedures(value: object, base: Path, read: list[Path] | None = None) -> st
 
 def _procedures_in(value: object, info: ValidationInfo) -> str:
     base: Path = info.context["base"] if info.context else Path()
-    read: list[Path] | None = info.context.get("read") if info.context else None
-    return _procedures(value, base, read)
+    reads: _Reads = info.context["reads"] if info.context else _Reads(Path.read_bytes)
+    return _procedures(value, base, reads)
 
 
 def _check(check: Callable[..., object]) -> PlainValidator:

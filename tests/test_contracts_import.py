@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mailbot.adapters.db import Session, import_contracts, load_contracts
 from mailbot.bootstrap import build_desk, import_configured_contracts
-from mailbot.contracts_file import file_digest
+from mailbot.contracts_file import file_digest, read_contracts_file
 from mailbot.usecases.desk import Desk
 from tests import factories
 
@@ -83,3 +84,48 @@ def test_the_digest_covers_the_file_and_the_files_it_names(tmp_path: Path) -> No
     assert file_digest(main, [str(named)]) != first
     named.unlink()  # unreadable counts as its own content, never as "unchanged"
     assert file_digest(main, [str(named)]) not in (first, file_digest(main))
+
+
+def _changed_after_reading(path: Path, new_text: str) -> Callable[[Path], bytes]:
+    """A reader that gives the file's bytes, then writes ``new_text`` to it: the file
+    changes between the import's reading and anything done after."""
+
+    def read_bytes(name: Path) -> bytes:
+        content = name.read_bytes()
+        if name == path:
+            path.write_text(new_text)
+        return content
+
+    return read_bytes
+
+
+def test_a_file_changed_while_imported_is_imported_again(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    contracts = tmp_path / "contracts.toml"
+    contracts.write_text(CONTRACT.format(procedures="Restart the router."))
+    changed = CONTRACT.format(procedures="Call the office first.")
+    desk = _desk(database_url, tmp_path)
+    try:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="mailbot"):
+            import_configured_contracts(desk, read_bytes=_changed_after_reading(contracts, changed))
+        assert _procedures(desk) == "Restart the router."
+        # The digest recorded is of what was imported, so the next start sees the change.
+        assert "1 updated" in _imports(desk, caplog)
+        assert _procedures(desk) == "Call the office first."
+    finally:
+        desk.engine.dispose()
+
+
+def test_the_digest_is_of_the_bytes_parsed(tmp_path: Path) -> None:
+    main, named = tmp_path / "contracts.toml", tmp_path / "kroki.txt"
+    main.write_text(CONTRACT.format(procedures="kroki.txt"))
+    named.write_text("Restart the router.\n")
+    before = file_digest(main, [str(named)])
+    loaded = read_contracts_file(
+        main, read_bytes=_changed_after_reading(named, "Call the office first.\n")
+    )
+    assert loaded.files == (str(named),)
+    assert loaded.contracts[0].procedures == "Restart the router."
+    assert loaded.digest == before != file_digest(main, loaded.files)
