@@ -33,9 +33,12 @@ from mailbot.core.tiers import TIER_PRECEDENCE, Tier
 WARSAW = ZoneInfo("Europe/Warsaw")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Contract:
-    """A customer's contract, as the matcher needs it. Addresses and domains are lower-case."""
+    """A customer's contract, as the matcher needs it. Addresses and domains are lower-case.
+
+    Slots: the daemon keeps every contract in memory (its index), and a ``__dict__`` each
+    was about a quarter of 20,000 contracts' size."""
 
     id: str
     customer: str
@@ -104,10 +107,17 @@ class ContractIndex:
                 by_address[address].append(contract)
             for domain in contract.domains:
                 by_domain[domain].append(contract)
+        # A key of one contract (most are) maps to that contract's own 1-tuple, one for
+        # all its keys: a tuple a key was about 3 MB of 20,000 contracts' index.
+        alone = {id(contract): (contract,) for contract in given}
+
+        def frozen(found: list[Contract]) -> tuple[Contract, ...]:
+            return alone[id(found[0])] if len(found) == 1 else tuple(found)
+
         return cls(
             given,
-            {key: tuple(found) for key, found in by_address.items()},
-            {key: tuple(found) for key, found in by_domain.items()},
+            {key: frozen(found) for key, found in by_address.items()},
+            {key: frozen(found) for key, found in by_domain.items()},
         )
 
 
