@@ -55,6 +55,11 @@ class RunResult:
     seconds: float = 0.0  # daemons' start to the last acknowledgement at the sink
     empty_after: float | None = None  # daemons' start to an empty inbox
     startup: float | None = None  # daemons' start to "mailbot running" in the (first) log
+    # A contract-scale run (--contracts): after it, one daemon started again on the same
+    # config and database, the contracts file unchanged: its start to "mailbot running",
+    # and whether its log said the import was skipped (the file unchanged since).
+    restart: float | None = None
+    restart_skipped_import: bool = False
     fill_rate: float = 0.0  # APPEND, mails per second
     acked: int = 0  # mails with at least one acknowledgement
     duplicates: int = 0  # mails with more than one
@@ -127,6 +132,8 @@ def throughput(
             _drive(setup, daemons, account, corpus, result)
         finally:
             result.exit_codes = [d.stop() for d in daemons]
+        if contracts and not result.error:
+            _restart(daemons[0].config, Path(temp) / "restart.log", result)
         if history and not result.error:
             result.queries = query_times(str(daemons[0].config), tickets=history, now=_now())
         result.peak_mib = [d.peak_mib for d in daemons]
@@ -181,6 +188,31 @@ def _drive(
         watcher.logout()
 
 
+# Seconds between two looks at a restarted daemon's log: its start is timed to this.
+RESTART_TICK = 0.05
+RESTART_TIMEOUT = 60.0
+
+
+def _restart(config: Path, log: Path, result: RunResult) -> None:
+    """Start a daemon again on ``config`` (the run's database, the contracts file it
+    imported), time its start to "mailbot running" in its log, stop it."""
+    progress("  starting the daemon again, the contracts file unchanged")
+    daemon = Daemon(config, log)
+    started = time.monotonic()
+    daemon.start()
+    try:
+        while not daemon.log_mentions("mailbot running"):
+            if not daemon.alive() or time.monotonic() - started > RESTART_TIMEOUT:
+                result.error = "the daemon started again did not start"
+                _keep_logs([daemon], result)
+                return
+            time.sleep(RESTART_TICK)
+        result.restart = time.monotonic() - started
+        result.restart_skipped_import = daemon.log_mentions("unchanged since the last import")
+    finally:
+        daemon.stop()
+
+
 def _look(watch: _Watch, daemons: Sequence[Daemon], watcher: object, now: float) -> None:
     parents = process_parents()
     for daemon in daemons:
@@ -213,11 +245,18 @@ def _summary(r: RunResult) -> str:
     if r.error:
         return f"{r.db}, {r.instances} instance(s), {r.mails} mails: FAILED ({r.error})"
     empty = f"{r.empty_after:.1f} s" if r.empty_after is not None else "?"
+    restart = (
+        f"; started again with the file unchanged in {r.restart:.1f} s"
+        f"{'' if r.restart_skipped_import else ' (it imported the file again)'}"
+        if r.restart is not None
+        else ""
+    )
     return (
         f"{r.db}, {r.instances} instance(s), {r.mails} mails, {r.contracts:,} contracts, "
         f"{r.history:,} tickets of history: {r.rate:.1f} mails/s to the last "
         f"acknowledgement ({r.seconds:.1f} s; inbox empty after {empty}), "
         f"{r.duplicates} duplicated, peak {', '.join(f'{m:.0f}' for m in r.peak_mib)} MiB"
+        f"{restart}"
     )
 
 

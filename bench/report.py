@@ -207,12 +207,10 @@ def _after_start(run: RunResult) -> float:
 def _contract_targets(runs: Sequence[RunResult]) -> list[tuple[str, str, str]]:
     base, big = _scaled(runs, contracts=10), _scaled(runs, contracts=20_000)
     rate = "20,000 contracts: ingest at least 90 % of its rate with 10 contracts"
-    start = (
-        "20,000 contracts: a start under 3 s (measured: a first start, which imports the file;"
-        " a start with the file unchanged skips the import and is not measured here)"
-    )
+    start = "20,000 contracts: a start with an unchanged 20,000-contract file under 3 s"
+    first = "20,000 contracts: importing them under 10 s (the first start, which imports the file)"
     if base is None or big is None:
-        return [(rate, "-", _verdict(None)), (start, "-", _verdict(None))]
+        return [(row, "-", _verdict(None)) for row in (rate, start, first)]
     ours, theirs = _after_start(big), _after_start(base)
     share = ours / theirs if theirs else 0.0
     measured = (
@@ -222,9 +220,23 @@ def _contract_targets(runs: Sequence[RunResult]) -> list[tuple[str, str, str]]:
     started = big.startup or 0.0
     return [
         (rate, measured, _verdict(share >= 0.9)),
-        (start, f"{started:.1f} s (10 contracts: {base.startup or 0:.1f} s)",
-         _verdict(big.startup is not None and started < 3)),
+        _restart_target(start, base, big),
+        (first, f"{started:.1f} s (10 contracts: {base.startup or 0:.1f} s)",
+         _verdict(big.startup is not None and started < 10)),
     ]  # fmt: skip
+
+
+def _restart_target(target: str, base: RunResult, big: RunResult) -> tuple[str, str, str]:
+    """The start of a daemon again after the run, its contracts file unchanged: it must
+    skip the import (its log says so) and be running within 3 s."""
+    if big.restart is None:
+        return target, "-", _verdict(None)
+    skipped = "" if big.restart_skipped_import else "; it imported the file again"
+    measured = (
+        f'{big.restart:.1f} s, process start to "mailbot running" (10 contracts:'
+        f" {_seconds(base.restart)}; the first start, importing: {_seconds(big.startup)}){skipped}"
+    )
+    return target, measured, _verdict(big.restart_skipped_import and big.restart < 3)
 
 
 def _postgresql_target(runs: Sequence[RunResult]) -> tuple[str, str, str]:
@@ -563,6 +575,7 @@ def _scale(runs: Sequence[RunResult]) -> str:
             r.db, f"{r.contracts:,}", f"{r.history:,}",
             f"{r.history_fill:.0f} s" if r.history else "-", f"{r.mails:,}",
             f"{r.ingest_rate:.1f}", f"{r.rate:.1f}", _seconds(r.startup),
+            _seconds(r.restart),
             ", ".join(f"{m * 1024 * 1024 / MB:.0f}" for m in r.peak_pss_mib),
             _queries(r.queries), r.error or "ok",
         )
@@ -570,7 +583,8 @@ def _scale(runs: Sequence[RunResult]) -> str:
     ]  # fmt: skip
     header = (
         "Database", "Contracts", "Tickets of history", "Generated in", "Mails",
-        "Ingest mails/s", "Mails/s to the last ack", "Start-up", "Peak PSS (MB)",
+        "Ingest mails/s", "Mails/s to the last ack", "Start-up", "Start, file unchanged",
+        "Peak PSS (MB)",
         "Sweep / list --overdue / show / billing", "Result",
     )  # fmt: skip
     return (
@@ -583,6 +597,9 @@ def _scale(runs: Sequence[RunResult]) -> str:
         " the run, in the benchmark's process: the reminder sweep, the `tickets list"
         " --overdue` and `tickets show` use cases and a month's `report billing`, the median"
         " of 5 after a warm-up (a command's own Python start, about 0.2 s, comes on top)."
+        ' "Start, file unchanged": after a contracts run, one daemon started again on its'
+        " database with the same contracts file, from the process's start to \"mailbot"
+        " running\" in its log (the import skipped: the file's digest is the one recorded)."
         "\n\n" + _table(header, rows)
     )
 
