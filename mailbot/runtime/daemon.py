@@ -52,7 +52,7 @@ from mailbot.runtime.sdnotify import Notifier
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.ingest import IngestReport, ingest
 from mailbot.usecases.oauth2_refusals import TokenRefusals
-from mailbot.usecases.outbox import flush_outbox, take_back
+from mailbot.usecases.outbox import flush_outbox, others_send, take_back
 from mailbot.usecases.reminders import sweep
 from mailbot.usecases.web_submissions import expire_stale
 
@@ -200,8 +200,10 @@ class Daemon:
         loop = asyncio.get_running_loop()
 
         def after_batch() -> bool:
-            # The batch is committed: its acknowledgements may go while the next is read.
-            loop.call_soon_threadsafe(self._start_early_flush)
+            # The batch is committed: its acknowledgements may go while the next is read,
+            # from here unless another instance sends them (usecases.outbox.others_send).
+            if not others_send(self.desk):
+                loop.call_soon_threadsafe(self._start_early_flush)
             release_free_memory()
             return self._next_mail()
 

@@ -116,6 +116,18 @@ def take_back(desk: Desk) -> int:
     return taken
 
 
+def others_send(desk: Desk) -> bool:
+    """Whether another process sends this desk's outbox now (several instances on
+    PostgreSQL); False when that cannot be told. An instance reading a backlog leaves the
+    sending to it between its batches: the other has a core of its own, and the intake
+    here goes faster without the outbox beside it."""
+    try:
+        return claims.other_flushers(desk.engine) > 0
+    except db.DatabaseError:
+        log.debug("outbox: cannot tell whether another process sends", exc_info=True)
+        return False
+
+
 def _due(desk: Desk, now: datetime, limit: int, owner: Owner) -> list[tuple[int, str, int | None]]:
     """Ids and recipients of the mails due, in queue order (no bytes: ``_claim`` reads those).
 

@@ -3,13 +3,16 @@ marks apply only to a claimed row, and the health figures come back as aware tim
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from mailbot.adapters import db
-from mailbot.adapters.db import Engine, OutboxRow, Session
+from mailbot.adapters.db import Engine, OutboxRow, Session, claims
 from mailbot.adapters.db.claims import Owner
 
 NOW = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
@@ -93,3 +96,39 @@ def test_the_oldest_unsent_mail_comes_back_aware(engine: Engine) -> None:
         oldest = db.unsent_mails(("queued",), session=session)[1]
         assert oldest is not None and oldest.tzinfo is not None
         assert db.outbox_with_status("failed", session=session) == 0
+
+
+HOLDER = """
+import sys
+from mailbot.adapters import db
+from mailbot.adapters.db import claims
+engine = db.plain_engine(sys.argv[1])
+claims.hold(engine, "token-of-another-process")
+print("held", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_process_that_sends_the_outbox_is_seen_by_the_others_while_it_lives(
+    engine: Engine,
+) -> None:
+    claims.hold(engine, OWNER.token)  # this process sends too, and does not count itself
+    before = claims.other_flushers(engine)
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, engine.url.render_as_string(hide_password=False)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert other.stdout is not None and other.stdout.readline() == "held\n"
+        during = claims.other_flushers(engine)
+    finally:
+        other.communicate(timeout=30)  # its stdin closes: it ends, and its session with it
+    after = claims.other_flushers(engine)
+    deadline = time.monotonic() + 10
+    while after != before and time.monotonic() < deadline:  # the server drops it at once
+        after = claims.other_flushers(engine)
+
+    if engine.dialect.name == "postgresql":
+        assert (before, during, after) == (before, before + 1, before)
+    else:  # one machine sends a SQLite database's outbox: nobody to leave it to
+        assert (before, during, after) == (0, 0, 0)

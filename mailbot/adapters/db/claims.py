@@ -115,6 +115,11 @@ def owner_key(token: str) -> int:
     return lease_key(f"outbox claim owner {token}")
 
 
+# Every flushing process also holds this key, shared: how many hold it tells how many
+# processes send the outbox of this database (``other_flushers``).
+FLUSHERS_KEY = lease_key("outbox flushers")
+
+
 def hold(engine: Engine, token: str) -> None:
     """Make sure this process holds its owner lock on ``engine``'s database (PostgreSQL).
 
@@ -141,11 +146,31 @@ def hold(engine: Engine, token: str) -> None:
         try:
             # Nobody else ever asks for this key but to test it (``gone``): it is ours at once.
             connection.execute(sa.select(sa.func.pg_advisory_lock(owner_key(token))))
-            connection.commit()  # the lock is the session's; no transaction held open
+            connection.execute(sa.select(sa.func.pg_advisory_lock_shared(FLUSHERS_KEY)))
+            connection.commit()  # the locks are the session's; no transaction held open
         except BaseException:
             connection.close()
             raise
         _held[where] = connection
+
+
+def other_flushers(engine: Engine) -> int:
+    """How many other processes send this database's outbox now (PostgreSQL: the holders
+    of ``FLUSHERS_KEY`` but this one; 0 on other databases, where one machine sends)."""
+    if engine.dialect.name != "postgresql":
+        return 0
+    # A bigint advisory key shows in pg_locks as classid (high half) and objid (low half).
+    holders = sa.text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND classid = :high AND objid = :low AND objsubid = 1"
+    )
+    with engine.connect() as connection:
+        count = connection.execute(
+            holders, {"high": FLUSHERS_KEY >> 32, "low": FLUSHERS_KEY & 0xFFFFFFFF}
+        ).scalar_one()
+        connection.commit()
+    mine = any(url == engine.url.render_as_string(hide_password=False) for url, _ in _held)
+    return max(0, int(count) - int(mine))
 
 
 def gone(engine: Engine, owner: Owner) -> bool:
