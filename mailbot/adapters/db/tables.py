@@ -218,6 +218,10 @@ class OutboxRow(SQLModel, table=True):
     ticket's hourly cap), sending, sent or failed."""
 
     __tablename__ = "outbox"
+    # The per-sender cap counts an address's automatic mails of the last hour by it.
+    __table_args__ = (
+        sa.Index("ix_outbox_capped_address_created_at", "capped_address", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     kind: str  # "ack", ... (what produced it, for the log)
@@ -226,7 +230,7 @@ class OutboxRow(SQLModel, table=True):
     recipients: str  # comma-separated envelope recipients
     # The lower-cased recipient of an automatic mail to one address ("" for others): the
     # per-sender cap counts by it, through its index, in a burst of thousands of mails.
-    capped_address: str = Field(default="", index=True)
+    capped_address: str = Field(default="")
     raw: bytes = Field(sa_type=sa.LargeBinary)
     status: str = Field(default="queued", index=True)
     attempts: int = 0
