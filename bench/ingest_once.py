@@ -123,6 +123,8 @@ def run(
     if args.database:
         engine = create_engine(url)
         SQLModel.metadata.drop_all(engine)
+        with engine.begin() as connection:  # else the schema counts as made: no tables
+            connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
         engine.dispose()
     imap = ImapSettings(
         dovecot.host,
