@@ -45,7 +45,6 @@ def build_desk(settings: Settings, *, clock: Clock = system_clock) -> Desk:
     )
     desk.token_key  # noqa: B018 -- made or read now, outside any transaction
     desk.oauth2_tokens  # noqa: B018 -- made now, before the threads that share it
-    desk.write_turns  # noqa: B018 -- likewise
     return desk
 
 

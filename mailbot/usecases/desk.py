@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from mailbot.adapters import db as repo
 from mailbot.adapters.attachments import AttachmentStore
 from mailbot.adapters.db import Engine, Session
-from mailbot.adapters.db.turns import WriteTurns
 from mailbot.adapters.oauth2 import TokenSource
 from mailbot.adapters.oauth2_providers import token_source
 from mailbot.adapters.templates import Renderer
@@ -74,12 +73,6 @@ class Desk:
             value = repo.secret("token", candidate=secrets.token_hex(32), session=session)
             session.commit()
         return bytes.fromhex(value)
-
-    @cached_property
-    def write_turns(self) -> WriteTurns:
-        """Turns at SQLite's write lock between the intake and the outbox (``build_desk``
-        makes it before the threads that share it)."""
-        return WriteTurns(enabled=self.engine.dialect.name == "sqlite")
 
     @cached_property
     def size_limits(self) -> SizeLimits:

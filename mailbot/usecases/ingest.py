@@ -228,14 +228,10 @@ def handle_batch(
 def _store_batch(
     desk: Desk, keys: list[MailKey], batch: list[FetchedMail], prepared: list[Prepared]
 ) -> list[Outcome]:
-    """The batch in one transaction, or in a few when the outbox waits for the write lock
-    (SQLite): then what is stored so far is committed and the outbox's writes go first
-    (``WriteTurns``), so acknowledgements leave while a burst is read, not after it."""
-    turns = desk.write_turns
     stored: list[tuple[MailKey, InboundMail, Outcome]] = []
     outcomes: list[Outcome] = []
     mailbox = keys[0].mailbox
-    with turns.long(), Session(desk.engine) as session:
+    with Session(desk.engine) as session:
         done = repo.ledger_entries(
             mailbox, keys[0].uidvalidity, [k.uid for k in keys], session=session
         )
@@ -245,8 +241,7 @@ def _store_batch(
             mailbox, [p.mail.message_id for p in prepared if p.mail.message_id], session=session
         )
         # A mail opens one ticket at most: their numbers in one statement, not one each.
-        to_store = len(keys) - len(done)
-        repo.take_ticket_numbers(to_store, session=session)
+        repo.take_ticket_numbers(len(keys) - len(done), session=session)
         for key, fetched, mail in zip(keys, batch, prepared, strict=True):
             earlier = done.get(key.uid)
             if earlier is not None:
@@ -264,22 +259,11 @@ def _store_batch(
                 )
             stored.append((key, mail.mail, outcome))
             outcomes.append(outcome)
-            to_store -= 1
-            if to_store and turns.wanted():
-                _commit_stored(session, stored)
-                turns.give_way()
-                repo.take_ticket_numbers(to_store, session=session)
-        _commit_stored(session, stored)
-    return outcomes
-
-
-def _commit_stored(session: Session, stored: list[tuple[MailKey, InboundMail, Outcome]]) -> None:
-    """Commit the mails stored so far (numbers not used given back first) and log them."""
-    repo.give_back_ticket_numbers(session=session)
-    session.commit()
+        repo.give_back_ticket_numbers(session=session)
+        session.commit()
     for key, inbound, outcome in stored:
         _log_outcome(key, inbound, outcome)
-    stored.clear()
+    return outcomes
 
 
 def _log_handled_before(key: MailKey, done: LedgerRow) -> None:

@@ -135,7 +135,7 @@ def _due(desk: Desk, now: datetime, limit: int, owner: Owner) -> list[tuple[int,
     tells other processes that its claims are alive.
     """
     claims.hold(desk.engine, owner.token)
-    with desk.write_turns.short(), Session(desk.engine) as session:
+    with Session(desk.engine) as session:
         stale = db.requeue_stale(now - STALE_CLAIM, session=session)
         session.commit()
         if stale:
@@ -236,15 +236,7 @@ class _SharedCommits:
 def _commit_group(
     desk: Desk, owner: Owner, writes: list[_Write]
 ) -> list[PendingMail | Exception | None]:
-    """Each write's result (or its exception), committed in one transaction if possible;
-    ahead of the intake's batch, which gives way to it (``WriteTurns``)."""
-    with desk.write_turns.short():
-        return _commit_writes(desk, owner, writes)
-
-
-def _commit_writes(
-    desk: Desk, owner: Owner, writes: list[_Write]
-) -> list[PendingMail | Exception | None]:
+    """Each write's result (or its exception), committed in one transaction if possible."""
     if len(writes) > 1:
         with Session(desk.engine) as session:
             try:

@@ -19,7 +19,6 @@ from sqlmodel import Session, select
 
 from mailbot.adapters import db as repo
 from mailbot.adapters.db import AttachmentRow, LedgerRow, MessageRow, OutboxRow, TicketRow
-from mailbot.adapters.db.turns import WriteTurns
 from mailbot.adapters.imap import ImapSource
 from mailbot.adapters.mailbox import Destination
 from mailbot.adapters.maildir import MaildirSource
@@ -417,38 +416,3 @@ def test_an_imap_date_within_a_day_of_the_mails_date_is_believed(
     [ticket] = tickets(desk)
     assert ticket.received_at == NOW - timedelta(hours=2)
     assert not [r for r in caplog.records if "received at intake" in r.getMessage()]
-
-
-class Yielding(WriteTurns):
-    """Turns whose short write always waits: the intake gives way after every mail. Each
-    time it does, what another connection sees of the batch is noted."""
-
-    def __init__(self, desk: Desk) -> None:
-        super().__init__(enabled=True, every=0.0)
-        self.desk = desk
-        self.seen: list[list[str]] = []
-
-    def wanted(self) -> bool:
-        return True
-
-    def give_way(self) -> None:
-        self.seen.append([t.number for t in tickets(self.desk)])
-        super().give_way()
-
-
-def test_the_intake_commits_between_mails_when_the_outbox_waits_for_its_turn(
-    desk: Desk, imap_client: ImapPeer, smtp_sink: SmtpSink
-) -> None:
-    for n in range(3):
-        deliver(imap_client, customer_mail(f"k{n}@firma.pl", f"Sprawa {n}"))
-    turns = Yielding(desk)
-    desk.__dict__["write_turns"] = turns  # the cached property, replaced for this desk
-
-    run_once(desk)
-
-    # Committed and visible to the outbox after the first and the second mail; the third
-    # ends the batch. The numbers taken for the batch have no gap.
-    assert turns.seen == [["SOL-1"], ["SOL-1", "SOL-2"]]
-    assert [t.number for t in tickets(desk)] == ["SOL-1", "SOL-2", "SOL-3"]
-    assert len(smtp_sink.of_kind("ack")) == 3
-    assert imap_client.messages("INBOX") == []
