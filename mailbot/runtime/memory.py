@@ -26,3 +26,18 @@ def release_free_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+# mallopt(3)'s M_ARENA_MAX.
+_M_ARENA_MAX = -8
+
+
+def limit_heaps(count: int) -> None:
+    """Let glibc's malloc keep at most ``count`` heaps (arenas) for all threads.
+
+    By default every thread that allocates may get a heap of its own (up to eight a
+    core), and each keeps its freed pages and its fragments; malloc_trim gives back only
+    whole free pages. Call it before the first thread starts."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(_M_ARENA_MAX, count)
