@@ -77,8 +77,8 @@ def generated_contracts(count: int) -> list[Contract]:
             f"k{i}",
             f"Firma {i}",
             Tier.WARRANTY,
-            frozenset({f"a{i}@k{i}.pl", f"b{i}@k{i}.pl"}),
-            frozenset({f"firma{i}.pl" if i < 10 else f"k{i}.pl"}),
+            (f"a{i}@k{i}.pl", f"b{i}@k{i}.pl"),
+            (f"firma{i}.pl" if i < 10 else f"k{i}.pl",),
             date(2025, 1, 1),
         )
         for i in range(count)

@@ -349,20 +349,20 @@ def _bool(value: object) -> bool:
     raise ValueError(f"expected true or false, got {describe_value(value)}")
 
 
-def _strings(value: object, item: Callable[[str], bool], expected: str) -> frozenset[str]:
+def _strings(value: object, item: Callable[[str], bool], expected: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ValueError(f"expected a list of {expected}, got {describe_value(value)}")
     bad = [entry for entry in value if not isinstance(entry, str) or not item(entry)]
     if bad:
         raise ValueError(f"expected a list of {expected}, got {describe_value(bad[0])} in it")
-    return frozenset(entry.lower() for entry in value)
+    return tuple(sorted({entry.lower() for entry in value}))
 
 
-def _addresses(value: object) -> frozenset[str]:
+def _addresses(value: object) -> tuple[str, ...]:
     return _strings(value, is_email_address, "e-mail addresses")
 
 
-def _domains(value: object) -> frozenset[str]:
+def _domains(value: object) -> tuple[str, ...]:
     return _strings(value, is_domain_name, "domain names like acme.pl (no @)")
 
 
@@ -473,8 +473,8 @@ class _Row(BaseModel):
     id: Annotated[str, _check(_text)]
     customer: Annotated[str, _check(_text)]
     tier: Annotated[Tier, _check(_tier)]
-    addresses: Annotated[frozenset[str], _check(_addresses)] = frozenset()
-    domains: Annotated[frozenset[str], _check(_domains)] = frozenset()
+    addresses: Annotated[tuple[str, ...], _check(_addresses)] = ()
+    domains: Annotated[tuple[str, ...], _check(_domains)] = ()
     valid_from: Annotated[date, _check(_date)]
     valid_until: Annotated[date | None, _check(_date)] = None
     language: Annotated[str | None, _check(_language)] = None

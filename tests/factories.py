@@ -40,16 +40,16 @@ VIP = Contract(
     "acme-vip",
     "ACME Sp. z o.o.",
     Tier.VIP,
-    frozenset({"jan@acme.pl"}),
-    frozenset(),
+    ("jan@acme.pl",),
+    (),
     date(2025, 1, 1),
 )
 WARRANTY = Contract(
     "klos-gw",
     "Piekarnia Kłos",
     Tier.WARRANTY,
-    frozenset(),
-    frozenset({"klos.pl"}),
+    (),
+    ("klos.pl",),
     date(2025, 1, 1),
     date(2027, 1, 1),
 )

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from mailbot.core.tiers import TIER_PRECEDENCE, Tier
@@ -35,16 +36,19 @@ WARSAW = ZoneInfo("Europe/Warsaw")
 
 @dataclass(frozen=True, slots=True)
 class Contract:
-    """A customer's contract, as the matcher needs it. Addresses and domains are lower-case.
+    """A customer's contract, as the matcher needs it. Addresses and domains are lower-case,
+    each once, sorted (``__post_init__`` makes them so, whatever order they come in).
 
     Slots: the daemon keeps every contract in memory (its index), and a ``__dict__`` each
-    was about a quarter of 20,000 contracts' size."""
+    was about a quarter of 20,000 contracts' size. Tuples, not frozensets: a frozenset of
+    one or two strings is 216 bytes, a tuple 56 to 64 (about 6 MiB of 20,000 contracts);
+    the matcher looks senders up in the index's dictionaries, never in these."""
 
     id: str
     customer: str
     tier: Tier
-    addresses: frozenset[str]
-    domains: frozenset[str]
+    addresses: tuple[str, ...]
+    domains: tuple[str, ...]
     valid_from: date
     valid_until: date | None = None
     # "pl" or "en"; "" for the language the customer writes in (core.language).
@@ -62,6 +66,14 @@ class Contract:
     # None: the tier's default (see requires_authentication).
     require_authentication: bool | None = None
 
+    def __post_init__(self) -> None:
+        # Sorted and each once: two contracts with the same addresses in another order are
+        # equal (the import compares the file's contracts with the database's by ==).
+        for name in ("addresses", "domains"):
+            values = getattr(self, name)
+            if not _sorted_unique(values):
+                object.__setattr__(self, name, tuple(sorted(set(values))))
+
     def valid_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_until is None or day <= self.valid_until)
 
@@ -74,6 +86,11 @@ class Contract:
         if self.require_authentication is not None:
             return self.require_authentication
         return vip_default and self.tier is Tier.VIP
+
+
+def _sorted_unique(values: object) -> bool:
+    """Whether ``values`` is a tuple already sorted with no value twice."""
+    return isinstance(values, tuple) and all(a < b for a, b in pairwise(values))
 
 
 @dataclass(frozen=True)

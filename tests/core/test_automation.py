@@ -132,7 +132,7 @@ def test_sender_verification(results: list[str], verified: bool) -> None:
 
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-ACME = Contract("acme", "ACME", Tier.VIP, frozenset({"jan@acme.pl"}), frozenset(), date(2025, 1, 1))
+ACME = Contract("acme", "ACME", Tier.VIP, ("jan@acme.pl",), (), date(2025, 1, 1))
 TIERS = {
     tier: TierPolicy(ALWAYS, WorkingDuration(time=timedelta(hours=1)), WorkingDuration(2))
     for tier in Tier

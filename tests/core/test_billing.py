@@ -26,11 +26,11 @@ NOVEMBER = Month(2026, 11)
 PRICES = Prices()  # 120 PLN an hour, VAT 23 %, VIP fee 290, express x 2
 
 VIP = Contract(
-    "acme-vip", "ACME", Tier.VIP, frozenset(), frozenset({"acme.pl"}), date(2025, 1, 1),
+    "acme-vip", "ACME", Tier.VIP, (), ("acme.pl",), date(2025, 1, 1),
     monthly_fee=Decimal("290"),
 )  # fmt: skip
 KLOS = Contract(
-    "klos-gw", "Piekarnia Kłos", Tier.WARRANTY, frozenset(), frozenset({"klos.pl"}),
+    "klos-gw", "Piekarnia Kłos", Tier.WARRANTY, (), ("klos.pl",),
     date(2024, 11, 16), date(2026, 11, 15),
 )  # fmt: skip
 
@@ -220,8 +220,8 @@ CASES = {
                 "old-vip",
                 "Old",
                 Tier.VIP,
-                frozenset(),
-                frozenset(),
+                (),
+                (),
                 date(2024, 1, 1),
                 date(2026, 10, 31),
             ),
@@ -262,7 +262,7 @@ def test_lines_and_vat_round_half_up() -> None:
     # A second customer at the default 120: 120.00, VAT 27.60. Total: the two added up.
     prices = Prices(express_multiplier=Decimal("1.5"))
     own_rate = Contract(
-        "a", "A", Tier.POST_WARRANTY, frozenset(), frozenset(), date(2025, 1, 1),
+        "a", "A", Tier.POST_WARRANTY, (), (), date(2025, 1, 1),
         hourly_rate=Decimal("12.35"),
     )  # fmt: skip
     tickets = [

@@ -27,8 +27,8 @@ def contract(
         cid,
         f"Customer {cid}",
         tier,
-        frozenset(addresses),
-        frozenset(domains),
+        addresses,
+        domains,
         valid_from,
         valid_until,
     )

@@ -34,7 +34,7 @@ POLICY = DeskPolicy(
         Tier.POST_WARRANTY: TierPolicy(ALWAYS, WorkingDuration(1), WorkingDuration(14)),
     },
 )
-ACME = Contract("acme", "ACME", Tier.VIP, frozenset(), frozenset({"acme.pl"}), date(2025, 1, 1))
+ACME = Contract("acme", "ACME", Tier.VIP, (), ("acme.pl",), date(2025, 1, 1))
 TICKET = TicketRef("SOL-7", "jan@acme.pl", "acme")
 MAIL = InboundMail(
     message_id="<m1@acme.pl>",
@@ -127,9 +127,7 @@ def test_a_person_is_not_a_robot() -> None:
 
 MX = "mx.desk.pl"
 GUARDED = replace(POLICY, authserv_id=MX)
-VIP_DEFAULT = Contract(
-    "vip", "ACME", Tier.VIP, frozenset({"jan@acme.pl"}), frozenset(), date(2025, 1, 1)
-)
+VIP_DEFAULT = Contract("vip", "ACME", Tier.VIP, ("jan@acme.pl",), (), date(2025, 1, 1))
 VIP_OFF = replace(VIP_DEFAULT, id="vip-off", require_authentication=False)
 WARRANTY_ON = replace(VIP_DEFAULT, id="gw-on", tier=Tier.WARRANTY, require_authentication=True)
 WARRANTY_DEFAULT = replace(VIP_DEFAULT, id="gw", tier=Tier.WARRANTY)

@@ -65,7 +65,7 @@ POLICY = DeskPolicy(
 DESK = FollowupDesk(POLICY, KEY, ("boss@desk.pl", "tech@desk.pl"), "Serwis Desk")
 NOBODY = replace(DESK, staff_addresses=())
 ACME = Contract(
-    "acme", "ACME sp. z o.o.", Tier.VIP, frozenset({"szef@gmail.com"}), frozenset({"acme.pl"}),
+    "acme", "ACME sp. z o.o.", Tier.VIP, ("szef@gmail.com",), ("acme.pl",),
     date(2025, 1, 1), procedures="Dzwonić do Jana.",
 )  # fmt: skip
 TICKET = TicketSnapshot(

@@ -169,7 +169,7 @@ def test_read_sender_alone_is_linear_in_a_100_kb_value(filler: str) -> None:
 # --- what a lenient sender may do: at most what an unverified From may ----------------------
 
 LENIENT = replace(MAIL, lenient_from='jan."@acme.pl', from_address="jan@acme.pl")
-VIP = Contract("vip", "ACME", Tier.VIP, frozenset({"jan@acme.pl"}), frozenset(), date(2025, 1, 1))
+VIP = Contract("vip", "ACME", Tier.VIP, ("jan@acme.pl",), (), date(2025, 1, 1))
 WARRANTY_OFF = replace(VIP, id="gw", tier=Tier.WARRANTY, require_authentication=False)
 
 
