@@ -102,7 +102,20 @@ def write(results: Results, path: Path) -> None:
         _how(),
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(s for s in sections if s))
+    kept = _hand_written(path)
+    path.write_text("\n".join(s for s in sections if s) + kept)
+
+
+# The page's sections from this line on are written by hand (measurements of single parts,
+# with their own commands and dates): a new report keeps them.
+HAND_WRITTEN = "<!-- Written by hand from here on: the benchmark keeps what follows. -->"
+
+
+def _hand_written(path: Path) -> str:
+    """What ``path`` holds from the ``HAND_WRITTEN`` line on ("" when none)."""
+    text = path.read_text() if path.exists() else ""
+    at = text.find(HAND_WRITTEN)
+    return "" if at < 0 else "\n" + text[at:]
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
