@@ -126,7 +126,7 @@ def measure(database: str, tickets: int, state: Path) -> SweepResult:
 def _no_imap() -> ImapSettings:
     return ImapSettings(
         "",
-        0,
+        993,  # never dialled: the sweep reads no mailbox (a port must be valid)
         "",
         "",
         "none",
