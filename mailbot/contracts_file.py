@@ -103,20 +103,18 @@ def read_contracts_file(path: Path, *, read_bytes: ReadBytes = Path.read_bytes) 
     """``load_contracts_file`` with the digest of what it read: each file is read once, and
     parsed and hashed from those bytes. Hashing the file again after parsing it would name
     content never imported if it changed in between, and the next start would skip it."""
-    reads = _Reads(read_bytes)
+    reads = _Reads(read_bytes, _reader_digest())
     contracts = _load(path, reads)
     return ContractsFile(contracts, tuple(str(p) for p in reads.named), reads.digest.hexdigest())
 
 
 class _Reads:
-    """The files one load reads, each read once: hashed as read (the bytes are not kept),
-    in the order ``file_digest`` hashes them (the reader's code first)."""
+    """The files one load reads, each read once: hashed as read into ``digest`` (the bytes
+    are not kept), in the order ``file_digest`` hashes them."""
 
-    def __init__(self, read_bytes: ReadBytes) -> None:
+    def __init__(self, read_bytes: ReadBytes, digest: hashlib._Hash | None = None) -> None:
         self._read_bytes = read_bytes
-        self.digest = hashlib.sha256()
-        for name in _READER:
-            _hash(self.digest, name, _content(name))
+        self.digest = digest if digest is not None else hashlib.sha256()
         self.named: list[Path] = []  # the procedures files
         self._texts: dict[Path, str] = {}
 
@@ -285,10 +283,18 @@ def file_digest(path: Path, files: Iterable[str | Path] = ()) -> str:
     in mailbot.core.contracts: an upgrade may read the same file otherwise): the same
     digest, the same contracts (an import can be skipped). A file that cannot be read
     counts as its error, so a change to or from unreadable shows."""
-    digest = hashlib.sha256()
-    for name in (*_READER, path, *files):
+    digest = _reader_digest()
+    for name in (path, *files):
         _hash(digest, name, _content(Path(name)))
     return digest.hexdigest()
+
+
+def _reader_digest() -> hashlib._Hash:
+    """A SHA-256 that has taken in the reader's code, the first part of every digest."""
+    digest = hashlib.sha256()
+    for name in _READER:
+        _hash(digest, name, _content(name))
+    return digest
 
 
 def _content(path: Path) -> bytes:
@@ -355,7 +361,7 @@ def _strings(value: object, item: Callable[[str], bool], expected: str) -> tuple
     bad = [entry for entry in value if not isinstance(entry, str) or not item(entry)]
     if bad:
         raise ValueError(f"expected a list of {expected}, got {describe_value(bad[0])} in it")
-    return tuple(sorted({entry.lower() for entry in value}))
+    return tuple(entry.lower() for entry in value)  # Contract sorts them, each once
 
 
 def _addresses(value: object) -> tuple[str, ...]:

@@ -129,7 +129,7 @@ def hold(engine: Engine, token: str) -> None:
     """
     if engine.dialect.name != "postgresql":
         return
-    where = (engine.url.render_as_string(hide_password=False), token)
+    where = (_database(engine), token)
     with _guard:
         held = _held.get(where)
         if held is not None:
@@ -154,6 +154,11 @@ def hold(engine: Engine, token: str) -> None:
         _held[where] = connection
 
 
+def _database(engine: Engine) -> str:
+    """The database ``_held`` knows ``engine``'s by: its whole URL."""
+    return engine.url.render_as_string(hide_password=False)
+
+
 def other_flushers(engine: Engine) -> int:
     """How many other processes send this database's outbox now (PostgreSQL: the holders
     of ``FLUSHERS_KEY`` but this one; 0 on other databases, where one machine sends)."""
@@ -169,7 +174,7 @@ def other_flushers(engine: Engine) -> int:
             holders, {"high": FLUSHERS_KEY >> 32, "low": FLUSHERS_KEY & 0xFFFFFFFF}
         ).scalar_one()
         connection.commit()
-    mine = any(url == engine.url.render_as_string(hide_password=False) for url, _ in _held)
+    mine = any(database == _database(engine) for database, _ in _held)
     return max(0, int(count) - int(mine))
 
 

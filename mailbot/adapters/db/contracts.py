@@ -135,8 +135,8 @@ def _contract(row: sa.Row[Any], own: Sequence[tuple[str, bool]], shared: _Shared
         id=row.id,
         customer=shared("customer", row.customer_name),
         tier=Tier(row.tier),
-        addresses=tuple(sorted(value for value, is_domain in own if not is_domain)),
-        domains=tuple(sorted(value for value, is_domain in own if is_domain)),
+        addresses=tuple(value for value, is_domain in own if not is_domain),
+        domains=tuple(value for value, is_domain in own if is_domain),
         valid_from=shared("valid_from", row.valid_from),
         valid_until=shared("valid_until", row.valid_until),
         language=shared("language", row.language),
@@ -232,7 +232,7 @@ def _write_chunk(
         {"contract_id": c.id, "value": value, "is_domain": is_domain}
         for c in (*added, *updated)
         for is_domain, values in ((False, c.addresses), (True, c.domains))
-        for value in sorted(values)
+        for value in values  # sorted already (Contract)
     ]
     if rows:
         connection.execute(sa.insert(address), rows)
