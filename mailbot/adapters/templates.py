@@ -42,6 +42,8 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             autoescape=False,  # plain-text mail: escaping would corrupt it
             keep_trailing_newline=True,
+            # A reload (SIGHUP) builds a new Renderer: no stat of each template per mail.
+            auto_reload=False,
         )
         self._labels: dict[str, Any] = {}  # language -> its labels macros, read once
 

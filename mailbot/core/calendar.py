@@ -261,6 +261,15 @@ def _day_bounds(calendar: Calendar, day: date) -> tuple[datetime, datetime]:
     return _at(calendar, day, start), _at(calendar, day, end)
 
 
+@lru_cache(maxsize=4096)
+def _working_bounds(calendar: Calendar, day: date) -> tuple[datetime, datetime] | None:
+    """The working interval of ``day`` in UTC, None on a day off. Kept: every new ticket
+    walks the same days for its deadlines and reminders, and the time zone arithmetic and
+    the holiday lookup cost more than the walk. (A calendar is a frozen value: a changed
+    configuration is another key.)"""
+    return None if day_off_reason(calendar, day) is not None else _day_bounds(calendar, day)
+
+
 def _walk(
     calendar: Calendar, first: date, *, backwards: bool = False
 ) -> Iterator[tuple[date, str | None]]:
@@ -289,10 +298,13 @@ def _intervals(
     if calendar.always:
         yield (_EARLIEST, start) if backwards else (start, _LATEST)
         return
-    for day, reason in _walk(calendar, _local_day(calendar, start), backwards=backwards):
-        if reason is not None:
+    first = _local_day(calendar, start)
+    step = -_DAY if backwards else _DAY
+    for offset in range(_MAX_DAYS):
+        bounds = _working_bounds(calendar, first + offset * step)
+        if bounds is None:
             continue
-        begin, end = _day_bounds(calendar, day)
+        begin, end = bounds
         begin, end = (begin, min(end, start)) if backwards else (max(begin, start), end)
         if begin < end:
             yield begin, end

@@ -27,7 +27,7 @@ Polish when unsure, so the rule only has to recognise text that is plainly Engli
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import dataclass
 
 from mailbot.core.contracts import Contract
@@ -144,23 +144,26 @@ def text_signs(text: str) -> TextSigns:
     """Count the English words, the Polish words and the other words with Polish letters of
     ``text`` (its first ``_TEXT_LIMIT`` characters)."""
     english = polish_words = polish_letters = 0
-    for word in _words_of(text[:_TEXT_LIMIT].lower()):
+    for word, times in _words_of(text[:_TEXT_LIMIT].lower()).items():
         if word in _ENGLISH_WORDS:
-            english += 1
+            english += times
         elif word in _POLISH_WORDS:
-            polish_words += 1
+            polish_words += times
         elif not _POLISH_LETTERS.isdisjoint(word):
-            polish_letters += 1
+            polish_letters += times
     return TextSigns(english, polish_words, polish_letters)
 
 
-def _words_of(text: str) -> Iterator[str]:
-    """The words of ``text``: its tokens between white space, of letters alone once the
-    punctuation around them is stripped."""
-    for token in text.split():
+def _words_of(text: str) -> Counter[str]:
+    """The words of ``text`` and how often each comes: its tokens between white space, of
+    letters alone once the punctuation around them is stripped. Counted per distinct token
+    (in C) first: a text repeats its words, and this ran once per token for every new ticket."""
+    words: Counter[str] = Counter()
+    for token, times in Counter(text.split()).items():
         word = token.strip(_PUNCTUATION)
         if word.isalpha():
-            yield word
+            words[word] += times
+    return words
 
 
 def written_text(subject: str, body: str) -> str:

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from mailbot.adapters import db as repo
@@ -85,7 +85,14 @@ class Desk:
 
     def local_time(self, moment: datetime) -> str:
         """A moment as the company's clock shows it, e.g. 2026-11-25 11:30 CET."""
-        return moment.astimezone(self.tz).strftime("%Y-%m-%d %H:%M %Z")
+        return _shown(moment, self.tz)
+
+
+@lru_cache(maxsize=1024)
+def _shown(moment: datetime, tz: ZoneInfo) -> str:
+    # Kept: a new ticket shows its deadlines in its acknowledgement, its staff notice and
+    # its history, and strftime with a zone name costs more than a dictionary lookup.
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def tier_policies(settings: Settings) -> dict[Tier, TierPolicy]:

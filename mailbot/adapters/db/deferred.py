@@ -1,6 +1,6 @@
 """Rows inserted later, together: fewer round trips to a database server per mail.
 
-``rows.add_row`` on PostgreSQL hands a row here instead of sending its INSERT. The rows of
+``rows.add_row`` hands a row here instead of sending its INSERT. The rows of
 a transaction wait, per table and in order, until a statement of that transaction could
 see them: before a statement that names their table (a SELECT, an INSERT into the same
 table, an UPDATE; a DELETE, or a statement whose tables cannot be told, first sends every
@@ -9,8 +9,10 @@ A rollback drops them with the rest of the transaction.
 
 So a transaction reads what it wrote, as with immediate INSERTs; what changes is only
 when a refused row (a unique key) raises: at the statement that sends it, or the commit.
-Only engines ``watch``ed defer (``engine.make_engine`` watches a PostgreSQL one); a row
-for any other is inserted at once.
+Only engines ``watch``ed defer (``engine.make_engine`` watches every engine it makes); a row
+for any other is inserted at once. On PostgreSQL this saves round trips to the server; on
+SQLite, in the process, it saves SQLAlchemy's cost of running a statement, which is
+several times SQLite's own cost of an INSERT (``bench``: about 15 % of storing a new ticket).
 """
 
 from __future__ import annotations

@@ -59,10 +59,9 @@ def make_engine(url: str, *, auto_upgrade: bool = True) -> Engine:
     engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    else:
-        # A round trip to the server costs more than an INSERT: rows nobody reads back
-        # at once go in together (``rows.add_row``).
-        deferred.watch(engine)
+    # Rows nobody reads back at once go in together (``rows.add_row``): on a server a
+    # round trip, on SQLite SQLAlchemy's run of a statement, cost more than an INSERT.
+    deferred.watch(engine)
     try:
         if auto_upgrade:
             schema.upgrade(engine)

@@ -51,9 +51,10 @@ def add_row(table: type[SQLModel], *, session: Session, **values: Any) -> None:
     """INSERT one row of ``table`` in the session's transaction, for a row whose id nobody
     needs; visible to every later statement of the transaction, as ``insert_row``'s is.
 
-    On PostgreSQL the row waits (``deferred``) and goes in with the others of its table in
-    one multi-row INSERT, just before the first statement that reads or changes that table,
-    or the commit: a mail's messages, outbox mails, SLA event and ledger entry were eight
-    round trips to the server. SQLite, in the process, inserts it at once.
+    The row waits (``deferred``) and goes in with the others of its table in one
+    multi-row INSERT, just before the first statement that reads or changes that table,
+    or the commit: on PostgreSQL a mail's messages, outbox mails, SLA event and ledger
+    entry were eight round trips to the server; on SQLite, eight runs of SQLAlchemy's
+    statement machinery, which cost more than SQLite's INSERTs.
     """
     add_later(session.connection(), table.__table__, values)  # type: ignore[attr-defined]
