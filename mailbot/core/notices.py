@@ -15,6 +15,18 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, ClassVar
 
+# The outbox kinds of mails to staff: the staff_* notices, reminders and escalations. A
+# refusal of one is not reported to staff (its report could be refused too), and in a
+# backlog they leave after the customers' mails (``usecases.outbox``).
+STAFF_KIND_PREFIX = "staff_"
+STAFF_KINDS = frozenset({"reminder", "escalation"})
+
+
+def goes_to_staff(kind: str) -> bool:
+    """Whether an outbox mail of ``kind`` is for staff rather than for a customer."""
+    return kind.startswith(STAFF_KIND_PREFIX) or kind in STAFF_KINDS
+
+
 # --- labels: worded by the templates ------------------------------------------
 
 

@@ -21,14 +21,12 @@ from mailbot.adapters import db as repo
 from mailbot.adapters.db import OutboxRow, Session
 from mailbot.core.bounces import diagnosis, says_delayed
 from mailbot.core.mail import InboundMail
-from mailbot.core.notices import StaffBounce
+from mailbot.core.notices import StaffBounce, goes_to_staff
 from mailbot.usecases.desk import Desk
 from mailbot.usecases.mail_queue import queue_staff_mail
 
 log = logging.getLogger("mailbot.bounces")
 
-# Outbox kinds that go to staff, besides the staff_* notifications.
-_STAFF_KINDS = frozenset({"reminder", "escalation"})
 # How far back a bounce that names only an address is matched to our last mail to it.
 # MTAs retry a deferred mail for four to five days before giving up (RFC 5321 section
 # 4.5.4.1), so the notice comes within about five days of the sending; seven leave room
@@ -101,7 +99,7 @@ def _mark_bounced(desk: Desk, row: OutboxRow, why: str, *, now: datetime, sessio
     row.last_error = f"bounced: {why}"[:1000]
     session.add(row)
     log.warning("outbox %s (%s to %s) bounced: %s", row.id, row.kind, row.recipients, why)
-    if row.kind.startswith("staff_") or row.kind in _STAFF_KINDS:
+    if goes_to_staff(row.kind):
         return  # telling staff that a mail to staff bounced would bounce again: a loop
     ticket = repo.ticket_by_id(row.ticket_id, session=session) if row.ticket_id else None
     if ticket is None:

@@ -28,7 +28,9 @@ Exactly once, as far as SMTP allows:
   (4xx) or recorded and reported to staff (5xx), see ``_after_partial``.
 
 Mails go out over ``[smtp] connections`` workers at once; the mails of one ticket
-that share an address are sent by one worker in queue order (``send_groups``).
+that share an address are sent by one worker in queue order (``send_groups``). Each
+round of a backlog takes the customers' mails first and keeps a quarter for staff's
+(``take_round``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from mailbot.adapters import db
 from mailbot.adapters.db import Session, claims
 from mailbot.adapters.db.claims import Owner
 from mailbot.adapters.smtp import MailSender, Ready, Refusal, Withdrawn
-from mailbot.core.notices import StaffBounce
+from mailbot.core.notices import StaffBounce, goes_to_staff
 from mailbot.core.tokens import redacted
 from mailbot.errors import DeliveryError
 from mailbot.usecases.desk import Desk
@@ -56,8 +58,6 @@ log = logging.getLogger("mailbot.outbox")
 # (about two days of trying, like a mail server's queue lifetime).
 RETRY_DELAYS = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60, 240, 480, 720, 720, 720))
 STALE_CLAIM = timedelta(minutes=10)
-# Kinds besides staff_* that go to staff (as in mailbot.usecases.bounces).
-_STAFF_KINDS = frozenset({"reminder", "escalation"})
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,8 @@ def others_send(desk: Desk) -> bool:
 
 
 def _due(desk: Desk, now: datetime, limit: int, owner: Owner) -> list[tuple[int, str, int | None]]:
-    """Ids and recipients of the mails due, in queue order (no bytes: ``_claim`` reads those).
+    """Ids, recipients and tickets of the next round's mails (``take_round``), in queue
+    order (no bytes: ``_claim`` reads those).
 
     Makes sure first that this process holds its owner lock (PostgreSQL), which
     tells other processes that its claims are alive.
@@ -140,7 +141,34 @@ def _due(desk: Desk, now: datetime, limit: int, owner: Owner) -> list[tuple[int,
         session.commit()
         if stale:
             log.warning("outbox: %d mail(s) interrupted while sending are queued again", stale)
-        return db.due_mails(now, limit, session=session)
+        customers = db.due_mails(now, limit, session=session, to_staff=False)
+        staff = db.due_mails(now, limit, session=session, to_staff=True)
+    return take_round(customers, staff, limit)
+
+
+# In a backlog, the share of each round kept for mails to staff: the customers' mails go
+# first, and staff's still move.
+STAFF_SHARE = 4  # a quarter
+
+
+def take_round(
+    customers: Sequence[tuple[int, str, int | None]],
+    staff: Sequence[tuple[int, str, int | None]],
+    limit: int,
+) -> list[tuple[int, str, int | None]]:
+    """The mails of one round: customers' first, in queue order, and staff's in what is
+    left, at least a quarter of ``limit`` when there are that many; in queue order.
+
+    After a burst (an outage's backlog, a mail storm), every new ticket has an
+    acknowledgement and a staff notice queued. The customer waits on the acknowledgement;
+    staff's notices, an hour or more from any deadline, can follow seconds later, as
+    helpdesks send their agents' notifications from a background queue. The quarter keeps
+    staff's mails moving while customers' keep coming. Order within one ticket and
+    address is kept: a ticket's mails to one address all go to customers or all to staff.
+    """
+    kept = min(len(staff), max(limit - len(customers), limit // STAFF_SHARE))
+    chosen = [*customers[: limit - kept], *staff[:kept]]
+    return sorted(chosen)
 
 
 def _pending(mail_id: int, row: db.ClaimedMail | None) -> PendingMail | None:
@@ -400,7 +428,7 @@ def _tell_staff(desk: Desk, mail: PendingMail, refused: list[Refusal]) -> None:
     """Queue the ``staff_bounce`` notice that ``usecases.bounces`` sends for a returned mail."""
     # A refused mail to staff is not reported to staff: the report could be refused
     # too, and so on (the rule of mailbot.usecases.bounces, which keeps it private).
-    if mail.ticket_id is None or mail.kind.startswith("staff_") or mail.kind in _STAFF_KINDS:
+    if mail.ticket_id is None or goes_to_staff(mail.kind):
         return
     notice = StaffBounce(
         recipients=", ".join(r.address for r in refused),

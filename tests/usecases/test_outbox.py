@@ -39,6 +39,7 @@ from mailbot.usecases.outbox import (
     flush_outbox,
     send_groups,
     take_back,
+    take_round,
 )
 from tests.conftest import ImapPeer, ReceivedMail, SmtpSink
 from tests.factories import NOW, STAFF, SUPPORT, customer_mail, deliver
@@ -83,7 +84,9 @@ def with_smtp(desk: Desk, *, connections: int) -> Desk:
     return replace(desk, settings=replace(desk.settings, smtp=smtp))
 
 
-def queue(desk: Desk, *recipients: str, subject: str, ticket_id: int | None = None) -> int:
+def queue(
+    desk: Desk, *recipients: str, subject: str, ticket_id: int | None = None, kind: str = "relay"
+) -> int:
     """Put a small mail in the outbox, due now; its Subject and Message-ID name it."""
     message_id = f"<{subject}@desk.example.pl>"
     raw = (
@@ -92,7 +95,7 @@ def queue(desk: Desk, *recipients: str, subject: str, ticket_id: int | None = No
     ).encode()
     with Session(desk.engine) as session:
         row = OutboxRow(
-            ticket_id=ticket_id, kind="relay", message_id=message_id, mail_from=SUPPORT,
+            ticket_id=ticket_id, kind=kind, message_id=message_id, mail_from=SUPPORT,
             recipients=",".join(recipients), raw=raw, created_at=NOW, next_attempt_at=NOW,
         )  # fmt: skip
         session.add(row)
@@ -253,6 +256,48 @@ def test_mails_of_one_ticket_sharing_an_address_fall_in_one_group_in_queue_order
     due: list[tuple[int, str, int | None]], groups: list[list[int]]
 ) -> None:
     assert send_groups(due) == groups
+
+
+def due(*ids: int) -> list[tuple[int, str, int | None]]:
+    return [(i, f"r{i}@acme.pl", None) for i in ids]
+
+
+@pytest.mark.parametrize(
+    ("customers", "staff", "limit", "chosen"),
+    [
+        ([1, 3, 5], [2, 4], 10, [1, 2, 3, 4, 5]),  # room for all: everything, in queue order
+        ([], [2, 4], 2, [2, 4]),  # staff's alone
+        ([5, 6, 7, 8, 9], [1, 2, 3, 4], 4, [1, 5, 6, 7]),  # a backlog: a quarter for staff
+        ([5, 6], [1, 2, 3, 4], 4, [1, 2, 5, 6]),  # staff's fill what customers leave
+        ([1, 2, 3, 4, 5, 6, 7, 8], [], 4, [1, 2, 3, 4]),  # customers' alone
+        ([3, 4, 5], [1, 2], 3, [3, 4, 5]),  # a round under four: no quarter to keep
+    ],
+)
+def test_a_round_takes_the_customers_mails_first_and_keeps_a_quarter_for_staff(
+    customers: list[int], staff: list[int], limit: int, chosen: list[int]
+) -> None:
+    assert take_round(due(*customers), due(*staff), limit) == due(*chosen)
+
+
+def test_in_a_backlog_the_acknowledgements_go_before_the_staff_notices_queued_with_them(
+    desk: Desk, smtp_sink: SmtpSink
+) -> None:
+    for n in range(1, 9):  # a burst: each new ticket's staff notice, then its acknowledgement
+        queue(desk, STAFF[0], subject=f"staff{n}", kind="staff_new")
+        queue(desk, f"k{n}@acme.pl", subject=f"ack{n}", kind="ack")
+
+    async def flush_in_rounds_of_four() -> FlushReport:
+        sender = make_sender(desk.settings.smtp)
+        try:
+            return await flush_outbox(desk, sender, limit=4)
+        finally:
+            await sender.close()
+
+    assert asyncio.run(flush_in_rounds_of_four()).sent == 16
+    got = subjects(smtp_sink.messages)
+    # Rounds of four: three acknowledgements and one notice each while both wait.
+    assert [s for s in got[:12] if s.startswith("ack")] == [f"ack{n}" for n in range(1, 9)]
+    assert [s for s in got if s.startswith("staff")] == [f"staff{n}" for n in range(1, 9)]
 
 
 def test_mails_to_one_address_keep_their_order_while_others_go_in_parallel(

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from mailbot.adapters.db.claims import Owner
 from mailbot.adapters.db.deferred import COUNTS_WAITING, waiting_rows
 from mailbot.adapters.db.tables import OutboxRow, TicketRow
+from mailbot.core.notices import STAFF_KIND_PREFIX, STAFF_KINDS
 
 
 def outbox_counts(*, session: Session) -> dict[str, int]:
@@ -185,15 +186,25 @@ def requeue_stale(claimed_before: datetime, *, session: Session) -> int:
     )
 
 
-def due_mails(now: datetime, limit: int, *, session: Session) -> list[tuple[int, str, int | None]]:
+def due_mails(
+    now: datetime, limit: int, *, session: Session, to_staff: bool | None = None
+) -> list[tuple[int, str, int | None]]:
     """Id, recipients and ticket id (None: a mail of no ticket) of up to ``limit`` mails
-    queued and due by ``now``, in queue order."""
-    rows = session.execute(
+    queued and due by ``now``, in queue order; only those to staff (``to_staff`` True,
+    ``core.notices.goes_to_staff``), only the others (False), or all (None)."""
+    query = (
         sa.select(col(OutboxRow.id), col(OutboxRow.recipients), col(OutboxRow.ticket_id))
         .where(col(OutboxRow.status) == "queued", col(OutboxRow.next_attempt_at) <= now)
         .order_by(col(OutboxRow.id))
         .limit(limit)
-    ).all()
+    )
+    if to_staff is not None:
+        staff = sa.or_(
+            col(OutboxRow.kind).startswith(STAFF_KIND_PREFIX, autoescape=True),
+            col(OutboxRow.kind).in_(sorted(STAFF_KINDS)),
+        )
+        query = query.where(staff if to_staff else sa.not_(staff))
+    rows = session.execute(query).all()
     return [(mail_id, recipients, ticket_id) for mail_id, recipients, ticket_id in rows]
 
 
