@@ -187,11 +187,16 @@ def mail_language(*, content_language: str | None, subject: str, body: str) -> L
     return LanguageChoice(POLISH, DEFAULT, f"too little text to tell ({signs.describe()})")
 
 
-def customer_language(mail: InboundMail, contract: Contract | None) -> LanguageChoice:
+def customer_language(
+    mail: InboundMail, contract: Contract | None, *, written: LanguageChoice | None = None
+) -> LanguageChoice:
     """The language of a ticket ``mail`` opens: that of ``contract`` (the one the sender's
-    address names) when it sets one, else the mail's (``mail_language``)."""
+    address names) when it sets one, else the mail's (``mail_language``; ``written`` when
+    it was read already, at the parse)."""
     if contract is not None and contract.language in LANGUAGES:
         return LanguageChoice(contract.language, CONTRACT, "language")
+    if written is not None:
+        return written
     return mail_language(
         content_language=mail.content_language, subject=mail.subject, body=mail.body_text
     )

@@ -47,11 +47,15 @@ def apply_decision(
     now: datetime,
     session: Session,
     express_by: str = "",
+    written: LanguageChoice | None = None,
 ) -> Applied:
     """Open the ticket or apply the follow-up; ``express_by`` (a new ticket only) is who asked
-    for express service when it was submitted (the web form)."""
+    for express service when it was submitted (the web form), ``written`` the language of
+    the mail's text when the parse read it."""
     if isinstance(decision, OpenTicket):
-        return open_ticket(desk, decision, mail, now=now, session=session, express_by=express_by)
+        return open_ticket(
+            desk, decision, mail, now=now, session=session, express_by=express_by, written=written
+        )
     ticket = repo.ticket_by_number(decision.number, session=session)
     assert ticket is not None and ticket.id is not None, "decide() only names existing tickets"
     ticket_id = ticket.id
@@ -85,13 +89,14 @@ def open_ticket(
     session: Session,
     channel: str = "email",
     express_by: str = "",
+    written: LanguageChoice | None = None,
 ) -> Applied:
     """A new ticket for ``mail`` (or a call, ``channel`` "phone"), acknowledged and announced.
 
     With ``express_by`` (who asked for it) the ticket is express from the start: flagged, and
     its resolution deadline the express one before the acknowledgement states it.
     """
-    language = _language(decision, mail)
+    language = _language(decision, mail, written)
     ticket = _new_ticket(desk, decision, mail, language=language.language, now=now,
                          session=session)  # fmt: skip
     assert ticket.id is not None
@@ -121,10 +126,12 @@ def open_ticket(
     return Applied("ticket", ticket.id, f"{opened}; {acknowledged}")
 
 
-def _language(decision: OpenTicket, mail: InboundMail) -> LanguageChoice:
+def _language(
+    decision: OpenTicket, mail: InboundMail, written: LanguageChoice | None
+) -> LanguageChoice:
     """The ticket's language: its contract's (also an unverified one's: the customer's
     language is no privilege), else the one the mail was written in."""
-    return customer_language(mail, decision.match.contract or decision.unverified)
+    return customer_language(mail, decision.match.contract or decision.unverified, written=written)
 
 
 def _new_ticket(

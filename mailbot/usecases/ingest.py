@@ -20,6 +20,7 @@ from mailbot.adapters.mailbox import Destination, FetchedMail, MailSource
 from mailbot.core.automation import is_bounce
 from mailbot.core.batches import bounded_batches
 from mailbot.core.decide import Ignore, Quarantine, decide
+from mailbot.core.language import LanguageChoice
 from mailbot.core.limits import SizeLimits
 from mailbot.core.mail import InboundMail
 from mailbot.core.prepare import Prepared, RawMail, prepare, prepare_all
@@ -347,8 +348,9 @@ def _store(
     if received.doubt:
         log.warning("uid %s in %s: %s: received at intake", key.uid, key.mailbox, received.doubt)
     outcome = _apply(
-        desk, key, mail, prepared.fingerprint, now=received.at, session=session, earlier=earlier
-    )
+        desk, key, mail, prepared.fingerprint, now=received.at, session=session, earlier=earlier,
+        written=prepared.language,
+    )  # fmt: skip
     if mail.unparsed and outcome.kind in ("ticket", "followup"):
         outcome = Outcome("unparsed", f"{mail.unparsed}; {outcome.reason}", outcome.ticket_id)
     elif prepared.oversized and outcome.kind in ("ticket", "followup"):
@@ -394,6 +396,7 @@ def _apply(
     now: datetime,
     session: Session,
     earlier: dict[str, repo.EarlierMail] | None = None,
+    written: LanguageChoice | None = None,
 ) -> Outcome:
     earlier_mail, mail = _duplicate_of(key, mail, content, session=session, known=earlier)
     if earlier_mail is not None:
@@ -406,18 +409,25 @@ def _apply(
         # Nobody to answer and nothing of ours to mark: staff look at it in quarantine.
         named = ", ".join((*mail.bounced_addresses, *mail.delayed_addresses)) or "no address read"
         return Outcome("quarantined", f"a bounce about no mail we sent ({named})")
-    return apply_mail(desk, mail, now=now, session=session)
+    return apply_mail(desk, mail, now=now, session=session, written=written)
 
 
 def apply_mail(
-    desk: Desk, mail: InboundMail, *, now: datetime, session: Session, express_by: str = ""
+    desk: Desk,
+    mail: InboundMail,
+    *,
+    now: datetime,
+    session: Session,
+    express_by: str = "",
+    written: LanguageChoice | None = None,
 ) -> Outcome:
     """What one parsed mail, received at ``now``, does to the desk (``core.decide``), applied in
     ``session``: a ticket opened (acknowledged, staff told) or joined, or why not. The caller
     commits. Mail comes here past its duplicate and bounce checks; so do a customer's answer
     typed on their status page and a web submission, each turned into a mail
     (mailbot.usecases.web_status, mailbot.usecases.web_submissions). ``express_by`` (the web
-    form's express option) makes a ticket it opens express before it is acknowledged."""
+    form's express option) makes a ticket it opens express before it is acknowledged.
+    ``written``: the language of the mail's text, when the parse read it."""
     decision = decide(
         mail,
         now=now,
@@ -434,7 +444,9 @@ def apply_mail(
         return Outcome("ignored", decision.reason)
     if isinstance(decision, Quarantine):
         return Outcome("quarantined", decision.reason)
-    applied = apply_decision(desk, decision, mail, now=now, session=session, express_by=express_by)
+    applied = apply_decision(
+        desk, decision, mail, now=now, session=session, express_by=express_by, written=written
+    )
     return Outcome(applied.outcome, applied.summary, applied.ticket_id)
 
 

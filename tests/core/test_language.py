@@ -18,8 +18,10 @@ from mailbot.core.language import (
     mail_language,
     text_signs,
 )
+from mailbot.core.limits import SizeLimits
 from mailbot.core.mail import InboundMail
 from mailbot.core.parsing import parse_mail
+from mailbot.core.prepare import RawMail, prepare
 from tests.factories import VIP
 
 
@@ -165,6 +167,27 @@ def test_a_contracts_language_wins(
     assert (choice.source == CONTRACT) == bool(contract_language)
     assert customer_language(mail, None) == mail_language(
         content_language=header, subject="", body=body
+    )
+    # The language the parse read of the text stands in for reading it again, behind the
+    # contract's as before.
+    read = LanguageChoice("de", TEXT, "read at the parse")
+    assert customer_language(mail, contract, written=read) == (
+        choice if contract_language else read
+    )
+
+
+@pytest.mark.parametrize("body", [ENGLISH, POLISH, ""])
+@pytest.mark.parametrize("header", [None, "en", "pl"])
+def test_the_parse_reads_the_language_of_the_mail_it_keeps(header: str | None, body: str) -> None:
+    head = f"Content-Language: {header}\r\n" if header else ""
+    raw = (
+        f"From: jan@acme.pl\r\nSubject: Zgłoszenie\r\n{head}"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    ).encode() + body.encode()
+    prepared = prepare(RawMail(raw), SizeLimits(10_000_000, 10_000_000))
+    kept = prepared.mail
+    assert prepared.language == mail_language(
+        content_language=kept.content_language, subject=kept.subject, body=kept.body_text
     )
 
 
