@@ -21,7 +21,7 @@ from bench.history import (
 from bench.pipeline import LatencyResult, RunResult
 from bench.stages import FETCH_BATCH, Limits
 from bench.sweep import SweepResult
-from bench.verdict import at_least, figures, median, median_share, provisional
+from bench.verdict import STEADY_RUNS, at_least, figures, median, median_share, provisional
 
 MB = 1_000_000  # memory is reported in MB of 10^6 bytes, as the target is written
 # The issue's raw figures, measured on another machine.
@@ -228,10 +228,16 @@ def _defined(values: Sequence[float | None]) -> list[float]:
 
 
 def _runs_note(*groups: Sequence[float]) -> str:
-    """How many runs a median is taken from, and whether that is too few."""
+    """How many runs the medians are taken from."""
     counts = sorted({len(group) for group in groups})
-    runs = " or ".join(str(n) for n in counts)
-    return f"median of {runs} runs" + (": too few, provisional" if provisional(*groups) else "")
+    return f"median of {' or '.join(str(n) for n in counts)} runs"
+
+
+def _median_verdict(ok: bool | None, *groups: Sequence[float]) -> str:
+    """The verdict, called provisional when a median rests on too few runs."""
+    if ok is None or not provisional(*groups):
+        return _verdict(ok)
+    return f"{_verdict(ok)}, provisional (fewer than {STEADY_RUNS} runs)"
 
 
 CONTRACTS_BASE, CONTRACTS_BIG = 10, 20_000
@@ -262,12 +268,12 @@ def _contract_rate(bases: Sequence[RunResult], bigs: Sequence[RunResult]) -> tup
     mails = ", ".join(f"{n:,}" for n in sorted({r.mails for r in (*bases, *bigs)}))
     measured = (
         f"{median(ours):.0f} vs {median(theirs):.0f} mails/s after the start-up = {share:.0%}"
-        f" ({_runs_note(ours, theirs)} of {mails} mails; 20,000 contracts: {figures(ours)};"
+        f" ({mails} mails, {_runs_note(ours, theirs)}; 20,000 contracts: {figures(ours)};"
         f" 10: {figures(theirs)}; with the start-up, medians"
         f" {median([r.ingest_rate for r in bigs]):.0f} vs"
         f" {median([r.ingest_rate for r in bases]):.0f})"
     )
-    return measured, _verdict(at_least(share, 0.9))
+    return measured, _median_verdict(at_least(share, 0.9), ours, theirs)
 
 
 def _restart_target(
@@ -286,7 +292,7 @@ def _restart_target(
         f" {figures(restarts, '.1f')} s; 10 contracts: {_median_s([r.restart for r in bases])};"
         f" the first start, importing: {_median_s([r.startup for r in bigs])}){again}"
     )
-    return target, measured, _verdict(not imported and took < 3)
+    return target, measured, _median_verdict(not imported and took < 3, restarts)
 
 
 def _import_target(
@@ -301,7 +307,7 @@ def _import_target(
         f"{took:.1f} s ({_runs_note(starts)}: {figures(starts, '.1f')} s;"
         f" 10 contracts: {_median_s([r.startup for r in bases])})"
     )
-    return target, measured, _verdict(took < 10)
+    return target, measured, _median_verdict(took < 10, starts)
 
 
 def _median_s(values: Sequence[float | None]) -> str:
@@ -322,7 +328,7 @@ def _postgresql_target(runs: Sequence[RunResult]) -> tuple[str, str, str]:
         f"{median(pg):.0f} vs {median(lite):.0f} mails/s = {share:.0%} (N = {n:,},"
         f" {_runs_note(pg, lite)}; PostgreSQL: {figures(pg)}; SQLite: {figures(lite)})"
     )
-    return target, measured, _verdict(at_least(share, 0.6))
+    return target, measured, _median_verdict(at_least(share, 0.6), pg, lite)
 
 
 def _history_targets(runs: Sequence[RunResult]) -> list[tuple[str, str, str]]:
@@ -753,16 +759,18 @@ run failed (timed out, a daemon exited).
 - The benchmark runs on the same machine as Dovecot, PostgreSQL and the sink, which
   take CPU too.
 - The targets that compare two configurations (20,000 contracts against 10; PostgreSQL
-  against SQLite, 1 instance, the largest N) are judged from repeated runs, as one short
+  against SQLite, 1 instance, the largest N) are judged from repeated runs: one short
   run of each gave verdicts that flipped between invocations (the 10-contract intake
-  varied from 181 to 237 mails/s). Each configuration runs 3 times with `--all`, in
-  rounds (10, 2,000, 20,000 contracts, then again, and again; SQLite, PostgreSQL, then
-  again, and again), so that a drift of the machine's load touches both alike; the
-  verdict compares the two medians (the share is the one median divided by the other),
-  so that one disturbed run moves neither. The target's row gives every run's figure in
-  the order of the runs and the medians; with fewer than 3 runs of a configuration it
-  says that the verdict is provisional. The contract runs take 3,000 mails, so that
-  their intake after the start-up lasts about 10 s, which the 0.2 s looks at the log
-  and at the inbox measure to a few per cent. The start-up targets of the contract
-  scale take the median of the same runs too.
+  varied from 181 to 237 mails/s). `--all` runs each configuration 3 times, in rounds
+  (10, 2,000, 20,000 contracts, then again and again; SQLite, PostgreSQL, then again
+  and again), so that a drift of the machine's load touches both sides alike. The
+  share is the median of one side divided by the median of the other (20,000
+  contracts' by 10's, PostgreSQL's by SQLite's), so that one disturbed run moves
+  neither; the verdict compares that share with the target's. The row gives every
+  run's figure in the order of the runs, and the medians; with fewer than 3 runs of a
+  configuration its result says that the verdict is provisional. The start-up targets
+  of the contract scale take the medians of the same runs. The contract runs take
+  3,000 mails, so that their intake after the start-up lasts about 10 s, which the
+  0.2 s looks at the log and at the inbox measure to a few per cent (with 1,000 mails,
+  about 3 s: to some 10 %).
 """

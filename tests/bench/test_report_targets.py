@@ -58,7 +58,7 @@ def test_the_contract_rate_is_judged_from_the_medians(
 ) -> None:
     _, text, result = row(contract_runs(base, big), CONTRACT_RATE, tmp_path)
     assert text.startswith(measured + " after the start-up")
-    assert "median of 3 runs of 3,000 mails" in text
+    assert "(3,000 mails, median of 3 runs;" in text
     assert "provisional" not in text
     # Every run's figure, in the runs' order.
     assert f"20,000 contracts: {', '.join(f'{r:.0f}' for r in big)};" in text
@@ -67,9 +67,15 @@ def test_the_contract_rate_is_judged_from_the_medians(
 
 
 def test_one_run_of_each_is_a_provisional_verdict(tmp_path: Path) -> None:
-    _, text, result = row(contract_runs([300.0], [280.0]), CONTRACT_RATE, tmp_path)
-    assert "median of 1 runs: too few, provisional" in text
-    assert result == "pass"
+    runs = contract_runs([300.0], [280.0])
+    _, text, result = row(runs, CONTRACT_RATE, tmp_path)
+    assert "3,000 mails, median of 1 runs;" in text
+    assert result == "pass, provisional (fewer than 3 runs)"
+    runs += contract_runs([150.0, 310.0], [280.0, 285.0])
+    assert row(runs, CONTRACT_RATE, tmp_path)[2] == "pass"
+    runs += [intake("sqlite", 10_000, lite, startup=0.0) for lite in (200.0, 210.0)]
+    runs += [intake("postgresql", 10_000, 100.0, startup=0.0)]
+    assert row(runs, POSTGRESQL, tmp_path)[2] == "**fail**, provisional (fewer than 3 runs)"
 
 
 def test_a_failed_run_leaves_the_median(tmp_path: Path) -> None:
@@ -142,5 +148,6 @@ def test_postgresql_against_sqlite_is_judged_from_the_medians(
 def test_the_page_says_how_the_verdict_is_taken(tmp_path: Path) -> None:
     page = tmp_path / "benchmarks.md"
     write(Results(command="python -m bench", date="today", machine={}), page)
-    how = page.read_text().split("## How it is measured", 1)[1]
-    assert "the\n  verdict compares the two medians" in how
+    how = " ".join(page.read_text().split("## How it is measured", 1)[1].split())
+    assert "The share is the median of one side divided by the median of the other" in how
+    assert "`--all` runs each configuration 3 times, in rounds" in how
