@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench import report, stages
 from bench import sweep as sweep_bench
-from bench.corpus import make_corpus
+from bench.corpus import Corpus
 from bench.pipeline import Setup, latency, progress, throughput
 from bench.report import Results
 from bench.servers import fresh_database, smtp_sink
@@ -225,12 +225,12 @@ def run(args: argparse.Namespace, results: Results) -> None:
             dovecot,
             sink,
             args.postgresql,
-            args.seed,
+            Corpus(args.seed),
             args.poll_interval,
             lambda n: timeout or 120 + 0.5 * n,
         )
         if args.limits:
-            corpus = make_corpus(args.limit_mails or max(args.mails), seed=args.seed)
+            corpus = setup.corpus.first(args.limit_mails or max(args.mails))
             results.limits = stages.measure(
                 corpus, dovecot=dovecot, sink=sink, dbs=dbs, postgresql=args.postgresql
             )
