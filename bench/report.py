@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import sqlite3
+import statistics
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -188,15 +189,22 @@ def _plain(runs: Sequence[RunResult]) -> list[RunResult]:
 
 def _to_last_ack_target(results: Results) -> tuple[str, str, str]:
     target = "To the last acknowledgement: at least 60 % of the raw fetch + parse rate, SQLite"
-    run = _largest(_plain(results.runs), "sqlite", 1)
+    plain = _plain(results.runs)
+    run = _largest(plain, "sqlite", 1)
     if run is None or results.limits is None or not results.limits.fetch_and_parse:
         return target, "-", _verdict(None)
-    share = run.rate / results.limits.fetch_and_parse
+    rates = _rates(plain, "sqlite", 1, run.mails)
+    share = statistics.median(rates) / results.limits.fetch_and_parse
     measured = (
-        f"{run.rate:.0f} of {results.limits.fetch_and_parse:.0f} mails/s = {share:.0%} "
-        f"(N = {run.mails:,})"
+        f"{statistics.median(rates):.0f} of {results.limits.fetch_and_parse:.0f} mails/s ="
+        f" {share:.0%} (N = {run.mails:,}{_each(rates)})"
     )
     return target, measured, _verdict(share >= 0.6)
+
+
+def _each(rates: Sequence[float]) -> str:
+    """With several runs: that the figure is their median, and each run's figure."""
+    return f"; {_runs_note(rates)}: {figures(rates)}" if len(rates) > 1 else ""
 
 
 def _scaled_runs(runs: Sequence[RunResult], *, contracts: int = 2, history: int = 0,
@@ -388,13 +396,17 @@ def _note_n(run: RunResult) -> str:
 
 def _ingest_target(results: Results) -> tuple[str, str, str]:
     target = "Ingest at least 60 % of the raw fetch + parse rate, N = 10,000, SQLite"
-    run = _largest(results.runs, "sqlite", 1)
+    plain = _plain(results.runs)
+    run = _largest(plain, "sqlite", 1)
     if run is None or results.limits is None or not results.limits.fetch_and_parse:
         return target, "-", _verdict(None)
-    share = run.ingest_rate / results.limits.fetch_and_parse
+    rates = _rates(plain, "sqlite", 1, run.mails, ingest=True)
+    share = statistics.median(rates) / results.limits.fetch_and_parse
     measured = (
-        f"{run.ingest_rate:.0f} of {results.limits.fetch_and_parse:.0f} mails/s = {share:.0%} "
-        f"(to the last acknowledgement: {run.rate:.0f} mails/s){_note_n(run)}"
+        f"{statistics.median(rates):.0f} of {results.limits.fetch_and_parse:.0f} mails/s ="
+        f" {share:.0%} (to the last acknowledgement:"
+        f" {_median_rate(plain, 'sqlite', 1, run.mails):.0f} mails/s{_each(rates)})"
+        f"{_note_n(run)}"
     )
     return target, measured, _verdict(share >= 0.6)
 

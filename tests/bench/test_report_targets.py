@@ -9,6 +9,7 @@ import pytest
 
 from bench.pipeline import RunResult
 from bench.report import Results, write
+from bench.stages import Limits
 
 
 def intake(db: str, mails: int, rate: float, *, startup: float = 1.0, contracts: int = 2,
@@ -30,10 +31,14 @@ def contract_runs(base: list[float], big: list[float], *, mails: int = 3_000) ->
     return runs
 
 
-def row(runs: list[RunResult], target: str, tmp_path: Path) -> list[str]:
+def row(
+    runs: list[RunResult], target: str, tmp_path: Path, limits: Limits | None = None
+) -> list[str]:
     """The cells of the Targets table's row that starts with ``target``."""
     page = tmp_path / "benchmarks.md"
-    write(Results(command="python -m bench", date="today", machine={}, runs=runs), page)
+    results = Results(command="python -m bench", date="today", machine={}, runs=runs)
+    results.limits = limits
+    write(results, page)
     found = [line for line in page.read_text().splitlines() if line.startswith(f"| {target}")]
     assert len(found) == 1
     return [cell.strip() for cell in found[0].strip("|").split("|")]
@@ -143,6 +148,21 @@ def test_postgresql_against_sqlite_is_judged_from_the_medians(
         f" SQLite: {', '.join(f'{r:.0f}' for r in sqlite)})"
     )
     assert result == verdict
+
+
+def test_the_raw_rate_targets_take_sqlites_median_too(tmp_path: Path) -> None:
+    """The PostgreSQL target's rounds give SQLite three runs at N = 10,000: the targets
+    against the raw fetch + parse rate take their median as well, not the first."""
+    limits = Limits(10_000, fetch=1_000.0, parse=1_000.0)  # fetch + parse: 500 mails/s
+    runs = intake_rounds([274.0, 200.0, 310.0], [146.0, 150.0, 140.0])
+    _, text, result = row(runs, "Ingest at least 60 % of the raw", tmp_path, limits)
+    assert text == (
+        "274 of 500 mails/s = 55% (to the last acknowledgement: 183 mails/s;"
+        " median of 3 runs: 274, 200, 310)"
+    )
+    assert result == "**fail**"
+    _, text, _ = row(runs, "To the last acknowledgement: at least 60 %", tmp_path, limits)
+    assert text == "183 of 500 mails/s = 37% (N = 10,000; median of 3 runs: 183, 133, 207)"
 
 
 def test_the_page_says_how_the_verdict_is_taken(tmp_path: Path) -> None:
