@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.corpus import BenchMail, make_corpus
+from bench.corpus import BenchMail, Corpus, make_corpus
 from bench.daemons import Daemon, process_parents, upgrade_database, write_config
 from bench.history import QueryTimes, fill_history, query_times
 from bench.servers import Account, Arrival, Sink, fill, fresh_database, inbox_count, new_account
@@ -42,7 +42,7 @@ class Setup:
     dovecot: Dovecot
     sink: Sink
     postgresql: str  # the server's URL; each PostgreSQL run gets a database of its own
-    seed: int
+    corpus: Corpus  # the mails of the runs, made once
     poll_interval: str
     timeout: Callable[[int], float]  # seconds a run of N mails may take before it fails
 
@@ -102,7 +102,7 @@ def throughput(
     CLI and the reminders run on it is timed after the run."""
     result = RunResult(db, instances, mails, contracts=contracts or 2, history=history)
     progress(f"{db}, {instances} instance(s), {mails} mails: making the mails, filling the inbox")
-    corpus = make_corpus(mails, seed=setup.seed)
+    corpus = setup.corpus.first(mails)
     account = new_account(setup.dovecot)
     result.fill_rate = mails / fill(account, corpus)
     setup.sink.handler.clear()
@@ -297,7 +297,7 @@ def latency(
 ) -> LatencyResult:
     """Mail arriving every ``interval`` seconds at a running daemon: APPEND to acknowledgement."""
     result = LatencyResult(db, mails, interval, poll_interval)
-    corpus = make_corpus(mails, seed=setup.seed, first=1_000_000)  # none of the runs' mails
+    corpus = make_corpus(mails, seed=setup.corpus.seed, first=1_000_000)  # none of the runs' mails
     account = new_account(setup.dovecot)
     setup.sink.handler.clear()
     with (
