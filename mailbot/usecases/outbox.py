@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -176,6 +177,9 @@ class _Step:
 _Done = tuple[PendingMail | None, PendingMail | None]
 
 
+_Waiting = list[tuple[_Step, asyncio.Future[_Done]]]
+
+
 class _SharedCommits:
     """The workers' claims and "sent" marks, committed together when they come together.
 
@@ -186,16 +190,24 @@ class _SharedCommits:
     Each write is still committed before its worker goes on (a claim before its
     mail is sent, a mark before that worker's next mail is sent); if a shared
     transaction fails, its writes are retried one by one, so one bad write
-    costs only itself. The commits run on one connection held for the flush
-    (``db.HeldConnection``): no session, no pool checkout per commit.
+    costs only itself.
+
+    The commits run one after another in a thread of the flush's own, on one
+    connection held for the flush (``db.HeldConnection``: no session, no pool
+    checkout per commit). The thread takes the writes waiting as soon as a commit
+    ends, without a trip through the event loop (a busy loop held the next commit
+    back) nor an executor's hand-over per commit; the loop only hands writes over
+    and gets each commit's results back.
     """
 
     def __init__(self, desk: Desk, owner: Owner) -> None:
         self.desk = desk
         self.owner = owner  # in whose name its claims are made
         self.connection = db.HeldConnection(desk.engine)
-        self._waiting: list[tuple[_Step, asyncio.Future[_Done]]] = []
-        self._committing: asyncio.Task[None] | None = None
+        self._waiting: _Waiting = []
+        self._changed = threading.Condition()  # guards _waiting and _closing
+        self._closing = False
+        self._thread: threading.Thread | None = None
 
     async def run(self, step: _Step) -> _Done:
         # Shielded: a cancelled worker still gets its step committed (a sent mail is marked).
@@ -203,33 +215,64 @@ class _SharedCommits:
 
     def submit(self, step: _Step) -> asyncio.Future[_Done]:
         """Queue ``step`` for the next commit; steps submitted together share it."""
-        future: asyncio.Future[_Done] = asyncio.get_running_loop().create_future()
-        self._waiting.append((step, future))
-        if self._committing is None:
-            self._committing = asyncio.create_task(self._commit_all())
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Done] = loop.create_future()
+        with self._changed:
+            self._waiting.append((step, future))
+            self._changed.notify()
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._commit_all, args=(loop,), name="mailbot-outbox-commits"
+            )
+            self._thread.start()
         return future
 
     def close(self) -> None:
-        """Give the connection back (once a commit still under way is done)."""
+        """Commit what is waiting, end the thread, give the connection back.
+
+        Blocks for a commit still under way (a cancelled flush's); a later ``submit``
+        starts a thread again.
+        """
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        if self._thread is not None:
+            self._thread.join()
+        self._thread, self._closing = None, False
         self.connection.close()
 
-    async def _commit_all(self) -> None:
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                steps = [step for step, _ in group]
-                results = await asyncio.to_thread(
-                    _commit_group, self.desk, self.owner, self.connection, steps
+    def _commit_all(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The thread: commit the writes waiting, group by group, until ``close``."""
+        while group := self._next_group():
+            try:
+                results = _commit_group(
+                    self.desk, self.owner, self.connection, [step for step, _ in group]
                 )
-                for (_, future), result in zip(group, results, strict=True):
-                    if future.cancelled():
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            self._committing = None
+            except Exception as exc:  # a bug: its writers must hear of it, not wait forever
+                results = [exc] * len(group)
+            try:
+                loop.call_soon_threadsafe(_settle, group, results)
+            except RuntimeError:  # the loop is closed: nobody waits for them any more
+                return
+
+    def _next_group(self) -> _Waiting:
+        """The writes waiting, once there are any; none when closing with none left."""
+        with self._changed:
+            while not self._waiting and not self._closing:
+                self._changed.wait()
+            group, self._waiting = self._waiting, []
+        return group
+
+
+def _settle(group: _Waiting, results: list[_Done | Exception]) -> None:
+    """Hand each writer its step's result (in the event loop)."""
+    for (_, future), result in zip(group, results, strict=True):
+        if future.cancelled():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 def _commit_group(
