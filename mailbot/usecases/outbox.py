@@ -178,6 +178,9 @@ _Done = tuple[PendingMail | None, PendingMail | None]
 
 
 _Waiting = list[tuple[_Step, asyncio.Future[_Done]]]
+# Seconds the commit thread waits for writes before it ends; in a flush they come
+# milliseconds apart.
+_IDLE_COMMITS = 1.0
 
 
 class _SharedCommits:
@@ -220,11 +223,14 @@ class _SharedCommits:
         with self._changed:
             self._waiting.append((step, future))
             self._changed.notify()
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._commit_all, args=(loop,), name="mailbot-outbox-commits"
-            )
-            self._thread.start()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._commit_all,
+                    args=(loop,),
+                    name="mailbot-outbox-commits",
+                    daemon=True,  # never keeps the process from exiting (see _next_group)
+                )
+                self._thread.start()
         return future
 
     def close(self) -> None:
@@ -236,9 +242,11 @@ class _SharedCommits:
         with self._changed:
             self._closing = True
             self._changed.notify()
-        if self._thread is not None:
-            self._thread.join()
-        self._thread, self._closing = None, False
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+        with self._changed:
+            self._closing = False
         self.connection.close()
 
     def _commit_all(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -256,11 +264,16 @@ class _SharedCommits:
                 return
 
     def _next_group(self) -> _Waiting:
-        """The writes waiting, once there are any; none when closing with none left."""
+        """The writes waiting, once there are any; none (the thread ends) when closing
+        with none left, or after ``_IDLE_COMMITS`` without any: a flush whose ``close``
+        never comes (its coroutine dropped with its event loop) leaves no thread behind."""
         with self._changed:
             while not self._waiting and not self._closing:
-                self._changed.wait()
+                if not self._changed.wait(_IDLE_COMMITS) and not self._waiting:
+                    break
             group, self._waiting = self._waiting, []
+            if not group:
+                self._thread = None  # under the lock: the next submit starts another
         return group
 
 
