@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -188,27 +189,26 @@ def _pending(mail_id: int, row: db.ClaimedMail | None) -> PendingMail | None:
 
 
 @dataclass(frozen=True)
-class _Mark:
-    """The "sent" mark of ``mail``, due before its worker's next mail is handed over."""
+class _Step:
+    """A worker's writes for one commit: the "sent" mark of ``mark`` (its mail before, due
+    before its next mail is handed over), the claim of mail ``claim`` (``queued`` ->
+    ``sending``, in this process's name), the read ahead of mail ``read``, as its claim will
+    find it (no claim: ``_send_ahead``)."""
 
-    mail: PendingMail
-
-
-@dataclass(frozen=True)
-class _Claim:
-    """The claim of mail ``mail_id`` (``queued`` -> ``sending``) in this process's name."""
-
-    mail_id: int
+    mark: PendingMail | None = None
+    claim: int | None = None
+    read: int | None = None
 
 
-@dataclass(frozen=True)
-class _Read:
-    """A read ahead of mail ``mail_id``, as its claim will find it; no claim (``_send_ahead``)."""
-
-    mail_id: int
+# A step's result: the mail claimed and the mail read (None: none asked for, taken by
+# another flusher, or not queued any more).
+_Done = tuple[PendingMail | None, PendingMail | None]
 
 
-_Write = _Mark | _Claim | _Read
+_Waiting = list[tuple[_Step, asyncio.Future[_Done]]]
+# Seconds the commit thread waits for writes before it ends; in a flush they come
+# milliseconds apart.
+_IDLE_COMMITS = 1.0
 
 
 class _SharedCommits:
@@ -222,87 +222,153 @@ class _SharedCommits:
     mail is sent, a mark before that worker's next mail is sent); if a shared
     transaction fails, its writes are retried one by one, so one bad write
     costs only itself.
+
+    The commits run one after another in a thread of the flush's own, on one
+    connection held for the flush (``db.HeldConnection``: no session, no pool
+    checkout per commit). The thread takes the writes waiting as soon as a commit
+    ends, without a trip through the event loop (a busy loop held the next commit
+    back) nor an executor's hand-over per commit; the loop only hands writes over
+    and gets each commit's results back.
     """
 
     def __init__(self, desk: Desk, owner: Owner) -> None:
         self.desk = desk
         self.owner = owner  # in whose name its claims are made
-        self._waiting: list[tuple[_Write, asyncio.Future[PendingMail | None]]] = []
-        self._committing: asyncio.Task[None] | None = None
+        self.connection = db.HeldConnection(desk.engine)
+        self._waiting: _Waiting = []
+        self._changed = threading.Condition()  # guards _waiting and _closing
+        self._closing = False
+        self._thread: threading.Thread | None = None
 
-    async def run(self, write: _Write) -> PendingMail | None:
-        # Shielded: a cancelled worker still gets its write committed (a sent mail is marked).
-        return await asyncio.shield(self.submit(write))
+    async def run(self, step: _Step) -> _Done:
+        # Shielded: a cancelled worker still gets its step committed (a sent mail is marked).
+        return await asyncio.shield(self.submit(step))
 
-    def submit(self, write: _Write) -> asyncio.Future[PendingMail | None]:
-        """Queue ``write`` for the next commit; writes submitted together share it.
-        Its result: a claim's or a read's mail (None: taken by another flusher, or
-        not queued any more); None for a mark."""
-        future: asyncio.Future[PendingMail | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((write, future))
-        if self._committing is None:
-            self._committing = asyncio.create_task(self._commit_all())
+    def submit(self, step: _Step) -> asyncio.Future[_Done]:
+        """Queue ``step`` for the next commit; steps submitted together share it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_Done] = loop.create_future()
+        with self._changed:
+            self._waiting.append((step, future))
+            self._changed.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._commit_all,
+                    args=(loop,),
+                    name="mailbot-outbox-commits",
+                    daemon=True,  # never keeps the process from exiting (see _next_group)
+                )
+                self._thread.start()
         return future
 
-    async def _commit_all(self) -> None:
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                writes = [w for w, _ in group]
-                results = await asyncio.to_thread(_commit_group, self.desk, self.owner, writes)
-                for (_, future), result in zip(group, results, strict=True):
-                    if future.cancelled():
-                        continue
-                    if isinstance(result, BaseException):
-                        future.set_exception(result)
-                    else:
-                        future.set_result(result)
-        finally:
-            self._committing = None
+    def close(self) -> None:
+        """Commit what is waiting, end the thread, give the connection back.
+
+        Blocks for a commit still under way (a cancelled flush's); a later ``submit``
+        starts a thread again.
+        """
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+        with self._changed:
+            self._closing = False
+        self.connection.close()
+
+    def _commit_all(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The thread: commit the writes waiting, group by group, until ``close``."""
+        while group := self._next_group():
+            try:
+                results = _commit_group(
+                    self.desk, self.owner, self.connection, [step for step, _ in group]
+                )
+            except Exception as exc:  # a bug: its writers must hear of it, not wait forever
+                results = [exc] * len(group)
+            try:
+                loop.call_soon_threadsafe(_settle, group, results)
+            except RuntimeError:  # the loop is closed: nobody waits for them any more
+                return
+
+    def _next_group(self) -> _Waiting:
+        """The writes waiting, once there are any; none (the thread ends) when closing
+        with none left, or after ``_IDLE_COMMITS`` without any: a flush whose ``close``
+        never comes (its coroutine dropped with its event loop) leaves no thread behind."""
+        with self._changed:
+            while not self._waiting and not self._closing:
+                if not self._changed.wait(_IDLE_COMMITS) and not self._waiting:
+                    break
+            group, self._waiting = self._waiting, []
+            if not group:
+                self._thread = None  # under the lock: the next submit starts another
+        return group
+
+
+def _settle(group: _Waiting, results: list[_Done | Exception]) -> None:
+    """Hand each writer its step's result (in the event loop)."""
+    for (_, future), result in zip(group, results, strict=True):
+        if future.cancelled():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 def _commit_group(
-    desk: Desk, owner: Owner, writes: list[_Write]
-) -> list[PendingMail | Exception | None]:
-    """Each write's result (or its exception), committed in one transaction if possible."""
-    if len(writes) > 1:
-        with Session(desk.engine) as session:
-            try:
-                results: list[PendingMail | Exception | None] = []
-                results.extend(_write_all(desk, owner, writes, session))
+    desk: Desk, owner: Owner, held: db.HeldConnection, steps: list[_Step]
+) -> list[_Done | Exception]:
+    """Each step's result (or its exception), committed in one transaction if possible;
+    else each write of each step in a transaction of its own."""
+    try:
+        with held.transaction() as connection:
+            return list(_write_all(desk, owner, steps, connection))
+    except Exception:
+        pass  # retried one by one below
+    return [_write_apart(desk, owner, step) for step in steps]
+
+
+def _write_apart(desk: Desk, owner: Owner, step: _Step) -> _Done | Exception:
+    """``step``'s mark, claim and read, each committed alone: one bad write costs only
+    itself (a failed read does not keep the mark from being committed)."""
+    parts = (_Step(mark=step.mark), _Step(claim=step.claim), _Step(read=step.read))
+    claimed: PendingMail | None = None
+    read: PendingMail | None = None
+    failure: Exception | None = None
+    for part in parts:
+        if part == _Step():
+            continue
+        try:
+            with Session(desk.engine) as session:
+                [(was_claimed, was_read)] = _write_all(desk, owner, [part], session.connection())
                 session.commit()
-                return results
-            except Exception:
-                session.rollback()
-    outcomes: list[PendingMail | Exception | None] = []
-    for write in writes:
-        with Session(desk.engine) as session:
-            try:
-                outcomes.extend(_write_all(desk, owner, [write], session))
-                session.commit()
-            except Exception as exc:
-                outcomes.append(exc)
-    return outcomes
+        except Exception as exc:
+            failure = failure or exc
+            continue
+        claimed, read = was_claimed or claimed, was_read or read
+    return (claimed, read) if failure is None else failure
 
 
 def _write_all(
-    desk: Desk, owner: Owner, writes: list[_Write], session: Session
-) -> list[PendingMail | None]:
-    """The marks in one statement, the claims in one, the reads in one; each write's result."""
+    desk: Desk, owner: Owner, steps: list[_Step], connection: db.Connection
+) -> list[_Done]:
+    """The marks in one statement, the claims in one, the reads in one; each step's result."""
     # The claims' own time: a long flush must not make its later claims look stale to
     # another flusher at once.
     now = desk.clock()
-    marks = [(w.mail.id, w.mail.attempts + 1) for w in writes if isinstance(w, _Mark)]
-    db.mark_sent(marks, sent_at=now, session=session)
-    claims = [w.mail_id for w in writes if isinstance(w, _Claim)]
-    claimed = db.claim(claims, owner, now=now, session=session)
-    reads = [w.mail_id for w in writes if isinstance(w, _Read)]
-    read = db.queued_mails(reads, session=session) if reads else {}
+    marks = [(s.mark.id, s.mark.attempts + 1) for s in steps if s.mark is not None]
+    db.mark_sent(marks, sent_at=now, session=connection)
+    claims = [s.claim for s in steps if s.claim is not None]
+    claimed = db.claim(claims, owner, now=now, session=connection)
+    reads = [s.read for s in steps if s.read is not None]
+    read = db.queued_mails(reads, session=connection) if reads else {}
     return [
-        None
-        if isinstance(w, _Mark)
-        else _pending(w.mail_id, (claimed if isinstance(w, _Claim) else read).get(w.mail_id))
-        for w in writes
+        (
+            None if s.claim is None else _pending(s.claim, claimed.get(s.claim)),
+            None if s.read is None else _pending(s.read, read.get(s.read)),
+        )
+        for s in steps
     ]
 
 
@@ -547,15 +613,18 @@ async def flush_outbox(
     report = FlushReport()
     owner = claim_owner(desk)
     commits = _SharedCommits(desk, owner)
-    while True:
-        now = desk.clock()
-        due = await asyncio.to_thread(_due, desk, now, limit, owner)
-        groups = deque(send_groups(due))
-        workers = max(1, min(desk.settings.smtp.connections, len(due)))
-        run = _Flush(desk, sender, now, should_stop, groups, workers, commits, owner, report)
-        await _round(run)
-        if run.halted or should_stop() or len(due) < limit:
-            return report
+    try:
+        while True:
+            now = desk.clock()
+            due = await asyncio.to_thread(_due, desk, now, limit, owner)
+            groups = deque(send_groups(due))
+            workers = max(1, min(desk.settings.smtp.connections, len(due)))
+            run = _Flush(desk, sender, now, should_stop, groups, workers, commits, owner, report)
+            await _round(run)
+            if run.halted or should_stop() or len(due) < limit:
+                return report
+    finally:
+        commits.close()
 
 
 async def _round(run: _Flush) -> None:
@@ -591,7 +660,7 @@ async def _worker(run: _Flush) -> None:
                 mail, read = await _claim_marking(run, mail_id, accepted, ids.peek())
                 accepted = None if mail is None else await _flush_one(run, mail)
         if accepted is not None:
-            await run.commits.run(_Mark(accepted))
+            await run.commits.run(_Step(mark=accepted))
             _log_sent(accepted)
     except BaseException:
         run.halted = True  # the others finish their mail in hand and stop
@@ -625,36 +694,23 @@ class _Share:
 
 async def _claim_marking(
     run: _Flush, mail_id: int, accepted: PendingMail | None, after: int | None
-) -> tuple[PendingMail | None, PendingMail | None]:
+) -> _Done:
     """Claim ``mail_id`` in the commit that marks ``accepted`` (the worker's mail before)
     sent, and read the mail ``after`` it; the claimed mail (None: another flusher took it)
     and the one read (None: none, or not queued)."""
-    writes: list[asyncio.Future[PendingMail | None]] = []
-    if accepted is not None:
-        writes.append(run.commits.submit(_Mark(accepted)))
-    claim = run.commits.submit(_Claim(mail_id))
-    writes.append(claim)
-    read = run.commits.submit(_Read(after)) if after is not None else None
-    if read is not None:
-        writes.append(read)
-    # Shielded: a cancelled worker still gets its mark committed. All awaited before
-    # any error is raised, so none is left unretrieved.
-    results = await asyncio.gather(*map(asyncio.shield, writes), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    done = await run.commits.run(_Step(accepted, mail_id, after))
     if accepted is not None:
         _log_sent(accepted)
-    return claim.result(), None if read is None else read.result()
+    return done
 
 
 async def _send_ahead(
     run: _Flush, accepted: PendingMail, read: PendingMail, after: int | None
-) -> tuple[PendingMail | None, PendingMail | None]:
+) -> _Done:
     """Mark ``accepted`` sent and claim ``read`` in one commit while the server takes
     ``read``'s envelope; its data goes only once that commit is made and the claimed row
     is the one read. Returns the mail accepted now (its mark due) and the one after, read."""
-    committed = asyncio.ensure_future(_claim_marking(run, read.id, accepted, after))
+    committed = run.commits.submit(_Step(accepted, read.id, after))
 
     async def ready() -> bool:
         try:
@@ -664,7 +720,9 @@ async def _send_ahead(
         return claimed == read
 
     result = await _send(run.sender, read, ready)
-    claimed, next_read = await asyncio.shield(committed)  # the mark's error is raised here
+    # Shielded: a cancelled worker still gets its mark committed; its error is raised here.
+    claimed, next_read = await asyncio.shield(committed)
+    _log_sent(accepted)
     if claimed is None:
         return None, next_read  # another flusher took it: nothing was sent
     if result is None or claimed != read:
@@ -699,6 +757,8 @@ async def _record(
 
 
 def _log_sent(mail: PendingMail) -> None:
+    if not log.isEnabledFor(logging.INFO):  # a line a mail: not even its arguments made
+        return
     log.info(
         "outbox %s (%s, ticket %s) sent to %s: %s",
         mail.id,

@@ -33,6 +33,7 @@ from mailbot.adapters.db.contracts import (
     record_imported_file,
 )
 from mailbot.adapters.db.engine import (
+    Connection,
     Engine,
     Session,
     check_connection,
@@ -49,6 +50,7 @@ from mailbot.adapters.db.health import (
     tickets_with_alert_due_by,
     unsent_mails,
 )
+from mailbot.adapters.db.held import HeldConnection
 from mailbot.adapters.db.ledger import (
     EarlierMail,
     last_uid,
@@ -170,6 +172,7 @@ __all__ = [
     "AlertRow",
     "AttachmentRow",
     "ClaimedMail",
+    "Connection",
     "ContractAddressRow",
     "ContractRow",
     "CounterRow",
@@ -180,6 +183,7 @@ __all__ = [
     "DatabaseError",
     "EarlierMail",
     "Engine",
+    "HeldConnection",
     "ImportReport",
     "ImportedFile",
     "IntegrityError",

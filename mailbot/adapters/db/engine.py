@@ -1,6 +1,6 @@
 """The engine: SQLite (WAL, synchronous FULL) or PostgreSQL, at this mailbot's schema.
 
-``Session`` and ``Engine`` are the types the rest of mailbot passes around; they
+``Session``, ``Connection`` and ``Engine`` are the types the rest of mailbot passes around; they
 are SQLModel's and SQLAlchemy's, named here so that nothing outside
 ``mailbot.adapters.db`` imports those libraries.
 """
@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, create_engine
 
 from mailbot.adapters.db import deferred, schema
 from mailbot.config import DatabaseSettings
 
 __all__ = [
+    "Connection",
     "Engine",
     "Session",
     "check_connection",

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlmodel import Session, col, select
 
 from mailbot.adapters.db.claims import Owner
@@ -222,8 +222,14 @@ class ClaimedMail:
     ticket_number: str | None  # None: a mail of no ticket
 
 
+def _connection(session: Session | Connection) -> Connection:
+    """The connection of ``session``: the outbox's shared commits pass a connection itself
+    (``HeldConnection``), others a session."""
+    return session if isinstance(session, Connection) else session.connection()
+
+
 def claim(
-    mail_ids: Sequence[int], owner: Owner, *, now: datetime, session: Session
+    mail_ids: Sequence[int], owner: Owner, *, now: datetime, session: Session | Connection
 ) -> dict[int, ClaimedMail]:
     """Take rows ``mail_ids`` (``queued`` -> ``sending``) in ``owner``'s name, at ``now``;
     those taken (one missing: another flusher took it first)."""
@@ -239,17 +245,19 @@ def claim(
     }
     if not mail_ids:
         return {}
-    rows = session.connection().execute(_claim_rows(), values)
+    rows = _connection(session).execute(_claim_rows(), values)
     return {mail_id: ClaimedMail(*row) for mail_id, *row in rows}
 
 
-def queued_mails(mail_ids: Sequence[int], *, session: Session) -> dict[int, ClaimedMail]:
+def queued_mails(
+    mail_ids: Sequence[int], *, session: Session | Connection
+) -> dict[int, ClaimedMail]:
     """Rows ``mail_ids`` as ``claim`` would return them, those still ``queued``; nothing changes.
 
     Read ahead by the outbox, which starts a mail's envelope while the commit of
     its claim is under way, and compares the two before the server gets the data.
     """
-    rows = session.connection().execute(_queued_rows(), {"mail_ids": list(mail_ids)})
+    rows = _connection(session).execute(_queued_rows(), {"mail_ids": list(mail_ids)})
     return {mail_id: ClaimedMail(*row) for mail_id, *row in rows}
 
 
@@ -314,7 +322,9 @@ def update_sending(mail_id: int, *, session: Session, **values: object) -> None:
     )
 
 
-def mark_sent(sent: Sequence[tuple[int, int]], *, sent_at: datetime, session: Session) -> None:
+def mark_sent(
+    sent: Sequence[tuple[int, int]], *, sent_at: datetime, session: Session | Connection
+) -> None:
     """Mark the mails ``(id, attempts)`` of ``sent`` sent, each if it is still ``sending``.
 
     The outbox commits them with the claims of the workers' next mails (one disk
@@ -326,7 +336,7 @@ def mark_sent(sent: Sequence[tuple[int, int]], *, sent_at: datetime, session: Se
         for mail_id, attempts in sent
     ]
     if values:
-        session.connection().execute(_sent_row(), values)
+        _connection(session).execute(_sent_row(), values)
 
 
 @functools.cache
