@@ -68,11 +68,13 @@ def statuses(desk: Desk) -> list[tuple[str, str]]:
         return [(row.recipients, row.status) for row in rows]
 
 
-def flush(desk: Desk) -> FlushReport:
+def flush(desk: Desk, *, limit: int = 100) -> FlushReport:
+    """One flush of ``desk``'s outbox in rounds of ``limit`` mails, its SMTP pool closed after."""
+
     async def flush_and_close() -> FlushReport:
         sender = make_sender(desk.settings.smtp)
         try:
-            return await flush_outbox(desk, sender)
+            return await flush_outbox(desk, sender, limit=limit)
         finally:
             await sender.close()
 
@@ -286,14 +288,7 @@ def test_in_a_backlog_the_acknowledgements_go_before_the_staff_notices_queued_wi
         queue(desk, STAFF[0], subject=f"staff{n}", kind="staff_new")
         queue(desk, f"k{n}@acme.pl", subject=f"ack{n}", kind="ack")
 
-    async def flush_in_rounds_of_four() -> FlushReport:
-        sender = make_sender(desk.settings.smtp)
-        try:
-            return await flush_outbox(desk, sender, limit=4)
-        finally:
-            await sender.close()
-
-    assert asyncio.run(flush_in_rounds_of_four()).sent == 16
+    assert flush(desk, limit=4).sent == 16
     got = subjects(smtp_sink.messages)
     # Rounds of four: three acknowledgements and one notice each while both wait (the
     # acknowledgements of one round go to different customers, in parallel).
@@ -445,14 +440,7 @@ def test_one_flush_sends_a_backlog_bigger_than_its_round(
     """A burst (the inbox after a holiday) goes out in one flush, ``limit`` mails a round."""
     queue_acks(desk, imap_client, *(f"k{n}@acme.pl" for n in range(23)))
 
-    async def flush_in_rounds_of_5() -> FlushReport:
-        sender = make_sender(desk.settings.smtp)
-        try:
-            return await flush_outbox(desk, sender, limit=5)
-        finally:
-            await sender.close()
-
-    report = asyncio.run(flush_in_rounds_of_5())
+    report = flush(desk, limit=5)
 
     assert report.sent == 23
     assert sorted(m.rcpt_tos[0] for m in smtp_sink.messages) == sorted(

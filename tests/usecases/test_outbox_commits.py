@@ -13,9 +13,10 @@ from sqlmodel import Session
 from mailbot.adapters.db import OutboxRow
 from mailbot.adapters.smtp import make_sender
 from mailbot.usecases.desk import Desk
-from mailbot.usecases.outbox import FlushReport, flush_outbox
+from mailbot.usecases.outbox import flush_outbox
 from tests.conftest import SmtpSink
 from tests.factories import NOW, SUPPORT
+from tests.usecases.test_outbox import flush
 
 
 def queue(desk: Desk, recipient: str, subject: str) -> None:
@@ -32,17 +33,6 @@ def queue(desk: Desk, recipient: str, subject: str) -> None:
 
 def commit_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "mailbot-outbox-commits"]
-
-
-def flush(desk: Desk) -> FlushReport:
-    async def flush_and_close() -> FlushReport:
-        sender = make_sender(desk.settings.smtp)
-        try:
-            return await flush_outbox(desk, sender)
-        finally:
-            await sender.close()
-
-    return asyncio.run(flush_and_close())
 
 
 def test_a_flush_ends_its_commit_thread(desk: Desk, smtp_sink: SmtpSink) -> None:
