@@ -270,13 +270,15 @@ def _working_bounds(calendar: Calendar, day: date) -> tuple[datetime, datetime] 
     return None if day_off_reason(calendar, day) is not None else _day_bounds(calendar, day)
 
 
-def _walk(
-    calendar: Calendar, first: date, *, backwards: bool = False
-) -> Iterator[tuple[date, str | None]]:
-    """Days from ``first`` on (or back), each with why it is off; at most _MAX_DAYS of them."""
+def _days(first: date, *, backwards: bool = False) -> Iterator[date]:
+    """Days from ``first`` on (or back); at most _MAX_DAYS of them."""
     step = -_DAY if backwards else _DAY
-    for offset in range(_MAX_DAYS):
-        day = first + offset * step
+    return (first + offset * step for offset in range(_MAX_DAYS))
+
+
+def _walk(calendar: Calendar, first: date) -> Iterator[tuple[date, str | None]]:
+    """Days from ``first`` on, each with why it is off; at most _MAX_DAYS of them."""
+    for day in _days(first):
         yield day, day_off_reason(calendar, day)
 
 
@@ -298,10 +300,8 @@ def _intervals(
     if calendar.always:
         yield (_EARLIEST, start) if backwards else (start, _LATEST)
         return
-    first = _local_day(calendar, start)
-    step = -_DAY if backwards else _DAY
-    for offset in range(_MAX_DAYS):
-        bounds = _working_bounds(calendar, first + offset * step)
+    for day in _days(_local_day(calendar, start), backwards=backwards):
+        bounds = _working_bounds(calendar, day)
         if bounds is None:
             continue
         begin, end = bounds
