@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from mailbot.adapters import db as repo
@@ -243,6 +243,13 @@ def _store_batch(
         )
         # A mail opens one ticket at most: their numbers in one statement, not one each.
         repo.take_ticket_numbers(len(keys) - len(done), session=session)
+        # Each acknowledgement asks how many automatic mails its address had this hour
+        # (``[limits] auto_replies_per_hour``): the batch's senders' in one statement.
+        repo.read_automatic_mails(
+            [p.mail.from_address or "" for p in prepared],
+            _earliest_received(batch, desk.clock()) - timedelta(hours=1),
+            session=session,
+        )
         for key, fetched, mail in zip(keys, batch, prepared, strict=True):
             earlier = done.get(key.uid)
             if earlier is not None:
@@ -265,6 +272,11 @@ def _store_batch(
     for key, inbound, outcome in stored:
         _log_outcome(key, inbound, outcome)
     return outcomes
+
+
+def _earliest_received(batch: list[FetchedMail], now: datetime) -> datetime:
+    """No mail of ``batch`` counts as received before this (``core.received``)."""
+    return min([now, *(m.received_at for m in batch if m.received_at is not None)])
 
 
 def _log_handled_before(key: MailKey, done: LedgerRow) -> None:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from mailbot.adapters import db as repo
-from mailbot.adapters.db import MessageRow, OutboxRow, Session, TicketRow
+from mailbot.adapters.db import MessageRow, Session, TicketRow
 from mailbot.core.compose import compose
 from mailbot.core.followup import staff_recipients as core_staff_recipients
 from mailbot.core.mail import OutboundMail
@@ -92,8 +92,8 @@ def queue_mail(
     sender_name = mail.sender_name or desk.settings.support.name
     # What produced it, for staff's mail filters and for tests: ack, relay, reminder...
     mail = replace(mail, extra_headers=(*mail.extra_headers, ("X-Mailbot-Kind", kind)))
-    repo.add_row(
-        OutboxRow, session=session,
+    repo.add_outbox_row(
+        session=session,
         ticket_id=ticket.id, kind=kind, message_id=mail.message_id, mail_from=mail.sender,
         recipients=",".join(mail.recipients), capped_address=_capped_address(kind, mail),
         raw=compose(mail, sender_name=sender_name, date=now),
@@ -135,8 +135,8 @@ def queue_ticketless_mail(
         extra_headers=(("Auto-Submitted", "auto-generated"), ("X-Loop", support.address),
                        ("X-Mailbot-Kind", kind)),
     )  # fmt: skip
-    repo.add_row(
-        OutboxRow, session=session,
+    repo.add_outbox_row(
+        session=session,
         ticket_id=None, kind=kind, message_id=mail.message_id, mail_from=mail.sender,
         recipients=",".join(mail.recipients), capped_address=capped_address,
         raw=compose(mail, sender_name=support.name, date=now),

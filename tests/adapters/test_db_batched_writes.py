@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import col, select
 
 from mailbot.adapters.db import (
@@ -21,11 +22,13 @@ from mailbot.adapters.db import (
     LedgerRow,
     OutboxRow,
     Session,
+    add_outbox_row,
     add_row,
     automatic_mails_since,
     give_back_ticket_numbers,
     make_engine,
     next_ticket_seq,
+    read_automatic_mails,
     take_ticket_numbers,
 )
 from tests import factories
@@ -153,3 +156,39 @@ def test_numbers_taken_ahead_and_not_used_are_given_back(engine: Engine) -> None
         session.commit()
     with Session(engine) as session:
         assert next_ticket_seq(session=session) == 9
+
+
+def test_the_cap_counts_from_one_read_for_a_whole_batch(engine: Engine) -> None:
+    hour_ago = factories.NOW - timedelta(hours=1)
+    with Session(engine) as session:
+        for minutes_ago in (10, 50, 70):
+            ack(session, "jan@firma.pl", minutes_ago)
+        ack(session, "ewa@firma.pl", 20)
+        session.commit()
+    asked: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: asked.append(a[2]))
+    with Session(engine) as session:
+        read_automatic_mails(["Jan@Firma.pl", "ola@firma.pl"], hour_ago, session=session)
+        add_outbox_row(
+            session=session, kind="ack", message_id="<new@desk>", mail_from="support@desk",
+            recipients="jan@firma.pl", capped_address="jan@firma.pl", raw=b"",
+            created_at=factories.NOW, next_attempt_at=factories.NOW,
+        )  # fmt: skip
+        asked.clear()
+        # Covered by the read: counted without asking the database, this batch's own mail too.
+        assert automatic_mails_since("jan@firma.pl", hour_ago, session=session) == 3
+        assert automatic_mails_since("ola@firma.pl", hour_ago, session=session) == 0
+        assert asked == []
+        # Not covered (another address, or since before the read's start): asked.
+        assert automatic_mails_since("ewa@firma.pl", hour_ago, session=session) == 1
+        two_hours_ago = factories.NOW - timedelta(hours=2)
+        assert automatic_mails_since("jan@firma.pl", two_hours_ago, session=session) == 4
+        assert len(asked) == 2
+        session.commit()
+        # The next transaction reads again: what others stored meanwhile counts.
+        with Session(engine) as other:
+            ack(other, "ola@firma.pl", 1)
+            other.commit()
+        asked.clear()
+        assert automatic_mails_since("ola@firma.pl", hour_ago, session=session) == 1
+        assert len(asked) == 1

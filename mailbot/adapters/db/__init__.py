@@ -71,6 +71,7 @@ from mailbot.adapters.db.metrics import (
 from mailbot.adapters.db.nonces import nonce_spent, spend_nonce
 from mailbot.adapters.db.outbox import (
     ClaimedMail,
+    add_outbox_row,
     automatic_mails_since,
     claim,
     claim_owners,
@@ -81,6 +82,7 @@ from mailbot.adapters.db.outbox import (
     outbox_counts,
     outbox_recipients,
     queued_mails,
+    read_automatic_mails,
     release_held,
     requeue_claims,
     requeue_stale,
@@ -205,6 +207,7 @@ __all__ = [
     "WebRequestRow",
     "WebSubmissionRow",
     "WorkDone",
+    "add_outbox_row",
     "add_request",
     "add_row",
     "add_staff_session",
@@ -268,6 +271,7 @@ __all__ = [
     "plain_engine",
     "prune_requests",
     "queued_mails",
+    "read_automatic_mails",
     "received_between",
     "record_imported_file",
     "release_held",

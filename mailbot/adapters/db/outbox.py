@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from mailbot.adapters.db.claims import Owner
 from mailbot.adapters.db.deferred import COUNTS_WAITING, waiting_rows
+from mailbot.adapters.db.rows import add_row
 from mailbot.adapters.db.tables import OutboxRow, TicketRow
 from mailbot.core.notices import STAFF_KIND_PREFIX, STAFF_KINDS
 
@@ -54,10 +55,15 @@ def last_sent_to(address: str, since: datetime, *, session: Session) -> OutboxRo
 def automatic_mails_since(address: str, since: datetime, *, session: Session) -> int:
     """How many automatic mails (by ``capped_address``) went to ``address`` since ``since``.
 
-    The rows of this transaction still waiting (``deferred``) are counted here, not sent
-    first: every acknowledgement of a batch asks, and sending them was a round trip each.
+    Counted from this transaction's ``read_automatic_mails`` when it covers ``address`` and
+    ``since``; else asked of the database. The rows of this transaction still waiting
+    (``deferred``) are counted here, not sent first: every acknowledgement of a batch asks,
+    and sending them was a round trip each.
     """
     capped = address.lower()
+    window = _window(session)
+    if window is not None and capped in window.sent and since >= window.since:
+        return sum(1 for at in window.sent[capped] if at >= since)
     connection = session.connection()
     values = {"address": capped, "since": since}
     count: int = connection.execute(_automatic_mails_since(), values).scalar_one()
@@ -78,6 +84,57 @@ def _automatic_mails_since() -> sa.Select[int]:
         )
         .execution_options(**{COUNTS_WAITING: True})
     )
+
+
+_WINDOW = "mailbot.automatic_mails"
+
+
+@dataclass
+class _AutomaticMails:
+    """The automatic mails to some addresses since ``since``, for one transaction: those
+    stored before it (read once) and its own (``add_outbox_row``), by address."""
+
+    transaction: Any
+    since: datetime
+    sent: dict[str, list[datetime]]
+
+
+def read_automatic_mails(addresses: Iterable[str], since: datetime, *, session: Session) -> None:
+    """Read the automatic mails to ``addresses`` since ``since`` in one statement, so that
+    ``automatic_mails_since`` counts them for the rest of this transaction without asking
+    the database again: a batch's acknowledgements asked once each, a round trip each on
+    PostgreSQL. Another process's mails to them meanwhile are not seen until the commit;
+    the cap is a guard against loops, which one batch cannot make."""
+    wanted = sorted({a.lower() for a in addresses if a})
+    connection = session.connection()  # the transaction begins, if it had not
+    window = _AutomaticMails(session.get_transaction(), since, {a: [] for a in wanted})
+    outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+    for start in range(0, len(wanted), 500):  # a bounded IN list per statement
+        rows = connection.execute(
+            sa.select(outbox.c.capped_address, outbox.c.created_at).where(
+                outbox.c.capped_address.in_(wanted[start : start + 500]),
+                outbox.c.created_at >= since,
+            )
+        )
+        for address, created_at in rows:
+            window.sent[address].append(created_at)
+    session.info[_WINDOW] = window
+
+
+def _window(session: Session) -> _AutomaticMails | None:
+    window: _AutomaticMails | None = session.info.get(_WINDOW)
+    if window is None or window.transaction is not session.get_transaction():
+        return None
+    return window
+
+
+def add_outbox_row(*, session: Session, **values: Any) -> None:
+    """A mail into the outbox, in the session's transaction (``rows.add_row``); counted in
+    this transaction's ``read_automatic_mails`` when that covers its address."""
+    add_row(OutboxRow, session=session, **values)
+    window = _window(session)
+    if window is not None and values.get("capped_address") in window.sent:
+        window.sent[values["capped_address"]].append(values["created_at"])
 
 
 def ticket_mails_since(
