@@ -165,7 +165,7 @@ def _new_ticket(
         updated_at=now,
     )
     start_clock(desk, ticket)
-    repo.insert_new(ticket, session=session)
+    repo.insert_new(ticket, session=session, row_id=repo.ticket_id_ahead(session=session))
     return ticket
 
 

@@ -20,16 +20,21 @@ from mailbot.adapters.db import (
     Engine,
     IntegrityError,
     LedgerRow,
+    MessageRow,
     OutboxRow,
     Session,
+    TicketRow,
     add_outbox_row,
     add_row,
     automatic_mails_since,
     give_back_ticket_numbers,
+    insert_new,
+    insert_row,
     make_engine,
     next_ticket_seq,
     read_automatic_mails,
     take_ticket_numbers,
+    ticket_id_ahead,
 )
 from tests import factories
 
@@ -192,3 +197,69 @@ def test_the_cap_counts_from_one_read_for_a_whole_batch(engine: Engine) -> None:
         asked.clear()
         assert automatic_mails_since("ola@firma.pl", hour_ago, session=session) == 1
         assert len(asked) == 1
+
+
+def new_ticket(seq: int) -> TicketRow:
+    return TicketRow(
+        number=f"SOL-{seq}", seq=seq, tier="warranty", status="new", subject="Drukarka",
+        customer_address="jan@firma.pl", received_at=factories.NOW,
+        reaction_due=factories.NOW, resolution_due=factories.NOW, updated_at=factories.NOW,
+    )  # fmt: skip
+
+
+def message(session: Session, ticket_id: int, *, now: bool = False) -> None:
+    values: dict[str, Any] = {
+        "ticket_id": ticket_id, "direction": "out", "message_id": f"<{ticket_id}.{now}@desk>",
+        "sender": "support@desk", "subject": "Re: Drukarka", "body_text": "",
+        "received_at": factories.NOW, "author": "mailbot",
+    }  # fmt: skip
+    if now:
+        insert_row(MessageRow, session=session, **values)
+    else:
+        add_row(MessageRow, session=session, **values)
+
+
+def test_tickets_with_ids_taken_ahead_go_in_before_the_rows_that_name_them(engine: Engine) -> None:
+    with Session(engine) as session:
+        take_ticket_numbers(4, session=session)
+        ids = []
+        for seq in (1, 2, 3):
+            ahead = ticket_id_ahead(session=session)
+            if engine.dialect.name == "postgresql":
+                assert ahead is not None  # taken from the table's sequence
+            ids.append(insert_new(new_ticket(seq), session=session, row_id=ahead))
+            message(session, ids[-1])
+        # A message inserted at once, naming the last ticket: the tickets waiting go in
+        # first (PostgreSQL checks the foreign key at once), then the waiting messages.
+        message(session, ids[-1], now=True)
+        message(session, ids[-1])  # waits, before the next ticket does
+        # A ticket added after a message waiting: the commit still sends it first.
+        ids.append(
+            insert_new(new_ticket(4), session=session, row_id=ticket_id_ahead(session=session))
+        )
+        message(session, ids[-1])
+        give_back_ticket_numbers(session=session)
+        session.commit()
+    with Session(engine) as session:
+        stored = session.exec(select(TicketRow.id, TicketRow.number).order_by(col(TicketRow.seq)))
+        assert list(stored) == [(i, f"SOL-{n}") for n, i in enumerate(ids, 1)]
+        per_ticket = session.exec(
+            select(MessageRow.ticket_id, sa.func.count()).group_by(col(MessageRow.ticket_id))
+        )
+        assert dict(per_ticket.all()) == {ids[0]: 1, ids[1]: 1, ids[2]: 3, ids[3]: 1}
+
+
+def test_ticket_ids_are_taken_ahead_on_postgresql_in_one_statement(engine: Engine) -> None:
+    asked: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: asked.append(a[2]))
+    with Session(engine) as session:
+        take_ticket_numbers(5, session=session)
+        taken = [ticket_id_ahead(session=session) for _ in range(6)]
+        session.rollback()
+    if engine.dialect.name != "postgresql":
+        assert taken == [None] * 6  # SQLite inserts each at once: no trip to save
+        return
+    assert all(isinstance(i, int) for i in taken)
+    assert len(set(taken)) == 6
+    # The five announced in one statement, the sixth (more than announced) in another.
+    assert sum("nextval" in statement for statement in asked) == 2

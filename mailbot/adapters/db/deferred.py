@@ -4,7 +4,9 @@
 a transaction wait, per table and in order, until a statement of that transaction could
 see them: before a statement that names their table (a SELECT, an INSERT into the same
 table, an UPDATE; a DELETE, or a statement whose tables cannot be told, first sends every
-waiting row), and before the session commits. Then each table's rows go in one multi-row INSERT.
+waiting row) or a table whose rows refer to theirs (a new ticket's, inserted with an id
+taken ahead, before its first message), and before the session commits. Then each table's
+rows go in one multi-row INSERT, referred tables first.
 A rollback drops them with the rest of the transaction.
 
 So a transaction reads what it wrote, as with immediate INSERTs; what changes is only
@@ -18,6 +20,7 @@ several times SQLite's own cost of an INSERT (``bench``: about 15 % of storing a
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Mapping
 from typing import Any
 from weakref import WeakKeyDictionary, WeakSet
@@ -56,8 +59,12 @@ def add(connection: Connection, table: sa.Table, values: Mapping[str, Any]) -> N
         connection.execute(_insert(table), dict(values))
         return
     # Every row of a table with the same columns, so that they go in one statement: the
-    # ones not given take the column's default, as a single INSERT would.
+    # ones not given take the column's default, as a single INSERT would. An id given
+    # (taken ahead from the table's sequence) is kept.
     row = {key: values.get(key, default) for key, default in _defaults(table).items()}
+    for key in _generated_keys(table):
+        if values.get(key) is not None:
+            row[key] = values[key]
     _waiting.setdefault(connection, {}).setdefault(table, []).append(row)
 
 
@@ -78,6 +85,11 @@ def _defaults(table: sa.Table) -> dict[str, Any]:
 
 
 _DEFAULTS: dict[sa.Table, dict[str, Any]] = {}
+
+
+@functools.cache
+def _generated_keys(table: sa.Table) -> tuple[str, ...]:
+    return tuple(c.key for c in table.columns if c.primary_key and c.autoincrement)
 
 
 def _scalar_default(column: sa.Column[Any]) -> Any:
@@ -101,16 +113,48 @@ def send_all(connection: Connection) -> None:
 
 
 def _send(connection: Connection, names: set[str] | None) -> None:
-    """Send the waiting rows of the tables called ``names`` (every table: None)."""
+    """Send the waiting rows of the tables called ``names`` (every table: None), and first
+    those of the tables they refer to: a row must not go in before the row it names (a
+    message before its ticket, when the ticket waits too)."""
     waiting = _waiting.get(connection)
     if not waiting:
         return
-    tables = [t for t in waiting if names is None or t.name in names]
-    for table in tables:
+    metadata = next(iter(waiting)).metadata
+    wanted = None if names is None else _with_referred(frozenset(names), metadata)
+    tables = [t for t in waiting if wanted is None or t.name in wanted]
+    for table in sorted(tables, key=_insert_order):
         rows = waiting.pop(table)
         # The rows leave the list before their INSERT, whose own before_execute must not
-        # send them again.
-        connection.execute(_insert(table), rows)
+        # send them again. Rows with an id given and rows without go in separate statements.
+        for _columns, same in itertools.groupby(rows, key=tuple):
+            connection.execute(_insert(table), list(same))
+
+
+@functools.lru_cache(maxsize=256)
+def _with_referred(names: frozenset[str], metadata: sa.MetaData) -> frozenset[str]:
+    """``names`` and the names of every table their rows refer to, directly or not."""
+    found = set(names)
+    todo = list(names)
+    while todo:
+        table = metadata.tables.get(todo.pop())
+        for key in table.foreign_keys if table is not None else ():
+            if (referred := key.column.table.name) not in found:
+                found.add(referred)
+                todo.append(referred)
+    return frozenset(found)
+
+
+def _insert_order(table: sa.Table) -> int:
+    """Where ``table`` comes in its metadata's order of dependency: referred tables first."""
+    order = _ORDER.get(table.metadata)
+    if order is None or table.name not in order:
+        order = _ORDER[table.metadata] = {
+            t.name: n for n, t in enumerate(table.metadata.sorted_tables)
+        }
+    return order[table.name]
+
+
+_ORDER: WeakKeyDictionary[sa.MetaData, dict[str, int]] = WeakKeyDictionary()
 
 
 def _before_session_commit(session: Session) -> None:

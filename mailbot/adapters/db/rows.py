@@ -27,14 +27,22 @@ def insert_row(table: type[SQLModel], *, session: Session, **values: Any) -> int
     return int(session.connection().execute(_insert_returning_id(table), values).scalar_one())
 
 
-def insert_new(row: SQLModel, *, session: Session) -> int:
+def insert_new(row: SQLModel, *, session: Session, row_id: int | None = None) -> int:
     """INSERT a new ORM object's row now, as ``insert_row`` does, and make the object
     persistent in ``session`` as if it had been loaded: later changes to it are flushed as
-    UPDATEs. A unit-of-work flush of a new ticket cost several times the INSERT itself."""
+    UPDATEs. A unit-of-work flush of a new ticket cost several times the INSERT itself.
+
+    With ``row_id`` (taken ahead from the table's sequence) the row waits, as ``add_row``'s
+    do, and goes in with others: before any statement that reads or changes its table, or
+    one on a table whose rows refer to it (``deferred``)."""
     table = type(row).__table__  # type: ignore[attr-defined]
     values = {column.key: getattr(row, column.key) for column in table.columns}
-    del values["id"]
-    row_id = insert_row(type(row), session=session, **values)
+    if row_id is None:
+        del values["id"]
+        row_id = insert_row(type(row), session=session, **values)
+    else:
+        values["id"] = row_id
+        add_later(session.connection(), table, values)
     row.id = row_id
     make_transient_to_detached(row)
     session.add(row)
