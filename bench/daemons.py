@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.corpus import CONTRACTS, STAFF, SUPPORT
+from bench.cpu import process_cpu
 from bench.servers import Account, Sink
 
 STOP_TIMEOUT = 60.0  # seconds a daemon gets to finish after SIGTERM before SIGKILL
@@ -122,6 +123,9 @@ class Daemon:
     # The largest sampled sum of the tree's proportional set sizes (shared pages, such as
     # the interpreter and the libraries, counted once).
     peak_pss_kib: int = 0
+    # CPU seconds so far of each process of its tree (``sample_cpu``); a parse worker that
+    # ended keeps what it used.
+    cpu_s: dict[int, float] = field(default_factory=dict)
 
     def start(self) -> None:
         with self.log.open("wb") as log:
@@ -149,6 +153,19 @@ class Daemon:
             if kib:
                 self.peak_kib[pid] = max(kib, self.peak_kib.get(pid, 0))
         self.peak_pss_kib = max(self.peak_pss_kib, sum(pss_kib(pid) for pid in tree))
+
+    def sample_cpu(self, parents: dict[int, int]) -> None:
+        """Note the CPU time of the process and its descendants (``parents``: pid -> ppid)."""
+        for pid in descendants(self.pid, parents) | {self.pid}:
+            self.cpu_s[pid] = max(process_cpu(pid), self.cpu_s.get(pid, 0.0))
+
+    @property
+    def main_cpu_s(self) -> float:
+        return self.cpu_s.get(self.pid, 0.0)
+
+    @property
+    def workers_cpu_s(self) -> float:
+        return sum(s for pid, s in self.cpu_s.items() if pid != self.pid)
 
     @property
     def peak_pss_mib(self) -> float:

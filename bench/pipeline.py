@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.corpus import BenchMail, Corpus, make_corpus
+from bench.cpu import CpuUse, machine_busy, own_cpu
 from bench.daemons import Daemon, process_parents, upgrade_database, write_config
 from bench.history import QueryTimes, fill_history, query_times
 from bench.servers import Account, Arrival, Sink, fill, fresh_database, inbox_count, new_account
@@ -73,6 +74,7 @@ class RunResult:
     history: int = 0  # tickets of history in the database before the run (--history)
     history_fill: float = 0.0  # seconds the history took to generate
     queries: QueryTimes | None = None  # on that history, after the run
+    cpu: CpuUse | None = None  # CPU time from the daemons' start to the last acknowledgement
 
     @property
     def rate(self) -> float:
@@ -88,6 +90,8 @@ class _Watch:
     """What the polling loop of a run has seen so far."""
 
     started: float
+    machine_cpu: float = 0.0  # ``machine_busy()`` at the start
+    bench_cpu: float = 0.0  # ``own_cpu()`` at the start
     empty_at: float | None = None
     running_at: float | None = None
     last_progress: float = 0.0
@@ -158,7 +162,7 @@ def _drive(
     deadline = time.monotonic() + setup.timeout(len(corpus))
     watcher = account.client()
     try:
-        watch = _Watch(time.monotonic())
+        watch = _Watch(time.monotonic(), machine_busy(), own_cpu())
         watch.last_progress = watch.started
         for daemon in daemons:
             daemon.start()
@@ -170,6 +174,7 @@ def _drive(
             _look(watch, daemons, watcher, now)
             if acked == len(expected):
                 r.seconds = max(a.at for a in acks if a.in_reply_to in expected) - watch.started
+                r.cpu = _cpu_use(watch, daemons, r.seconds)
                 time.sleep(SETTLE)
                 break
             if not all(d.alive() for d in daemons):
@@ -186,6 +191,21 @@ def _drive(
         r.startup = watch.running_at - watch.started if watch.running_at else None
     finally:
         watcher.logout()
+
+
+def _cpu_use(watch: _Watch, daemons: Sequence[Daemon], seconds: float) -> CpuUse:
+    """The CPU the run used until now (the last acknowledgement, to a look's ``TICK``)."""
+    parents = process_parents()
+    for daemon in daemons:
+        daemon.sample_cpu(parents)
+    return CpuUse(
+        daemons=sum(d.main_cpu_s for d in daemons),
+        workers=sum(d.workers_cpu_s for d in daemons),
+        bench=own_cpu() - watch.bench_cpu,
+        machine=machine_busy() - watch.machine_cpu,
+        cores=os.cpu_count() or 1,
+        seconds=seconds,
+    )
 
 
 # Seconds between two looks at a restarted daemon's log: its start is timed to this.
@@ -218,6 +238,7 @@ def _look(watch: _Watch, daemons: Sequence[Daemon], watcher: object, now: float)
     for daemon in daemons:
         if daemon.alive():
             daemon.sample_memory(parents)
+            daemon.sample_cpu(parents)
     if watch.running_at is None and daemons[0].log_mentions("mailbot running"):
         watch.running_at = now
     if watch.empty_at is None and inbox_count(watcher) == 0:

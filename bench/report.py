@@ -96,6 +96,7 @@ def write(results: Results, path: Path) -> None:
         _head(results),
         _targets(results),
         _runs(results.runs),
+        _cpu(results.runs, results.limits),
         _latency(results.latency),
         _limits(results.limits, results.runs),
         _sweeps(results.sweeps),
@@ -199,6 +200,18 @@ def _to_last_ack_target(results: Results) -> tuple[str, str, str]:
         f"{statistics.median(rates):.0f} of {results.limits.fetch_and_parse:.0f} mails/s ="
         f" {share:.0%} (N = {run.mails:,}{_each(rates)})"
     )
+    bounds = [
+        r.cpu.bound(r.mails)
+        for r in plain
+        if (r.db, r.instances, r.mails) == ("sqlite", 1, run.mails) and r.cpu
+    ]
+    if bounds:
+        bound = statistics.median(bounds)
+        measured += (
+            f"; the CPU the runs used allows at most {bound:.0f} mails/s ="
+            f" {bound / results.limits.fetch_and_parse:.0%} with every core busy"
+            " (see Where the CPU went)"
+        )
     return target, measured, _verdict(share >= 0.6)
 
 
@@ -533,6 +546,52 @@ def _runs(runs: Sequence[RunResult]) -> str:
     )
 
 
+def _cpu(runs: Sequence[RunResult], limits: Limits | None) -> str:
+    measured = [r for r in runs if r.cpu is not None and not r.error]
+    if not measured:
+        return ""
+    header = (
+        "Database", "Instances", "Mails", "Contracts", "History", "To the last ack",
+        "Daemon (s)", "Parse worker (s)", "Sink and watching (s)", "Others (s)",
+        "CPU a mail (ms)", "Cores busy", "Bound (mails/s)", "Bound / fetch + parse",
+    )  # fmt: skip
+    rows = []
+    for r in measured:
+        assert r.cpu is not None
+        bound = r.cpu.bound(r.mails)
+        fetch_parse = limits.fetch_and_parse if limits else 0.0
+        rows.append(
+            (
+                r.db,
+                r.instances,
+                f"{r.mails:,}",
+                f"{r.contracts:,}",
+                f"{r.history:,}",
+                f"{r.seconds:.1f} s",
+                f"{r.cpu.daemons:.1f}",
+                f"{r.cpu.workers:.1f}",
+                f"{r.cpu.bench:.1f}",
+                f"{r.cpu.others:.1f}",
+                f"{r.cpu.per_mail_ms(r.mails):.1f}",
+                f"{r.cpu.busy():.0%} of {r.cpu.cores}",
+                f"{bound:.0f}",
+                f"{bound / fetch_parse:.0%}" if fetch_parse else "-",
+            )
+        )
+    return (
+        "## Where the CPU went\n\n"
+        "CPU seconds of each end-to-end run, from the daemons' start to the last "
+        "acknowledgement: the daemons' main processes, their parse workers, the benchmark's "
+        "own process (the SMTP sink that receives every mail mailbot sends, and the watching "
+        "of the inbox), and the rest of the machine's busy time (Dovecot, PostgreSQL, the "
+        "kernel, anything else that ran). The bound is the rate had that CPU time kept every "
+        "core busy from start to end: no arrangement of the same work on this machine "
+        "reaches past it; beside it, the bound as a share of the raw fetch + parse rate. "
+        "Other work on the machine during a run counts in Others and lowers its bound: "
+        "the figures of an idle machine are the ones to read.\n\n" + _table(header, rows)
+    )
+
+
 def _seconds(value: float | None) -> str:
     return f"{value:.1f} s" if value is not None else "-"
 
@@ -769,7 +828,11 @@ run failed (timed out, a daemon exited).
   process's own peak RSS (VmHWM of `/proc/<pid>/status`), which counts every shared page
   in every process.
 - The benchmark runs on the same machine as Dovecot, PostgreSQL and the sink, which
-  take CPU too.
+  take CPU too. The CPU time of a run (Where the CPU went) is read from `/proc`: each
+  daemon process's and parse worker's own (`/proc/<pid>/stat`, sampled with the memory
+  and at the last acknowledgement), the benchmark process's (`getrusage`), and the
+  machine's busy time over all cores (`/proc/stat`: user, nice, system, irq, softirq,
+  steal), whose remainder is Others.
 - The targets that compare two configurations (20,000 contracts against 10; PostgreSQL
   against SQLite, 1 instance, the largest N) are judged from repeated runs: one short
   run of each gave verdicts that flipped between invocations (the 10-contract intake

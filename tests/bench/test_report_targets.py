@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.cpu import CpuUse
 from bench.pipeline import RunResult
 from bench.report import Results, write
 from bench.stages import Limits
@@ -171,3 +172,24 @@ def test_the_page_says_how_the_verdict_is_taken(tmp_path: Path) -> None:
     how = " ".join(page.read_text().split("## How it is measured", 1)[1].split())
     assert "The share is the median of one side divided by the median of the other" in how
     assert "`--all` runs each configuration 3 times, in rounds" in how
+
+
+def test_the_cpu_a_run_used_bounds_its_rate(tmp_path: Path) -> None:
+    """3,000 mails in 15 s that took 24 s of CPU on 2 cores: had every core been busy, 12 s,
+    250 mails/s, half of the fetch + parse rate; the target's row says so."""
+    cpu = CpuUse(daemons=15.0, workers=4.5, bench=3.0, machine=24.0, cores=2, seconds=15.0)
+    assert (cpu.others, cpu.per_mail_ms(3_000), cpu.busy()) == (1.5, 8.0, 0.8)
+    assert cpu.bound(3_000) == 250.0
+    run = RunResult("sqlite", 1, 3_000, seconds=15.0, empty_after=10.0, startup=1.0, cpu=cpu)
+    limits = Limits(3_000, fetch=1_000.0, parse=1_000.0)  # fetch + parse: 500 mails/s
+    _, text, result = row([run], "To the last acknowledgement: at least 60 %", tmp_path, limits)
+    assert text == (
+        "200 of 500 mails/s = 40% (N = 3,000); the CPU the runs used allows at most"
+        " 250 mails/s = 50% with every core busy (see Where the CPU went)"
+    )
+    assert result == "**fail**"
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert (
+        "| sqlite | 1 | 3,000 | 2 | 0 | 15.0 s | 15.0 | 4.5 | 3.0 | 1.5 | 8.0 | 80% of 2 | 250 | 50% |"
+        in page
+    )
