@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, CursorResult, Engine
 from sqlmodel import Session, col, select
 
+from mailbot.adapters.db import per_transaction
 from mailbot.adapters.db.claims import Owner
 from mailbot.adapters.db.deferred import COUNTS_WAITING, waiting_rows
 from mailbot.adapters.db.rows import add_row
@@ -94,7 +95,6 @@ class _AutomaticMails:
     """The automatic mails to some addresses since ``since``, for one transaction: those
     stored before it (read once) and its own (``add_outbox_row``), by address."""
 
-    transaction: Any
     since: datetime
     sent: dict[str, list[datetime]]
 
@@ -106,8 +106,8 @@ def read_automatic_mails(addresses: Iterable[str], since: datetime, *, session: 
     PostgreSQL. Another process's mails to them meanwhile are not seen until the commit;
     the cap is a guard against loops, which one batch cannot make."""
     wanted = sorted({a.lower() for a in addresses if a})
-    connection = session.connection()  # the transaction begins, if it had not
-    window = _AutomaticMails(session.get_transaction(), since, {a: [] for a in wanted})
+    connection = session.connection()
+    window = _AutomaticMails(since, {a: [] for a in wanted})
     outbox = OutboxRow.__table__  # type: ignore[attr-defined]
     for start in range(0, len(wanted), 500):  # a bounded IN list per statement
         rows = connection.execute(
@@ -118,13 +118,11 @@ def read_automatic_mails(addresses: Iterable[str], since: datetime, *, session: 
         )
         for address, created_at in rows:
             window.sent[address].append(created_at)
-    session.info[_WINDOW] = window
+    per_transaction.keep(session, _WINDOW, window)
 
 
 def _window(session: Session) -> _AutomaticMails | None:
-    window: _AutomaticMails | None = session.info.get(_WINDOW)
-    if window is None or window.transaction is not session.get_transaction():
-        return None
+    window: _AutomaticMails | None = per_transaction.kept(session, _WINDOW)
     return window
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from mailbot.adapters.db import per_transaction
 from mailbot.adapters.db.tables import AttachmentRow, CounterRow, MessageRow, TicketRow
 from mailbot.core.decide import TicketRef
 
@@ -26,7 +27,6 @@ class _Numbers:
     a rollback frees them. ``next`` to ``last`` are left; ``may_open`` is how many tickets
     the transaction may still open."""
 
-    transaction: object
     may_open: int
     next: int = 1
     last: int = 0
@@ -43,8 +43,7 @@ def take_ticket_numbers(count: int, *, session: Session) -> None:
     """Up to ``count`` tickets may be opened in this transaction: the first of them takes
     the numbers of all in one statement (a round trip a ticket on PostgreSQL). Call
     ``give_back_ticket_numbers`` before the commit, or the numbers not used are skipped."""
-    session.connection()  # the transaction begins, if it had not
-    session.info[_TAKEN] = _Numbers(session.get_transaction(), count, ids_wanted=max(1, count))
+    per_transaction.keep(session, _TAKEN, _Numbers(count, ids_wanted=max(1, count)))
 
 
 def next_ticket_seq(*, session: Session) -> int:
@@ -89,11 +88,11 @@ def _ids_ahead() -> sa.TextClause:
 
 def _numbers(session: Session) -> _Numbers:
     """The session's current transaction's numbers (new ones, if it took none)."""
-    numbers: _Numbers | None = session.info.get(_TAKEN)
     session.connection()  # the transaction begins, if it had not
-    transaction = session.get_transaction()
-    if numbers is None or numbers.transaction is not transaction:
-        numbers = session.info[_TAKEN] = _Numbers(transaction, 1)
+    numbers: _Numbers | None = per_transaction.kept(session, _TAKEN)
+    if numbers is None:
+        numbers = _Numbers(1)
+        per_transaction.keep(session, _TAKEN, numbers)
     return numbers
 
 
@@ -112,7 +111,7 @@ def give_back_ticket_numbers(*, session: Session) -> None:
     """Give back the numbers ``take_ticket_numbers`` took and no ticket used, so that
     ticket numbers have no gaps; before the commit."""
     numbers = _numbers(session)
-    session.info.pop(_TAKEN, None)
+    per_transaction.drop(session, _TAKEN)
     if numbers.next <= numbers.last:
         values = {"counter": TICKET_COUNTER, "step": numbers.next - numbers.last - 1}
         session.connection().execute(_bump_counter(), values)
