@@ -145,18 +145,21 @@ class Daemon:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def sample_memory(self, parents: dict[int, int]) -> None:
-        """Note the VmHWM of the process and its descendants (``parents``: pid -> ppid)."""
-        tree = descendants(self.pid, parents) | {self.pid}
+    def tree(self, parents: dict[int, int]) -> set[int]:
+        """The process and its descendants (``parents``: pid -> ppid)."""
+        return descendants(self.pid, parents) | {self.pid}
+
+    def sample_memory(self, tree: set[int]) -> None:
+        """Note the VmHWM of each process of ``tree`` (``tree()``) and the tree's PSS."""
         for pid in tree:
             kib = vm_hwm_kib(pid)
             if kib:
                 self.peak_kib[pid] = max(kib, self.peak_kib.get(pid, 0))
         self.peak_pss_kib = max(self.peak_pss_kib, sum(pss_kib(pid) for pid in tree))
 
-    def sample_cpu(self, parents: dict[int, int]) -> None:
-        """Note the CPU time of the process and its descendants (``parents``: pid -> ppid)."""
-        for pid in descendants(self.pid, parents) | {self.pid}:
+    def sample_cpu(self, tree: set[int]) -> None:
+        """Note the CPU time of each process of ``tree`` (``tree()``)."""
+        for pid in tree:
             self.cpu_s[pid] = max(process_cpu(pid), self.cpu_s.get(pid, 0.0))
 
     @property

@@ -197,7 +197,7 @@ def _cpu_use(watch: _Watch, daemons: Sequence[Daemon], seconds: float) -> CpuUse
     """The CPU the run used until now (the last acknowledgement, to a look's ``TICK``)."""
     parents = process_parents()
     for daemon in daemons:
-        daemon.sample_cpu(parents)
+        daemon.sample_cpu(daemon.tree(parents))
     return CpuUse(
         daemons=sum(d.main_cpu_s for d in daemons),
         workers=sum(d.workers_cpu_s for d in daemons),
@@ -237,8 +237,9 @@ def _look(watch: _Watch, daemons: Sequence[Daemon], watcher: object, now: float)
     parents = process_parents()
     for daemon in daemons:
         if daemon.alive():
-            daemon.sample_memory(parents)
-            daemon.sample_cpu(parents)
+            tree = daemon.tree(parents)
+            daemon.sample_memory(tree)
+            daemon.sample_cpu(tree)
     if watch.running_at is None and daemons[0].log_mentions("mailbot running"):
         watch.running_at = now
     if watch.empty_at is None and inbox_count(watcher) == 0:
